@@ -1,0 +1,28 @@
+import type { ConflictType } from './types.js';
+
+export interface ConflictVerdict {
+  conflict: ConflictType | null;
+  conflictingProperties: string[];
+}
+
+/**
+ * DESIGN step 4. `touched` are the properties the incoming change sets ('ALL' for a delete);
+ * `unseen` lists, per server version the author had not seen, the properties it set.
+ * No unseen versions: no conflict. Some, none sharing a property: SOFT. Sharing: HARD.
+ */
+export function classifyConflict(touched: readonly string[] | 'ALL', unseen: readonly (readonly string[])[]): ConflictVerdict {
+  if (unseen.length === 0) return { conflict: null, conflictingProperties: [] };
+  const changedByOthers = new Set(unseen.flat());
+  const shared = touched === 'ALL' ? [...changedByOthers] : touched.filter((p) => changedByOthers.has(p));
+  const conflictingProperties = [...new Set(shared)].sort();
+  return { conflict: conflictingProperties.length > 0 ? 'HARD' : 'SOFT', conflictingProperties };
+}
+
+const RANK: Record<ConflictType, number> = { SOFT: 1, HARD: 2 };
+
+/** An entity keeps the strongest unresolved conflict. */
+export function strongestConflict(a: ConflictType | null, b: ConflictType | null): ConflictType | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return RANK[b] > RANK[a] ? b : a;
+}

@@ -1,0 +1,54 @@
+import type { JsonValue } from './types.js';
+
+/** Structural equality of JSON values; key order does not matter (as with jsonb). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  }
+  const ka = Object.keys(a as object);
+  const kb = Object.keys(b as object);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => Object.hasOwn(b as object, k) && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+/** True for values that survive a JSON round trip unchanged (no undefined, NaN, functions…). */
+export function isJsonValue(v: unknown, depth = 0): v is JsonValue {
+  if (depth > 32) return false;
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (Array.isArray(v)) return v.every((x) => isJsonValue(x, depth + 1));
+  if (typeof v === 'object') {
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) return false;
+    return Object.values(v as object).every((x) => isJsonValue(x, depth + 1));
+  }
+  return false;
+}
+
+/** Size in bytes of the UTF-8 JSON text of a value. */
+export function jsonBytes(v: unknown): number {
+  return new TextEncoder().encode(JSON.stringify(v) ?? '').length;
+}
+
+/**
+ * Postgres text and jsonb cannot hold U+0000. A rejected change must still be recorded, so
+ * what is stored replaces it with U+FFFD; validation rejects such values before they are applied.
+ */
+export function scrubNul<T>(v: T): T {
+  if (typeof v === 'string') return (v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v) as T;
+  if (Array.isArray(v)) return v.map(scrubNul) as T;
+  if (v !== null && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [scrubNul(k), scrubNul(x)])) as T;
+  }
+  return v;
+}
+
+export function hasNul(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (Array.isArray(v)) return v.some(hasNul);
+  if (v !== null && typeof v === 'object') return Object.entries(v).some(([k, x]) => k.includes('\u0000') || hasNul(x));
+  return false;
+}

@@ -1,0 +1,105 @@
+/** Shared vocabulary of the pure rules. No I/O, no database types. */
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type PropertyValues = Record<string, JsonValue>;
+
+export const CHANGE_OUTCOMES = ['APPLIED', 'HELD', 'DUPLICATE', 'REJECTED'] as const;
+export type ChangeOutcome = (typeof CHANGE_OUTCOMES)[number];
+
+export const CHANGE_ACTIONS = ['CREATE', 'UPDATE', 'DELETE'] as const;
+export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
+
+export const CONFLICT_TYPES = ['SOFT', 'HARD'] as const;
+export type ConflictType = (typeof CONFLICT_TYPES)[number];
+
+/** How a version came to be applied. */
+export const VERSION_SOURCES = ['ONLINE', 'IN_ORDER', 'RELEASED', 'FORCED'] as const;
+export type VersionSource = (typeof VERSION_SOURCES)[number];
+
+/** Every machine code a rejected change (or a failed mutation) can carry. */
+export const ERROR_CODES = {
+  UNKNOWN_DATASET: 'the dataset does not exist',
+  UNKNOWN_PROPERTY: 'a property is not declared by the dataset',
+  ENTITY_NOT_FOUND: 'the entity does not exist',
+  ENTITY_EXISTS: 'an entity with this id already exists',
+  ENTITY_DELETED: 'the entity has been deleted',
+  ENTITY_IN_OTHER_DATASET: 'the entity belongs to another dataset',
+  BASE_VERSION_AHEAD: 'baseVersion is ahead of the server',
+  BASE_VERSION_MISSING: 'an update or delete needs baseVersion',
+  BASE_VERSION_INVALID: 'baseVersion must be a positive integer',
+  TRUNK_VERSION_AHEAD: 'trunkVersion is ahead of the server',
+  TRUNK_VERSION_WITHOUT_BRANCH: 'trunkVersion needs branchId',
+  BASE_BELOW_TRUNK: 'baseVersion is below trunkVersion',
+  BRANCH_TRUNK_CHANGED: 'the branch began at another trunkVersion',
+  BRANCH_POSITION_TAKEN: 'another change already holds this position of the branch',
+  BRANCH_ON_OTHER_ENTITY: 'the branch id is used by another entity',
+  MALFORMED_ID: 'an id is not a UUID',
+  MALFORMED_CHANGE: 'the change is not well formed',
+  MISSING_ENTITY_ID: 'the change needs entityId',
+  MISSING_LABEL: 'a create needs a non-empty label',
+  INVALID_LABEL: 'the label is not acceptable',
+  INVALID_PROPERTY_VALUE: 'a property value is not acceptable',
+  TOO_LARGE: 'the change is too large',
+  CHANGE_ID_REUSED: 'this change id was already used for a different change',
+  EMPTY_BATCH: 'the batch holds no changes',
+  BATCH_TOO_LARGE: 'the batch holds too many changes',
+  DATASET_EXISTS: 'a dataset with this name already exists',
+  INVALID_NAME: 'the name is not acceptable',
+  NOT_IN_CONFLICT: 'the entity has no unresolved conflict',
+} as const;
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ChangeError {
+  code: ErrorCode;
+  message: string;
+}
+
+/** A change as the client sent it, before validation. Everything is optional or loose. */
+export interface ChangeInput {
+  id: string;
+  deviceId?: string | null;
+  dataset: string;
+  entityId?: string | null;
+  action: ChangeAction;
+  label?: string | null;
+  data?: unknown;
+  baseVersion?: number | null;
+  trunkVersion?: number | null;
+  branchId?: string | null;
+}
+
+/** A change that passed the checks that need no database. */
+export interface ValidChange {
+  id: string;
+  deviceId: string | null;
+  dataset: string;
+  entityId: string;
+  action: ChangeAction;
+  label: string | null;
+  data: PropertyValues;
+  baseVersion: number | null;
+  trunkVersion: number | null;
+  branchId: string | null;
+}
+
+/** The state of an entity that the rules work on. */
+export interface EntityState {
+  label: string;
+  data: PropertyValues;
+  version: number;
+  deleted: boolean;
+}
+
+export interface Limits {
+  maxBatch: number;
+  maxChangeBytes: number;
+  maxLabelLength: number;
+  maxProperties: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxBatch: 500,
+  maxChangeBytes: 64 * 1024,
+  maxLabelLength: 1000,
+  maxProperties: 200,
+};

@@ -1,0 +1,124 @@
+import { changeError } from './errors.js';
+import { hasNul, isJsonValue, jsonBytes } from './json.js';
+import {
+  CHANGE_ACTIONS,
+  type ChangeError,
+  type ChangeInput,
+  type Limits,
+  type PropertyValues,
+  type ValidChange,
+} from './types.js';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Names are identifiers so they read well in GraphQL, SQL and CSV exports alike. */
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** `label` is the entity's own field; as a property it would be ambiguous in diffs and conflicts. */
+export const RESERVED_PROPERTIES = new Set(['label', '__proto__', 'constructor', 'prototype']);
+
+export function isUuid(s: unknown): boolean {
+  return typeof s === 'string' && UUID_RE.test(s);
+}
+
+export function validateName(name: string): ChangeError | null {
+  return NAME_RE.test(name) ? null : changeError('INVALID_NAME', `"${truncate(name)}" must be 1-64 letters, digits or _ and not start with a digit`);
+}
+
+export function validatePropertyNames(names: readonly string[]): ChangeError | null {
+  for (const n of names) {
+    const e = validateName(n);
+    if (e) return e;
+    if (RESERVED_PROPERTIES.has(n)) return changeError('INVALID_NAME', `"${n}" is reserved`);
+  }
+  if (new Set(names).size !== names.length) return changeError('INVALID_NAME', 'property names repeat');
+  return null;
+}
+
+/** The payload recorded in the change log: the input with absent fields made explicit. */
+export function normalizePayload(input: ChangeInput): Record<string, unknown> {
+  return {
+    id: input.id,
+    deviceId: input.deviceId ?? null,
+    dataset: input.dataset,
+    entityId: input.entityId ?? null,
+    action: input.action,
+    label: input.label ?? null,
+    data: input.data ?? null,
+    baseVersion: input.baseVersion ?? null,
+    trunkVersion: input.trunkVersion ?? null,
+    branchId: input.branchId ?? null,
+  };
+}
+
+export type Validation = { ok: true; change: ValidChange } | { ok: false; error: ChangeError };
+
+/**
+ * Checks that need no database: shapes, ids, sizes, version numbers. What needs the dataset
+ * or the entity (declared properties, existence, version ahead) is checked in sync.
+ */
+export function validateChange(input: ChangeInput, limits: Limits): Validation {
+  const fail = (error: ChangeError): Validation => ({ ok: false, error });
+  const bytes = jsonBytes(normalizePayload(input));
+  if (bytes > limits.maxChangeBytes) return fail(changeError('TOO_LARGE', `${bytes} bytes, limit ${limits.maxChangeBytes}`));
+  if (hasNul(input.dataset) || hasNul(input.deviceId)) return fail(changeError('MALFORMED_CHANGE', 'dataset or deviceId holds a NUL character'));
+  if (!isUuid(input.id)) return fail(changeError('MALFORMED_ID', `id "${truncate(input.id)}"`));
+  if (!CHANGE_ACTIONS.includes(input.action)) return fail(changeError('MALFORMED_CHANGE', `unknown action "${truncate(String(input.action))}"`));
+  if (input.entityId == null || input.entityId === '') return fail(changeError('MISSING_ENTITY_ID'));
+  if (!isUuid(input.entityId)) return fail(changeError('MALFORMED_ID', `entityId "${truncate(input.entityId)}"`));
+  if (input.branchId != null && !isUuid(input.branchId)) return fail(changeError('MALFORMED_ID', `branchId "${truncate(input.branchId)}"`));
+  if (input.trunkVersion != null && input.branchId == null) return fail(changeError('TRUNK_VERSION_WITHOUT_BRANCH'));
+  for (const [name, v] of [['baseVersion', input.baseVersion], ['trunkVersion', input.trunkVersion]] as const) {
+    if (v != null && (!Number.isSafeInteger(v) || v < 1)) return fail(changeError('BASE_VERSION_INVALID', `${name} ${v}`));
+  }
+
+  const data = input.data ?? {};
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return fail(changeError('MALFORMED_CHANGE', 'data must be an object of property values'));
+  const entries = Object.entries(data);
+  if (entries.length > limits.maxProperties) return fail(changeError('TOO_LARGE', `${entries.length} properties, limit ${limits.maxProperties}`));
+  for (const [k, v] of entries) {
+    if (RESERVED_PROPERTIES.has(k)) return fail(changeError('UNKNOWN_PROPERTY', `"${truncate(k)}" is reserved`));
+    if (!isJsonValue(v) || hasNul(v)) return fail(changeError('INVALID_PROPERTY_VALUE', `"${truncate(k)}"`));
+  }
+
+  let label: string | null = input.label ?? null;
+  if (label !== null) {
+    label = label.trim();
+    if (label === '') return fail(changeError(input.action === 'CREATE' ? 'MISSING_LABEL' : 'INVALID_LABEL', 'label is empty'));
+    if (label.length > limits.maxLabelLength) return fail(changeError('INVALID_LABEL', `longer than ${limits.maxLabelLength} characters`));
+    // NUL cannot be stored in Postgres text; control characters in a label are never intended.
+    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(label)) return fail(changeError('INVALID_LABEL', 'control characters'));
+  }
+
+  if (input.action === 'CREATE') {
+    if (label === null) return fail(changeError('MISSING_LABEL'));
+  } else if (input.baseVersion == null) {
+    return fail(changeError('BASE_VERSION_MISSING'));
+  }
+  if (input.trunkVersion != null && input.baseVersion != null && input.baseVersion < input.trunkVersion) {
+    return fail(changeError('BASE_BELOW_TRUNK', `baseVersion ${input.baseVersion} < trunkVersion ${input.trunkVersion}`));
+  }
+
+  return {
+    ok: true,
+    change: {
+      id: input.id.toLowerCase(),
+      deviceId: input.deviceId ?? null,
+      dataset: input.dataset,
+      entityId: input.entityId.toLowerCase(),
+      action: input.action,
+      label,
+      data: data as PropertyValues,
+      baseVersion: input.baseVersion ?? null,
+      trunkVersion: input.trunkVersion ?? null,
+      branchId: input.branchId?.toLowerCase() ?? null,
+    },
+  };
+}
+
+export function undeclaredProperties(data: PropertyValues, declared: readonly string[]): string[] {
+  const known = new Set(declared);
+  return Object.keys(data).filter((k) => !known.has(k));
+}
+
+function truncate(s: string, n = 60): string {
+  return s.length > n ? `${s.slice(0, n)}…` : s;
+}

@@ -1,0 +1,55 @@
+import { sql } from 'drizzle-orm';
+import { bigserial, boolean, index, integer, jsonb, snakeCase, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import type { ChangeOutcome, ErrorCode } from '../core/types.js';
+
+/**
+ * Every change a client sent, with its outcome: written before anything else so nothing a
+ * client sent is silently dropped. `changeId` is the client's idempotency key, kept as text so
+ * malformed ids are recorded too. A reused id with another payload is recorded as a
+ * non-original row (the unique index only covers originals).
+ */
+export const changes = snakeCase.table(
+  'changes',
+  {
+    receiptId: bigserial({ mode: 'number' }).primaryKey(),
+    changeId: text().notNull(),
+    original: boolean().notNull().default(true),
+    deviceId: text(),
+    datasetName: text(),
+    entityId: uuid(),
+    action: text(),
+    payload: jsonb().$type<Record<string, unknown>>().notNull(),
+    outcome: text().$type<ChangeOutcome>().notNull(),
+    errorCode: text().$type<ErrorCode>(),
+    errorMessage: text(),
+    /** Server version this change made, once applied. */
+    version: integer(),
+    receivedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    processedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('changes_change_id_uq').on(t.changeId).where(sql`${t.original}`),
+    index('changes_entity_idx').on(t.entityId),
+  ],
+);
+
+/** Changes whose predecessor in their branch has not been applied yet. */
+export const heldChanges = snakeCase.table(
+  'held_changes',
+  {
+    changeId: text().primaryKey(),
+    entityId: uuid().notNull(),
+    datasetName: text().notNull(),
+    branchId: uuid().notNull(),
+    trunkVersion: integer(),
+    baseVersion: integer().notNull(),
+    /** The client baseVersion of the predecessor this change waits for. */
+    waitsFor: integer().notNull(),
+    payload: jsonb().$type<Record<string, unknown>>().notNull(),
+    heldSince: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('held_changes_branch_position_uq').on(t.branchId, t.baseVersion),
+    index('held_changes_held_since_idx').on(t.heldSince),
+  ],
+);

@@ -1,0 +1,50 @@
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import type { PgAsyncDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import { relations } from './schema.js';
+
+/** The one database type the rest of the code sees, whichever back end is behind it. */
+export type Db = PgAsyncDatabase<PgQueryResultHKT, typeof relations>;
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+export interface Database {
+  db: Db;
+  kind: 'pglite' | 'postgres';
+  /** The postgres.js client, for LISTEN/NOTIFY; absent on PGlite. */
+  sql?: postgres.Sql;
+  pglite?: PGlite;
+  close(): Promise<void>;
+}
+
+const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+export interface OpenOptions {
+  /** postgres:// URL; when absent PGlite is used. */
+  url?: string;
+  /** PGlite data folder; absent or 'memory://' keeps it in memory. */
+  dataDir?: string;
+  /** An already open PGlite (a test clone). */
+  pglite?: PGlite;
+  /** Pool size for a real Postgres. */
+  max?: number;
+  migrate?: boolean;
+}
+
+export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
+  const shouldMigrate = opts.migrate ?? true;
+  if (opts.url) {
+    const client = postgres(opts.url, { max: opts.max ?? 10, onnotice: () => {} });
+    const db = drizzlePostgres({ client, relations });
+    if (shouldMigrate) await migratePostgres(db, { migrationsFolder });
+    return { db: db as unknown as Db, kind: 'postgres', sql: client, close: () => client.end({ timeout: 5 }) };
+  }
+  const client = opts.pglite ?? (opts.dataDir && opts.dataDir !== 'memory://' ? new PGlite(opts.dataDir) : new PGlite());
+  const db = drizzlePglite({ client, relations });
+  if (shouldMigrate) await migratePglite(db, { migrationsFolder });
+  return { db: db as unknown as Db, kind: 'pglite', pglite: client, close: () => client.close() };
+}

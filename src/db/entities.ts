@@ -1,0 +1,71 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  snakeCase,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import type { ConflictType, PropertyValues, VersionSource } from '../core/types.js';
+import { datasets } from './datasets.js';
+
+/** Current state of one record. `version` is the newest row in entity_versions. */
+export const entities = snakeCase.table(
+  'entities',
+  {
+    id: uuid().primaryKey(),
+    datasetId: uuid()
+      .notNull()
+      .references(() => datasets.id),
+    label: text().notNull(),
+    data: jsonb().$type<PropertyValues>().notNull(),
+    version: integer().notNull(),
+    /** Strongest unresolved conflict: HARD wins over SOFT until a reviewer resolves it. */
+    conflict: text().$type<ConflictType>(),
+    deleted: boolean().notNull().default(false),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('entities_dataset_idx').on(t.datasetId, t.id), index('entities_conflict_idx').on(t.datasetId).where(sql`${t.conflict} is not null`)],
+);
+
+/** One row of an entity's history; version 1 is the create. Holds the full state after it. */
+export const entityVersions = snakeCase.table(
+  'entity_versions',
+  {
+    /** Commit-order sequence used by pulls. */
+    seq: bigserial({ mode: 'number' }).primaryKey(),
+    entityId: uuid()
+      .notNull()
+      .references(() => entities.id),
+    version: integer().notNull(),
+    /** The server version this change was applied against (null for the create). */
+    appliedOn: integer(),
+    /** The client's baseVersion: the version it made the change on, in its own view (branchBaseVersion when in a run). */
+    baseVersion: integer(),
+    action: text().$type<'CREATE' | 'UPDATE' | 'DELETE'>().notNull(),
+    label: text().notNull(),
+    data: jsonb().$type<PropertyValues>().notNull(),
+    /** What the change itself set (property -> value); `label` appears when it set the label. */
+    changed: jsonb().$type<PropertyValues>().notNull(),
+    deleted: boolean().notNull().default(false),
+    conflict: text().$type<ConflictType>(),
+    conflictingProperties: text().array().notNull().default([]),
+    resolved: boolean().notNull().default(false),
+    source: text().$type<VersionSource>().notNull(),
+    branchId: uuid(),
+    trunkVersion: integer(),
+    changeId: text().notNull(),
+    deviceId: text(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    unique('entity_versions_entity_version_uq').on(t.entityId, t.version),
+    index('entity_versions_branch_idx').on(t.branchId, t.baseVersion),
+  ],
+);

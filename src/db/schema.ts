@@ -1,0 +1,19 @@
+import { defineRelations } from 'drizzle-orm';
+import { changes, heldChanges } from './changes.js';
+import { datasets } from './datasets.js';
+import { entities, entityVersions } from './entities.js';
+
+export const tables = { datasets, entities, entityVersions, changes, heldChanges };
+
+export const relations = defineRelations(tables, (r) => ({
+  datasets: {
+    entities: r.many.entities({ from: r.datasets.id, to: r.entities.datasetId }),
+  },
+  entities: {
+    dataset: r.one.datasets({ from: r.entities.datasetId, to: r.datasets.id, optional: false }),
+    versions: r.many.entityVersions({ from: r.entities.id, to: r.entityVersions.entityId }),
+  },
+  entityVersions: {
+    entity: r.one.entities({ from: r.entityVersions.entityId, to: r.entities.id, optional: false }),
+  },
+}));

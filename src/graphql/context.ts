@@ -1,0 +1,11 @@
+import type { Limits } from '../core/types.js';
+import type { Db } from '../db/client.js';
+import type { SyncEvent } from '../sync/events.js';
+
+/** Everything a resolver may use. The database comes from here, never from a module import. */
+export interface Context {
+  db: Db;
+  limits: Limits;
+  /** Publishes events; call only after the use-case's transaction committed. */
+  publish: (events: readonly SyncEvent[]) => void;
+}

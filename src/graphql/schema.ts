@@ -1,0 +1,12 @@
+import { builder } from './builder.js';
+import './types/scalars.js';
+import './types/errors.js';
+import './types/enums.js';
+import './types/datasets.js';
+import './types/entities.js';
+import './types/changes.js';
+
+builder.queryType({});
+builder.mutationType({});
+
+export const schema = builder.toSchema({ sortSchema: true });

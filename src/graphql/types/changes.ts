@@ -1,0 +1,103 @@
+import type { ChangeInput as CoreChangeInput } from '../../core/types.js';
+import { isUuid } from '../../core/validate.js';
+import { submitChanges, type ChangeResult } from '../../sync/submit-changes.js';
+import { builder } from '../builder.js';
+import type { Context } from '../context.js';
+import { ChangeActionEnum, ChangeOutcomeEnum, ConflictTypeEnum } from './enums.js';
+import { ChangeRejection, ErrorCodeEnum } from './errors.js';
+
+export const ChangeInput = builder.inputType('ChangeInput', {
+  description: 'One client change about one entity. Ids are strings here so that malformed ones are recorded and rejected with a code, not refused unseen.',
+  fields: (t) => ({
+    id: t.string({ required: true, description: 'Client-made UUID: the idempotency key.' }),
+    deviceId: t.string({ required: false }),
+    dataset: t.string({ required: true }),
+    entityId: t.string({ required: false }),
+    action: t.field({ type: ChangeActionEnum, required: true }),
+    label: t.string({ required: false }),
+    data: t.field({ type: 'JSON', required: false, description: 'Property name to value.' }),
+    baseVersion: t.int({ required: false, description: 'The version the change was made on, in the client view. Required for UPDATE and DELETE.' }),
+    trunkVersion: t.int({ required: false, description: 'The last server version the client had seen when its offline run began.' }),
+    branchId: t.string({ required: false, description: 'Client-made UUID of the offline run.' }),
+  }),
+});
+
+export const ChangeResultRef = builder.objectRef<ChangeResult>('ChangeResult').implement({
+  description: 'What became of one submitted change.',
+  fields: (t) => ({
+    changeId: t.exposeString('changeId'),
+    outcome: t.expose('outcome', { type: ChangeOutcomeEnum }),
+    originalOutcome: t.expose('originalOutcome', { type: ChangeOutcomeEnum, nullable: true, description: 'For a DUPLICATE: the outcome of the first submission.' }),
+    entityId: t.exposeID('entityId', { nullable: true }),
+    version: t.exposeInt('version', { nullable: true, description: 'The server version the change made.' }),
+    conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true }),
+    conflictingProperties: t.exposeStringList('conflictingProperties'),
+    error: t.expose('error', { type: ChangeRejection, nullable: true }),
+    entity: t.drizzleField({
+      type: 'entities',
+      nullable: true,
+      resolve: (query, r, _args, ctx) => (r.entityId ? ctx.db.query.entities.findFirst(query({ where: { id: r.entityId } })) : null),
+    }),
+    entityVersion: t.drizzleField({
+      type: 'entityVersions',
+      nullable: true,
+      resolve: (query, r, _args, ctx) =>
+        r.entityId && r.version ? ctx.db.query.entityVersions.findFirst(query({ where: { entityId: r.entityId, version: r.version } })) : null,
+    }),
+  }),
+});
+
+export const Change = builder.drizzleObject('changes', {
+  name: 'Change',
+  description: 'A change as recorded in the change log, whatever its outcome.',
+  fields: (t) => ({
+    id: t.exposeString('changeId'),
+    deviceId: t.exposeString('deviceId', { nullable: true }),
+    dataset: t.exposeString('datasetName', { nullable: true }),
+    entityId: t.exposeID('entityId', { nullable: true }),
+    payload: t.expose('payload', { type: 'JSONObject', description: 'What the client sent.' }),
+    outcome: t.expose('outcome', { type: ChangeOutcomeEnum }),
+    errorCode: t.expose('errorCode', { type: ErrorCodeEnum, nullable: true }),
+    errorMessage: t.exposeString('errorMessage', { nullable: true }),
+    version: t.exposeInt('version', { nullable: true }),
+    receivedAt: t.expose('receivedAt', { type: 'DateTime' }),
+    processedAt: t.expose('processedAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+function toCore(input: typeof ChangeInput.$inferInput): CoreChangeInput {
+  return { ...input, data: input.data as unknown };
+}
+
+async function submit(ctx: Context, inputs: (typeof ChangeInput.$inferInput)[]) {
+  const { results, events } = await submitChanges(ctx.db, inputs.map(toCore), ctx.limits);
+  ctx.publish(events);
+  return results;
+}
+
+builder.mutationFields((t) => ({
+  submitChanges: t.field({
+    type: [ChangeResultRef],
+    errors: {},
+    description: 'Submits a batch; one result per change, in input order. Safe to resend: change ids make it idempotent.',
+    args: { changes: t.arg({ type: [ChangeInput], required: true }) },
+    resolve: (_root, args, ctx) => submit(ctx, args.changes),
+  }),
+  submitChange: t.field({
+    type: ChangeResultRef,
+    description: 'Submits one change.',
+    args: { change: t.arg({ type: ChangeInput, required: true }) },
+    resolve: async (_root, args, ctx) => (await submit(ctx, [args.change]))[0]!,
+  }),
+}));
+
+builder.queryFields((t) => ({
+  change: t.drizzleField({
+    type: 'changes',
+    nullable: true,
+    description: 'The recorded change with this id (its first submission).',
+    args: { id: t.arg.string({ required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.query.changes.findFirst(query({ where: { changeId: isUuid(args.id) ? args.id.toLowerCase() : args.id, original: true } })),
+  }),
+}));

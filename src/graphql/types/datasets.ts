@@ -1,0 +1,47 @@
+import { addDatasetProperties, createDataset } from '../../sync/datasets.js';
+import { builder } from '../builder.js';
+
+export const Dataset = builder.drizzleObject('datasets', {
+  name: 'Dataset',
+  description: 'A named list of entities with declared property names.',
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    properties: t.exposeStringList('properties', { description: 'Property names changes may set.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  datasets: t.drizzleField({
+    type: ['datasets'],
+    resolve: (query, _root, _args, ctx) => ctx.db.query.datasets.findMany(query({ orderBy: { name: 'asc' } })),
+  }),
+  dataset: t.drizzleField({
+    type: 'datasets',
+    nullable: true,
+    args: { name: t.arg.string({ required: true }) },
+    resolve: (query, _root, args, ctx) => ctx.db.query.datasets.findFirst(query({ where: { name: args.name } })),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createDataset: t.field({
+    type: Dataset,
+    args: {
+      name: t.arg.string({ required: true }),
+      properties: t.arg.stringList({ required: true }),
+    },
+    errors: {},
+    resolve: (_root, args, ctx) => createDataset(ctx.db, args.name, args.properties),
+  }),
+  addDatasetProperties: t.field({
+    type: Dataset,
+    description: 'Declares more property names. Existing ones are kept; properties are never removed.',
+    args: {
+      name: t.arg.string({ required: true }),
+      properties: t.arg.stringList({ required: true }),
+    },
+    errors: {},
+    resolve: (_root, args, ctx) => addDatasetProperties(ctx.db, args.name, args.properties),
+  }),
+}));

@@ -1,0 +1,104 @@
+import { isUuid } from '../../core/validate.js';
+import { resolveConflict } from '../../sync/resolve-conflict.js';
+import { builder } from '../builder.js';
+import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
+
+export const Entity = builder.drizzleObject('entities', {
+  name: 'Entity',
+  description: 'One record: its current label, properties, server version and conflict state.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    dataset: t.relation('dataset'),
+    label: t.exposeString('label'),
+    data: t.expose('data', { type: 'JSONObject', description: 'Property name to value.' }),
+    version: t.exposeInt('version', { description: 'The current server version.' }),
+    conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true, description: 'The strongest unresolved conflict.' }),
+    deleted: t.exposeBoolean('deleted'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    versions: t.relation('versions', { description: 'The history, oldest first.', query: { orderBy: { version: 'asc' } } }),
+  }),
+});
+
+export const EntityVersion = builder.drizzleObject('entityVersions', {
+  name: 'EntityVersion',
+  description: 'One row of an entity history: the full state after a change and what the change set.',
+  fields: (t) => ({
+    version: t.exposeInt('version'),
+    appliedOn: t.exposeInt('appliedOn', { nullable: true, description: 'The server version this change was applied against (null for the create).' }),
+    action: t.expose('action', { type: ChangeActionEnum }),
+    label: t.exposeString('label'),
+    data: t.expose('data', { type: 'JSONObject', description: 'Full state after this version.' }),
+    changed: t.expose('changed', { type: 'JSONObject', description: 'What the change itself set; `label` when it set the label.' }),
+    deleted: t.exposeBoolean('deleted'),
+    conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true }),
+    conflictingProperties: t.exposeStringList('conflictingProperties'),
+    resolved: t.exposeBoolean('resolved', { description: 'A reviewer resolved the conflict of this version.' }),
+    source: t.expose('source', { type: VersionSourceEnum }),
+    branchId: t.exposeID('branchId', { nullable: true }),
+    trunkVersion: t.exposeInt('trunkVersion', { nullable: true }),
+    baseVersion: t.exposeInt('baseVersion', { nullable: true, description: "The version the author made the change on, counted in the author's view." }),
+    branchBaseVersion: t.int({
+      nullable: true,
+      description: 'baseVersion when the change belongs to an offline run: how the next change of the run finds this one.',
+      select: { columns: { branchId: true, baseVersion: true } },
+      resolve: (v) => (v.branchId ? v.baseVersion : null),
+    }),
+    changeId: t.exposeString('changeId'),
+    deviceId: t.exposeString('deviceId', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    entity: t.relation('entity'),
+  }),
+});
+
+builder.queryFields((t) => ({
+  entity: t.drizzleField({
+    type: 'entities',
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      isUuid(args.id) ? ctx.db.query.entities.findFirst(query({ where: { id: String(args.id).toLowerCase() } })) : null,
+  }),
+  entities: t.drizzleConnection({
+    type: 'entities',
+    description: 'Entities of a dataset, by id, with cursor pagination.',
+    args: {
+      dataset: t.arg.string({ required: true }),
+      conflict: t.arg({ type: ConflictTypeEnum, required: false, description: 'Only entities with this unresolved conflict.' }),
+      includeDeleted: t.arg.boolean({ required: false, defaultValue: false }),
+    },
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.query.entities.findMany(
+        query({
+          where: {
+            dataset: { name: args.dataset },
+            ...(args.conflict ? { conflict: args.conflict } : {}),
+            ...(args.includeDeleted ? {} : { deleted: false }),
+          },
+          orderBy: { id: 'asc' },
+        }),
+      ),
+  }),
+  conflicts: t.drizzleField({
+    type: ['entities'],
+    description: 'Entities of a dataset with an unresolved conflict.',
+    args: { dataset: t.arg.string({ required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.query.entities.findMany(query({ where: { dataset: { name: args.dataset }, conflict: { isNotNull: true } }, orderBy: { updatedAt: 'asc' } })),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  resolveConflict: t.drizzleField({
+    type: 'entities',
+    errors: {},
+    description: "Clears the entity's conflict and marks its conflicting versions resolved.",
+    args: { entityId: t.arg.id({ required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const { entityId, events } = await resolveConflict(ctx.db, String(args.entityId));
+      ctx.publish(events);
+      const entity = await ctx.db.query.entities.findFirst(query({ where: { id: entityId } }));
+      return entity!;
+    },
+  }),
+}));

@@ -1,0 +1,29 @@
+import { CHANGE_ACTIONS, CHANGE_OUTCOMES, CONFLICT_TYPES, VERSION_SOURCES } from '../../core/types.js';
+import { builder } from '../builder.js';
+
+export const ChangeOutcomeEnum = builder.enumType('ChangeOutcome', {
+  description: 'What became of a submitted change.',
+  values: {
+    APPLIED: { description: 'Applied as a new version.' },
+    HELD: { description: 'Waiting in the backlog for its predecessor in its offline run.' },
+    DUPLICATE: { description: 'Seen before with the same payload; nothing changed. `originalOutcome` says what it came to.' },
+    REJECTED: { description: 'Refused; `error` says why. The change is still recorded.' },
+  } satisfies Record<(typeof CHANGE_OUTCOMES)[number], unknown>,
+});
+
+export const ChangeActionEnum = builder.enumType('ChangeAction', { values: CHANGE_ACTIONS });
+
+export const ConflictTypeEnum = builder.enumType('ConflictType', {
+  description: 'SOFT: applied on top of unseen versions that set none of its properties. HARD: some were set by both.',
+  values: CONFLICT_TYPES,
+});
+
+export const VersionSourceEnum = builder.enumType('VersionSource', {
+  description: 'How a version came to be applied.',
+  values: {
+    ONLINE: { description: 'A change without an offline run.' },
+    IN_ORDER: { description: 'A change of an offline run whose predecessor was already applied.' },
+    RELEASED: { description: 'A held change applied when its predecessor arrived.' },
+    FORCED: { description: 'A held change applied after the hold timeout, its predecessor still missing.' },
+  } satisfies Record<(typeof VERSION_SOURCES)[number], unknown>,
+});

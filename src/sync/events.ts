@@ -1,0 +1,16 @@
+import type { ConflictType } from '../core/types.js';
+
+/**
+ * What a use-case reports for publishing after its transaction commits. Events carry ids;
+ * subscribers load the rest through the graph.
+ */
+export type SyncEvent =
+  | { type: 'entityChanged'; datasetName: string; entityId: string; version: number }
+  | {
+      type: 'conflictDetected';
+      datasetName: string;
+      entityId: string;
+      version: number;
+      conflict: ConflictType;
+      conflictingProperties: string[];
+    };
