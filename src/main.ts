@@ -1,10 +1,40 @@
+import { parseArgs } from 'node:util';
 import { openDatabase } from './db/client.js';
 import { buildApp } from './server/app.js';
+import { flushBacklog } from './sync/flush-backlog.js';
 
-/** The only place that reads the environment. */
+/** The only place that reads the environment and the command line. */
 const env = process.env;
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { 'older-than': { type: 'string' } },
+});
+const holdTimeoutSeconds = Number(env.HOLD_TIMEOUT_SECONDS ?? 300);
 const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.DATA_DIR ?? './data' });
-const app = buildApp({ db: database.db, graphiql: env.GRAPHIQL !== 'false' });
+
+if (positionals[0] === 'flush') {
+  // `npm run flush [-- --older-than SECONDS]`: force held changes now (default: the hold timeout).
+  const olderThanSeconds = values['older-than'] !== undefined ? Number(values['older-than']) : holdTimeoutSeconds;
+  if (!Number.isFinite(olderThanSeconds) || olderThanSeconds < 0) {
+    console.error('--older-than takes a number of seconds, 0 or more');
+    process.exit(2);
+  }
+  const { forced } = await flushBacklog(database.db, { olderThanSeconds });
+  const released = forced.reduce((n, r) => n + r.released.length, 0);
+  console.log(`forced ${forced.length} held change(s), released ${released} successor(s)`);
+  await database.close();
+  process.exit(0);
+} else if (positionals.length > 0) {
+  console.error(`unknown command "${positionals[0]}"; commands: flush`);
+  process.exit(2);
+}
+
+const app = buildApp({
+  db: database.db,
+  graphiql: env.GRAPHIQL !== 'false',
+  holdTimeoutSeconds,
+  flushIntervalSeconds: Number(env.FLUSH_INTERVAL_SECONDS ?? 30),
+});
 const url = await app.start(Number(env.PORT ?? 4000), env.HOST ?? '127.0.0.1');
 console.log(`entity-sync listening on ${url} (${database.kind === 'pglite' ? `PGlite in ${env.DATA_DIR ?? './data'}` : 'Postgres'})`);
 

@@ -1,3 +1,4 @@
+import { scrubNul } from './json.js';
 import { ERROR_CODES, type ChangeError, type ErrorCode } from './types.js';
 
 /** A precondition failure the API reports as a typed error value, never as a masked 500. */
@@ -11,5 +12,6 @@ export class DomainError extends Error {
 }
 
 export function changeError(code: ErrorCode, detail?: string): ChangeError {
-  return { code, message: detail ? `${ERROR_CODES[code]}: ${detail}` : ERROR_CODES[code] };
+  // Details quote client input; what is stored and echoed must not carry NUL (see scrubNul).
+  return { code, message: detail ? `${ERROR_CODES[code]}: ${scrubNul(detail)}` : ERROR_CODES[code] };
 }

@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   DATASET_EXISTS: 'a dataset with this name already exists',
   INVALID_NAME: 'the name is not acceptable',
   NOT_IN_CONFLICT: 'the entity has no unresolved conflict',
+  INTERNAL_ERROR: 'the server failed to process the change',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

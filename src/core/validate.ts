@@ -76,6 +76,7 @@ export function validateChange(input: ChangeInput, limits: Limits): Validation {
   if (entries.length > limits.maxProperties) return fail(changeError('TOO_LARGE', `${entries.length} properties, limit ${limits.maxProperties}`));
   for (const [k, v] of entries) {
     if (RESERVED_PROPERTIES.has(k)) return fail(changeError('UNKNOWN_PROPERTY', `"${truncate(k)}" is reserved`));
+    if (hasNul(k)) return fail(changeError('UNKNOWN_PROPERTY', `"${truncate(k)}" holds a NUL character`));
     if (!isJsonValue(v) || hasNul(v)) return fail(changeError('INVALID_PROPERTY_VALUE', `"${truncate(k)}"`));
   }
 

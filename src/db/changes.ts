@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigserial, boolean, index, integer, jsonb, snakeCase, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
-import type { ChangeOutcome, ErrorCode } from '../core/types.js';
+import type { ChangeOutcome, ErrorCode, ValidChange } from '../core/types.js';
 
 /**
  * Every change a client sent, with its outcome: written before anything else so nothing a
@@ -40,16 +40,19 @@ export const heldChanges = snakeCase.table(
     changeId: text().primaryKey(),
     entityId: uuid().notNull(),
     datasetName: text().notNull(),
+    deviceId: text(),
     branchId: uuid().notNull(),
     trunkVersion: integer(),
     baseVersion: integer().notNull(),
     /** The client baseVersion of the predecessor this change waits for. */
     waitsFor: integer().notNull(),
-    payload: jsonb().$type<Record<string, unknown>>().notNull(),
+    /** The validated change, replayed when it is released or forced. */
+    change: jsonb().$type<ValidChange>().notNull(),
     heldSince: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     uniqueIndex('held_changes_branch_position_uq').on(t.branchId, t.baseVersion),
     index('held_changes_held_since_idx').on(t.heldSince),
+    index('held_changes_entity_idx').on(t.entityId),
   ],
 );

@@ -11,6 +11,7 @@ import {
   unique,
   uuid,
 } from 'drizzle-orm/pg-core';
+import type { PropertyDiff } from '../core/diff.js';
 import type { ConflictType, PropertyValues, VersionSource } from '../core/types.js';
 import { datasets } from './datasets.js';
 
@@ -60,6 +61,11 @@ export const entityVersions = snakeCase.table(
     source: text().$type<VersionSource>().notNull(),
     branchId: uuid(),
     trunkVersion: integer(),
+    /** Properties (and label) that differ from the version it was applied against. */
+    serverDiff: jsonb().$type<PropertyDiff[]>().notNull().default([]),
+    /** What the author changed relative to what the author saw; null when no single version equals that. */
+    baseDiff: jsonb().$type<PropertyDiff[]>(),
+    authorViewUnavailable: text(),
     changeId: text().notNull(),
     deviceId: text(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),

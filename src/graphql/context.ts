@@ -6,6 +6,8 @@ import type { SyncEvent } from '../sync/events.js';
 export interface Context {
   db: Db;
   limits: Limits;
+  /** How long a change is held before the flush forces it. */
+  holdTimeoutSeconds: number;
   /** Publishes events; call only after the use-case's transaction committed. */
   publish: (events: readonly SyncEvent[]) => void;
 }

@@ -5,6 +5,7 @@ import './types/enums.js';
 import './types/datasets.js';
 import './types/entities.js';
 import './types/changes.js';
+import './types/branches.js';
 
 builder.queryType({});
 builder.mutationType({});

@@ -6,10 +6,14 @@ import type { Db } from '../db/client.js';
 import type { Context } from '../graphql/context.js';
 import { createEventBus, publishEvents, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
+import { startBacklogFlusher, type Flusher } from '../sync/flush-backlog.js';
 
 export interface AppOptions {
   db: Db;
   limits?: Limits;
+  holdTimeoutSeconds?: number;
+  /** Seconds between backlog flushes; 0 disables the periodic task. */
+  flushIntervalSeconds?: number;
   bus?: EventBus;
   graphiql?: boolean;
   /** Largest request body accepted, in bytes. */
@@ -32,7 +36,7 @@ export function buildApp(opts: AppOptions): App {
     graphiql: opts.graphiql ?? true,
     landingPage: false,
     logging: 'warn',
-    context: (): Context => ({ db: opts.db, limits, publish: (events) => publishEvents(bus, events) }),
+    context: (): Context => ({ db: opts.db, limits, holdTimeoutSeconds, publish: (events) => publishEvents(bus, events) }),
     plugins: [
       {
         // Refuse oversized bodies before they are parsed: a clear 413, not an out-of-memory.
@@ -51,6 +55,9 @@ export function buildApp(opts: AppOptions): App {
     ],
   });
   const server = createServer(yoga);
+  const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? 300;
+  const flushIntervalSeconds = opts.flushIntervalSeconds ?? 30;
+  let flusher: Flusher | null = null;
 
   return {
     yoga,
@@ -59,15 +66,25 @@ export function buildApp(opts: AppOptions): App {
       new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
+          if (flushIntervalSeconds > 0) {
+            flusher = startBacklogFlusher(opts.db, {
+              intervalSeconds: flushIntervalSeconds,
+              holdTimeoutSeconds,
+              publish: (events) => publishEvents(bus, events),
+              onError: (error) => console.error('backlog flush failed', error),
+            });
+          }
           const { port: actual } = server.address() as AddressInfo;
           resolve(`http://${host.includes(':') ? `[${host}]` : host}:${actual}${yoga.graphqlEndpoint}`);
         });
       }),
-    stop: () =>
-      new Promise((resolve) => {
+    stop: async () => {
+      await flusher?.stop();
+      await new Promise<void>((resolve) => {
         server.closeIdleConnections?.();
         server.close(() => resolve());
         setTimeout(() => server.closeAllConnections?.(), 2000).unref();
-      }),
+      });
+    },
   };
 }

@@ -13,4 +13,6 @@ export type SyncEvent =
       version: number;
       conflict: ConflictType;
       conflictingProperties: string[];
-    };
+    }
+  | { type: 'changeHeld'; datasetName: string; entityId: string; changeId: string; branchId: string; waitsFor: number }
+  | { type: 'backlogFlushed'; reason: 'RELEASED' | 'FORCED'; datasetName: string; entityId: string; changeId: string; version: number };

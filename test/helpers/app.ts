@@ -30,7 +30,7 @@ export async function startTestApp(opts: { limits?: Limits } = {}): Promise<Test
     gql: async (query, variables) => {
       const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
       const body = (await res.json()) as GqlResponse;
-      return { status: res.status, ...body };
+      return { ...body, status: res.status };
     },
     close: async () => {
       await app.stop();

@@ -1,6 +1,7 @@
 import type { ChangeInput as CoreChangeInput } from '../../core/types.js';
 import { isUuid } from '../../core/validate.js';
-import { submitChanges, type ChangeResult } from '../../sync/submit-changes.js';
+import type { ChangeResult } from '../../sync/process.js';
+import { submitChanges } from '../../sync/submit-changes.js';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
 import { ChangeActionEnum, ChangeOutcomeEnum, ConflictTypeEnum } from './enums.js';
@@ -22,7 +23,8 @@ export const ChangeInput = builder.inputType('ChangeInput', {
   }),
 });
 
-export const ChangeResultRef = builder.objectRef<ChangeResult>('ChangeResult').implement({
+export const ChangeResultRef = builder.objectRef<ChangeResult>('ChangeResult');
+ChangeResultRef.implement({
   description: 'What became of one submitted change.',
   fields: (t) => ({
     changeId: t.exposeString('changeId'),
@@ -32,6 +34,12 @@ export const ChangeResultRef = builder.objectRef<ChangeResult>('ChangeResult').i
     version: t.exposeInt('version', { nullable: true, description: 'The server version the change made.' }),
     conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true }),
     conflictingProperties: t.exposeStringList('conflictingProperties'),
+    waitsFor: t.exposeInt('waitsFor', { nullable: true, description: 'For HELD: the client baseVersion of the predecessor it waits for.' }),
+    released: t.field({
+      type: [ChangeResultRef],
+      description: 'Held changes of the same run applied right after this one, in run order.',
+      resolve: (r) => r.released,
+    }),
     error: t.expose('error', { type: ChangeRejection, nullable: true }),
     entity: t.drizzleField({
       type: 'entities',

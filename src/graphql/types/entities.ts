@@ -1,7 +1,17 @@
+import type { PropertyDiff } from '../../core/diff.js';
 import { isUuid } from '../../core/validate.js';
 import { resolveConflict } from '../../sync/resolve-conflict.js';
 import { builder } from '../builder.js';
 import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
+
+const PropertyDiffRef = builder.objectRef<PropertyDiff>('PropertyDiff').implement({
+  description: 'One property (or `label`) with its value before and after.',
+  fields: (t) => ({
+    property: t.exposeString('property'),
+    old: t.expose('old', { type: 'JSON', nullable: true }),
+    new: t.expose('new', { type: 'JSON', nullable: true }),
+  }),
+});
 
 export const Entity = builder.drizzleObject('entities', {
   name: 'Entity',
@@ -44,6 +54,15 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
       select: { columns: { branchId: true, baseVersion: true } },
       resolve: (v) => (v.branchId ? v.baseVersion : null),
     }),
+    serverDiff: t.field({ type: [PropertyDiffRef], description: 'What differs from the version it was applied against.', select: { columns: { serverDiff: true } }, resolve: (v) => v.serverDiff }),
+    baseDiff: t.field({
+      type: [PropertyDiffRef],
+      nullable: true,
+      description: "What the author changed relative to what the author saw; null when no single server version equals that (see authorViewUnavailable).",
+      select: { columns: { baseDiff: true } },
+      resolve: (v) => v.baseDiff,
+    }),
+    authorViewUnavailable: t.exposeString('authorViewUnavailable', { nullable: true, description: 'Why baseDiff is null.' }),
     changeId: t.exposeString('changeId'),
     deviceId: t.exposeString('deviceId', { nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),

@@ -34,6 +34,9 @@ CREATE TABLE "entity_versions" (
 	"source" text NOT NULL,
 	"branch_id" uuid,
 	"trunk_version" integer,
+	"server_diff" jsonb DEFAULT '[]' NOT NULL,
+	"base_diff" jsonb,
+	"author_view_unavailable" text,
 	"change_id" text NOT NULL,
 	"device_id" text,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
@@ -61,11 +64,12 @@ CREATE TABLE "held_changes" (
 	"change_id" text PRIMARY KEY,
 	"entity_id" uuid NOT NULL,
 	"dataset_name" text NOT NULL,
+	"device_id" text,
 	"branch_id" uuid NOT NULL,
 	"trunk_version" integer,
 	"base_version" integer NOT NULL,
 	"waits_for" integer NOT NULL,
-	"payload" jsonb NOT NULL,
+	"change" jsonb NOT NULL,
 	"held_since" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
@@ -76,5 +80,6 @@ CREATE UNIQUE INDEX "changes_change_id_uq" ON "changes" ("change_id") WHERE "ori
 CREATE INDEX "changes_entity_idx" ON "changes" ("entity_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "held_changes_branch_position_uq" ON "held_changes" ("branch_id","base_version");--> statement-breakpoint
 CREATE INDEX "held_changes_held_since_idx" ON "held_changes" ("held_since");--> statement-breakpoint
+CREATE INDEX "held_changes_entity_idx" ON "held_changes" ("entity_id");--> statement-breakpoint
 ALTER TABLE "entities" ADD CONSTRAINT "entities_dataset_id_datasets_id_fkey" FOREIGN KEY ("dataset_id") REFERENCES "datasets"("id");--> statement-breakpoint
 ALTER TABLE "entity_versions" ADD CONSTRAINT "entity_versions_entity_id_entities_id_fkey" FOREIGN KEY ("entity_id") REFERENCES "entities"("id");

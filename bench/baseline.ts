@@ -1,0 +1,72 @@
+/**
+ * The baseline process, started by bench/run.ts with an IPC channel so that its memory is its
+ * own while its runs interleave with entity-sync's (machine load then hits both alike):
+ * - `rawBatch`: one batch of 100 UPDATE changes by raw SQL (bench/raw-sql.ts), timed;
+ * - `echo`: N requests from 16 concurrent clients to a bare graphql-yoga echo server that
+ *   lives in this process, like entity-sync's server lives in the parent.
+ */
+import { randomUUID } from 'node:crypto';
+import postgres from 'postgres';
+import { concurrentLoad, gql, memory, timed, updateData, type BaselineCommand, type BaselineConfig, type BaselineReply } from './lib.js';
+import { rawUpdate, type RawContext } from './raw-sql.js';
+import { ECHO_MUTATION, startEchoServer } from './yoga-echo.js';
+
+let config: BaselineConfig | undefined;
+let ctx: RawContext | undefined;
+let echo: Awaited<ReturnType<typeof startEchoServer>> | undefined;
+let changesSinceReset = 0;
+let n = 0;
+const versions = new Map<string, number>();
+
+const echoOnce = async () => {
+  const value = randomUUID();
+  const data = await gql<{ echo: string }>(echo!.url, ECHO_MUTATION, { value });
+  if (data.echo !== value) throw new Error('echo answered something else');
+};
+
+async function handle(msg: BaselineCommand): Promise<BaselineReply> {
+  switch (msg.cmd) {
+    case 'init': {
+      config = msg.config;
+      const sql = postgres(config.url, { max: 10, onnotice: () => {} });
+      ctx = { sql, dataset: config.dataset, deviceId: config.deviceId, stepMs: new Map() };
+      for (const id of config.entityIds) versions.set(id, 1);
+      echo = await startEchoServer();
+      return { ok: true };
+    }
+    case 'rawBatch': {
+      const run = await timed(async () => {
+        for (const id of config!.entityIds) {
+          versions.set(id, await rawUpdate(ctx!, { entityId: id, baseVersion: versions.get(id)!, data: updateData(n++) }));
+        }
+      });
+      changesSinceReset += config!.entityIds.length;
+      return { ok: true, run };
+    }
+    case 'resetSteps': {
+      const steps = [...ctx!.stepMs].map(([step, ms]) => ({ step, ms: ms / Math.max(1, changesSinceReset) }));
+      ctx!.stepMs.clear();
+      changesSinceReset = 0;
+      return { ok: true, steps };
+    }
+    case 'echo':
+      return { ok: true, run: await concurrentLoad(config!.clients, msg.count, echoOnce) };
+    case 'memory':
+      return { ok: true, memory: memory() };
+    case 'exit':
+      await echo?.stop();
+      await ctx?.sql.end({ timeout: 5 });
+      return { ok: true };
+  }
+}
+
+process.on('message', (msg: BaselineCommand) => {
+  handle(msg).then(
+    (reply) => {
+      process.send!(reply, () => {
+        if (msg.cmd === 'exit') process.exit(0);
+      });
+    },
+    (err: unknown) => process.send!({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+  );
+});

@@ -1,0 +1,142 @@
+/** Small shared helpers for the benchmark: timing, percentiles, memory, HTTP load. */
+import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+export interface LoadResult {
+  count: number;
+  seconds: number;
+  /** Operations per second over the whole timed run. */
+  rate: number;
+  p50: number;
+  p99: number;
+}
+
+export interface MemorySnapshot {
+  /** Resident set size, MB. */
+  rssMb: number;
+  /** V8 heap in use after a forced full GC, MB. */
+  heapMb: number;
+}
+
+/** Settings the parent hands to the baseline process. */
+export interface BaselineConfig {
+  url: string;
+  dataset: string;
+  deviceId: string;
+  /** Entities the raw-SQL baseline updates (100 per batch, all at version 1 to begin with). */
+  entityIds: string[];
+  clients: number;
+}
+
+/** Parent -> baseline process. */
+export type BaselineCommand =
+  | { cmd: 'init'; config: BaselineConfig }
+  | { cmd: 'rawBatch' }
+  | { cmd: 'resetSteps' }
+  | { cmd: 'echo'; count: number }
+  | { cmd: 'memory' }
+  | { cmd: 'exit' };
+
+/** Baseline process -> parent: the answer to the last command. */
+export interface BaselineReply {
+  ok: boolean;
+  error?: string;
+  /** rawBatch: wall time of the batch; echo: latencies and wall time of the run. */
+  run?: TimedRun;
+  memory?: MemorySnapshot;
+  /** Mean milliseconds per raw-SQL statement since the last resetSteps. */
+  steps?: { step: string; ms: number }[];
+}
+
+/** Latencies (ms) of the operations of one timed run and its wall time (s). */
+export interface TimedRun {
+  latencies: number[];
+  seconds: number;
+}
+
+export const BENCH_PROPS = ['count', 'note', 'status'] as const;
+
+/** The update every change in the benchmark makes (same shape on both sides). */
+export function updateData(n: number): Record<string, unknown> {
+  return { count: n, note: `bench note ${n}`, status: n % 2 === 0 ? 'even' : 'odd' };
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function summarize(latencies: number[], seconds: number): LoadResult {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return { count: latencies.length, seconds, rate: latencies.length / seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+}
+
+let gcFn: (() => void) | undefined;
+/** A full GC, made available without a command-line flag. */
+export function forceGc(): void {
+  if (!gcFn) {
+    setFlagsFromString('--expose-gc');
+    gcFn = runInNewContext('gc') as () => void;
+  }
+  gcFn();
+}
+
+export function memory(): MemorySnapshot {
+  forceGc();
+  forceGc();
+  const m = process.memoryUsage();
+  return { rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20 };
+}
+
+/** POSTs one GraphQL operation; throws on HTTP or GraphQL errors. */
+export async function gql<T>(url: string, query: string, variables: Record<string, unknown>): Promise<T> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const body = (await res.json()) as { data?: T; errors?: { message: string }[] };
+  if (res.status !== 200 || body.errors || !body.data) throw new Error(`HTTP ${res.status}: ${JSON.stringify(body.errors ?? body).slice(0, 500)}`);
+  return body.data;
+}
+
+/**
+ * Runs `total` operations over `clients` concurrent workers (each one request at a time),
+ * timing each. `op(worker, i)` gets the worker number and a global sequence number.
+ */
+export async function concurrentLoad(clients: number, total: number, op: (worker: number, i: number) => Promise<void>): Promise<TimedRun> {
+  const latencies: number[] = [];
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, worker) => {
+      for (let i = next++; i < total; i = next++) {
+        const t0 = performance.now();
+        await op(worker, i);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { latencies, seconds: (performance.now() - start) / 1000 };
+}
+
+/** Times one operation. */
+export async function timed(op: () => Promise<void>): Promise<TimedRun> {
+  const t0 = performance.now();
+  await op();
+  const ms = performance.now() - t0;
+  return { latencies: [ms], seconds: ms / 1000 };
+}
+
+/** Adds up interleaved runs: the rate is operations over the summed wall time of the runs. */
+export function combine(runs: readonly TimedRun[], opsPerLatency = 1): LoadResult {
+  const latencies = runs.flatMap((r) => r.latencies);
+  const seconds = runs.reduce((a, r) => a + r.seconds, 0);
+  const r = summarize(latencies, seconds);
+  return { ...r, count: latencies.length * opsPerLatency, rate: (latencies.length * opsPerLatency) / seconds };
+}
+
+export const fmt = {
+  rate: (n: number) => `${Math.round(n).toLocaleString('en-US')}/s`,
+  ms: (n: number) => `${n.toFixed(2)} ms`,
+  mb: (n: number) => `${n.toFixed(1)} MB`,
+  ratio: (n: number) => `${n.toFixed(2)}×`,
+};

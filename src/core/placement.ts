@@ -1,0 +1,122 @@
+import { changeError } from './errors.js';
+import type { ChangeError, ConflictType, EntityState, PropertyValues, ValidChange, VersionSource } from './types.js';
+
+/** What the server knows of one offline run (branch) when a change of it arrives. */
+export interface BranchFacts {
+  applied: readonly {
+    entityId: string;
+    version: number;
+    /** The client baseVersion: the change's position in its run (0 for an offline create). */
+    baseVersion: number;
+    trunkVersion: number | null;
+    conflict: ConflictType | null;
+    source: VersionSource;
+    changed: PropertyValues;
+  }[];
+  held: readonly { entityId: string; baseVersion: number; trunkVersion: number | null; changeId: string }[];
+}
+
+export type Placement =
+  /** Apply now. `asUpdate`: a create whose entity a forced change of its own run already made. */
+  | { kind: 'apply'; asUpdate: boolean }
+  | { kind: 'hold'; waitsFor: number }
+  | { kind: 'reject'; error: ChangeError };
+
+/** A change's position in its run, in the client's numbering: an offline create is 0. */
+export function runPosition(change: Pick<ValidChange, 'action' | 'baseVersion'>): number {
+  return change.action === 'CREATE' ? 0 : (change.baseVersion ?? 0);
+}
+
+/** The first change of a run is made on the trunk; later ones on their predecessor. */
+export function isRunStart(change: Pick<ValidChange, 'action' | 'baseVersion' | 'trunkVersion' | 'branchId'>): boolean {
+  return !change.branchId || change.action === 'CREATE' || change.baseVersion === change.trunkVersion;
+}
+
+/** Inconsistent run input, whatever the entity's state. */
+export function checkBranch(change: ValidChange, branch: BranchFacts): ChangeError | null {
+  const all = [...branch.applied, ...branch.held];
+  if (all.some((c) => c.entityId !== change.entityId)) return changeError('BRANCH_ON_OTHER_ENTITY', change.branchId ?? '');
+  const trunks = new Set(all.map((c) => c.trunkVersion));
+  if (trunks.size > 0 && !trunks.has(change.trunkVersion)) {
+    return changeError('BRANCH_TRUNK_CHANGED', `the run began at trunkVersion ${[...trunks][0] ?? 'null'}, this change says ${change.trunkVersion ?? 'null'}`);
+  }
+  const position = runPosition(change);
+  if (all.some((c) => c.baseVersion === position)) return changeError('BRANCH_POSITION_TAKEN', `baseVersion ${position}`);
+  return null;
+}
+
+/**
+ * DESIGN step 2: apply now when the change is made on a version the server knows (no branch,
+ * or first of its run) or its predecessor in the run is applied; otherwise hold it.
+ */
+export function placeChange(change: ValidChange, entity: EntityState | null, branch: BranchFacts | null): Placement {
+  const reject = (error: ChangeError): Placement => ({ kind: 'reject', error });
+  if (change.action === 'CREATE') {
+    if (change.trunkVersion !== null) return reject(changeError('MALFORMED_CHANGE', 'a create begins its run: it has no trunkVersion'));
+    if (!entity) return { kind: 'apply', asUpdate: false };
+    const forcedByOwnRun = branch?.applied.some((v) => v.entityId === change.entityId && v.source === 'FORCED');
+    if (forcedByOwnRun && !entity.deleted) return { kind: 'apply', asUpdate: true };
+    return reject(changeError('ENTITY_EXISTS', change.entityId));
+  }
+
+  const base = change.baseVersion ?? 0;
+  if (!entity) {
+    // A run that began with an offline create: its updates may arrive before the create.
+    if (change.branchId && change.trunkVersion === null) return { kind: 'hold', waitsFor: base - 1 };
+    return reject(changeError('ENTITY_NOT_FOUND', change.entityId));
+  }
+  if (entity.deleted) return reject(changeError('ENTITY_DELETED', change.entityId));
+  if (change.trunkVersion !== null && change.trunkVersion > entity.version) {
+    return reject(changeError('TRUNK_VERSION_AHEAD', `trunkVersion ${change.trunkVersion}, server version ${entity.version}`));
+  }
+  if (isRunStart(change)) {
+    if (base > entity.version) return reject(changeError('BASE_VERSION_AHEAD', `baseVersion ${base}, server version ${entity.version}`));
+    return { kind: 'apply', asUpdate: false };
+  }
+  const predecessor = branch?.applied.find((v) => v.baseVersion === base - 1);
+  return predecessor ? { kind: 'apply', asUpdate: false } : { kind: 'hold', waitsFor: base - 1 };
+}
+
+/**
+ * The version numbers after which server versions were unseen by the author: the trunk for a
+ * run (its own versions excepted by the caller), the baseVersion without a run, nothing seen
+ * for an offline create applied over its forced run.
+ */
+export function seenUpTo(change: ValidChange, asUpdate: boolean): number {
+  if (asUpdate) return 0;
+  if (!change.branchId) return change.baseVersion ?? 0;
+  return change.trunkVersion ?? 0;
+}
+
+/**
+ * A change applied after a later change of its own run (which was forced) goes beneath it:
+ * what the later changes set keeps its value. Returns the change without those properties
+ * and whether any were later in the run.
+ */
+export function beneathLaterChanges(change: ValidChange, branch: BranchFacts | null): { change: ValidChange; beneath: boolean } {
+  const position = runPosition(change);
+  const later = branch?.applied.filter((v) => v.entityId === change.entityId && v.baseVersion > position) ?? [];
+  if (later.length === 0) return { change, beneath: false };
+  const kept = new Set(later.flatMap((v) => Object.keys(v.changed)));
+  const data = Object.fromEntries(Object.entries(change.data).filter(([k]) => !kept.has(k)));
+  const label = kept.has('label') ? null : change.label;
+  return { change: { ...change, data, label }, beneath: true };
+}
+
+export type AuthorView = { kind: 'version'; version: number } | { kind: 'unavailable'; reason: string };
+
+/**
+ * Which server version equals what the author saw (0: nothing, an offline create), or why
+ * none does: then baseDiff is withheld rather than shown wrong.
+ */
+export function authorView(change: ValidChange, source: VersionSource, asUpdate: boolean, branch: BranchFacts | null): AuthorView {
+  if (source === 'FORCED') return { kind: 'unavailable', reason: 'applied after the hold timeout without its predecessor: the author view is unknown' };
+  if (asUpdate || change.action === 'CREATE') return { kind: 'version', version: 0 };
+  if (isRunStart(change)) return { kind: 'version', version: change.baseVersion ?? 0 };
+  const position = runPosition(change);
+  const earlier = (branch?.applied ?? []).filter((v) => v.baseVersion < position);
+  if (earlier.some((v) => v.source === 'FORCED')) return { kind: 'unavailable', reason: 'an earlier change of the run was forced out of order' };
+  if (earlier.some((v) => v.conflict !== null)) return { kind: 'unavailable', reason: 'an earlier change of the run was applied in conflict' };
+  const predecessor = earlier.find((v) => v.baseVersion === position - 1);
+  return predecessor ? { kind: 'version', version: predecessor.version } : { kind: 'unavailable', reason: 'the predecessor of this change is not applied' };
+}

@@ -1,0 +1,98 @@
+import { isUuid } from '../../core/validate.js';
+import { loadBranches, type Branch, type BranchChange } from '../../sync/branches.js';
+import { flushBacklog } from '../../sync/flush-backlog.js';
+import { builder } from '../builder.js';
+import { ChangeResultRef } from './changes.js';
+import { Entity } from './entities.js';
+
+const BranchChangeRef = builder.objectRef<BranchChange>('BranchChange').implement({
+  description: 'One change of an offline run.',
+  fields: (t) => ({
+    position: t.exposeInt('position', { description: 'Its client baseVersion (0 for an offline create).' }),
+    changeId: t.exposeString('changeId'),
+    state: t.exposeString('state', { description: 'APPLIED or HELD.' }),
+    version: t.exposeInt('version', { nullable: true }),
+    heldSince: t.expose('heldSince', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+const BranchRef = builder.objectRef<Branch>('Branch').implement({
+  description: 'An offline run: the changes one client made to one entity while offline, as the server has them.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    entityId: t.exposeID('entityId'),
+    trunkVersion: t.exposeInt('trunkVersion', { nullable: true }),
+    changes: t.field({ type: [BranchChangeRef], resolve: (b) => b.changes }),
+    missingPositions: t.exposeIntList('missingPositions', { description: 'Positions the server has not received: the gap the run waits for.' }),
+  }),
+});
+
+export const HeldChange = builder.drizzleObject('heldChanges', {
+  name: 'HeldChange',
+  description: 'A change waiting in the backlog for its predecessor in its run.',
+  fields: (t) => ({
+    changeId: t.exposeString('changeId'),
+    entityId: t.exposeID('entityId'),
+    dataset: t.exposeString('datasetName'),
+    deviceId: t.exposeString('deviceId', { nullable: true }),
+    branchId: t.exposeID('branchId'),
+    trunkVersion: t.exposeInt('trunkVersion', { nullable: true }),
+    baseVersion: t.exposeInt('baseVersion'),
+    waitsFor: t.exposeInt('waitsFor', { description: 'The client baseVersion of the predecessor it waits for.' }),
+    heldSince: t.expose('heldSince', { type: 'DateTime' }),
+    forceAfter: t.field({
+      type: 'DateTime',
+      description: 'When the periodic flush will apply it without its predecessor.',
+      select: { columns: { heldSince: true } },
+      resolve: (h, _args, ctx) => new Date(h.heldSince.getTime() + ctx.holdTimeoutSeconds * 1000),
+    }),
+    change: t.field({ type: 'JSONObject', description: 'The validated change as it will be applied.', select: { columns: { change: true } }, resolve: (h) => ({ ...h.change }) }),
+  }),
+});
+
+builder.drizzleObjectField(Entity, 'branches', (t) =>
+  t.field({
+    type: [BranchRef],
+    description: 'Offline runs that touched this entity.',
+    select: { columns: { id: true } },
+    resolve: (e, _args, ctx) => loadBranches(ctx.db, { entityId: e.id }),
+  }),
+);
+
+builder.queryFields((t) => ({
+  branch: t.field({
+    type: BranchRef,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => (isUuid(args.id) ? ((await loadBranches(ctx.db, { branchId: String(args.id).toLowerCase() }))[0] ?? null) : null),
+  }),
+  heldChanges: t.drizzleField({
+    type: ['heldChanges'],
+    description: 'The backlog, oldest first, filtered by any of dataset, entity and branch.',
+    args: { dataset: t.arg.string(), entityId: t.arg.id(), branchId: t.arg.id() },
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.query.heldChanges.findMany(
+        query({
+          where: {
+            ...(args.dataset ? { datasetName: args.dataset } : {}),
+            ...(args.entityId ? { entityId: isUuid(args.entityId) ? String(args.entityId).toLowerCase() : '00000000-0000-0000-0000-000000000000' } : {}),
+            ...(args.branchId ? { branchId: isUuid(args.branchId) ? String(args.branchId).toLowerCase() : '00000000-0000-0000-0000-000000000000' } : {}),
+          },
+          orderBy: { heldSince: 'asc', changeId: 'asc' },
+        }),
+      ),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  flushBacklog: t.field({
+    type: [ChangeResultRef],
+    description: 'Forces held changes older than `olderThanSeconds` (default: the hold timeout; 0: all) now, oldest first. Returns each forced change with the successors it released.',
+    args: { olderThanSeconds: t.arg.int({ required: false }) },
+    resolve: async (_root, args, ctx) => {
+      const { forced, events } = await flushBacklog(ctx.db, { olderThanSeconds: Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds) });
+      ctx.publish(events);
+      return forced;
+    },
+  }),
+}));

@@ -1,0 +1,107 @@
+import { and, asc, eq, lte } from 'drizzle-orm';
+import { changeError } from '../core/errors.js';
+import { changes, heldChanges } from '../db/changes.js';
+import type { Db } from '../db/client.js';
+import { datasets } from '../db/datasets.js';
+import { entities } from '../db/entities.js';
+import type { SyncEvent } from './events.js';
+import { lockEntity } from './locks.js';
+import { applyVersion, changeResult, loadBranch, releaseChain, type ChangeResult } from './process.js';
+
+export interface FlushResult {
+  /** Each forced change, with the successors it released. */
+  forced: ChangeResult[];
+  events: SyncEvent[];
+}
+
+/**
+ * DESIGN step 6: applies changes held longer than `olderThanSeconds`, oldest first, each on top
+ * of its entity's current version, then releases their successors. Safe on many instances at
+ * once: every write to an entity's backlog happens under that entity's advisory lock, and the
+ * held row is re-read under it, so each held change is applied exactly once.
+ */
+export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; now?: Date; batch?: number; maxChanges?: number }): Promise<FlushResult> {
+  const cutoff = new Date((opts.now ?? new Date()).getTime() - opts.olderThanSeconds * 1000);
+  const batch = opts.batch ?? 200;
+  const forced: ChangeResult[] = [];
+  const events: SyncEvent[] = [];
+  const seen = new Set<string>();
+  for (;;) {
+    const due = await db
+      .select({ changeId: heldChanges.changeId, entityId: heldChanges.entityId })
+      .from(heldChanges)
+      .where(lte(heldChanges.heldSince, cutoff))
+      .orderBy(asc(heldChanges.heldSince), asc(heldChanges.changeId))
+      .limit(batch);
+    const fresh = due.filter((d) => !seen.has(d.changeId));
+    if (fresh.length === 0) break;
+    for (const d of fresh) {
+      seen.add(d.changeId);
+      const r = await forceOne(db, d.changeId, d.entityId);
+      if (r) {
+        forced.push(r.result);
+        events.push(...r.events);
+      }
+      if (opts.maxChanges && forced.length >= opts.maxChanges) return { forced, events };
+    }
+  }
+  return { forced, events };
+}
+
+async function forceOne(db: Db, changeId: string, entityId: string): Promise<{ result: ChangeResult; events: SyncEvent[] } | null> {
+  return db.transaction(async (tx) => {
+    await lockEntity(tx, entityId);
+    // Another instance (or a release) may have taken it since it was listed.
+    const [held] = await tx.delete(heldChanges).where(and(eq(heldChanges.changeId, changeId))).returning();
+    if (!held) return null;
+    const [dataset] = await tx.select({ id: datasets.id, name: datasets.name }).from(datasets).where(eq(datasets.name, held.datasetName)).limit(1);
+    const [entity] = await tx.select().from(entities).where(eq(entities.id, entityId)).limit(1);
+    const refusal = !entity && held.change.action === 'DELETE' ? changeError('ENTITY_NOT_FOUND', entityId) : entity?.deleted ? changeError('ENTITY_DELETED', entityId) : null;
+    if (refusal) {
+      // Nothing to force it onto: it ends rejected, and says so in the change log.
+      await tx
+        .update(changes)
+        .set({ outcome: 'REJECTED', errorCode: refusal.code, errorMessage: refusal.message, processedAt: new Date() })
+        .where(and(eq(changes.changeId, changeId), eq(changes.original, true)));
+      return { result: changeResult(changeId, 'REJECTED', { entityId, error: refusal }), events: [] };
+    }
+    const branch = await loadBranch(tx, held.branchId);
+    const applied = await applyVersion(tx, { change: held.change, source: 'FORCED', asUpdate: false, entity: entity ?? null, datasetId: dataset!.id, datasetName: dataset!.name, branch });
+    const released = await releaseChain(tx, held.change, applied.entity, dataset!.id, dataset!.name);
+    applied.result.released = released.results;
+    const flushed: SyncEvent = { type: 'backlogFlushed', reason: 'FORCED', datasetName: dataset!.name, entityId, changeId, version: applied.result.version! };
+    return { result: applied.result, events: [...applied.events, flushed, ...released.events] };
+  });
+}
+
+export interface Flusher {
+  stop(): Promise<void>;
+}
+
+/**
+ * The periodic task: every `intervalSeconds`, force what has been held longer than
+ * `holdTimeoutSeconds`. Runs on every instance; flushBacklog makes that safe. One run at a time.
+ */
+export function startBacklogFlusher(
+  db: Db,
+  opts: { intervalSeconds: number; holdTimeoutSeconds: number; publish: (events: readonly SyncEvent[]) => void; onError: (error: unknown) => void },
+): Flusher {
+  let running: Promise<void> | null = null;
+  const tick = () => {
+    if (running) return;
+    running = flushBacklog(db, { olderThanSeconds: opts.holdTimeoutSeconds })
+      .then((r) => opts.publish(r.events))
+      .catch(opts.onError)
+      .finally(() => {
+        running = null;
+      });
+  };
+  const timer = setInterval(tick, opts.intervalSeconds * 1000);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,254 @@
+import { and, asc, eq, gt } from 'drizzle-orm';
+import { applyChange, touchedProperties } from '../core/apply.js';
+import { classifyConflict, strongestConflict } from '../core/conflict.js';
+import { diffStates } from '../core/diff.js';
+import { changeError } from '../core/errors.js';
+import {
+  authorView,
+  beneathLaterChanges,
+  checkBranch,
+  placeChange,
+  runPosition,
+  seenUpTo,
+  type BranchFacts,
+} from '../core/placement.js';
+import type { ChangeError, ChangeOutcome, ConflictType, EntityState, ValidChange, VersionSource } from '../core/types.js';
+import { undeclaredProperties } from '../core/validate.js';
+import { changes, heldChanges } from '../db/changes.js';
+import type { Tx } from '../db/client.js';
+import { datasets } from '../db/datasets.js';
+import { entities, entityVersions } from '../db/entities.js';
+import type { SyncEvent } from './events.js';
+
+/** Label of an entity made by a forced update whose run's create never arrived. */
+export const UNKNOWN_LABEL = '(label unknown)';
+
+export interface ChangeResult {
+  changeId: string;
+  outcome: ChangeOutcome;
+  /** For a DUPLICATE: what the first submission of this change came to (as it stands now). */
+  originalOutcome: ChangeOutcome | null;
+  entityId: string | null;
+  version: number | null;
+  conflict: ConflictType | null;
+  conflictingProperties: string[];
+  /** For HELD: the client baseVersion of the predecessor it waits for. */
+  waitsFor: number | null;
+  error: ChangeError | null;
+  /** Held changes of the same run applied right after this one, in order. */
+  released: ChangeResult[];
+}
+
+export interface Processed {
+  result: ChangeResult;
+  events: SyncEvent[];
+}
+
+export function changeResult(changeId: string, outcome: ChangeOutcome, fields: Partial<ChangeResult> = {}): ChangeResult {
+  return { changeId, outcome, originalOutcome: null, entityId: null, version: null, conflict: null, conflictingProperties: [], waitsFor: null, error: null, released: [], ...fields };
+}
+
+type ChangeRecord = Omit<typeof changes.$inferInsert, 'outcome'>;
+type EntityRow = typeof entities.$inferSelect;
+
+export async function loadBranch(tx: Tx, branchId: string): Promise<BranchFacts> {
+  const [applied, held] = await Promise.all([
+    tx
+      .select({
+        entityId: entityVersions.entityId,
+        version: entityVersions.version,
+        baseVersion: entityVersions.baseVersion,
+        trunkVersion: entityVersions.trunkVersion,
+        conflict: entityVersions.conflict,
+        source: entityVersions.source,
+        changed: entityVersions.changed,
+      })
+      .from(entityVersions)
+      .where(eq(entityVersions.branchId, branchId)),
+    tx
+      .select({ entityId: heldChanges.entityId, baseVersion: heldChanges.baseVersion, trunkVersion: heldChanges.trunkVersion, changeId: heldChanges.changeId })
+      .from(heldChanges)
+      .where(eq(heldChanges.branchId, branchId)),
+  ]);
+  return { applied: applied.map((v) => ({ ...v, baseVersion: v.baseVersion ?? 0 })), held };
+}
+
+function stateOf(e: EntityRow | undefined): EntityState | null {
+  return e ? { label: e.label, data: e.data, version: e.version, deleted: e.deleted } : null;
+}
+
+/**
+ * Places a new change (entity lock held): rejects, holds, or applies it and releases the held
+ * successors of its run (DESIGN steps 2 to 5). Records the change with its outcome.
+ */
+export async function placeNewChange(tx: Tx, record: ChangeRecord, change: ValidChange): Promise<Processed> {
+  const reject = async (error: ChangeError): Promise<Processed> => {
+    await tx.insert(changes).values({ ...record, outcome: 'REJECTED', errorCode: error.code, errorMessage: error.message, processedAt: new Date() });
+    return { result: changeResult(change.id, 'REJECTED', { entityId: change.entityId, error }), events: [] };
+  };
+  const [dataset] = await tx.select().from(datasets).where(eq(datasets.name, change.dataset)).limit(1);
+  if (!dataset) return reject(changeError('UNKNOWN_DATASET', `"${change.dataset}"`));
+  const undeclared = undeclaredProperties(change.data, dataset.properties);
+  if (undeclared.length > 0) return reject(changeError('UNKNOWN_PROPERTY', undeclared.join(', ')));
+
+  const [entity] = await tx.select().from(entities).where(eq(entities.id, change.entityId)).limit(1);
+  if (entity && entity.datasetId !== dataset.id) {
+    return reject(change.action === 'CREATE' ? changeError('ENTITY_EXISTS', change.entityId) : changeError('ENTITY_IN_OTHER_DATASET', change.entityId));
+  }
+  const branch = change.branchId ? await loadBranch(tx, change.branchId) : null;
+  const inconsistent = branch ? checkBranch(change, branch) : null;
+  if (inconsistent) return reject(inconsistent);
+
+  const placement = placeChange(change, stateOf(entity), branch);
+  if (placement.kind === 'reject') return reject(placement.error);
+  if (placement.kind === 'hold') {
+    await tx.insert(heldChanges).values({
+      changeId: change.id,
+      entityId: change.entityId,
+      datasetName: dataset.name,
+      deviceId: change.deviceId,
+      branchId: change.branchId!,
+      trunkVersion: change.trunkVersion,
+      baseVersion: runPosition(change),
+      waitsFor: placement.waitsFor,
+      change,
+    });
+    await tx.insert(changes).values({ ...record, outcome: 'HELD', processedAt: new Date() });
+    return {
+      result: changeResult(change.id, 'HELD', { entityId: change.entityId, waitsFor: placement.waitsFor }),
+      events: [{ type: 'changeHeld', datasetName: dataset.name, entityId: change.entityId, changeId: change.id, branchId: change.branchId!, waitsFor: placement.waitsFor }],
+    };
+  }
+  await tx.insert(changes).values({ ...record, outcome: 'APPLIED', processedAt: new Date() });
+  const source: VersionSource = change.branchId ? 'IN_ORDER' : 'ONLINE';
+  const applied = await applyVersion(tx, { change, source, asUpdate: placement.asUpdate, entity: entity ?? null, datasetId: dataset.id, datasetName: dataset.name, branch });
+  const released = await releaseChain(tx, change, applied.entity, dataset.id, dataset.name);
+  applied.result.released = released.results;
+  return { result: applied.result, events: [...applied.events, ...released.events] };
+}
+
+interface ApplyArgs {
+  change: ValidChange;
+  source: VersionSource;
+  asUpdate: boolean;
+  entity: EntityRow | null;
+  datasetId: string;
+  datasetName: string;
+  branch: BranchFacts | null;
+}
+
+/**
+ * Writes the next version (DESIGN steps 3 and 4) and marks the change log row applied.
+ * The change's values go on top of the current state; conflicts compare what it touches with
+ * what unseen versions (after the author's trunk, not of its own run) set.
+ */
+export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<Processed & { entity: EntityRow }> {
+  const { change, entity, branch } = a;
+  const { change: effective, beneath } = beneathLaterChanges(change, branch);
+  const after = seenUpTo(change, a.asUpdate);
+  const laterVersions = entity
+    ? await tx
+        .select({ version: entityVersions.version, branchId: entityVersions.branchId, changed: entityVersions.changed, label: entityVersions.label, data: entityVersions.data })
+        .from(entityVersions)
+        .where(and(eq(entityVersions.entityId, change.entityId), gt(entityVersions.version, Math.max(0, after - 1))))
+        .orderBy(asc(entityVersions.version))
+    : [];
+  const unseen = laterVersions.filter((v) => v.version > after && (a.asUpdate || !change.branchId || v.branchId !== change.branchId));
+  const verdict = classifyConflict(touchedProperties(change), unseen.map((v) => Object.keys(v.changed)));
+  // Forced or applied beneath a later change: flagged at least SOFT so a reviewer sees it.
+  const conflict = a.source === 'FORCED' || beneath ? strongestConflict(verdict.conflict, 'SOFT') : verdict.conflict;
+
+  const current = stateOf(entity ?? undefined);
+  // A forced update may make its entity: it takes the change's label, else a fixed one.
+  const toApply: ValidChange = { ...effective, action: a.asUpdate ? 'UPDATE' : effective.action, label: effective.label ?? (current ? null : UNKNOWN_LABEL) };
+  const next = applyChange(current, toApply);
+  next.changed = { ...effective.data, ...(effective.label !== null ? { label: effective.label } : {}) };
+  const version = (entity?.version ?? 0) + 1;
+
+  const view = authorView(change, a.source, a.asUpdate, branch);
+  let baseDiff = null;
+  if (view.kind === 'version') {
+    const seen =
+      view.version === 0 ? null : view.version === entity?.version ? current : (laterVersions.find((v) => v.version === view.version) ?? (await loadState(tx, change.entityId, view.version)));
+    const seenState = seen ? { label: seen.label, data: seen.data, version: view.version, deleted: false } : null;
+    const made = applyChange(seenState, { ...change, action: seenState && change.action === 'CREATE' ? 'UPDATE' : change.action, label: change.label ?? (seenState ? null : UNKNOWN_LABEL) });
+    baseDiff = diffStates(seenState, made);
+  }
+  const now = new Date();
+  const [row] = entity
+    ? await tx
+        .update(entities)
+        .set({ label: next.label, data: next.data, version, deleted: next.deleted, conflict: strongestConflict(entity.conflict, conflict), updatedAt: now })
+        .where(eq(entities.id, change.entityId))
+        .returning()
+    : await tx.insert(entities).values({ id: change.entityId, datasetId: a.datasetId, label: next.label, data: next.data, version, conflict }).returning();
+  await tx.insert(entityVersions).values({
+    entityId: change.entityId,
+    version,
+    appliedOn: entity ? entity.version : null,
+    baseVersion: change.branchId ? runPosition(change) : change.baseVersion,
+    action: a.asUpdate ? 'UPDATE' : change.action,
+    label: next.label,
+    data: next.data,
+    changed: next.changed,
+    deleted: next.deleted,
+    conflict,
+    conflictingProperties: verdict.conflictingProperties,
+    source: a.source,
+    branchId: change.branchId,
+    trunkVersion: change.trunkVersion,
+    serverDiff: diffStates(current, next),
+    baseDiff,
+    authorViewUnavailable: view.kind === 'unavailable' ? view.reason : null,
+    changeId: change.id,
+    deviceId: change.deviceId,
+  });
+  await tx.update(changes).set({ outcome: 'APPLIED', version, processedAt: now }).where(and(eq(changes.changeId, change.id), eq(changes.original, true)));
+
+  const events: SyncEvent[] = [{ type: 'entityChanged', datasetName: a.datasetName, entityId: change.entityId, version }];
+  if (conflict) events.push({ type: 'conflictDetected', datasetName: a.datasetName, entityId: change.entityId, version, conflict, conflictingProperties: verdict.conflictingProperties });
+  return {
+    entity: row!,
+    result: changeResult(change.id, 'APPLIED', { entityId: change.entityId, version, conflict, conflictingProperties: verdict.conflictingProperties }),
+    events,
+  };
+}
+
+async function loadState(tx: Tx, entityId: string, version: number): Promise<EntityState | null> {
+  const [v] = await tx
+    .select({ label: entityVersions.label, data: entityVersions.data, deleted: entityVersions.deleted })
+    .from(entityVersions)
+    .where(and(eq(entityVersions.entityId, entityId), eq(entityVersions.version, version)))
+    .limit(1);
+  return v ? { ...v, version } : null;
+}
+
+/** DESIGN step 5: after a change of run B at position k lands, land B's held k+1, k+2, … */
+export async function releaseChain(
+  tx: Tx,
+  after: ValidChange,
+  entity: EntityRow,
+  datasetId: string,
+  datasetName: string,
+): Promise<{ results: ChangeResult[]; events: SyncEvent[] }> {
+  const results: ChangeResult[] = [];
+  const events: SyncEvent[] = [];
+  if (!after.branchId) return { results, events };
+  let position = runPosition(after);
+  let current = entity;
+  for (;;) {
+    const [held] = await tx
+      .delete(heldChanges)
+      .where(and(eq(heldChanges.branchId, after.branchId), eq(heldChanges.baseVersion, position + 1)))
+      .returning();
+    if (!held) break;
+    const branch = await loadBranch(tx, after.branchId);
+    const applied = await applyVersion(tx, { change: held.change, source: 'RELEASED', asUpdate: false, entity: current, datasetId, datasetName, branch });
+    results.push(applied.result);
+    events.push(...applied.events);
+    events.push({ type: 'backlogFlushed', reason: 'RELEASED', datasetName, entityId: held.entityId, changeId: held.changeId, version: applied.result.version! });
+    current = applied.entity;
+    position += 1;
+  }
+  return { results, events };
+}
