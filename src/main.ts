@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import { openDatabase } from './db/client.js';
+import { postgresNotifier } from './db/notify.js';
+import { createEventBus } from './graphql/pubsub.js';
 import { buildApp } from './server/app.js';
 import { flushBacklog } from './sync/flush-backlog.js';
 
@@ -29,8 +31,11 @@ if (positionals[0] === 'flush') {
   process.exit(2);
 }
 
+const bus = createEventBus(database.sql ? { notifier: postgresNotifier(database.sql), onError: (e) => console.error('event bus', e) } : {});
 const app = buildApp({
   db: database.db,
+  bus,
+  socket: { keepAliveMs: Number(env.SOCKET_KEEPALIVE_SECONDS ?? 12) * 1000 },
   graphiql: env.GRAPHIQL !== 'false',
   holdTimeoutSeconds,
   flushIntervalSeconds: Number(env.FLUSH_INTERVAL_SECONDS ?? 30),

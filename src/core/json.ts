@@ -33,12 +33,17 @@ export function jsonBytes(v: unknown): number {
   return new TextEncoder().encode(JSON.stringify(v) ?? '').length;
 }
 
+/** U+0000, or a UTF-16 surrogate without its pair: text that Postgres text and jsonb refuse. */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const UNSTORABLE_ALL = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
 /**
- * Postgres text and jsonb cannot hold U+0000. A rejected change must still be recorded, so
- * what is stored replaces it with U+FFFD; validation rejects such values before they are applied.
+ * Postgres text and jsonb cannot hold U+0000 or lone surrogates. A rejected change must still
+ * be recorded, so what is stored replaces them with U+FFFD; validation rejects such values
+ * before they are applied. (Named for NUL, the common case.)
  */
 export function scrubNul<T>(v: T): T {
-  if (typeof v === 'string') return (v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v) as T;
+  if (typeof v === 'string') return (UNSTORABLE.test(v) ? v.replace(UNSTORABLE_ALL, '\uFFFD') : v) as T;
   if (Array.isArray(v)) return v.map(scrubNul) as T;
   if (v !== null && typeof v === 'object') {
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [scrubNul(k), scrubNul(x)])) as T;
@@ -46,9 +51,31 @@ export function scrubNul<T>(v: T): T {
   return v;
 }
 
+/** True when a string (or any key or string inside) holds text Postgres cannot store (see scrubNul). */
 export function hasNul(v: unknown): boolean {
-  if (typeof v === 'string') return v.includes('\u0000');
+  if (typeof v === 'string') return UNSTORABLE.test(v);
   if (Array.isArray(v)) return v.some(hasNul);
-  if (v !== null && typeof v === 'object') return Object.entries(v).some(([k, x]) => k.includes('\u0000') || hasNul(x));
+  if (v !== null && typeof v === 'object') return Object.entries(v).some(([k, x]) => UNSTORABLE.test(k) || hasNul(x));
   return false;
+}
+
+/**
+ * True when arrays/objects nest deeper than `limit`. Iterative, so a hostile 100,000-level
+ * value cannot overflow the stack before it is refused.
+ */
+export function nestsDeeperThan(v: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, depth] = stack.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(x)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** The value as Postgres jsonb will hand it back (Infinity becomes null, undefined keys go). */
+export function asStoredJson<T>(v: T): T {
+  const text = JSON.stringify(v);
+  return (text === undefined ? null : JSON.parse(text)) as T;
 }

@@ -55,7 +55,7 @@ export function placeChange(change: ValidChange, entity: EntityState | null, bra
     if (change.trunkVersion !== null) return reject(changeError('MALFORMED_CHANGE', 'a create begins its run: it has no trunkVersion'));
     if (!entity) return { kind: 'apply', asUpdate: false };
     const forcedByOwnRun = branch?.applied.some((v) => v.entityId === change.entityId && v.source === 'FORCED');
-    if (forcedByOwnRun && !entity.deleted) return { kind: 'apply', asUpdate: true };
+    if (forcedByOwnRun) return entity.deleted ? reject(changeError('ENTITY_DELETED', change.entityId)) : { kind: 'apply', asUpdate: true };
     return reject(changeError('ENTITY_EXISTS', change.entityId));
   }
 

@@ -1,5 +1,5 @@
 import { changeError } from './errors.js';
-import { hasNul, isJsonValue, jsonBytes } from './json.js';
+import { hasNul, isJsonValue, jsonBytes, nestsDeeperThan } from './json.js';
 import {
   CHANGE_ACTIONS,
   type ChangeError,
@@ -49,6 +49,9 @@ export function normalizePayload(input: ChangeInput): Record<string, unknown> {
   };
 }
 
+/** Deeper values are refused: no form field nests this deep, and deep values are a stack attack. */
+export const MAX_DEPTH = 32;
+
 export type Validation = { ok: true; change: ValidChange } | { ok: false; error: ChangeError };
 
 /**
@@ -57,9 +60,14 @@ export type Validation = { ok: true; change: ValidChange } | { ok: false; error:
  */
 export function validateChange(input: ChangeInput, limits: Limits): Validation {
   const fail = (error: ChangeError): Validation => ({ ok: false, error });
+  // Before anything walks it recursively (sizes, NUL checks): refuse absurd nesting first.
+  if (input.data !== null && typeof input.data === 'object') {
+    const deep = Object.entries(input.data).find(([, v]) => nestsDeeperThan(v, MAX_DEPTH));
+    if (deep) return fail(changeError('INVALID_PROPERTY_VALUE', `"${truncate(deep[0])}"`));
+  }
   const bytes = jsonBytes(normalizePayload(input));
   if (bytes > limits.maxChangeBytes) return fail(changeError('TOO_LARGE', `${bytes} bytes, limit ${limits.maxChangeBytes}`));
-  if (hasNul(input.dataset) || hasNul(input.deviceId)) return fail(changeError('MALFORMED_CHANGE', 'dataset or deviceId holds a NUL character'));
+  if (hasNul(input.dataset) || hasNul(input.deviceId)) return fail(changeError('MALFORMED_CHANGE', 'dataset or deviceId holds a NUL character or a lone surrogate'));
   if (!isUuid(input.id)) return fail(changeError('MALFORMED_ID', `id "${truncate(input.id)}"`));
   if (!CHANGE_ACTIONS.includes(input.action)) return fail(changeError('MALFORMED_CHANGE', `unknown action "${truncate(String(input.action))}"`));
   if (input.entityId == null || input.entityId === '') return fail(changeError('MISSING_ENTITY_ID'));
@@ -87,6 +95,7 @@ export function validateChange(input: ChangeInput, limits: Limits): Validation {
     if (label.length > limits.maxLabelLength) return fail(changeError('INVALID_LABEL', `longer than ${limits.maxLabelLength} characters`));
     // NUL cannot be stored in Postgres text; control characters in a label are never intended.
     if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(label)) return fail(changeError('INVALID_LABEL', 'control characters'));
+    if (hasNul(label)) return fail(changeError('INVALID_LABEL', 'a lone surrogate (not valid Unicode)'));
   }
 
   if (input.action === 'CREATE') {

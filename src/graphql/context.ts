@@ -1,6 +1,7 @@
 import type { Limits } from '../core/types.js';
 import type { Db } from '../db/client.js';
 import type { SyncEvent } from '../sync/events.js';
+import type { EventBus } from './pubsub.js';
 
 /** Everything a resolver may use. The database comes from here, never from a module import. */
 export interface Context {
@@ -10,4 +11,6 @@ export interface Context {
   holdTimeoutSeconds: number;
   /** Publishes events; call only after the use-case's transaction committed. */
   publish: (events: readonly SyncEvent[]) => void;
+  /** Where subscriptions listen. */
+  pubsub: EventBus['pubsub'];
 }

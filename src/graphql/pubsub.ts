@@ -1,26 +1,43 @@
 import { createPubSub } from 'graphql-yoga';
+import type { Notifier } from '../db/notify.js';
 import type { SyncEvent } from '../sync/events.js';
 
 type EventOf<T extends SyncEvent['type']> = Extract<SyncEvent, { type: T }>;
+type Topics = { [T in SyncEvent['type']]: [EventOf<T>] };
 
-/** Topics carry ids; subscribers reload the rest through the graph. */
-export function createEventBus() {
-  return createPubSub<{
-    entityChanged: [EventOf<'entityChanged'>];
-    conflictDetected: [EventOf<'conflictDetected'>];
-  }>();
+export interface EventBus {
+  pubsub: ReturnType<typeof createPubSub<Topics>>;
+  /** Publish after commit. With a notifier, every instance (this one too) receives it from Postgres. */
+  publish(events: readonly SyncEvent[]): void;
+  /** Resolves once the bus listens (LISTEN issued). */
+  ready: Promise<void>;
+  close(): Promise<void>;
 }
-export type EventBus = ReturnType<typeof createEventBus>;
 
-export function publishEvents(bus: EventBus, events: readonly SyncEvent[]): void {
-  for (const e of events) {
-    switch (e.type) {
-      case 'entityChanged':
-        bus.publish('entityChanged', e);
-        break;
-      case 'conflictDetected':
-        bus.publish('conflictDetected', e);
-        break;
-    }
+/**
+ * In process by default (PGlite: one process owns the database). Given a Postgres notifier,
+ * events travel through LISTEN/NOTIFY so a listener on instance A sees changes made on B.
+ */
+export function createEventBus(opts: { notifier?: Notifier; onError?: (e: unknown) => void } = {}): EventBus {
+  const pubsub = createPubSub<Topics>();
+  const local = (e: SyncEvent) => pubsub.publish(e.type, e as never);
+  if (!opts.notifier) {
+    return { pubsub, publish: (events) => events.forEach(local), ready: Promise.resolve(), close: async () => {} };
   }
+  const notifier = opts.notifier;
+  const unsubscribe = notifier.subscribe((payload) => {
+    try {
+      local(JSON.parse(payload) as SyncEvent);
+    } catch (e) {
+      opts.onError?.(e);
+    }
+  });
+  return {
+    pubsub,
+    publish: (events) => {
+      for (const e of events) notifier.publish(JSON.stringify(e)).catch((err) => opts.onError?.(err));
+    },
+    ready: unsubscribe.then(() => undefined),
+    close: async () => (await unsubscribe)(),
+  };
 }

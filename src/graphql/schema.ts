@@ -6,8 +6,10 @@ import './types/datasets.js';
 import './types/entities.js';
 import './types/changes.js';
 import './types/branches.js';
+import './types/subscriptions.js';
 
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});
 
 export const schema = builder.toSchema({ sortSchema: true });

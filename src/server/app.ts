@@ -4,39 +4,47 @@ import { createYoga } from 'graphql-yoga';
 import { DEFAULT_LIMITS, type Limits } from '../core/types.js';
 import type { Db } from '../db/client.js';
 import type { Context } from '../graphql/context.js';
-import { createEventBus, publishEvents, type EventBus } from '../graphql/pubsub.js';
+import { createEventBus, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
 import { startBacklogFlusher, type Flusher } from '../sync/flush-backlog.js';
+import { attachWebSocket, type SocketOptions } from './ws.js';
 
 export interface AppOptions {
   db: Db;
   limits?: Limits;
+  /** Event bus; in process unless given one over Postgres LISTEN/NOTIFY. */
+  bus?: EventBus;
   holdTimeoutSeconds?: number;
   /** Seconds between backlog flushes; 0 disables the periodic task. */
   flushIntervalSeconds?: number;
-  bus?: EventBus;
+  socket?: Partial<SocketOptions>;
   graphiql?: boolean;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
+  onError?: (message: string, error: unknown) => void;
 }
 
 export interface App {
   yoga: ReturnType<typeof createYoga<Record<string, unknown>, Context>>;
   server: Server;
+  bus: EventBus;
   start(port?: number, host?: string): Promise<string>;
   stop(): Promise<void>;
 }
 
 export function buildApp(opts: AppOptions): App {
+  const onError = opts.onError ?? ((message, error) => console.error(message, error));
   const bus = opts.bus ?? createEventBus();
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const maxBodyBytes = opts.maxBodyBytes ?? limits.maxBatch * limits.maxChangeBytes;
+  const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? 300;
+  const flushIntervalSeconds = opts.flushIntervalSeconds ?? 30;
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
-    graphiql: opts.graphiql ?? true,
+    graphiql: opts.graphiql === false ? false : { subscriptionsProtocol: 'WS' },
     landingPage: false,
     logging: 'warn',
-    context: (): Context => ({ db: opts.db, limits, holdTimeoutSeconds, publish: (events) => publishEvents(bus, events) }),
+    context: (): Context => ({ db: opts.db, limits, holdTimeoutSeconds, publish: bus.publish, pubsub: bus.pubsub }),
     plugins: [
       {
         // Refuse oversized bodies before they are parsed: a clear 413, not an out-of-memory.
@@ -55,36 +63,45 @@ export function buildApp(opts: AppOptions): App {
     ],
   });
   const server = createServer(yoga);
-  const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? 300;
-  const flushIntervalSeconds = opts.flushIntervalSeconds ?? 30;
+  const sockets = attachWebSocket(server, yoga, {
+    keepAliveMs: opts.socket?.keepAliveMs ?? 12_000,
+    connectionInitWaitTimeoutMs: opts.socket?.connectionInitWaitTimeoutMs ?? 3_000,
+  });
   let flusher: Flusher | null = null;
 
   return {
     yoga,
     server,
-    start: (port = 4000, host = '127.0.0.1') =>
-      new Promise((resolve, reject) => {
+    bus,
+    start: async (port = 4000, host = '127.0.0.1') => {
+      await bus.ready;
+      const url = await new Promise<string>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
-          if (flushIntervalSeconds > 0) {
-            flusher = startBacklogFlusher(opts.db, {
-              intervalSeconds: flushIntervalSeconds,
-              holdTimeoutSeconds,
-              publish: (events) => publishEvents(bus, events),
-              onError: (error) => console.error('backlog flush failed', error),
-            });
-          }
           const { port: actual } = server.address() as AddressInfo;
           resolve(`http://${host.includes(':') ? `[${host}]` : host}:${actual}${yoga.graphqlEndpoint}`);
         });
-      }),
+      });
+      if (flushIntervalSeconds > 0) {
+        flusher = startBacklogFlusher(opts.db, {
+          intervalSeconds: flushIntervalSeconds,
+          holdTimeoutSeconds,
+          publish: bus.publish,
+          onError: (error) => onError('backlog flush failed', error),
+        });
+      }
+      return url;
+    },
     stop: async () => {
       await flusher?.stop();
+      for (const client of sockets.wss.clients) client.close(1001, 'server shutting down');
+      await sockets.close();
       await new Promise<void>((resolve) => {
         server.closeIdleConnections?.();
         server.close(() => resolve());
         setTimeout(() => server.closeAllConnections?.(), 2000).unref();
       });
+      await bus.close();
     },
   };
 }

@@ -21,6 +21,7 @@ export async function createDataset(db: Db, name: string, properties: readonly s
 /** Properties are only ever added: removing one would strand values already written. */
 export async function addDatasetProperties(db: Db, name: string, properties: readonly string[]): Promise<DatasetRow> {
   check(properties);
+  if (validateName(name)) throw new DomainError('UNKNOWN_DATASET', `no dataset named "${name.slice(0, 60)}"`);
   return db.transaction(async (tx) => {
     const [current] = await tx.select().from(datasets).where(eq(datasets.name, name)).for('update').limit(1);
     if (!current) throw new DomainError('UNKNOWN_DATASET', `no dataset named "${name}"`);

@@ -15,4 +15,11 @@ export type SyncEvent =
       conflictingProperties: string[];
     }
   | { type: 'changeHeld'; datasetName: string; entityId: string; changeId: string; branchId: string; waitsFor: number }
-  | { type: 'backlogFlushed'; reason: 'RELEASED' | 'FORCED'; datasetName: string; entityId: string; changeId: string; version: number };
+  | {
+      type: 'backlogFlushed';
+      reason: 'RELEASED' | 'FORCED';
+      datasetName: string;
+      entityId: string;
+      /** The held changes applied, in order, with the versions they made. */
+      changes: { changeId: string; version: number }[];
+    };

@@ -69,7 +69,7 @@ async function forceOne(db: Db, changeId: string, entityId: string): Promise<{ r
     const applied = await applyVersion(tx, { change: held.change, source: 'FORCED', asUpdate: false, entity: entity ?? null, datasetId: dataset!.id, datasetName: dataset!.name, branch });
     const released = await releaseChain(tx, held.change, applied.entity, dataset!.id, dataset!.name);
     applied.result.released = released.results;
-    const flushed: SyncEvent = { type: 'backlogFlushed', reason: 'FORCED', datasetName: dataset!.name, entityId, changeId, version: applied.result.version! };
+    const flushed: SyncEvent = { type: 'backlogFlushed', reason: 'FORCED', datasetName: dataset!.name, entityId, changes: [{ changeId, version: applied.result.version! }] };
     return { result: applied.result, events: [...applied.events, flushed, ...released.events] };
   });
 }

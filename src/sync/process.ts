@@ -246,9 +246,11 @@ export async function releaseChain(
     const applied = await applyVersion(tx, { change: held.change, source: 'RELEASED', asUpdate: false, entity: current, datasetId, datasetName, branch });
     results.push(applied.result);
     events.push(...applied.events);
-    events.push({ type: 'backlogFlushed', reason: 'RELEASED', datasetName, entityId: held.entityId, changeId: held.changeId, version: applied.result.version! });
     current = applied.entity;
     position += 1;
+  }
+  if (results.length > 0) {
+    events.push({ type: 'backlogFlushed', reason: 'RELEASED', datasetName, entityId: entity.id, changes: results.map((r) => ({ changeId: r.changeId, version: r.version! })) });
   }
   return { results, events };
 }

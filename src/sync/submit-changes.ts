@@ -1,8 +1,8 @@
 import { and, eq } from 'drizzle-orm';
 import { changeError, DomainError } from '../core/errors.js';
-import { sameJson, scrubNul } from '../core/json.js';
+import { asStoredJson, nestsDeeperThan, sameJson, scrubNul } from '../core/json.js';
 import { DEFAULT_LIMITS, type ChangeError, type ChangeInput, type Limits } from '../core/types.js';
-import { isUuid, normalizePayload, validateChange, type Validation } from '../core/validate.js';
+import { isUuid, MAX_DEPTH, normalizePayload, validateChange, type Validation } from '../core/validate.js';
 import { changes, heldChanges } from '../db/changes.js';
 import type { Db, Tx } from '../db/client.js';
 import { entityVersions } from '../db/entities.js';
@@ -39,9 +39,11 @@ export async function submitChanges(db: Db, inputs: readonly ChangeInput[], limi
 
 async function processChange(db: Db, input: ChangeInput, limits: Limits): Promise<Processed> {
   const validation = validateChange(input, limits);
-  const tooLarge = !validation.ok && validation.error.code === 'TOO_LARGE';
   // What is recorded: the whole payload, except for an oversized one (its size is the point).
-  const payload = scrubNul(tooLarge ? { ...normalizePayload(input), label: null, data: null, truncated: true } : normalizePayload(input));
+  const unstorable = !validation.ok && (validation.error.code === 'TOO_LARGE' || nestsDeeperThan(input.data, MAX_DEPTH + 1));
+  // What is recorded: the whole payload as jsonb will return it (so a resend compares equal),
+  // except for an oversized or absurdly nested one (its size is the point).
+  const payload = asStoredJson(scrubNul(unstorable ? { ...normalizePayload(input), label: null, data: null, truncated: true } : normalizePayload(input)));
   const rawKey = scrubNul(String(input.id));
   const key = isUuid(rawKey) ? rawKey.toLowerCase() : rawKey;
   const addressable = key.length > 0 && key.length <= MAX_CHANGE_KEY;

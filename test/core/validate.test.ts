@@ -394,7 +394,7 @@ describe('validateChange: each rejection', () => {
     ['a NUL in dataset', create({ dataset: 'tre\u0000es' })],
     ['a NUL in deviceId', create({ deviceId: 'dev\u0000' })],
   ])('MALFORMED_CHANGE: %s', (_, input) => {
-    expect(rejected(input)).toEqual({ code: 'MALFORMED_CHANGE', message: 'the change is not well formed: dataset or deviceId holds a NUL character' });
+    expect(rejected(input)).toEqual({ code: 'MALFORMED_CHANGE', message: 'the change is not well formed: dataset or deviceId holds a NUL character or a lone surrogate' });
   });
 
   it.each(['UPSERT', 'create', '', 'Delete'])('MALFORMED_CHANGE: the unknown action %j', (action) => {

@@ -1,4 +1,4 @@
-import { isUuid } from '../../core/validate.js';
+import { isUuid, validateName } from '../../core/validate.js';
 import { loadBranches, type Branch, type BranchChange } from '../../sync/branches.js';
 import { flushBacklog } from '../../sync/flush-backlog.js';
 import { builder } from '../builder.js';
@@ -74,7 +74,7 @@ builder.queryFields((t) => ({
       ctx.db.query.heldChanges.findMany(
         query({
           where: {
-            ...(args.dataset ? { datasetName: args.dataset } : {}),
+            ...(args.dataset ? { datasetName: validateName(args.dataset) ? '' : args.dataset } : {}),
             ...(args.entityId ? { entityId: isUuid(args.entityId) ? String(args.entityId).toLowerCase() : '00000000-0000-0000-0000-000000000000' } : {}),
             ...(args.branchId ? { branchId: isUuid(args.branchId) ? String(args.branchId).toLowerCase() : '00000000-0000-0000-0000-000000000000' } : {}),
           },

@@ -1,3 +1,4 @@
+import { validateName } from '../../core/validate.js';
 import { addDatasetProperties, createDataset } from '../../sync/datasets.js';
 import { builder } from '../builder.js';
 
@@ -20,7 +21,8 @@ builder.queryFields((t) => ({
     type: 'datasets',
     nullable: true,
     args: { name: t.arg.string({ required: true }) },
-    resolve: (query, _root, args, ctx) => ctx.db.query.datasets.findFirst(query({ where: { name: args.name } })),
+    // A name that could never be valid (NUL, surrogates…) names nothing: no need to ask the database.
+    resolve: (query, _root, args, ctx) => (validateName(args.name) ? null : ctx.db.query.datasets.findFirst(query({ where: { name: args.name } }))),
   }),
 }));
 

@@ -1,8 +1,21 @@
 import type { PropertyDiff } from '../../core/diff.js';
-import { isUuid } from '../../core/validate.js';
+import { GraphQLError } from 'graphql';
+import { isUuid, validateName } from '../../core/validate.js';
 import { resolveConflict } from '../../sync/resolve-conflict.js';
 import { builder } from '../builder.js';
 import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
+
+/**
+ * Entity cursors are the plugin's encoding of an id ("DC:S:<uuid>"). A tampered one would reach
+ * Postgres as an invalid uuid and surface as a masked error; refuse it with a clear one.
+ */
+function checkCursor(cursor: string | null | undefined): void {
+  if (cursor == null) return;
+  const decoded = Buffer.from(cursor, 'base64').toString('utf8');
+  if (!/^DC:S:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(decoded)) {
+    throw new GraphQLError(`Invalid cursor "${cursor.slice(0, 60)}"`, { extensions: { code: 'INVALID_CURSOR' } });
+  }
+}
 
 const PropertyDiffRef = builder.objectRef<PropertyDiff>('PropertyDiff').implement({
   description: 'One property (or `label`) with its value before and after.',
@@ -86,8 +99,11 @@ builder.queryFields((t) => ({
       conflict: t.arg({ type: ConflictTypeEnum, required: false, description: 'Only entities with this unresolved conflict.' }),
       includeDeleted: t.arg.boolean({ required: false, defaultValue: false }),
     },
-    resolve: (query, _root, args, ctx) =>
-      ctx.db.query.entities.findMany(
+    resolve: (query, _root, args, ctx) => {
+      checkCursor(args.after);
+      checkCursor(args.before);
+      if (validateName(args.dataset)) return [];
+      return ctx.db.query.entities.findMany(
         query({
           where: {
             dataset: { name: args.dataset },
@@ -96,14 +112,17 @@ builder.queryFields((t) => ({
           },
           orderBy: { id: 'asc' },
         }),
-      ),
+      );
+    },
   }),
   conflicts: t.drizzleField({
     type: ['entities'],
     description: 'Entities of a dataset with an unresolved conflict.',
     args: { dataset: t.arg.string({ required: true }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.db.query.entities.findMany(query({ where: { dataset: { name: args.dataset }, conflict: { isNotNull: true } }, orderBy: { updatedAt: 'asc' } })),
+      validateName(args.dataset)
+        ? []
+        : ctx.db.query.entities.findMany(query({ where: { dataset: { name: args.dataset }, conflict: { isNotNull: true } }, orderBy: { updatedAt: 'asc' } })),
   }),
 }));
 
