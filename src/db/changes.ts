@@ -56,3 +56,9 @@ export const heldChanges = snakeCase.table(
     index('held_changes_entity_idx').on(t.entityId),
   ],
 );
+
+/**
+ * The condition `original`, written as the bare column rather than `original = $1` so the
+ * planner can match the partial unique index changes_change_id_uq even with generic plans.
+ */
+export const isOriginal = sql`${changes.original}`;

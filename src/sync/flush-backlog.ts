@@ -1,6 +1,6 @@
 import { and, asc, eq, lte } from 'drizzle-orm';
 import { changeError } from '../core/errors.js';
-import { changes, heldChanges } from '../db/changes.js';
+import { changes, isOriginal, heldChanges } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 import { datasets } from '../db/datasets.js';
 import { entities } from '../db/entities.js';
@@ -62,7 +62,7 @@ async function forceOne(db: Db, changeId: string, entityId: string): Promise<{ r
       await tx
         .update(changes)
         .set({ outcome: 'REJECTED', errorCode: refusal.code, errorMessage: refusal.message, processedAt: new Date() })
-        .where(and(eq(changes.changeId, changeId), eq(changes.original, true)));
+        .where(and(eq(changes.changeId, changeId), isOriginal));
       return { result: changeResult(changeId, 'REJECTED', { entityId, error: refusal }), events: [] };
     }
     const branch = await loadBranch(tx, held.branchId);

@@ -14,7 +14,7 @@ import {
 } from '../core/placement.js';
 import type { ChangeError, ChangeOutcome, ConflictType, EntityState, ValidChange, VersionSource } from '../core/types.js';
 import { undeclaredProperties } from '../core/validate.js';
-import { changes, heldChanges } from '../db/changes.js';
+import { changes, isOriginal, heldChanges } from '../db/changes.js';
 import type { Tx } from '../db/client.js';
 import { datasets } from '../db/datasets.js';
 import { entities, entityVersions } from '../db/entities.js';
@@ -119,9 +119,8 @@ export async function placeNewChange(tx: Tx, record: ChangeRecord, change: Valid
       events: [{ type: 'changeHeld', datasetName: dataset.name, entityId: change.entityId, changeId: change.id, branchId: change.branchId!, waitsFor: placement.waitsFor }],
     };
   }
-  await tx.insert(changes).values({ ...record, outcome: 'APPLIED', processedAt: new Date() });
   const source: VersionSource = change.branchId ? 'IN_ORDER' : 'ONLINE';
-  const applied = await applyVersion(tx, { change, source, asUpdate: placement.asUpdate, entity: entity ?? null, datasetId: dataset.id, datasetName: dataset.name, branch });
+  const applied = await applyVersion(tx, { change, source, asUpdate: placement.asUpdate, entity: entity ?? null, datasetId: dataset.id, datasetName: dataset.name, branch, record });
   const released = await releaseChain(tx, change, applied.entity, dataset.id, dataset.name);
   applied.result.released = released.results;
   return { result: applied.result, events: [...applied.events, ...released.events] };
@@ -135,6 +134,8 @@ interface ApplyArgs {
   datasetId: string;
   datasetName: string;
   branch: BranchFacts | null;
+  /** A change arriving now is recorded here; a held one already has its change log row. */
+  record?: ChangeRecord;
 }
 
 /**
@@ -146,7 +147,8 @@ export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<Processed & { 
   const { change, entity, branch } = a;
   const { change: effective, beneath } = beneathLaterChanges(change, branch);
   const after = seenUpTo(change, a.asUpdate);
-  const laterVersions = entity
+  // Nothing after what the author saw (the common in-order case): no history to read.
+  const laterVersions = entity && after < entity.version
     ? await tx
         .select({ version: entityVersions.version, branchId: entityVersions.branchId, changed: entityVersions.changed, label: entityVersions.label, data: entityVersions.data })
         .from(entityVersions)
@@ -203,7 +205,8 @@ export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<Processed & { 
     changeId: change.id,
     deviceId: change.deviceId,
   });
-  await tx.update(changes).set({ outcome: 'APPLIED', version, processedAt: now }).where(and(eq(changes.changeId, change.id), eq(changes.original, true)));
+  if (a.record) await tx.insert(changes).values({ ...a.record, outcome: 'APPLIED', version, processedAt: now });
+  else await tx.update(changes).set({ outcome: 'APPLIED', version, processedAt: now }).where(and(eq(changes.changeId, change.id), isOriginal));
 
   const events: SyncEvent[] = [{ type: 'entityChanged', datasetName: a.datasetName, entityId: change.entityId, version }];
   if (conflict) events.push({ type: 'conflictDetected', datasetName: a.datasetName, entityId: change.entityId, version, conflict, conflictingProperties: verdict.conflictingProperties });

@@ -3,7 +3,7 @@ import { changeError, DomainError } from '../core/errors.js';
 import { asStoredJson, nestsDeeperThan, sameJson, scrubNul } from '../core/json.js';
 import { DEFAULT_LIMITS, type ChangeError, type ChangeInput, type Limits } from '../core/types.js';
 import { isUuid, MAX_DEPTH, normalizePayload, validateChange, type Validation } from '../core/validate.js';
-import { changes, heldChanges } from '../db/changes.js';
+import { changes, isOriginal, heldChanges } from '../db/changes.js';
 import type { Db, Tx } from '../db/client.js';
 import { entityVersions } from '../db/entities.js';
 import type { SyncEvent } from './events.js';
@@ -79,7 +79,7 @@ async function processInTransaction(db: Db, input: ChangeInput, validation: Vali
     await lockChangeAndEntity(tx, key, validation.ok ? validation.change.entityId : null);
 
     if (addressable) {
-      const [prior] = await tx.select().from(changes).where(and(eq(changes.changeId, key), eq(changes.original, true))).limit(1);
+      const [prior] = await tx.select().from(changes).where(and(eq(changes.changeId, key), isOriginal)).limit(1);
       if (prior) {
         if (!sameJson(prior.payload, record.payload)) {
           const error = changeError('CHANGE_ID_REUSED', key);
