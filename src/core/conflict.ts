@@ -26,3 +26,13 @@ export function strongestConflict(a: ConflictType | null, b: ConflictType | null
   if (b === null) return a;
   return RANK[b] > RANK[a] ? b : a;
 }
+
+/**
+ * The conflict of one change: a change that overwrites nothing (only list and counter
+ * operations, which merge with whatever happened meanwhile) is never a conflict, not even
+ * SOFT, so two editors adding children to one list concurrently see no conflict.
+ */
+export function conflictOfChange(touched: readonly string[] | 'ALL', unseen: readonly (readonly string[])[]): ConflictVerdict {
+  if (touched !== 'ALL' && touched.length === 0) return { conflict: null, conflictingProperties: [] };
+  return classifyConflict(touched, unseen);
+}

@@ -1,4 +1,5 @@
 import { changeError } from './errors.js';
+import { isOverwrite, operationProperty } from './operations.js';
 import type { ChangeError, ConflictType, EntityState, PropertyValues, ValidChange, VersionSource } from './types.js';
 
 /** What the server knows of one offline run (branch) when a change of it arrives. */
@@ -100,7 +101,9 @@ export function beneathLaterChanges(change: ValidChange, branch: BranchFacts | n
   const kept = new Set(later.flatMap((v) => Object.keys(v.changed)));
   const data = Object.fromEntries(Object.entries(change.data).filter(([k]) => !kept.has(k)));
   const label = kept.has('label') ? null : change.label;
-  return { change: { ...change, data, label }, beneath: true };
+  // Overwrites of what later changes set are dropped; list and counter operations still merge.
+  const operations = change.operations?.filter((op) => !(isOverwrite(op) && kept.has(operationProperty(op))));
+  return { change: { ...change, data, label, ...(operations ? { operations } : {}) }, beneath: true };
 }
 
 export type AuthorView = { kind: 'version'; version: number } | { kind: 'unavailable'; reason: string };

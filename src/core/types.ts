@@ -3,6 +3,29 @@
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type PropertyValues = Record<string, JsonValue>;
 
+/**
+ * Changes as replayable operations (DESIGN "Operations"); rules in operations.ts.
+ */
+export const OPERATION_KINDS = ['SET', 'UNSET', 'LIST_ADD', 'LIST_REMOVE', 'INCREMENT', 'SET_LABEL'] as const;
+export type OperationKind = (typeof OPERATION_KINDS)[number];
+
+export type Operation =
+  | { op: 'SET'; property: string; value: JsonValue }
+  | { op: 'UNSET'; property: string }
+  | { op: 'LIST_ADD'; property: string; value: JsonValue; index: number | null }
+  | { op: 'LIST_REMOVE'; property: string; value: JsonValue }
+  | { op: 'INCREMENT'; property: string; by: number }
+  | { op: 'SET_LABEL'; value: string };
+
+/** Operations as they arrive: loose, checked by parseOperations. */
+export interface OperationInput {
+  op: string;
+  property?: string | null;
+  value?: unknown;
+  index?: number | null;
+  by?: number | null;
+}
+
 export const CHANGE_OUTCOMES = ['APPLIED', 'HELD', 'DUPLICATE', 'REJECTED'] as const;
 export type ChangeOutcome = (typeof CHANGE_OUTCOMES)[number];
 
@@ -47,6 +70,11 @@ export const ERROR_CODES = {
   INVALID_NAME: 'the name is not acceptable',
   NOT_IN_CONFLICT: 'the entity has no unresolved conflict',
   INTERNAL_ERROR: 'the server failed to process the change',
+  INVALID_OPERATION: 'an operation is not well formed',
+  OPERATION_TYPE_MISMATCH: 'an operation does not fit the type of the current value',
+  MISSING_DEVICE_ID: 'a change with a localId needs deviceId',
+  LOCAL_ID_UNKNOWN: 'no entity is known by this localId for this device',
+  INVALID_CURSOR: 'the cursor is not one this server handed out',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -67,6 +95,9 @@ export interface ChangeInput {
   baseVersion?: number | null;
   trunkVersion?: number | null;
   branchId?: string | null;
+  /** A client-local id instead of entityId, scoped to deviceId. */
+  localId?: string | null;
+  operations?: readonly OperationInput[] | null;
 }
 
 /** A change that passed the checks that need no database. */
@@ -81,6 +112,9 @@ export interface ValidChange {
   baseVersion: number | null;
   trunkVersion: number | null;
   branchId: string | null;
+  localId?: string | null;
+  /** Replayed after `data` (which is sugar for one SET per property). */
+  operations?: Operation[];
 }
 
 /** The state of an entity that the rules work on. */

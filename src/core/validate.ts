@@ -1,10 +1,12 @@
 import { changeError } from './errors.js';
+import { parseOperations } from './operations.js';
 import { hasNul, isJsonValue, jsonBytes, nestsDeeperThan } from './json.js';
 import {
   CHANGE_ACTIONS,
   type ChangeError,
   type ChangeInput,
   type Limits,
+  type Operation,
   type PropertyValues,
   type ValidChange,
 } from './types.js';
@@ -46,6 +48,9 @@ export function normalizePayload(input: ChangeInput): Record<string, unknown> {
     baseVersion: input.baseVersion ?? null,
     trunkVersion: input.trunkVersion ?? null,
     branchId: input.branchId ?? null,
+    // Only present when used, so payloads recorded before these fields existed compare equal.
+    ...(input.localId != null ? { localId: input.localId } : {}),
+    ...(input.operations != null ? { operations: input.operations } : {}),
   };
 }
 
@@ -70,7 +75,11 @@ export function validateChange(input: ChangeInput, limits: Limits): Validation {
   if (hasNul(input.dataset) || hasNul(input.deviceId)) return fail(changeError('MALFORMED_CHANGE', 'dataset or deviceId holds a NUL character or a lone surrogate'));
   if (!isUuid(input.id)) return fail(changeError('MALFORMED_ID', `id "${truncate(input.id)}"`));
   if (!CHANGE_ACTIONS.includes(input.action)) return fail(changeError('MALFORMED_CHANGE', `unknown action "${truncate(String(input.action))}"`));
-  if (input.entityId == null || input.entityId === '') return fail(changeError('MISSING_ENTITY_ID'));
+  if (input.localId != null) {
+    if (typeof input.localId !== 'string' || input.localId === '' || input.localId.length > 200 || hasNul(input.localId)) return fail(changeError('MALFORMED_ID', 'localId must be 1-200 characters'));
+    if (!input.deviceId) return fail(changeError('MISSING_DEVICE_ID'));
+  }
+  if (input.entityId == null || input.entityId === '') return fail(changeError('MISSING_ENTITY_ID', input.localId != null ? `localId "${truncate(input.localId)}" is not known` : undefined));
   if (!isUuid(input.entityId)) return fail(changeError('MALFORMED_ID', `entityId "${truncate(input.entityId)}"`));
   if (input.branchId != null && !isUuid(input.branchId)) return fail(changeError('MALFORMED_ID', `branchId "${truncate(input.branchId)}"`));
   if (input.trunkVersion != null && input.branchId == null) return fail(changeError('TRUNK_VERSION_WITHOUT_BRANCH'));
@@ -107,6 +116,16 @@ export function validateChange(input: ChangeInput, limits: Limits): Validation {
     return fail(changeError('BASE_BELOW_TRUNK', `baseVersion ${input.baseVersion} < trunkVersion ${input.trunkVersion}`));
   }
 
+  let operations: Operation[] | undefined;
+  if (input.operations != null) {
+    if (input.action === 'DELETE' && input.operations.length > 0) return fail(changeError('INVALID_OPERATION', 'a delete carries no operations'));
+    const parsed = parseOperations(input.operations);
+    if (!parsed.ok) return fail(parsed.error);
+    const reserved = parsed.operations.find((o) => o.op !== 'SET_LABEL' && (RESERVED_PROPERTIES.has(o.property) || hasNul(o.property)));
+    if (reserved && reserved.op !== 'SET_LABEL') return fail(changeError('UNKNOWN_PROPERTY', `"${truncate(reserved.property)}" cannot be a property name`));
+    operations = parsed.operations;
+  }
+
   return {
     ok: true,
     change: {
@@ -120,13 +139,16 @@ export function validateChange(input: ChangeInput, limits: Limits): Validation {
       baseVersion: input.baseVersion ?? null,
       trunkVersion: input.trunkVersion ?? null,
       branchId: input.branchId?.toLowerCase() ?? null,
+      ...(input.localId != null ? { localId: input.localId } : {}),
+      ...(operations ? { operations } : {}),
     },
   };
 }
 
-export function undeclaredProperties(data: PropertyValues, declared: readonly string[]): string[] {
+export function undeclaredProperties(data: PropertyValues, declared: readonly string[], operations: readonly Operation[] = []): string[] {
   const known = new Set(declared);
-  return Object.keys(data).filter((k) => !known.has(k));
+  const used = new Set([...Object.keys(data), ...operations.flatMap((o) => (o.op === 'SET_LABEL' ? [] : [o.property]))]);
+  return [...used].filter((k) => !known.has(k));
 }
 
 function truncate(s: string, n = 60): string {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, index, integer, jsonb, snakeCase, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, index, integer, jsonb, primaryKey, snakeCase, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import type { ChangeOutcome, ErrorCode, ValidChange } from '../core/types.js';
 
 /**
@@ -62,3 +62,16 @@ export const heldChanges = snakeCase.table(
  * planner can match the partial unique index changes_change_id_uq even with generic plans.
  */
 export const isOriginal = sql`${changes.original}`;
+
+/** Client-local ids: (deviceId, localId) -> the entity UUID the server minted for it. */
+export const localIds = snakeCase.table(
+  'local_ids',
+  {
+    deviceId: text().notNull(),
+    localId: text().notNull(),
+    entityId: uuid().notNull().unique(),
+    datasetName: text().notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.deviceId, t.localId] })],
+);

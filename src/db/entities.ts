@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigserial,
+  customType,
   boolean,
   index,
   integer,
@@ -12,8 +13,11 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import type { PropertyDiff } from '../core/diff.js';
-import type { ConflictType, PropertyValues, VersionSource } from '../core/types.js';
+import type { ConflictType, Operation, PropertyValues, VersionSource } from '../core/types.js';
 import { datasets } from './datasets.js';
+
+/** Postgres xid8 (64-bit transaction id), read as text to keep its full range. */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' });
 
 /** Current state of one record. `version` is the newest row in entity_versions. */
 export const entities = snakeCase.table(
@@ -54,6 +58,8 @@ export const entityVersions = snakeCase.table(
     data: jsonb().$type<PropertyValues>().notNull(),
     /** What the change itself set (property -> value); `label` appears when it set the label. */
     changed: jsonb().$type<PropertyValues>().notNull(),
+    /** The operations the change applied (`data` not included). */
+    operations: jsonb().$type<Operation[]>().notNull().default([]),
     deleted: boolean().notNull().default(false),
     conflict: text().$type<ConflictType>(),
     conflictingProperties: text().array().notNull().default([]),
@@ -68,9 +74,15 @@ export const entityVersions = snakeCase.table(
     authorViewUnavailable: text(),
     changeId: text().notNull(),
     deviceId: text(),
+    /**
+     * The writing transaction's id: pulls hand out only rows older than the oldest transaction
+     * still running, so a slow transaction that commits late is never skipped.
+     */
+    txid: xid8().notNull().default(sql`pg_current_xact_id()`),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
+    index('entity_versions_pull_idx').on(t.txid, t.seq),
     unique('entity_versions_entity_version_uq').on(t.entityId, t.version),
     index('entity_versions_branch_idx').on(t.branchId, t.baseVersion),
   ],

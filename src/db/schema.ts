@@ -1,9 +1,9 @@
 import { defineRelations } from 'drizzle-orm';
-import { changes, heldChanges } from './changes.js';
+import { changes, heldChanges, localIds } from './changes.js';
 import { datasets } from './datasets.js';
 import { entities, entityVersions } from './entities.js';
 
-export const tables = { datasets, entities, entityVersions, changes, heldChanges };
+export const tables = { datasets, entities, entityVersions, changes, heldChanges, localIds };
 
 export const relations = defineRelations(tables, (r) => ({
   datasets: {

@@ -7,6 +7,7 @@ import './types/entities.js';
 import './types/changes.js';
 import './types/branches.js';
 import './types/subscriptions.js';
+import './types/pull.js';
 
 builder.queryType({});
 builder.mutationType({});

@@ -6,7 +6,7 @@ import { datasets } from '../db/datasets.js';
 import { entities } from '../db/entities.js';
 import type { SyncEvent } from './events.js';
 import { lockEntity } from './locks.js';
-import { applyVersion, changeResult, loadBranch, releaseChain, type ChangeResult } from './process.js';
+import { applyHeldChange, releaseChain, type ChangeResult } from './process.js';
 
 export interface FlushResult {
   /** Each forced change, with the successors it released. */
@@ -54,23 +54,13 @@ async function forceOne(db: Db, changeId: string, entityId: string): Promise<{ r
     // Another instance (or a release) may have taken it since it was listed.
     const [held] = await tx.delete(heldChanges).where(and(eq(heldChanges.changeId, changeId))).returning();
     if (!held) return null;
-    const [dataset] = await tx.select({ id: datasets.id, name: datasets.name }).from(datasets).where(eq(datasets.name, held.datasetName)).limit(1);
     const [entity] = await tx.select().from(entities).where(eq(entities.id, entityId)).limit(1);
-    const refusal = !entity && held.change.action === 'DELETE' ? changeError('ENTITY_NOT_FOUND', entityId) : entity?.deleted ? changeError('ENTITY_DELETED', entityId) : null;
-    if (refusal) {
-      // Nothing to force it onto: it ends rejected, and says so in the change log.
-      await tx
-        .update(changes)
-        .set({ outcome: 'REJECTED', errorCode: refusal.code, errorMessage: refusal.message, processedAt: new Date() })
-        .where(and(eq(changes.changeId, changeId), isOriginal));
-      return { result: changeResult(changeId, 'REJECTED', { entityId, error: refusal }), events: [] };
-    }
-    const branch = await loadBranch(tx, held.branchId);
-    const applied = await applyVersion(tx, { change: held.change, source: 'FORCED', asUpdate: false, entity: entity ?? null, datasetId: dataset!.id, datasetName: dataset!.name, branch });
-    const released = await releaseChain(tx, held.change, applied.entity, dataset!.id, dataset!.name);
-    applied.result.released = released.results;
-    const flushed: SyncEvent = { type: 'backlogFlushed', reason: 'FORCED', datasetName: dataset!.name, entityId, changes: [{ changeId, version: applied.result.version! }] };
-    return { result: applied.result, events: [...applied.events, flushed, ...released.events] };
+    const forced = await applyHeldChange(tx, held, 'FORCED', entity ?? null);
+    if (forced.result.outcome !== 'APPLIED' || !forced.entity) return { result: forced.result, events: forced.events };
+    const released = await releaseChain(tx, held.change, forced.entity, held.datasetName);
+    forced.result.released = released.results;
+    const flushed: SyncEvent = { type: 'backlogFlushed', reason: 'FORCED', datasetName: held.datasetName, entityId, changes: [{ changeId, version: forced.result.version! }] };
+    return { result: forced.result, events: [...forced.events, flushed, ...released.events] };
   });
 }
 

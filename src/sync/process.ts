@@ -1,6 +1,6 @@
 import { and, asc, eq, gt } from 'drizzle-orm';
-import { applyChange, touchedProperties } from '../core/apply.js';
-import { classifyConflict, strongestConflict } from '../core/conflict.js';
+import { touchedProperties, tryApplyChange } from '../core/apply.js';
+import { conflictOfChange, strongestConflict } from '../core/conflict.js';
 import { diffStates } from '../core/diff.js';
 import { changeError } from '../core/errors.js';
 import {
@@ -19,6 +19,7 @@ import type { Tx } from '../db/client.js';
 import { datasets } from '../db/datasets.js';
 import { entities, entityVersions } from '../db/entities.js';
 import type { SyncEvent } from './events.js';
+import { localBranchId } from './local-ids.js';
 
 /** Label of an entity made by a forced update whose run's create never arrived. */
 export const UNKNOWN_LABEL = '(label unknown)';
@@ -32,6 +33,8 @@ export interface ChangeResult {
   version: number | null;
   conflict: ConflictType | null;
   conflictingProperties: string[];
+  /** The client's local id, echoed beside the entityId the server minted for it. */
+  localId?: string | null;
   /** For HELD: the client baseVersion of the predecessor it waits for. */
   waitsFor: number | null;
   error: ChangeError | null;
@@ -81,19 +84,25 @@ function stateOf(e: EntityRow | undefined): EntityState | null {
  * Places a new change (entity lock held): rejects, holds, or applies it and releases the held
  * successors of its run (DESIGN steps 2 to 5). Records the change with its outcome.
  */
-export async function placeNewChange(tx: Tx, record: ChangeRecord, change: ValidChange): Promise<Processed> {
+export async function placeNewChange(tx: Tx, record: ChangeRecord, received: ValidChange): Promise<Processed> {
+  let change = received;
   const reject = async (error: ChangeError): Promise<Processed> => {
     await tx.insert(changes).values({ ...record, outcome: 'REJECTED', errorCode: error.code, errorMessage: error.message, processedAt: new Date() });
     return { result: changeResult(change.id, 'REJECTED', { entityId: change.entityId, error }), events: [] };
   };
   const [dataset] = await tx.select().from(datasets).where(eq(datasets.name, change.dataset)).limit(1);
   if (!dataset) return reject(changeError('UNKNOWN_DATASET', `"${change.dataset}"`));
-  const undeclared = undeclaredProperties(change.data, dataset.properties);
+  const undeclared = undeclaredProperties(change.data, dataset.properties, change.operations);
   if (undeclared.length > 0) return reject(changeError('UNKNOWN_PROPERTY', undeclared.join(', ')));
 
   const [entity] = await tx.select().from(entities).where(eq(entities.id, change.entityId)).limit(1);
   if (entity && entity.datasetId !== dataset.id) {
     return reject(change.action === 'CREATE' ? changeError('ENTITY_EXISTS', change.entityId) : changeError('ENTITY_IN_OTHER_DATASET', change.entityId));
+  }
+  // A local-id entity not on the server yet (or a change counted past it) without a run of
+  // its own joins the device's implicit run for that local id, so it can be held and released.
+  if (change.localId && change.deviceId && !change.branchId && (!entity || change.action === 'CREATE' || (change.baseVersion ?? 0) > entity.version)) {
+    change = { ...change, branchId: localBranchId(change.deviceId, change.localId), trunkVersion: null };
   }
   const branch = change.branchId ? await loadBranch(tx, change.branchId) : null;
   const inconsistent = branch ? checkBranch(change, branch) : null;
@@ -121,7 +130,8 @@ export async function placeNewChange(tx: Tx, record: ChangeRecord, change: Valid
   }
   const source: VersionSource = change.branchId ? 'IN_ORDER' : 'ONLINE';
   const applied = await applyVersion(tx, { change, source, asUpdate: placement.asUpdate, entity: entity ?? null, datasetId: dataset.id, datasetName: dataset.name, branch, record });
-  const released = await releaseChain(tx, change, applied.entity, dataset.id, dataset.name);
+  if (applied.error) return reject(applied.error);
+  const released = await releaseChain(tx, change, applied.entity, dataset.name);
   applied.result.released = released.results;
   return { result: applied.result, events: [...applied.events, ...released.events] };
 }
@@ -143,7 +153,7 @@ interface ApplyArgs {
  * The change's values go on top of the current state; conflicts compare what it touches with
  * what unseen versions (after the author's trunk, not of its own run) set.
  */
-export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<Processed & { entity: EntityRow }> {
+export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<(Processed & { entity: EntityRow; error?: undefined }) | { error: ChangeError }> {
   const { change, entity, branch } = a;
   const { change: effective, beneath } = beneathLaterChanges(change, branch);
   const after = seenUpTo(change, a.asUpdate);
@@ -156,15 +166,18 @@ export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<Processed & { 
         .orderBy(asc(entityVersions.version))
     : [];
   const unseen = laterVersions.filter((v) => v.version > after && (a.asUpdate || !change.branchId || v.branchId !== change.branchId));
-  const verdict = classifyConflict(touchedProperties(change), unseen.map((v) => Object.keys(v.changed)));
+  const verdict = conflictOfChange(touchedProperties(change), unseen.map((v) => Object.keys(v.changed)));
   // Forced or applied beneath a later change: flagged at least SOFT so a reviewer sees it.
   const conflict = a.source === 'FORCED' || beneath ? strongestConflict(verdict.conflict, 'SOFT') : verdict.conflict;
 
   const current = stateOf(entity ?? undefined);
   // A forced update may make its entity: it takes the change's label, else a fixed one.
   const toApply: ValidChange = { ...effective, action: a.asUpdate ? 'UPDATE' : effective.action, label: effective.label ?? (current ? null : UNKNOWN_LABEL) };
-  const next = applyChange(current, toApply);
-  next.changed = { ...effective.data, ...(effective.label !== null ? { label: effective.label } : {}) };
+  const tried = tryApplyChange(current, toApply);
+  if (!tried.ok) return { error: tried.error };
+  const next = tried.applied;
+  // The fixed label of an entity made by a forced update is not something the change set.
+  if (effective.label === null && !effective.operations?.some((o) => o.op === 'SET_LABEL')) delete next.changed.label;
   const version = (entity?.version ?? 0) + 1;
 
   const view = authorView(change, a.source, a.asUpdate, branch);
@@ -173,8 +186,9 @@ export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<Processed & { 
     const seen =
       view.version === 0 ? null : view.version === entity?.version ? current : (laterVersions.find((v) => v.version === view.version) ?? (await loadState(tx, change.entityId, view.version)));
     const seenState = seen ? { label: seen.label, data: seen.data, version: view.version, deleted: false } : null;
-    const made = applyChange(seenState, { ...change, action: seenState && change.action === 'CREATE' ? 'UPDATE' : change.action, label: change.label ?? (seenState ? null : UNKNOWN_LABEL) });
-    baseDiff = diffStates(seenState, made);
+    const made = tryApplyChange(seenState, { ...change, action: seenState && change.action === 'CREATE' ? 'UPDATE' : change.action, label: change.label ?? (seenState ? null : UNKNOWN_LABEL) });
+    // Operations that do not fit what the author saw: no honest author diff to show.
+    baseDiff = made.ok ? diffStates(seenState, made.applied) : null;
   }
   const now = new Date();
   const [row] = entity
@@ -193,6 +207,7 @@ export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<Processed & { 
     label: next.label,
     data: next.data,
     changed: next.changed,
+    operations: change.operations ?? [],
     deleted: next.deleted,
     conflict,
     conflictingProperties: verdict.conflictingProperties,
@@ -226,34 +241,62 @@ async function loadState(tx: Tx, entityId: string, version: number): Promise<Ent
   return v ? { ...v, version } : null;
 }
 
-/** DESIGN step 5: after a change of run B at position k lands, land B's held k+1, k+2, … */
-export async function releaseChain(
+type HeldRow = typeof heldChanges.$inferSelect;
+
+/**
+ * Applies a held change taken out of the backlog (released or forced), unless the entity
+ * has since become something it cannot apply to: then it ends REJECTED, and says so in the
+ * change log. Never applied across datasets, never onto a deleted entity.
+ */
+export async function applyHeldChange(
   tx: Tx,
-  after: ValidChange,
-  entity: EntityRow,
-  datasetId: string,
-  datasetName: string,
-): Promise<{ results: ChangeResult[]; events: SyncEvent[] }> {
+  held: HeldRow,
+  source: 'RELEASED' | 'FORCED',
+  entity: EntityRow | null,
+): Promise<{ result: ChangeResult; events: SyncEvent[]; entity: EntityRow | null }> {
+  const [dataset] = await tx.select({ id: datasets.id, name: datasets.name }).from(datasets).where(eq(datasets.name, held.datasetName)).limit(1);
+  const c = held.change;
+  let refusal: ChangeError | null = null;
+  if (!dataset) refusal = changeError('UNKNOWN_DATASET', held.datasetName);
+  else if (entity && entity.datasetId !== dataset.id) refusal = changeError('ENTITY_IN_OTHER_DATASET', c.entityId);
+  else if (entity?.deleted) refusal = changeError('ENTITY_DELETED', c.entityId);
+  else if (!entity && c.action === 'DELETE') refusal = changeError('ENTITY_NOT_FOUND', c.entityId);
+  const applied = refusal
+    ? { error: refusal }
+    : await applyVersion(tx, { change: c, source, asUpdate: false, entity, datasetId: dataset!.id, datasetName: dataset!.name, branch: await loadBranch(tx, held.branchId) });
+  if (applied.error) {
+    await tx
+      .update(changes)
+      .set({ outcome: 'REJECTED', errorCode: applied.error.code, errorMessage: applied.error.message, processedAt: new Date() })
+      .where(and(eq(changes.changeId, held.changeId), isOriginal));
+    return { result: changeResult(held.changeId, 'REJECTED', { entityId: c.entityId, error: applied.error }), events: [], entity };
+  }
+  return { result: applied.result, events: applied.events, entity: applied.entity };
+}
+
+/** DESIGN step 5: after a change of run B at position k lands, land B's held k+1, k+2, … until one is missing or refused. */
+export async function releaseChain(tx: Tx, after: ValidChange, entity: EntityRow, datasetName: string): Promise<{ results: ChangeResult[]; events: SyncEvent[] }> {
   const results: ChangeResult[] = [];
   const events: SyncEvent[] = [];
   if (!after.branchId) return { results, events };
   let position = runPosition(after);
-  let current = entity;
+  let current: EntityRow | null = entity;
   for (;;) {
     const [held] = await tx
       .delete(heldChanges)
       .where(and(eq(heldChanges.branchId, after.branchId), eq(heldChanges.baseVersion, position + 1)))
       .returning();
     if (!held) break;
-    const branch = await loadBranch(tx, after.branchId);
-    const applied = await applyVersion(tx, { change: held.change, source: 'RELEASED', asUpdate: false, entity: current, datasetId, datasetName, branch });
-    results.push(applied.result);
-    events.push(...applied.events);
-    current = applied.entity;
+    const r = await applyHeldChange(tx, held, 'RELEASED', current);
+    results.push(r.result);
+    events.push(...r.events);
+    if (r.result.outcome !== 'APPLIED') break;
+    current = r.entity;
     position += 1;
   }
-  if (results.length > 0) {
-    events.push({ type: 'backlogFlushed', reason: 'RELEASED', datasetName, entityId: entity.id, changes: results.map((r) => ({ changeId: r.changeId, version: r.version! })) });
+  const applied = results.filter((r) => r.outcome === 'APPLIED');
+  if (applied.length > 0) {
+    events.push({ type: 'backlogFlushed', reason: 'RELEASED', datasetName, entityId: entity.id, changes: applied.map((r) => ({ changeId: r.changeId, version: r.version! })) });
   }
   return { results, events };
 }

@@ -1,12 +1,13 @@
 import { and, eq } from 'drizzle-orm';
 import { changeError, DomainError } from '../core/errors.js';
-import { asStoredJson, nestsDeeperThan, sameJson, scrubNul } from '../core/json.js';
+import { asStoredJson, hasNul, nestsDeeperThan, sameJson, scrubNul } from '../core/json.js';
 import { DEFAULT_LIMITS, type ChangeError, type ChangeInput, type Limits } from '../core/types.js';
 import { isUuid, MAX_DEPTH, normalizePayload, validateChange, type Validation } from '../core/validate.js';
 import { changes, isOriginal, heldChanges } from '../db/changes.js';
 import type { Db, Tx } from '../db/client.js';
 import { entityVersions } from '../db/entities.js';
 import type { SyncEvent } from './events.js';
+import { resolveLocalId } from './local-ids.js';
 import { lockChangeAndEntity } from './locks.js';
 import { changeResult, placeNewChange, type ChangeResult, type Processed } from './process.js';
 
@@ -38,7 +39,18 @@ export async function submitChanges(db: Db, inputs: readonly ChangeInput[], limi
 }
 
 async function processChange(db: Db, input: ChangeInput, limits: Limits): Promise<Processed> {
-  const validation = validateChange(input, limits);
+  const processed = await processOne(db, input, limits);
+  if (input.localId != null) processed.result.localId = input.localId;
+  return processed;
+}
+
+async function processOne(db: Db, input: ChangeInput, limits: Limits): Promise<Processed> {
+  // A local id names its entity through the device's mapping (minted at first sight).
+  const named =
+    input.localId != null && !input.entityId && input.deviceId && typeof input.localId === 'string' && input.localId.length > 0 && input.localId.length <= 200 && !hasNul(input.localId) && !hasNul(input.deviceId) && !hasNul(input.dataset)
+      ? { ...input, entityId: await resolveLocalId(db, input.deviceId, input.localId, input.dataset) }
+      : input;
+  const validation = validateChange(named, limits);
   // What is recorded: the whole payload, except for an oversized one (its size is the point).
   const unstorable = !validation.ok && (validation.error.code === 'TOO_LARGE' || nestsDeeperThan(input.data, MAX_DEPTH + 1));
   // What is recorded: the whole payload as jsonb will return it (so a resend compares equal),
@@ -76,7 +88,7 @@ type ChangeRecord = Parameters<typeof placeNewChange>[1];
 
 async function processInTransaction(db: Db, input: ChangeInput, validation: Validation, key: string, addressable: boolean, record: ChangeRecord): Promise<Processed> {
   return db.transaction(async (tx) => {
-    await lockChangeAndEntity(tx, key, validation.ok ? validation.change.entityId : null);
+    await lockChangeAndEntity(tx, key, validation.ok ? validation.change.entityId : null, validation.ok ? validation.change.branchId : null);
 
     if (addressable) {
       const [prior] = await tx.select().from(changes).where(and(eq(changes.changeId, key), isOriginal)).limit(1);

@@ -144,7 +144,7 @@ describe('applyChange: delete', () => {
   });
 
   it('needs a current state', () => {
-    expect(() => applyChange(null, change({ action: 'DELETE' }))).toThrow('applyChange: DELETE needs a current state');
+    expect(() => applyChange(null, change({ action: 'DELETE' }))).toThrow('applyChange: the entity does not exist');
   });
 });
 

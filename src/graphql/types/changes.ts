@@ -7,6 +7,7 @@ import { builder } from '../builder.js';
 import type { Context } from '../context.js';
 import { ChangeActionEnum, ChangeOutcomeEnum, ConflictTypeEnum } from './enums.js';
 import { ChangeRejection, ErrorCodeEnum } from './errors.js';
+import { OperationInputRef } from './operations.js';
 
 export const ChangeInput = builder.inputType('ChangeInput', {
   description: 'One client change about one entity. Ids are strings here so that malformed ones are recorded and rejected with a code, not refused unseen.',
@@ -21,6 +22,8 @@ export const ChangeInput = builder.inputType('ChangeInput', {
     baseVersion: t.int({ required: false, description: 'The version the change was made on, in the client view. Required for UPDATE and DELETE.' }),
     trunkVersion: t.int({ required: false, description: 'The last server version the client had seen when its offline run began.' }),
     branchId: t.string({ required: false, description: 'Client-made UUID of the offline run.' }),
+    localId: t.string({ required: false, description: 'Instead of entityId: a client-local id, scoped to deviceId. The server mints the UUID and returns it.' }),
+    operations: t.field({ type: [OperationInputRef], required: false, description: 'Applied after `data` (which is sugar for one SET per property).' }),
   }),
 });
 
@@ -32,6 +35,7 @@ ChangeResultRef.implement({
     outcome: t.expose('outcome', { type: ChangeOutcomeEnum }),
     originalOutcome: t.expose('originalOutcome', { type: ChangeOutcomeEnum, nullable: true, description: 'For a DUPLICATE: the outcome of the first submission.' }),
     entityId: t.exposeID('entityId', { nullable: true }),
+    localId: t.exposeString('localId', { nullable: true, description: 'The local id the change named its entity by, beside the minted entityId.' }),
     version: t.exposeInt('version', { nullable: true, description: 'The server version the change made.' }),
     conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true }),
     conflictingProperties: t.exposeStringList('conflictingProperties'),
@@ -75,7 +79,7 @@ export const Change = builder.drizzleObject('changes', {
 });
 
 function toCore(input: typeof ChangeInput.$inferInput): CoreChangeInput {
-  return { ...input, data: input.data as unknown };
+  return { ...input, data: input.data as unknown, ...(input.operations ? { operations: input.operations.map((o) => ({ ...o, value: o.value as unknown })) } : {}) };
 }
 
 async function submit(ctx: Context, inputs: (typeof ChangeInput.$inferInput)[]) {

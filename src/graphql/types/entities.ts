@@ -3,6 +3,7 @@ import { GraphQLError } from 'graphql';
 import { isUuid, validateName } from '../../core/validate.js';
 import { resolveConflict } from '../../sync/resolve-conflict.js';
 import { builder } from '../builder.js';
+import { OperationRef } from './operations.js';
 import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
 
 /**
@@ -52,7 +53,8 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
     action: t.expose('action', { type: ChangeActionEnum }),
     label: t.exposeString('label'),
     data: t.expose('data', { type: 'JSONObject', description: 'Full state after this version.' }),
-    changed: t.expose('changed', { type: 'JSONObject', description: 'What the change itself set; `label` when it set the label.' }),
+    changed: t.expose('changed', { type: 'JSONObject', description: 'What the change itself set, with resulting values; `label` when it set the label.' }),
+    operations: t.field({ type: [OperationRef], description: 'The operations it applied, after `changed` values from plain data.', select: { columns: { operations: true } }, resolve: (v) => v.operations }),
     deleted: t.exposeBoolean('deleted'),
     conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true }),
     conflictingProperties: t.exposeStringList('conflictingProperties'),

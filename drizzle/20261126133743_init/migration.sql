@@ -27,6 +27,7 @@ CREATE TABLE "entity_versions" (
 	"label" text NOT NULL,
 	"data" jsonb NOT NULL,
 	"changed" jsonb NOT NULL,
+	"operations" jsonb DEFAULT '[]' NOT NULL,
 	"deleted" boolean DEFAULT false NOT NULL,
 	"conflict" text,
 	"conflicting_properties" text[] DEFAULT '{}'::text[] NOT NULL,
@@ -39,6 +40,7 @@ CREATE TABLE "entity_versions" (
 	"author_view_unavailable" text,
 	"change_id" text NOT NULL,
 	"device_id" text,
+	"txid" xid8 DEFAULT pg_current_xact_id() NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "entity_versions_entity_version_uq" UNIQUE("entity_id","version")
 );
@@ -73,8 +75,18 @@ CREATE TABLE "held_changes" (
 	"held_since" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE "local_ids" (
+	"device_id" text,
+	"local_id" text,
+	"entity_id" uuid NOT NULL UNIQUE,
+	"dataset_name" text NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "local_ids_pkey" PRIMARY KEY("device_id","local_id")
+);
+--> statement-breakpoint
 CREATE INDEX "entities_dataset_idx" ON "entities" ("dataset_id","id");--> statement-breakpoint
 CREATE INDEX "entities_conflict_idx" ON "entities" ("dataset_id") WHERE "conflict" is not null;--> statement-breakpoint
+CREATE INDEX "entity_versions_pull_idx" ON "entity_versions" ("txid","seq");--> statement-breakpoint
 CREATE INDEX "entity_versions_branch_idx" ON "entity_versions" ("branch_id","base_version");--> statement-breakpoint
 CREATE UNIQUE INDEX "changes_change_id_uq" ON "changes" ("change_id") WHERE "original";--> statement-breakpoint
 CREATE INDEX "changes_entity_idx" ON "changes" ("entity_id");--> statement-breakpoint

@@ -1,0 +1,33 @@
+import { changesSince, type ChangesPage } from '../../sync/changes-since.js';
+import { builder } from '../builder.js';
+import { EntityVersion } from './entities.js';
+
+const LocalIdMapping = builder.objectRef<{ localId: string; entityId: string }>('LocalIdMapping').implement({
+  description: "A device's local id and the entity UUID the server minted for it.",
+  fields: (t) => ({ localId: t.exposeString('localId'), entityId: t.exposeID('entityId') }),
+});
+
+const ChangesPageRef = builder.objectRef<ChangesPage>('ChangesPage').implement({
+  description: 'A page of versions in commit order, with the cursor to continue from.',
+  fields: (t) => ({
+    versions: t.field({ type: [EntityVersion], resolve: (p) => p.versions }),
+    cursor: t.exposeString('cursor', { description: 'Opaque. Pass it back as `cursor`; unchanged when the page is empty.' }),
+    hasMore: t.exposeBoolean('hasMore', { description: 'More versions are ready now: pull again at once.' }),
+    localIds: t.field({ type: [LocalIdMapping], description: "The calling device's local ids among this page's entities.", resolve: (p) => p.localIds }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  changesSince: t.field({
+    type: ChangesPageRef,
+    errors: {},
+    description: 'Versions of a dataset committed since `cursor` (from the start when absent). Never skips a version committed late by a slow transaction.',
+    args: {
+      dataset: t.arg.string({ required: true }),
+      cursor: t.arg.string(),
+      limit: t.arg.int({ description: 'At most this many versions (1-1000, default 100).' }),
+      deviceId: t.arg.string({ description: 'Whose local-id mappings to include.' }),
+    },
+    resolve: (_root, args, ctx) => changesSince(ctx.db, args),
+  }),
+}));

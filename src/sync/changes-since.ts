@@ -1,0 +1,75 @@
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { DomainError } from '../core/errors.js';
+import { hasNul } from '../core/json.js';
+import { localIds } from '../db/changes.js';
+import type { Db } from '../db/client.js';
+import { datasets } from '../db/datasets.js';
+import { entities, entityVersions } from '../db/entities.js';
+
+export type VersionRow = typeof entityVersions.$inferSelect;
+
+export interface ChangesPage {
+  versions: VersionRow[];
+  /** Opaque; pass it back to continue. Unchanged when nothing new was handed out. */
+  cursor: string;
+  hasMore: boolean;
+  /** The calling device's local ids among the entities of this page. */
+  localIds: { localId: string; entityId: string }[];
+}
+
+export const MAX_PULL = 1000;
+
+/** Cursor = position (transaction id, sequence) of the last version handed out. */
+export function encodeCursor(txid: string, seq: number): string {
+  return Buffer.from(`v1:${txid}:${seq}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { txid: string; seq: number } {
+  const m = /^v1:(\d{1,20}):(\d{1,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m) throw new DomainError('INVALID_CURSOR', `"${cursor.slice(0, 60)}" is not a cursor this server handed out`);
+  return { txid: m[1]!, seq: Number(m[2]) };
+}
+
+/**
+ * Versions of a dataset after `cursor`, in (transaction id, sequence) order. Only versions
+ * written by transactions older than the oldest one still running are handed out (the
+ * snapshot's xmin): a slow transaction that commits after a faster one cannot be skipped,
+ * it is simply handed out by a later pull. Cursors come from the database, never from clocks.
+ */
+export async function changesSince(db: Db, opts: { dataset: string; cursor?: string | null; limit?: number | null; deviceId?: string | null }): Promise<ChangesPage> {
+  const limit = opts.limit ?? 100;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PULL) throw new DomainError('TOO_LARGE', `limit must be 1 to ${MAX_PULL}`);
+  const from = opts.cursor ? decodeCursor(opts.cursor) : { txid: '0', seq: 0 };
+  const [dataset] = hasNul(opts.dataset) ? [] : await db.select({ id: datasets.id }).from(datasets).where(eq(datasets.name, opts.dataset)).limit(1);
+  if (!dataset) throw new DomainError('UNKNOWN_DATASET', `no dataset named "${opts.dataset.slice(0, 60)}"`);
+
+  const rows = await db
+    .select({ v: entityVersions })
+    .from(entityVersions)
+    .innerJoin(entities, eq(entities.id, entityVersions.entityId))
+    .where(
+      and(
+        eq(entities.datasetId, dataset.id),
+        sql`/* changesSince */ (${entityVersions.txid}, ${entityVersions.seq}) > (${from.txid}::xid8, ${from.seq}::bigint)`,
+        sql`${entityVersions.txid} < pg_snapshot_xmin(pg_current_snapshot())`,
+      ),
+    )
+    .orderBy(asc(entityVersions.txid), asc(entityVersions.seq))
+    .limit(limit + 1);
+  const versions = rows.slice(0, limit).map((r) => r.v);
+  const last = versions.at(-1);
+  const ids = [...new Set(versions.map((v) => v.entityId))];
+  const mappings =
+    opts.deviceId && ids.length > 0 && !hasNul(opts.deviceId)
+      ? await db
+          .select({ localId: localIds.localId, entityId: localIds.entityId })
+          .from(localIds)
+          .where(and(eq(localIds.deviceId, opts.deviceId), inArray(localIds.entityId, ids)))
+      : [];
+  return {
+    versions,
+    cursor: last ? encodeCursor(last.txid, last.seq) : (opts.cursor ?? encodeCursor(from.txid, from.seq)),
+    hasMore: rows.length > limit,
+    localIds: mappings,
+  };
+}

@@ -1,0 +1,29 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { and, eq } from 'drizzle-orm';
+import { localIds } from '../db/changes.js';
+import type { Db } from '../db/client.js';
+
+/**
+ * The entity UUID behind a device's local id, minted at first sight: an update may arrive
+ * before its create, and both must name the same entity. The mapping is scoped to the
+ * device, so two devices may use one local id for different entities.
+ */
+export async function resolveLocalId(db: Db, deviceId: string, localId: string, datasetName: string): Promise<string> {
+  await db.insert(localIds).values({ deviceId, localId, entityId: randomUUID(), datasetName }).onConflictDoNothing();
+  const [row] = await db
+    .select({ entityId: localIds.entityId })
+    .from(localIds)
+    .where(and(eq(localIds.deviceId, deviceId), eq(localIds.localId, localId)))
+    .limit(1);
+  return row!.entityId;
+}
+
+/**
+ * A stable run id for a local-id entity whose client sent no branchId: its create and the
+ * updates that overtake it must share a run for the updates to be held and released.
+ */
+export function localBranchId(deviceId: string, localId: string): string {
+  const h = createHash('sha1').update(`entity-sync/local-branch\u0001${deviceId}\u0001${localId}`).digest('hex');
+  // Shaped as a version 5 (name-based, SHA-1) UUID.
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+}
