@@ -161,3 +161,145 @@ export function domain(t: TestApp) {
 }
 
 export type Domain = ReturnType<typeof domain>;
+
+/* ---- Offline runs (branches), the held-change backlog and the forced flush ---- */
+
+export interface RunResult extends ChangeResult {
+  waitsFor: number | null;
+  released: (ChangeResult & { waitsFor: number | null })[];
+}
+
+export interface Diff {
+  property: string;
+  old: unknown;
+  new: unknown;
+}
+
+export interface RunVersionRow extends VersionRow {
+  branchId: string | null;
+  trunkVersion: number | null;
+  branchBaseVersion: number | null;
+  deviceId: string | null;
+  baseDiff: Diff[] | null;
+  serverDiff: Diff[];
+  authorViewUnavailable: string | null;
+}
+
+export interface BranchRow {
+  id: string;
+  entityId: string;
+  trunkVersion: number | null;
+  changes: { position: number; changeId: string; state: 'APPLIED' | 'HELD'; version: number | null; heldSince: string | null }[];
+  missingPositions: number[];
+}
+
+export interface HeldRow {
+  changeId: string;
+  entityId: string;
+  dataset: string;
+  deviceId: string | null;
+  branchId: string;
+  trunkVersion: number | null;
+  baseVersion: number;
+  waitsFor: number;
+  heldSince: string;
+  forceAfter: string;
+}
+
+export interface RunEntityRow extends Omit<EntityRow, 'versions'> {
+  versions: RunVersionRow[];
+  branches: BranchRow[];
+}
+
+export const RUN_RESULT = `${RESULT} waitsFor released { ${RESULT} waitsFor }`;
+export const RUN_VERSION = `${VERSION} branchId trunkVersion branchBaseVersion deviceId authorViewUnavailable baseDiff { property old new } serverDiff { property old new }`;
+export const BRANCH = 'id entityId trunkVersion missingPositions changes { position changeId state version heldSince }';
+export const HELD = 'changeId entityId dataset deviceId branchId trunkVersion baseVersion waitsFor heldSince forceAfter';
+const RUN_SUBMIT = `mutation($c: [ChangeInput!]!) { submitChanges(changes: $c) {
+  __typename ... on MutationSubmitChangesSuccess { data { ${RUN_RESULT} } } ... on DomainError { code message } } }`;
+
+/**
+ * One offline run of one client on one entity, as a client library would number it: a run that
+ * starts on server version `trunk` sends trunkVersion `trunk` and baseVersion trunk, trunk+1, …;
+ * a run that starts with an offline create (`trunk` null) sends the create without either and
+ * its updates with trunkVersion null and baseVersion 1, 2, …. Each change gets its own id once,
+ * so sending one twice is a resend.
+ */
+export function offlineRun(dataset: string, entityId: string, trunk: number | null, extra: Partial<ChangeInput> = {}) {
+  const branchId = randomUUID();
+  const first = trunk ?? 1;
+  return {
+    branchId,
+    entityId,
+    /** The offline create that begins a run with trunk null. */
+    create: (label: string | null, data: Record<string, unknown> = {}): ChangeInput & { id: string } => ({
+      id: randomUUID(),
+      dataset,
+      entityId,
+      action: 'CREATE',
+      label,
+      data,
+      branchId,
+      trunkVersion: null,
+      ...extra,
+    }),
+    /** The n-th update of the run (n = 1, 2, …): baseVersion trunk + n - 1 (or n after an offline create). */
+    update: (n: number, data: Record<string, unknown>, more: Partial<ChangeInput> = {}): ChangeInput & { id: string } => ({
+      id: randomUUID(),
+      dataset,
+      entityId,
+      action: 'UPDATE',
+      data,
+      branchId,
+      trunkVersion: trunk,
+      baseVersion: first + n - 1,
+      ...extra,
+      ...more,
+    }),
+  };
+}
+
+export function offline(t: TestApp) {
+  /** Submits a batch, asserts the success envelope, returns one result (with waitsFor and released) per change. */
+  async function submit(...changes: ChangeInput[]): Promise<RunResult[]> {
+    const full = changes.map((c) => ({ id: randomUUID(), ...c }));
+    const r = ok(await t.gql(RUN_SUBMIT, { c: full })).submitChanges;
+    expect(r.__typename, JSON.stringify(r)).toBe('MutationSubmitChangesSuccess');
+    expect(r.data).toHaveLength(changes.length);
+    return r.data;
+  }
+
+  async function one(change: ChangeInput): Promise<RunResult> {
+    return (await submit(change))[0]!;
+  }
+
+  /** flushBacklog(olderThanSeconds): each forced change with the successors it released. */
+  async function flush(olderThanSeconds: number | null = 0): Promise<RunResult[]> {
+    return ok(await t.gql(`mutation($s: Int) { flushBacklog(olderThanSeconds: $s) { ${RUN_RESULT} } }`, { s: olderThanSeconds })).flushBacklog;
+  }
+
+  async function held(filter: { dataset?: string; entityId?: string; branchId?: string } = {}): Promise<HeldRow[]> {
+    return ok(await t.gql(`query($ds: String, $e: ID, $b: ID) { heldChanges(dataset: $ds, entityId: $e, branchId: $b) { ${HELD} } }`, { ds: filter.dataset, e: filter.entityId, b: filter.branchId }))
+      .heldChanges;
+  }
+
+  async function branch(id: string): Promise<BranchRow | null> {
+    return ok(await t.gql(`query($id: ID!) { branch(id: $id) { ${BRANCH} } }`, { id })).branch;
+  }
+
+  /** The entity with every run field of its versions, and its branches. */
+  async function entity(id: string): Promise<RunEntityRow | null> {
+    return ok(await t.gql(`query($id: ID!) { entity(id: $id) { ${ENTITY.replace(`versions { ${VERSION} }`, `versions { ${RUN_VERSION} }`)} branches { ${BRANCH} } } }`, { id })).entity;
+  }
+
+  /** Compact history: [version, source, conflict, data] per version, for whole-history assertions. */
+  async function history(id: string): Promise<[number, string, Conflict, Record<string, unknown>][]> {
+    const e = await entity(id);
+    expect(e, `entity ${id}`).not.toBeNull();
+    return e!.versions.map((v) => [v.version, v.source, v.conflict, v.data]);
+  }
+
+  return { submit, one, flush, held, branch, entity, history };
+}
+
+export type Offline = ReturnType<typeof offline>;
