@@ -2,8 +2,9 @@ import { defineRelations } from 'drizzle-orm';
 import { changes, heldChanges, localIds } from './changes.js';
 import { datasets } from './datasets.js';
 import { entities, entityVersions } from './entities.js';
+import { eventPayloads } from './events.js';
 
-export const tables = { datasets, entities, entityVersions, changes, heldChanges, localIds };
+export const tables = { datasets, entities, entityVersions, changes, heldChanges, localIds, eventPayloads };
 
 export const relations = defineRelations(tables, (r) => ({
   datasets: {

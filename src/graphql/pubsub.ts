@@ -27,15 +27,16 @@ export function createEventBus(opts: { notifier?: Notifier; onError?: (e: unknow
   const notifier = opts.notifier;
   const unsubscribe = notifier.subscribe((payload) => {
     try {
-      local(JSON.parse(payload) as SyncEvent);
+      for (const e of JSON.parse(payload) as SyncEvent[]) local(e);
     } catch (e) {
       opts.onError?.(e);
     }
   });
   return {
     pubsub,
+    // One message per commit's events, in order; every instance (this one too) gets it from Postgres.
     publish: (events) => {
-      for (const e of events) notifier.publish(JSON.stringify(e)).catch((err) => opts.onError?.(err));
+      if (events.length > 0) notifier.publish(JSON.stringify(events)).catch((err) => opts.onError?.(err));
     },
     ready: unsubscribe.then(() => undefined),
     close: async () => (await unsubscribe)(),

@@ -84,6 +84,12 @@ CREATE TABLE "local_ids" (
 	CONSTRAINT "local_ids_pkey" PRIMARY KEY("device_id","local_id")
 );
 --> statement-breakpoint
+CREATE TABLE "event_payloads" (
+	"id" bigserial PRIMARY KEY,
+	"payload" text NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
 CREATE INDEX "entities_dataset_idx" ON "entities" ("dataset_id","id");--> statement-breakpoint
 CREATE INDEX "entities_conflict_idx" ON "entities" ("dataset_id") WHERE "conflict" is not null;--> statement-breakpoint
 CREATE INDEX "entity_versions_pull_idx" ON "entity_versions" ("txid","seq");--> statement-breakpoint
