@@ -21,7 +21,15 @@ if (positionals[0] === 'flush') {
     console.error('--older-than takes a number of seconds, 0 or more');
     process.exit(2);
   }
-  const { forced } = await flushBacklog(database.db, { olderThanSeconds });
+  const { forced, events } = await flushBacklog(database.db, { olderThanSeconds });
+  // On a shared Postgres, the running instances' listeners hear what the command forced.
+  if (database.sql && events.length > 0) {
+    const bus = createEventBus({ notifier: postgresNotifier(database.sql), onError: (e) => console.error('event bus', e) });
+    await bus.ready;
+    bus.publish(events);
+    await bus.flushed();
+    await bus.close();
+  }
   const released = forced.reduce((n, r) => n + r.released.length, 0);
   console.log(`forced ${forced.length} held change(s), released ${released} successor(s)`);
   await database.close();

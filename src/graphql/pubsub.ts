@@ -9,6 +9,8 @@ export interface EventBus {
   pubsub: ReturnType<typeof createPubSub<Topics>>;
   /** Publish after commit. With a notifier, every instance (this one too) receives it from Postgres. */
   publish(events: readonly SyncEvent[]): void;
+  /** Resolves once everything published so far has been handed to Postgres. */
+  flushed(): Promise<void>;
   /** Resolves once the bus listens (LISTEN issued). */
   ready: Promise<void>;
   close(): Promise<void>;
@@ -22,9 +24,10 @@ export function createEventBus(opts: { notifier?: Notifier; onError?: (e: unknow
   const pubsub = createPubSub<Topics>();
   const local = (e: SyncEvent) => pubsub.publish(e.type, e as never);
   if (!opts.notifier) {
-    return { pubsub, publish: (events) => events.forEach(local), ready: Promise.resolve(), close: async () => {} };
+    return { pubsub, publish: (events) => events.forEach(local), flushed: async () => {}, ready: Promise.resolve(), close: async () => {} };
   }
   const notifier = opts.notifier;
+  let last: Promise<unknown> = Promise.resolve();
   const unsubscribe = notifier.subscribe((payload) => {
     try {
       for (const e of JSON.parse(payload) as SyncEvent[]) local(e);
@@ -36,8 +39,11 @@ export function createEventBus(opts: { notifier?: Notifier; onError?: (e: unknow
     pubsub,
     // One message per commit's events, in order; every instance (this one too) gets it from Postgres.
     publish: (events) => {
-      if (events.length > 0) notifier.publish(JSON.stringify(events)).catch((err) => opts.onError?.(err));
+      if (events.length === 0) return;
+      const sent = notifier.publish(JSON.stringify(events)).catch((err) => opts.onError?.(err));
+      last = last.then(() => sent);
     },
+    flushed: () => last.then(() => undefined),
     ready: unsubscribe.then(() => undefined),
     close: async () => (await unsubscribe)(),
   };
