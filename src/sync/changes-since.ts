@@ -26,7 +26,8 @@ export function encodeCursor(txid: string, seq: number): string {
 
 export function decodeCursor(cursor: string): { txid: string; seq: number } {
   const m = /^v1:(\d{1,20}):(\d{1,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m) throw new DomainError('INVALID_CURSOR', `"${cursor.slice(0, 60)}" is not a cursor this server handed out`);
+  // Transaction ids stay far below 2^63; a larger one was never handed out (and would be clamped or refused by xid8).
+  if (!m || BigInt(m[1]!) >= 2n ** 63n) throw new DomainError('INVALID_CURSOR', `"${cursor.slice(0, 60)}" is not a cursor this server handed out`);
   return { txid: m[1]!, seq: Number(m[2]) };
 }
 
@@ -39,7 +40,7 @@ export function decodeCursor(cursor: string): { txid: string; seq: number } {
 export async function changesSince(db: Db, opts: { dataset: string; cursor?: string | null; limit?: number | null; deviceId?: string | null }): Promise<ChangesPage> {
   const limit = opts.limit ?? 100;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PULL) throw new DomainError('TOO_LARGE', `limit must be 1 to ${MAX_PULL}`);
-  const from = opts.cursor ? decodeCursor(opts.cursor) : { txid: '0', seq: 0 };
+  const from = opts.cursor != null ? decodeCursor(opts.cursor) : { txid: '0', seq: 0 };
   const [dataset] = hasNul(opts.dataset) ? [] : await db.select({ id: datasets.id }).from(datasets).where(eq(datasets.name, opts.dataset)).limit(1);
   if (!dataset) throw new DomainError('UNKNOWN_DATASET', `no dataset named "${opts.dataset.slice(0, 60)}"`);
 

@@ -101,8 +101,15 @@ export async function placeNewChange(tx: Tx, record: ChangeRecord, received: Val
   }
   // A local-id entity not on the server yet (or a change counted past it) without a run of
   // its own joins the device's implicit run for that local id, so it can be held and released.
-  if (change.localId && change.deviceId && !change.branchId && (!entity || change.action === 'CREATE' || (change.baseVersion ?? 0) > entity.version)) {
-    change = { ...change, branchId: localBranchId(change.deviceId, change.localId), trunkVersion: null };
+  // Once its create went through that run, later local-id changes without a run stay in it.
+  if (change.localId && change.deviceId && !change.branchId) {
+    const implicit = localBranchId(change.deviceId, change.localId);
+    const joins =
+      !entity ||
+      change.action === 'CREATE' ||
+      (change.baseVersion ?? 0) > entity.version ||
+      (await loadBranch(tx, implicit)).applied.some((v) => v.entityId === entity.id);
+    if (joins) change = { ...change, branchId: implicit, trunkVersion: null };
   }
   const branch = change.branchId ? await loadBranch(tx, change.branchId) : null;
   const inconsistent = branch ? checkBranch(change, branch) : null;

@@ -303,3 +303,110 @@ export function offline(t: TestApp) {
 }
 
 export type Offline = ReturnType<typeof offline>;
+
+/* ---- Operations, client-local ids and pulling changes since a cursor (issue 5) ---- */
+
+export type OperationKind = 'SET' | 'UNSET' | 'LIST_ADD' | 'LIST_REMOVE' | 'INCREMENT' | 'SET_LABEL';
+
+export interface OperationInputRow {
+  op: OperationKind;
+  property?: string | null;
+  value?: unknown;
+  index?: number | null;
+  by?: number | null;
+}
+
+/** A change that may carry operations and a client-local id. */
+export interface SyncChangeInput extends ChangeInput {
+  localId?: string | null;
+  operations?: OperationInputRow[] | null;
+}
+
+export interface SyncResult extends RunResult {
+  localId: string | null;
+}
+
+/** An operation as EntityVersion.operations reports it. */
+export interface OperationRow {
+  op: OperationKind;
+  property: string | null;
+  value: unknown;
+  index: number | null;
+  by: number | null;
+}
+
+export interface SyncVersionRow extends VersionRow {
+  operations: OperationRow[];
+  deviceId: string | null;
+  branchId: string | null;
+}
+
+export interface PulledVersion {
+  version: number;
+  changeId: string;
+  action: string;
+  label: string;
+  data: Record<string, unknown>;
+  operations: OperationRow[];
+  conflict: Conflict;
+  entity: { id: string };
+}
+
+export interface ChangesPageRow<V = PulledVersion> {
+  versions: V[];
+  cursor: string;
+  hasMore: boolean;
+  localIds: { localId: string; entityId: string }[];
+}
+
+export type PullResponse<V = PulledVersion> =
+  | { __typename: 'QueryChangesSinceSuccess'; data: ChangesPageRow<V> }
+  | { __typename: 'DomainError'; code: string; message: string };
+
+export const OPERATION = 'op property value index by';
+export const SYNC_RESULT = `${RESULT} localId waitsFor released { ${RESULT} localId waitsFor }`;
+export const SYNC_VERSION = `${VERSION} deviceId branchId operations { ${OPERATION} }`;
+export const PULLED_VERSION = `version changeId action label data conflict operations { ${OPERATION} } entity { id }`;
+const SYNC_SUBMIT = `mutation($c: [ChangeInput!]!) { submitChanges(changes: $c) {
+  __typename ... on MutationSubmitChangesSuccess { data { ${SYNC_RESULT} } } ... on DomainError { code message } } }`;
+const pullQuery = (fields: string) => `query($ds: String!, $c: String, $l: Int, $d: String) {
+  changesSince(dataset: $ds, cursor: $c, limit: $l, deviceId: $d) {
+    __typename ... on QueryChangesSinceSuccess { data { cursor hasMore localIds { localId entityId } versions { ${fields} } } } ... on DomainError { code message } } }`;
+
+export function sync(t: TestApp) {
+  /** Submits a batch (operations, local ids allowed), asserts the success envelope, returns one result per change. */
+  async function submit(...changes: SyncChangeInput[]): Promise<SyncResult[]> {
+    const full = changes.map((c) => ({ id: randomUUID(), ...c }));
+    const r = ok(await t.gql(SYNC_SUBMIT, { c: full })).submitChanges;
+    expect(r.__typename, JSON.stringify(r)).toBe('MutationSubmitChangesSuccess');
+    expect(r.data).toHaveLength(changes.length);
+    return r.data;
+  }
+
+  async function one(change: SyncChangeInput): Promise<SyncResult> {
+    return (await submit(change))[0]!;
+  }
+
+  /** The entity's history with each version's operations. */
+  async function versions(entityId: string): Promise<SyncVersionRow[]> {
+    const e = ok(await t.gql(`query($id: ID!) { entity(id: $id) { versions { ${SYNC_VERSION} } } }`, { id: entityId })).entity;
+    expect(e, `entity ${entityId}`).not.toBeNull();
+    return e.versions;
+  }
+
+  /** changesSince as the API answers it: a page or a DomainError. */
+  async function pullRaw<V = PulledVersion>(dataset: string, opts: { cursor?: string | null; limit?: number | null; deviceId?: string | null } = {}, fields = PULLED_VERSION): Promise<PullResponse<V>> {
+    return ok(await t.gql(pullQuery(fields), { ds: dataset, c: opts.cursor, l: opts.limit, d: opts.deviceId })).changesSince;
+  }
+
+  /** changesSince, asserting a page. */
+  async function pull<V = PulledVersion>(dataset: string, opts: { cursor?: string | null; limit?: number | null; deviceId?: string | null } = {}, fields = PULLED_VERSION): Promise<ChangesPageRow<V>> {
+    const r = await pullRaw<V>(dataset, opts, fields);
+    expect(r.__typename, JSON.stringify(r).slice(0, 500)).toBe('QueryChangesSinceSuccess');
+    return (r as { data: ChangesPageRow<V> }).data;
+  }
+
+  return { submit, one, versions, pullRaw, pull };
+}
+
+export type Sync = ReturnType<typeof sync>;

@@ -1,0 +1,42 @@
+/** GraphQL over HTTP POST: the fallback transport, and the one for queries. */
+
+export interface GraphQLResponse {
+  data?: Record<string, unknown> | null;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+
+/** The server could not be reached or answered with something other than GraphQL. */
+export class TransportError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TransportError';
+  }
+}
+
+export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body: string; signal?: AbortSignal }) => Promise<{ status: number; json(): Promise<unknown> }>;
+
+export async function postGraphQL(fetchImpl: FetchLike, url: string, query: string, variables: Record<string, unknown>, timeoutMs: number): Promise<GraphQLResponse> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    const res = await fetchImpl(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+      body: JSON.stringify({ query, variables }),
+      signal: controller.signal,
+    });
+    let body: unknown;
+    try {
+      body = await res.json();
+    } catch (error) {
+      throw new TransportError(`HTTP ${res.status} without a GraphQL body`, { cause: error });
+    }
+    if (typeof body !== 'object' || body === null) throw new TransportError(`HTTP ${res.status} without a GraphQL body`);
+    return body as GraphQLResponse;
+  } catch (error) {
+    if (error instanceof TransportError) throw error;
+    throw new TransportError(`HTTP request to ${url} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}

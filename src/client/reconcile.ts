@@ -1,0 +1,85 @@
+import { entityKey, mapLocalId } from './outbox.js';
+import type { ChangeResult, ClientState, PullPage, SyncEvents } from './types.js';
+
+/**
+ * What push results and pulls do to the client state. Pure but for `emit`: mutates the state
+ * it is given. An applied change stays in the outbox (status `applied`, still part of the
+ * optimistic view) until a pull brings its version; a held one stays until its version appears
+ * in a pull; a rejected one leaves at once, reported with its code.
+ */
+
+export type Emit = <K extends keyof SyncEvents>(event: K, payload: SyncEvents[K]) => void;
+
+/** Applies one batch's results (and the held changes they released). */
+export function applyResults(state: ClientState, results: readonly ChangeResult[], emit: Emit): void {
+  for (const r of results) {
+    applyResult(state, r, emit);
+    applyResults(state, r.released ?? [], emit);
+  }
+}
+
+function applyResult(state: ClientState, r: ChangeResult, emit: Emit): void {
+  const index = state.outbox.findIndex((e) => e.change.id === r.changeId);
+  const entry = state.outbox[index];
+  if (!entry) return;
+  const localId = entry.change.localId;
+  if (localId !== undefined && r.entityId) mapLocalId(state, localId, r.entityId);
+  const duplicate = r.outcome === 'DUPLICATE';
+  const outcome = duplicate ? (r.originalOutcome ?? 'APPLIED') : r.outcome;
+  if (outcome === 'REJECTED') {
+    state.outbox.splice(index, 1);
+    // A refused create leaves no run to continue: the next edit of that entity is refused locally.
+    if (entry.change.action === 'CREATE') delete state.runs[entry.change.entityId ?? `local:${localId ?? ''}`];
+    const error = r.error ?? { code: 'UNKNOWN', message: 'rejected' };
+    emit('rejected', { changeId: r.changeId, entityId: r.entityId, code: error.code, message: error.message, change: entry.change });
+    return;
+  }
+  // A duplicate whose first submission was held may have been released since: its version says so.
+  if (outcome === 'HELD' && r.version === null) {
+    entry.status = 'held';
+    if (r.waitsFor !== null) entry.waitsFor = r.waitsFor;
+    emit('held', { changeId: r.changeId, entityId: r.entityId, waitsFor: r.waitsFor });
+    return;
+  }
+  entry.status = 'applied';
+  if (r.version !== null) entry.version = r.version;
+  delete entry.waitsFor;
+  emit('applied', { changeId: r.changeId, entityId: r.entityId, version: r.version, duplicate });
+  if (r.conflict) emit('conflict', { changeId: r.changeId, entityId: r.entityId, version: r.version, conflict: r.conflict, conflictingProperties: r.conflictingProperties });
+}
+
+/**
+ * Applies a pulled page: the new server states, this device's local-id mappings, and the end
+ * of the open run of every entity it brings (the next local edit begins a new run on the
+ * pulled version). Changes whose versions arrive leave the outbox; held ones are reported
+ * applied then.
+ */
+export function applyPull(state: ClientState, dataset: string, page: PullPage, emit: Emit): void {
+  for (const m of page.localIds) mapLocalId(state, m.localId, m.entityId);
+  const touched = new Set<string>();
+  for (const v of page.versions) {
+    const id = v.entity.id;
+    touched.add(id);
+    const known = state.entities[id];
+    if (!known || known.version < v.version) {
+      state.entities[id] = { dataset, label: v.label, data: v.data, version: v.version, deleted: v.deleted };
+    }
+    const index = state.outbox.findIndex((e) => e.change.id === v.changeId);
+    const entry = state.outbox[index];
+    if (!entry) continue;
+    state.outbox.splice(index, 1);
+    if (entry.status === 'held' || entry.status === 'pending') {
+      emit('applied', { changeId: v.changeId, entityId: id, version: v.version, duplicate: false });
+      if (v.conflict) emit('conflict', { changeId: v.changeId, entityId: id, version: v.version, conflict: v.conflict, conflictingProperties: v.conflictingProperties });
+    }
+  }
+  // Acknowledged changes the pulled state already includes (a version the page did not repeat).
+  state.outbox = state.outbox.filter((e) => {
+    if (e.status !== 'applied' || e.version === undefined) return true;
+    const key = e.change.entityId ?? (e.change.localId !== undefined ? entityKey(state, e.change.localId) : '');
+    const known = state.entities[key];
+    return !known || known.version < e.version;
+  });
+  for (const id of touched) delete state.runs[id];
+  state.cursors[dataset] = page.cursor;
+}
