@@ -3,18 +3,22 @@
  * own while its runs interleave with entity-sync's (machine load then hits both alike):
  * - `rawBatch`: one batch of 100 UPDATE changes by raw SQL (bench/raw-sql.ts), timed;
  * - `echo`: N requests from 16 concurrent clients to a bare graphql-yoga echo server that
- *   lives in this process, like entity-sync's server lives in the parent.
+ *   lives in this process, like entity-sync's server lives in the parent;
+ * - `rawFlush`: forces every due held change by raw SQL, timed;
+ * - `rawUpdates`: N in-order raw-SQL updates of one entity, each timed.
  */
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { concurrentLoad, gql, memory, timed, updateData, type BaselineCommand, type BaselineConfig, type BaselineReply } from './lib.js';
-import { rawUpdate, type RawContext } from './raw-sql.js';
+import { rawFlush, rawUpdate, type RawContext } from './raw-sql.js';
 import { ECHO_MUTATION, startEchoServer } from './yoga-echo.js';
 
 let config: BaselineConfig | undefined;
 let ctx: RawContext | undefined;
 let echo: Awaited<ReturnType<typeof startEchoServer>> | undefined;
 let changesSinceReset = 0;
+const flushStepMs = new Map<string, number>();
+let forcedSinceReset = 0;
 let n = 0;
 const versions = new Map<string, number>();
 
@@ -53,6 +57,27 @@ async function handle(msg: BaselineCommand): Promise<BaselineReply> {
       return { ok: true, run: await concurrentLoad(config!.clients, msg.count, echoOnce) };
     case 'memory':
       return { ok: true, memory: memory() };
+    case 'rawFlush': {
+      let count = 0;
+      const run = await timed(async () => {
+        count = await rawFlush(ctx!, flushStepMs);
+      });
+      forcedSinceReset += count;
+      return { ok: true, run, count };
+    }
+    case 'flushSteps': {
+      const steps = [...flushStepMs].map(([step, ms]) => ({ step, ms: ms / Math.max(1, forcedSinceReset) }));
+      flushStepMs.clear();
+      forcedSinceReset = 0;
+      return { ok: true, steps };
+    }
+    case 'rawUpdates': {
+      let version = msg.fromVersion;
+      const run = await concurrentLoad(1, msg.count, async () => {
+        version = await rawUpdate(ctx!, { entityId: msg.entityId, baseVersion: version, data: updateData(n++) });
+      });
+      return { ok: true, run, version };
+    }
     case 'exit':
       await echo?.stop();
       await ctx?.sql.end({ timeout: 5 });

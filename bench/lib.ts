@@ -10,6 +10,8 @@ export interface LoadResult {
   rate: number;
   p50: number;
   p99: number;
+  /** CPU time (user + system) of the measuring process over the runs, ms, when measured. */
+  cpuMs?: number;
 }
 
 export interface MemorySnapshot {
@@ -36,6 +38,12 @@ export type BaselineCommand =
   | { cmd: 'resetSteps' }
   | { cmd: 'echo'; count: number }
   | { cmd: 'memory' }
+  /** Forces every held change that is due, by raw SQL (bench/raw-sql.ts rawFlush), timed. */
+  | { cmd: 'rawFlush' }
+  /** Mean milliseconds per forced change, by statement, since the last call. */
+  | { cmd: 'flushSteps' }
+  /** `count` in-order raw-SQL updates of one entity, one at a time, each timed. */
+  | { cmd: 'rawUpdates'; entityId: string; fromVersion: number; count: number }
   | { cmd: 'exit' };
 
 /** Baseline process -> parent: the answer to the last command. */
@@ -47,13 +55,61 @@ export interface BaselineReply {
   memory?: MemorySnapshot;
   /** Mean milliseconds per raw-SQL statement since the last resetSteps. */
   steps?: { step: string; ms: number }[];
+  /** rawFlush: changes forced. */
+  count?: number;
+  /** rawUpdates: the entity's version after them. */
+  version?: number;
+}
+
+/** Parent -> live-server process (bench/live-server.ts). */
+export type LiveServerCommand = { cmd: 'start'; kind: SubscriberTarget['kind']; databaseUrl: string } | { cmd: 'memory' } | { cmd: 'exit' };
+
+export interface LiveServerReply {
+  ok: boolean;
+  error?: string;
+  url?: string;
+  memory?: MemorySnapshot;
+}
+
+/** A server the subscriber process opens sockets to and sends mutations through. */
+export interface SubscriberTarget {
+  name: string;
+  kind: 'entity-sync' | 'yoga-pubsub';
+  url: string;
+  /** entity-sync: the entity the submitChange updates go to, and its version. */
+  entityId: string;
+  version: number;
+}
+
+/** Parent -> subscriber process (bench/subscribers.ts). */
+export type SubscriberCommand =
+  | { cmd: 'open'; target: SubscriberTarget; count: number; wave: number }
+  /** `count` events, one at a time; 0: warm up until every subscription has had an event. */
+  | { cmd: 'events'; name: string; count: number }
+  | { cmd: 'close'; name: string }
+  | { cmd: 'exit' };
+
+export interface SubscriberReply {
+  ok: boolean;
+  error?: string;
+  /** events: ms from the mutation's HTTP response to each subscriber's event. */
+  latencies?: number[];
+  /** events: the same for the earliest subscriber of each event. */
+  first?: number[];
 }
 
 /** Latencies (ms) of the operations of one timed run and its wall time (s). */
 export interface TimedRun {
   latencies: number[];
   seconds: number;
+  /** CPU time (user + system) this process spent during the run, ms. */
+  cpuMs?: number;
 }
+
+const cpuSince = (start: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+};
 
 export const BENCH_PROPS = ['count', 'note', 'status'] as const;
 
@@ -105,6 +161,7 @@ export async function gql<T>(url: string, query: string, variables: Record<strin
 export async function concurrentLoad(clients: number, total: number, op: (worker: number, i: number) => Promise<void>): Promise<TimedRun> {
   const latencies: number[] = [];
   let next = 0;
+  const cpu = process.cpuUsage();
   const start = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async (_, worker) => {
@@ -115,15 +172,16 @@ export async function concurrentLoad(clients: number, total: number, op: (worker
       }
     }),
   );
-  return { latencies, seconds: (performance.now() - start) / 1000 };
+  return { latencies, seconds: (performance.now() - start) / 1000, cpuMs: cpuSince(cpu) };
 }
 
 /** Times one operation. */
 export async function timed(op: () => Promise<void>): Promise<TimedRun> {
+  const cpu = process.cpuUsage();
   const t0 = performance.now();
   await op();
   const ms = performance.now() - t0;
-  return { latencies: [ms], seconds: ms / 1000 };
+  return { latencies: [ms], seconds: ms / 1000, cpuMs: cpuSince(cpu) };
 }
 
 /** Adds up interleaved runs: the rate is operations over the summed wall time of the runs. */
@@ -131,7 +189,8 @@ export function combine(runs: readonly TimedRun[], opsPerLatency = 1): LoadResul
   const latencies = runs.flatMap((r) => r.latencies);
   const seconds = runs.reduce((a, r) => a + r.seconds, 0);
   const r = summarize(latencies, seconds);
-  return { ...r, count: latencies.length * opsPerLatency, rate: (latencies.length * opsPerLatency) / seconds };
+  const cpuMs = runs.every((x) => x.cpuMs !== undefined) ? runs.reduce((a, x) => a + x.cpuMs!, 0) : undefined;
+  return { ...r, count: latencies.length * opsPerLatency, rate: (latencies.length * opsPerLatency) / seconds, ...(cpuMs !== undefined ? { cpuMs } : {}) };
 }
 
 export const fmt = {

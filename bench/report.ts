@@ -8,7 +8,16 @@ export interface Measured {
   single: LoadResult;
   echo: LoadResult;
   memory: { batched: MemorySnapshot; raw: MemorySnapshot; single: MemorySnapshot; echo: MemorySnapshot };
+  /** Forced flush: rates over the timed rounds; raw-SQL time per forced change by statement. */
+  flush: { es: LoadResult; raw: LoadResult; rawSteps: { step: string; ms: number }[] };
+  /** In-order single updates on an entity with a long history (big) and with one version (small). */
+  history: { esBig: LoadResult; esSmall: LoadResult; rawBig: LoadResult; rawSmall: LoadResult };
+  /** Event latencies (count = samples) and the servers' memory around opening the sockets. */
+  live: { es: LoadResult; base: LoadResult; esFirst: LoadResult; baseFirst: LoadResult; memory: Record<'esBefore' | 'esAfter' | 'baseBefore' | 'baseAfter', MemorySnapshot> };
   load: { before: number; after: number };
+  /** Commit measured, and whether src/ had uncommitted changes. */
+  source: string;
+  seconds: number;
 }
 
 export interface Settings {
@@ -21,6 +30,18 @@ export interface Settings {
   requests: number;
   rounds: number;
   target: number;
+  flushWarmup: number;
+  flushRounds: number;
+  flushPerRound: number;
+  historyVersions: number;
+  historyWarmup: number;
+  historyUpdates: number;
+  historyRounds: number;
+  historyTarget: number;
+  sockets: number;
+  socketWave: number;
+  liveEvents: number;
+  liveRounds: number;
 }
 
 type Row = [string, string, string, string];
@@ -33,8 +54,19 @@ function table(rows: Row[]): string {
   return [line(head), `| ${widths.map((w, c) => (c === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`, ...rows.map(line)].join('\n');
 }
 
+const n = (x: number) => x.toLocaleString('en-US');
+const kb = (mb: number) => `${(mb * 1024).toFixed(1)} KB`;
+
 export function report(m: Measured, s: Settings): string {
-  const r = (a: number, base: number) => fmt.ratio(a / base);
+  const r = (a: number, base: number) => (base > 0 && a >= 0 ? fmt.ratio(a / base) : 'n/a');
+  const h = m.history;
+  const msPer = (x: LoadResult) => 1000 / x.rate;
+  const cpuPer = (...xs: LoadResult[]) => xs.reduce((a, x) => a + (x.cpuMs ?? NaN), 0) / xs.reduce((a, x) => a + x.count, 0);
+  const esGrowth = msPer(h.esBig) / msPer(h.esSmall);
+  const rawGrowth = msPer(h.rawBig) / msPer(h.rawSmall);
+  const mem = m.live.memory;
+  const perSocket = (after: MemorySnapshot, before: MemorySnapshot, k: keyof MemorySnapshot) => (after[k] - before[k]) / s.sockets;
+  const flushed = s.flushRounds * s.flushPerRound;
   const rows: Row[] = [
     [`submitChanges, ${s.batchSize} updates/batch: changes/s (vs raw SQL)`, fmt.rate(m.batched.rate), fmt.rate(m.raw.rate), r(m.batched.rate, m.raw.rate)],
     [`submitChanges: batch latency p50`, fmt.ms(m.batched.p50), fmt.ms(m.raw.p50), r(m.batched.p50, m.raw.p50)],
@@ -46,12 +78,26 @@ export function report(m: Measured, s: Settings): string {
     ['heap used after batched phase (vs raw-SQL process)', fmt.mb(m.memory.batched.heapMb), fmt.mb(m.memory.raw.heapMb), r(m.memory.batched.heapMb, m.memory.raw.heapMb)],
     ['RSS after single phase (vs yoga-echo process)', fmt.mb(m.memory.single.rssMb), fmt.mb(m.memory.echo.rssMb), r(m.memory.single.rssMb, m.memory.echo.rssMb)],
     ['heap used after single phase (vs yoga-echo process)', fmt.mb(m.memory.single.heapMb), fmt.mb(m.memory.echo.heapMb), r(m.memory.single.heapMb, m.memory.echo.heapMb)],
+    [`flushBacklog, ${n(flushed)} held changes (not 20,000): changes/s (vs raw SQL)`, fmt.rate(m.flush.es.rate), fmt.rate(m.flush.raw.rate), r(m.flush.es.rate, m.flush.raw.rate)],
+    [`flushBacklog: Node CPU per forced change (vs raw-SQL process)`, fmt.ms(cpuPer(m.flush.es)), fmt.ms(cpuPer(m.flush.raw)), r(cpuPer(m.flush.es), cpuPer(m.flush.raw))],
+    [`update, entity with ${n(s.historyVersions)} versions: ms/update (vs raw SQL)`, fmt.ms(msPer(h.esBig)), fmt.ms(msPer(h.rawBig)), r(msPer(h.esBig), msPer(h.rawBig))],
+    [`update, entity with 1 version: ms/update (vs raw SQL)`, fmt.ms(msPer(h.esSmall)), fmt.ms(msPer(h.rawSmall)), r(msPer(h.esSmall), msPer(h.rawSmall))],
+    [`update cost, ${n(s.historyVersions)} versions / 1 version (vs raw SQL's)`, fmt.ratio(esGrowth), fmt.ratio(rawGrowth), r(esGrowth, rawGrowth)],
+    [`updates on both: Node CPU per update (vs raw-SQL process)`, fmt.ms(cpuPer(h.esBig, h.esSmall)), fmt.ms(cpuPer(h.rawBig, h.rawSmall)), r(cpuPer(h.esBig, h.esSmall), cpuPer(h.rawBig, h.rawSmall))],
+    [`event latency p50, response -> subscriber, ${n(s.sockets)} sockets (vs bare yoga)`, fmt.ms(m.live.es.p50), fmt.ms(m.live.base.p50), r(m.live.es.p50, m.live.base.p50)],
+    [`event latency p99, response -> subscriber, ${n(s.sockets)} sockets (vs bare yoga)`, fmt.ms(m.live.es.p99), fmt.ms(m.live.base.p99), r(m.live.es.p99, m.live.base.p99)],
+    [`event latency to the first subscriber, median of events (vs bare yoga)`, fmt.ms(m.live.esFirst.p50), fmt.ms(m.live.baseFirst.p50), r(m.live.esFirst.p50, m.live.baseFirst.p50)],
+    [`RSS per open socket (vs bare yoga + graphql-ws)`, kb(perSocket(mem.esAfter, mem.esBefore, 'rssMb')), kb(perSocket(mem.baseAfter, mem.baseBefore, 'rssMb')), r(perSocket(mem.esAfter, mem.esBefore, 'rssMb'), perSocket(mem.baseAfter, mem.baseBefore, 'rssMb'))],
+    [`heap per open socket (vs bare yoga + graphql-ws)`, kb(perSocket(mem.esAfter, mem.esBefore, 'heapMb')), kb(perSocket(mem.baseAfter, mem.baseBefore, 'heapMb')), r(perSocket(mem.esAfter, mem.esBefore, 'heapMb'), perSocket(mem.baseAfter, mem.baseBefore, 'heapMb'))],
   ];
   const ratio = m.batched.rate / m.raw.rate;
   const stepTotal = m.rawSteps.reduce((a, x) => a + x.ms, 0);
+  const flushStepTotal = m.flush.rawSteps.reduce((a, x) => a + x.ms, 0);
+  const steps = (list: { step: string; ms: number }[]) => list.map((x) => `  ${x.step.padEnd(24)} ${x.ms.toFixed(3)} ms`).join('\n');
   return `
 ## entity-sync benchmark (real Postgres, ${new Date().toISOString()})
 
+- Code: ${m.source}. Whole run: ${m.seconds.toFixed(0)} s.
 - Batched: ${s.batches} timed batches (after ${s.warmupBatches} warm-up) of ${s.batchSize} UPDATE changes over HTTP, one batch at a
   time; each batch updates ${s.batchSize} distinct entities once each, in order (baseVersion = current, no conflicts).
   Baseline: what one in-order update needs, hand-written with the \`postgres\` driver (prepared statements), one
@@ -63,15 +109,50 @@ export function report(m: Measured, s: Settings): string {
   mutation, same clients and counts. Alternating runs of ${s.requests / s.rounds}; rates are requests over summed run time.
 - Memory: the entity-sync server runs in this process together with its load generator; the baselines (raw SQL
   client, yoga echo server and its load generator) run in a child process. Read after a forced GC at phase end.
+- Flush: held changes that are each the 2nd change of a 2-change offline run (branchId, trunkVersion 1, baseVersion 2)
+  on an existing entity at version 1, whose 1st change never arrived, held 10 min. Made untimed just before each round:
+  one created and one held by submitChanges, cloned with fresh ids by SQL inserts. ${s.flushRounds} rounds of ${s.flushPerRound} per side
+  (after ${s.flushWarmup} warm-up), ABBA; entity-sync times \`flushBacklog(db, { olderThanSeconds: 0 })\` in process (the periodic
+  task's and \`npm run flush\`'s path; events returned, not published). ${n(flushed)} per side, not 20,000: at the rates
+  below, 20,000 would take ${(20000 / m.flush.es.rate).toFixed(0)} s (entity-sync) and ${(20000 / m.flush.raw.rate).toFixed(0)} s (raw SQL) on this machine. Baseline: raw SQL listing
+  what is due (200 at a time, oldest first), then per change one transaction: entity advisory lock, delete held row,
+  select entity, update entity, insert FORCED version, update change log, look for the held successor to release.
+  Every round checked: all forced, nothing left held.
+- History: one entity with ${n(s.historyVersions)} versions (create + ${n(s.historyVersions - 1)} online updates; the first two made by submitChanges,
+  the rest cloned by SQL inserts) and one with 1 version (created by submitChanges); ${s.historyUpdates} in-order single updates each
+  (after ${s.historyWarmup} warm-up; the small one ends at ${s.historyUpdates + s.historyWarmup + 1} versions), through src/sync/submit-changes.ts in process, no HTTP.
+  Baseline: the raw-SQL update above on its own pair of entities built the same way. ${s.historyRounds} rounds of ${s.historyUpdates / s.historyRounds},
+  order big/small/raw big/raw small, reversed every other round.
+- Live: ${n(s.sockets)} graphql-ws sockets per server (\`createClient\`, \`ws\`), one \`entityChanged(dataset:)\` subscription each selecting
+  \`dataset entityId version\`, all in one subscriber process that also sends the mutations. Each server runs alone in a fresh
+  process (bench/live-server.ts). entity-sync: buildApp on the bench database with the production event bus
+  (\`createEventBus({ notifier: postgresNotifier(sql) })\`, as src/main.ts wires it for a real Postgres: every event goes through
+  Postgres NOTIFY and comes back on the instance's LISTEN); mutation: submitChange over HTTP. Baseline: bare graphql-yoga +
+  graphql-ws whose \`publish\` mutation publishes to a yoga createPubSub topic the subscription listens to. ${s.liveEvents} events per
+  side, one at a time, each awaited at all ${n(s.sockets)} subscribers, rounds of ${s.liveEvents / s.liveRounds} ABBA: ${n(m.live.es.count)} / ${n(m.live.base.count)} samples.
+  Latency = arrival at a subscriber minus the mutation's HTTP response, on the subscriber process's clock; it includes that
+  process reading the ${n(s.sockets)} messages in turn (same for both sides); negative when an event beats the response. First
+  subscriber: the earliest arrival of each event; as the ${n(s.sockets)} subscriptions advance together, a server sends its frames
+  near the end of its fan-out, so this is about the server's time from response to having served every subscriber.
+  Memory per socket: (server process after opening the sockets and one event each - before) / ${n(s.sockets)}, after a forced GC;
+  "before" follows 10 sockets opened, used and closed, so first-use compilation is not counted.
+- Node CPU: user + system CPU time (process.cpuUsage) of the process doing the work (entity-sync: this process; raw SQL:
+  the baseline process) over the timed runs, per change; the rest of the wall time is spent waiting (Postgres, scheduler).
 - Ratio = entity-sync / baseline (throughput: higher is better; latency and memory: lower is better).
 - Machine load average (1 min): ${m.load.before.toFixed(2)} before, ${m.load.after.toFixed(2)} after.
 
 ${table(rows)}
 
 Raw-SQL time per change, by statement (round trips as the baseline sees them):
-${m.rawSteps.map((x) => `  ${x.step.padEnd(24)} ${x.ms.toFixed(3)} ms`).join('\n')}
+${steps(m.rawSteps)}
   ${'total'.padEnd(24)} ${stepTotal.toFixed(3)} ms   (entity-sync batched: ${(1000 / m.batched.rate).toFixed(3)} ms per change)
 
-Target: batched submitChanges at least ${s.target * 100}% of the raw SQL rate: ${(ratio * 100).toFixed(1)}%, ${ratio >= s.target ? 'MET' : 'NOT MET'}.
+Raw-SQL time per forced change, by statement:
+${steps(m.flush.rawSteps)}
+  ${'total'.padEnd(24)} ${flushStepTotal.toFixed(3)} ms   (entity-sync flushBacklog: ${(1000 / m.flush.es.rate).toFixed(3)} ms per change)
+
+Verdicts:
+- batched submitChanges at least ${s.target * 100}% of the raw SQL rate: ${(ratio * 100).toFixed(1)}%, ${ratio >= s.target ? 'MET' : 'NOT MET'}.
+- update on an entity with ${n(s.historyVersions)} versions under ${s.historyTarget}× the cost on one with 1: ${esGrowth.toFixed(2)}×, ${esGrowth < s.historyTarget ? 'MET' : 'NOT MET'}.
 `;
 }

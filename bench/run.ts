@@ -6,8 +6,13 @@
  * - The real server (buildApp) on port 0 *in this process*, and its load generator.
  * - The baselines in a child process (bench/baseline.ts), driven over IPC so their runs
  *   interleave with entity-sync's while their memory stays their own.
+ * - For live events, each server in a fresh process of its own (bench/live-server.ts): a second
+ *   entity-sync instance whose event bus goes through Postgres LISTEN/NOTIFY, as src/main.ts
+ *   wires it for a real Postgres, and the bare yoga + graphql-ws + createPubSub server; their
+ *   graphql-ws clients in another process (bench/subscribers.ts), so that the memory each
+ *   server needs per socket is read on a process that does nothing else.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execSync, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -15,9 +20,26 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { openDatabase } from '../src/db/client.js';
 import { buildApp } from '../src/server/app.js';
-import { BENCH_PROPS, combine, memory, type BaselineCommand, type BaselineReply, type TimedRun } from './lib.js';
+import { flushBacklog } from '../src/sync/flush-backlog.js';
+import { entityWithHistory, heldChangeFactory } from './fixtures.js';
+import {
+  BENCH_PROPS,
+  combine,
+  memory,
+  summarize,
+  timed,
+  type BaselineCommand,
+  type BaselineReply,
+  type LiveServerCommand,
+  type LiveServerReply,
+  type MemorySnapshot,
+  type SubscriberCommand,
+  type SubscriberReply,
+  type SubscriberTarget,
+  type TimedRun,
+} from './lib.js';
 import { report, type Settings } from './report.js';
-import { BatchedClient, createDataset, createEntities, DATASET, DEVICE, SingleClients } from './service.js';
+import { BatchedClient, createDataset, createEntities, DATASET, DEVICE, InProcessUpdater, SingleClients } from './service.js';
 
 const settings: Settings = {
   batchSize: 100,
@@ -29,31 +51,57 @@ const settings: Settings = {
   requests: 2000,
   rounds: 8,
   target: 0.35,
+  flushWarmup: 30,
+  flushRounds: 4,
+  flushPerRound: 150,
+  historyVersions: 5000,
+  historyWarmup: 10,
+  historyUpdates: 240,
+  historyRounds: 4,
+  historyTarget: 1.5,
+  sockets: 1000,
+  socketWave: 100,
+  liveEvents: 32,
+  liveRounds: 4,
 };
 
 const started = performance.now();
 const log = (s: string) => console.log(`[bench ${((performance.now() - started) / 1000).toFixed(1)}s] ${s}`);
 
-/** The baseline process: one command at a time, one reply each. */
-function startBaseline(): { send(cmd: BaselineCommand): Promise<BaselineReply>; child: ChildProcess } {
-  const child = fork(fileURLToPath(new URL('./baseline.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  let pending: { resolve(r: BaselineReply): void; reject(e: Error): void } | undefined;
-  child.on('message', (reply: BaselineReply) => {
+/** A child process driven over IPC: one command at a time, one reply each. */
+function startChild<C, R extends { ok: boolean; error?: string }>(file: string): { send(cmd: C): Promise<R>; child: ChildProcess } {
+  const child = fork(fileURLToPath(new URL(file, import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  let pending: { resolve(r: R): void; reject(e: Error): void } | undefined;
+  child.on('message', (reply: R) => {
     const p = pending;
     pending = undefined;
     if (!p) return;
     if (reply.ok) p.resolve(reply);
-    else p.reject(new Error(`baseline process: ${reply.error}`));
+    else p.reject(new Error(`${file}: ${reply.error}`));
   });
-  child.on('exit', (code) => pending?.reject(new Error(`baseline process exited with ${code}`)));
+  child.on('exit', (code) => pending?.reject(new Error(`${file} exited with ${code}`)));
   return {
     child,
     send: (cmd) =>
       new Promise((resolve, reject) => {
         pending = { resolve, reject };
-        child.send(cmd);
+        child.send(cmd as object);
       }),
   };
+}
+
+/** The baseline process (bench/baseline.ts). */
+const startBaseline = () => startChild<BaselineCommand, BaselineReply>('./baseline.ts');
+
+/** Which code is measured: the commit, and whether src/ differs from it. */
+function sourceState(): string {
+  try {
+    const head = execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execSync('git status --porcelain -- src drizzle', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return `${head}${dirty ? ` + uncommitted changes in src/ or drizzle/ (${dirty.split('\n').length} files)` : ''}`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
 }
 
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -65,10 +113,15 @@ await admin.unsafe(`create database ${dbName}`);
 
 let exitCode = 0;
 const baseline = startBaseline();
+let subscribers: ReturnType<typeof startChild<SubscriberCommand, SubscriberReply>> | undefined;
+const liveServers: ReturnType<typeof startChild<LiveServerCommand, LiveServerReply>>[] = [];
+// Set-up inserts use a client of their own: drizzle's client passes json and dates through raw.
+const setupSql = postgres(benchUrl.toString(), { max: 2, onnotice: () => {} });
 try {
   const loadBefore = loadavg()[0]!;
   const database = await openDatabase({ url: benchUrl.toString() });
-  const app = buildApp({ db: database.db });
+  // No periodic backlog flush: the flush phase forces the backlog itself, on both sides in turn.
+  const app = buildApp({ db: database.db, flushIntervalSeconds: 0 });
   const url = await app.start(0, '127.0.0.1');
   try {
     const s = settings;
@@ -129,11 +182,128 @@ try {
     const echoMemory = (await baseline.send({ cmd: 'memory' })).memory!;
     log(`single: entity-sync ${Math.round(singleResult.rate)}/s, yoga echo ${Math.round(echoResult.rate)}/s`);
 
-    // Every change landed exactly once: versions = creates + updates of both sides.
+    // Phase 3: forced flush of held changes, entity-sync (in process) and raw SQL alternating.
+    // Each round's held changes are made (untimed) just before it, so each flush sees only its own.
+    const makeHeld = await heldChangeFactory(database.db, setupSql);
+    const esFlush = async (count: number): Promise<TimedRun> => {
+      await makeHeld(count, 'held');
+      let forced = 0;
+      const run = await timed(async () => {
+        const r = await flushBacklog(database.db, { olderThanSeconds: 0 });
+        forced = r.forced.filter((f) => f.outcome === 'APPLIED' && f.released.length === 0).length;
+      });
+      if (forced !== count) throw new Error(`flushBacklog forced ${forced} of ${count} held changes`);
+      return run;
+    };
+    const rawFlushRound = async (count: number): Promise<TimedRun> => {
+      await makeHeld(count, 'held');
+      const r = await baseline.send({ cmd: 'rawFlush' });
+      if (r.count !== count) throw new Error(`raw flush forced ${r.count} of ${count} held changes`);
+      return r.run!;
+    };
+    await esFlush(s.flushWarmup);
+    await rawFlushRound(s.flushWarmup);
+    await baseline.send({ cmd: 'flushSteps' });
+    const esFlushRuns: TimedRun[] = [];
+    const rawFlushRuns: TimedRun[] = [];
+    for (let i = 0; i < 2 * s.flushRounds; i++) {
+      if (i % 4 === 0 || i % 4 === 3) esFlushRuns.push(await esFlush(s.flushPerRound));
+      else rawFlushRuns.push(await rawFlushRound(s.flushPerRound));
+    }
+    const flushResult = combine(esFlushRuns, s.flushPerRound);
+    const rawFlushResult = combine(rawFlushRuns, s.flushPerRound);
+    const flushSteps = (await baseline.send({ cmd: 'flushSteps' })).steps!;
+    const flushedTotal = 2 * (s.flushWarmup + s.flushRounds * s.flushPerRound) + 1;
+    const [flushCheck] = await setupSql<{ held: number; forced: number; v2: number }[]>`select
+      (select count(*)::int from held_changes) as held,
+      (select count(*)::int from entity_versions where source = 'FORCED' and version = 2 and conflict = 'SOFT') as forced,
+      (select count(*)::int from changes where entity_id in (select entity_id from entity_versions where source = 'FORCED') and outcome = 'APPLIED' and version = 2) as v2`;
+    if (flushCheck?.held !== 0 || flushCheck.forced !== flushedTotal || flushCheck.v2 !== flushedTotal) {
+      throw new Error(`after the flushes: expected nothing held and ${flushedTotal} forced versions, found ${JSON.stringify(flushCheck)}`);
+    }
+    log(`flush: entity-sync ${Math.round(flushResult.rate)}/s, raw SQL ${Math.round(rawFlushResult.rate)}/s`);
+
+    // Phase 4: in-order updates of an entity with a long history vs one with a single version.
+    const esBig = new InProcessUpdater(database.db, await entityWithHistory(database.db, setupSql, s.historyVersions, 'history big'), s.historyVersions);
+    const esSmall = new InProcessUpdater(database.db, await entityWithHistory(database.db, setupSql, 1, 'history small'), 1);
+    const rawBig = { id: await entityWithHistory(database.db, setupSql, s.historyVersions, 'raw history big'), version: s.historyVersions };
+    const rawSmall = { id: await entityWithHistory(database.db, setupSql, 1, 'raw history small'), version: 1 };
+    const rawUpdates = async (e: { id: string; version: number }, count: number) => {
+      const r = await baseline.send({ cmd: 'rawUpdates', entityId: e.id, fromVersion: e.version, count });
+      e.version = r.version!;
+      return r.run!;
+    };
+    const history = { esBig: [] as TimedRun[], esSmall: [] as TimedRun[], rawBig: [] as TimedRun[], rawSmall: [] as TimedRun[] };
+    const historyTasks: [keyof typeof history, (count: number) => Promise<TimedRun>][] = [
+      ['esBig', (c) => esBig.run(c)],
+      ['esSmall', (c) => esSmall.run(c)],
+      ['rawBig', (c) => rawUpdates(rawBig, c)],
+      ['rawSmall', (c) => rawUpdates(rawSmall, c)],
+    ];
+    for (const [, task] of historyTasks) await task(s.historyWarmup);
+    const perRound = s.historyUpdates / s.historyRounds;
+    for (let i = 0; i < s.historyRounds; i++) {
+      for (const [key, task] of i % 2 === 0 ? historyTasks : [...historyTasks].reverse()) history[key].push(await task(perRound));
+    }
+    const historyResult = { esBig: combine(history.esBig), esSmall: combine(history.esSmall), rawBig: combine(history.rawBig), rawSmall: combine(history.rawSmall) };
+    log(`history: entity-sync ${(1000 / historyResult.esBig.rate).toFixed(2)} vs ${(1000 / historyResult.esSmall.rate).toFixed(2)} ms/update`);
+
+    // Every change of phases 1, 2 and 4 landed exactly once: versions = creates + updates of both sides.
     const creates = 2 * s.batchSize + s.clients * s.entitiesPerClient;
-    const expected = creates + 2 * (s.warmupBatches + s.batches) * s.batchSize + s.warmupRequests + s.requests;
+    const historyMade = 2 * (s.historyVersions + 1) + 4 * (s.historyWarmup + s.historyUpdates);
+    const expected = creates + 2 * (s.warmupBatches + s.batches) * s.batchSize + s.warmupRequests + s.requests + historyMade + 2 * flushedTotal;
     const [count] = await database.sql!<{ n: number }[]>`select count(*)::int as n from entity_versions`;
     if (count?.n !== expected) throw new Error(`expected ${expected} entity versions, found ${count?.n}`);
+
+    // Phase 5: live events. Each server in a fresh process of its own (bench/live-server.ts):
+    // a second entity-sync instance with the production event bus (Postgres LISTEN/NOTIFY), and
+    // the bare yoga + graphql-ws + createPubSub server; the sockets in bench/subscribers.ts.
+    const liveEs = startChild<LiveServerCommand, LiveServerReply>('./live-server.ts');
+    const liveBase = startChild<LiveServerCommand, LiveServerReply>('./live-server.ts');
+    liveServers.push(liveEs, liveBase);
+    subscribers = startChild<SubscriberCommand, SubscriberReply>('./subscribers.ts');
+    const sub = subscribers;
+    const [liveEsUrl, liveBaseUrl] = await Promise.all([
+      liveEs.send({ cmd: 'start', kind: 'entity-sync', databaseUrl: benchUrl.toString() }).then((r) => r.url!),
+      liveBase.send({ cmd: 'start', kind: 'yoga-pubsub', databaseUrl: benchUrl.toString() }).then((r) => r.url!),
+    ]);
+    const [liveEntity] = await createEntities(url, 1, 1, 'live');
+    const open = async (name: string, kind: SubscriberTarget['kind'], serverUrl: string, count: number) => {
+      await sub.send({ cmd: 'open', target: { name, kind, url: serverUrl, entityId: liveEntity!, version: 1 }, count, wave: s.socketWave });
+      await sub.send({ cmd: 'events', name, count: 0 });
+    };
+    const liveMemory = {} as Record<'esBefore' | 'esAfter' | 'baseBefore' | 'baseAfter', MemorySnapshot>;
+    for (const [side, server, kind, serverUrl] of [
+      ['es', liveEs, 'entity-sync', liveEsUrl],
+      ['base', liveBase, 'yoga-pubsub', liveBaseUrl],
+    ] as const) {
+      // A few sockets first, so code paths are compiled and caches filled before "before".
+      await open(`${side}-warm`, kind, serverUrl!, 10);
+      await sub.send({ cmd: 'close', name: `${side}-warm` });
+      liveMemory[`${side}Before`] = (await server.send({ cmd: 'memory' })).memory!;
+      await open(side, kind, serverUrl!, s.sockets);
+      liveMemory[`${side}After`] = (await server.send({ cmd: 'memory' })).memory!;
+    }
+    log(`${s.sockets} sockets open on each server, every subscription live`);
+    const liveLatency = { es: [] as number[], base: [] as number[] };
+    const liveFirst = { es: [] as number[], base: [] as number[] };
+    const perLive = s.liveEvents / s.liveRounds;
+    for (let i = 0; i < 2 * s.liveRounds; i++) {
+      const side = i % 4 === 0 || i % 4 === 3 ? 'es' : 'base';
+      const r = await sub.send({ cmd: 'events', name: side, count: perLive });
+      liveLatency[side].push(...r.latencies!);
+      liveFirst[side].push(...r.first!);
+    }
+    await sub.send({ cmd: 'exit' });
+    subscribers = undefined;
+    for (const server of liveServers.splice(0)) await server.send({ cmd: 'exit' });
+    const liveResult = {
+      es: summarize(liveLatency.es, 1),
+      base: summarize(liveLatency.base, 1),
+      esFirst: summarize(liveFirst.es, 1),
+      baseFirst: summarize(liveFirst.base, 1),
+    };
+    log(`live: entity-sync p50 ${liveResult.es.p50.toFixed(1)} ms, yoga pubsub p50 ${liveResult.base.p50.toFixed(1)} ms`);
 
     console.log(
       report(
@@ -144,7 +314,12 @@ try {
           single: singleResult,
           echo: echoResult,
           memory: { batched: batchedMemory, raw: rawMemory, single: singleMemory, echo: echoMemory },
+          flush: { es: flushResult, raw: rawFlushResult, rawSteps: flushSteps },
+          history: historyResult,
+          live: { ...liveResult, memory: liveMemory },
           load: { before: loadBefore, after: loadavg()[0]! },
+          source: sourceState(),
+          seconds: (performance.now() - started) / 1000,
         },
         s,
       ),
@@ -157,7 +332,10 @@ try {
   console.error(err);
   exitCode = 1;
 } finally {
+  if (subscribers?.child.connected) await subscribers.send({ cmd: 'exit' }).catch(() => subscribers?.child.kill());
+  for (const server of liveServers) if (server.child.connected) await server.send({ cmd: 'exit' }).catch(() => server.child.kill());
   if (baseline.child.connected) await baseline.send({ cmd: 'exit' }).catch(() => baseline.child.kill());
+  await setupSql.end({ timeout: 5 });
   await admin.unsafe(`drop database if exists ${dbName} with (force)`);
   await admin.end();
   log('database dropped');

@@ -1,5 +1,10 @@
-/** The entity-sync side of the benchmark: GraphQL calls to the real server over HTTP. */
+/**
+ * The entity-sync side of the benchmark: GraphQL calls to the real server over HTTP, and (for
+ * the long-history phase) the sync use-case called in process, without HTTP.
+ */
 import { randomUUID } from 'node:crypto';
+import type { Db } from '../src/db/client.js';
+import { submitChanges } from '../src/sync/submit-changes.js';
 import { concurrentLoad, gql, timed, updateData, type TimedRun } from './lib.js';
 
 export const DATASET = 'bench';
@@ -30,7 +35,7 @@ function checkApplied(r: Result | undefined, expectedVersion: number): void {
   }
 }
 
-function updateChange(entityId: string, baseVersion: number, n: number): Record<string, unknown> {
+export function updateChange(entityId: string, baseVersion: number, n: number): Record<string, unknown> {
   return { id: randomUUID(), deviceId: DEVICE, dataset: DATASET, entityId, action: 'UPDATE', baseVersion, data: updateData(n) };
 }
 
@@ -106,6 +111,28 @@ export class SingleClients {
       const data = await gql<{ submitChange: Result }>(this.url, SUBMIT_CHANGE, { change: updateChange(id, base, this.n++) });
       checkApplied(data.submitChange, base + 1);
       this.versions.set(id, base + 1);
+    });
+  }
+}
+
+/**
+ * In-order single updates of one entity through src/sync/submit-changes.ts in this process
+ * (one change per call, one at a time), each timed and checked: the cost of the sync layer
+ * and the database, without HTTP and GraphQL.
+ */
+export class InProcessUpdater {
+  private n = 0;
+  constructor(
+    private db: Db,
+    private entityId: string,
+    public version: number,
+  ) {}
+
+  run(count: number): Promise<TimedRun> {
+    return concurrentLoad(1, count, async () => {
+      const { results } = await submitChanges(this.db, [updateChange(this.entityId, this.version, this.n++) as never]);
+      checkApplied(results[0] as Result | undefined, this.version + 1);
+      this.version += 1;
     });
   }
 }

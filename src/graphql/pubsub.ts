@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
 import type { Notifier } from '../db/notify.js';
 import type { SyncEvent } from '../sync/events.js';
@@ -21,7 +22,10 @@ export interface EventBus {
  * events travel through LISTEN/NOTIFY so a listener on instance A sees changes made on B.
  */
 export function createEventBus(opts: { notifier?: Notifier; onError?: (e: unknown) => void } = {}): EventBus {
-  const pubsub = createPubSub<Topics>();
+  // Thousands of subscriptions listen to one topic: lift Node's 10-listener leak warning.
+  const eventTarget = new EventTarget();
+  setMaxListeners(0, eventTarget);
+  const pubsub = createPubSub<Topics>({ eventTarget });
   const local = (e: SyncEvent) => pubsub.publish(e.type, e as never);
   if (!opts.notifier) {
     return { pubsub, publish: (events) => events.forEach(local), flushed: async () => {}, ready: Promise.resolve(), close: async () => {} };
