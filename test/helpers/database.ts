@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { openDatabase, type Database } from '../../src/db/client.js';
+import { templatePath } from './global-setup.js';
 
 /**
  * A fresh, migrated database for one test file: PGlite in memory by default, or a new
@@ -8,7 +11,12 @@ import { openDatabase, type Database } from '../../src/db/client.js';
  */
 export async function freshDatabase(opts: { max?: number } = {}): Promise<Database & { url?: string }> {
   const adminUrl = process.env.DATABASE_URL;
-  if (!adminUrl) return openDatabase({});
+  if (!adminUrl) {
+    // A copy of the migrated template made once by global-setup.ts (a fresh PGlite per file).
+    if (!existsSync(templatePath)) return openDatabase({});
+    const pglite = new PGlite({ loadDataDir: new Blob([readFileSync(templatePath)]) });
+    return openDatabase({ pglite, migrate: false });
+  }
   const name = `es_test_${randomBytes(6).toString('hex')}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
