@@ -39,6 +39,8 @@ export interface SyncClientOptions {
   socketRetry?: { baseMs?: number; maxMs?: number };
   /** Deadline of one HTTP request. Default 30 s. */
   httpTimeoutMs?: number;
+  /** How long sync() keeps pulling for versions the server acknowledged but does not hand out yet. Default 3000 ms. */
+  settleMs?: number;
   /** Versions per pulled page (1-1000). Default 500. */
   pullLimit?: number;
   /** The storage key of the client's document. Default `entity-sync`. */
@@ -189,7 +191,15 @@ export async function createSyncClient(opts: SyncClientOptions): Promise<SyncCli
   const sync = (): Promise<SyncSummary> => {
     const run = async (): Promise<SyncSummary> => {
       const pushed = await push();
-      const pulled = await pull();
+      let pulled = await pull();
+      // The server hands out a version only once every older transaction has ended (so a
+      // pull never skips one); on a busy Postgres that horizon can lag our own commits by a
+      // moment. Pull again, briefly, until what the server acknowledged as applied is seen.
+      const settleBy = Date.now() + (opts.settleMs ?? 3000);
+      while (state.outbox.some((e) => e.status === 'applied') && Date.now() < settleBy) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        pulled += await pull();
+      }
       const summary = { pushed, pulled, pending: state.outbox.length, held: state.outbox.filter((e) => e.status === 'held').length };
       emit('synced', summary);
       return summary;
