@@ -52,6 +52,7 @@ export function changeResult(changeId: string, outcome: ChangeOutcome, fields: P
 }
 
 type ChangeRecord = Omit<typeof changes.$inferInsert, 'outcome'>;
+export type DatasetCache = Map<string, typeof datasets.$inferSelect>;
 type EntityRow = typeof entities.$inferSelect;
 
 export async function loadBranch(tx: Tx, branchId: string): Promise<BranchFacts> {
@@ -84,13 +85,14 @@ function stateOf(e: EntityRow | undefined): EntityState | null {
  * Places a new change (entity lock held): rejects, holds, or applies it and releases the held
  * successors of its run (DESIGN steps 2 to 5). Records the change with its outcome.
  */
-export async function placeNewChange(tx: Tx, record: ChangeRecord, received: ValidChange): Promise<Processed> {
+export async function placeNewChange(tx: Tx, record: ChangeRecord, received: ValidChange, datasetsSeen: DatasetCache = new Map()): Promise<Processed> {
   let change = received;
   const reject = async (error: ChangeError): Promise<Processed> => {
     await tx.insert(changes).values({ ...record, outcome: 'REJECTED', errorCode: error.code, errorMessage: error.message, processedAt: new Date() });
     return { result: changeResult(change.id, 'REJECTED', { entityId: change.entityId, error }), events: [] };
   };
-  const [dataset] = await tx.select().from(datasets).where(eq(datasets.name, change.dataset)).limit(1);
+  const dataset = datasetsSeen.get(change.dataset) ?? (await tx.select().from(datasets).where(eq(datasets.name, change.dataset)).limit(1))[0];
+  if (dataset) datasetsSeen.set(dataset.name, dataset);
   if (!dataset) return reject(changeError('UNKNOWN_DATASET', `"${change.dataset}"`));
   const undeclared = undeclaredProperties(change.data, dataset.properties, change.operations);
   if (undeclared.length > 0) return reject(changeError('UNKNOWN_PROPERTY', undeclared.join(', ')));

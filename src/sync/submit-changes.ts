@@ -9,7 +9,7 @@ import { entityVersions } from '../db/entities.js';
 import type { SyncEvent } from './events.js';
 import { resolveLocalId } from './local-ids.js';
 import { lockChangeAndEntity } from './locks.js';
-import { changeResult, placeNewChange, type ChangeResult, type Processed } from './process.js';
+import { changeResult, placeNewChange, type ChangeResult, type DatasetCache, type Processed } from './process.js';
 
 
 export interface SubmitResult {
@@ -30,21 +30,24 @@ export async function submitChanges(db: Db, inputs: readonly ChangeInput[], limi
   if (inputs.length > limits.maxBatch) throw new DomainError('BATCH_TOO_LARGE', `the batch holds ${inputs.length} changes; the limit is ${limits.maxBatch}`);
   const results: ChangeResult[] = [];
   const events: SyncEvent[] = [];
+  // Datasets seen in this batch: one lookup per dataset, not per change (names never change,
+  // properties only grow; a batch sees the declarations as they were when it met them).
+  const datasetsSeen: DatasetCache = new Map();
   for (const input of inputs) {
-    const r = await processChange(db, input, limits);
+    const r = await processChange(db, input, limits, datasetsSeen);
     results.push(r.result);
     events.push(...r.events);
   }
   return { results, events };
 }
 
-async function processChange(db: Db, input: ChangeInput, limits: Limits): Promise<Processed> {
-  const processed = await processOne(db, input, limits);
+async function processChange(db: Db, input: ChangeInput, limits: Limits, datasetsSeen: DatasetCache): Promise<Processed> {
+  const processed = await processOne(db, input, limits, datasetsSeen);
   if (input.localId != null) processed.result.localId = input.localId;
   return processed;
 }
 
-async function processOne(db: Db, input: ChangeInput, limits: Limits): Promise<Processed> {
+async function processOne(db: Db, input: ChangeInput, limits: Limits, datasetsSeen: DatasetCache): Promise<Processed> {
   // A local id names its entity through the device's mapping (minted at first sight).
   const named =
     input.localId != null && !input.entityId && input.deviceId && typeof input.localId === 'string' && input.localId.length > 0 && input.localId.length <= 200 && !hasNul(input.localId) && !hasNul(input.deviceId) && !hasNul(input.dataset)
@@ -69,7 +72,7 @@ async function processOne(db: Db, input: ChangeInput, limits: Limits): Promise<P
   };
 
   try {
-    return await processInTransaction(db, input, validation, key, addressable, record);
+    return await processInTransaction(db, validation, key, addressable, record, datasetsSeen);
   } catch (cause) {
     // An unexpected failure (lost connection, a bug): the change is not lost silently. It is
     // recorded as a non-original row, so a resend of the same id is processed afresh.
@@ -86,7 +89,7 @@ async function processOne(db: Db, input: ChangeInput, limits: Limits): Promise<P
 
 type ChangeRecord = Parameters<typeof placeNewChange>[1];
 
-async function processInTransaction(db: Db, input: ChangeInput, validation: Validation, key: string, addressable: boolean, record: ChangeRecord): Promise<Processed> {
+async function processInTransaction(db: Db, validation: Validation, key: string, addressable: boolean, record: ChangeRecord, datasetsSeen: DatasetCache): Promise<Processed> {
   return db.transaction(async (tx) => {
     await lockChangeAndEntity(tx, key, validation.ok ? validation.change.entityId : null, validation.ok ? validation.change.branchId : null);
 
@@ -123,7 +126,7 @@ async function processInTransaction(db: Db, input: ChangeInput, validation: Vali
 
     if (!addressable) return reject(changeError('MALFORMED_ID', `id of ${key.length} characters`));
     if (!validation.ok) return reject(validation.error);
-    return placeNewChange(tx, record, validation.change);
+    return placeNewChange(tx, record, validation.change, datasetsSeen);
   });
 }
 
