@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { openDatabase } from './db/client.js';
 import { postgresNotifier } from './db/notify.js';
 import { createEventBus } from './graphql/pubsub.js';
@@ -7,6 +8,8 @@ import { flushBacklog } from './sync/flush-backlog.js';
 
 /** The only place that reads the environment and the command line. */
 const env = process.env;
+// Structured JSON logs; LOG_LEVEL picks how much (pino levels: debug, info, warn, error).
+const logger = pino({ name: 'entity-sync', level: env.LOG_LEVEL ?? 'info' });
 const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: { 'older-than': { type: 'string' } },
@@ -24,7 +27,7 @@ if (positionals[0] === 'flush') {
   const { forced, events } = await flushBacklog(database.db, { olderThanSeconds });
   // On a shared Postgres, the running instances' listeners hear what the command forced.
   if (database.sql && events.length > 0) {
-    const bus = createEventBus({ notifier: postgresNotifier(database.sql), onError: (e) => console.error('event bus', e) });
+    const bus = createEventBus({ notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') });
     await bus.ready;
     bus.publish(events);
     await bus.flushed();
@@ -39,10 +42,11 @@ if (positionals[0] === 'flush') {
   process.exit(2);
 }
 
-const bus = createEventBus(database.sql ? { notifier: postgresNotifier(database.sql), onError: (e) => console.error('event bus', e) } : {});
+const bus = createEventBus(database.sql ? { notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') } : {});
 const app = buildApp({
   db: database.db,
   bus,
+  logger,
   socket: { keepAliveMs: Number(env.SOCKET_KEEPALIVE_SECONDS ?? 12) * 1000 },
   graphiql: env.GRAPHIQL !== 'false',
   holdTimeoutSeconds,

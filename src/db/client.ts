@@ -5,6 +5,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { relations } from './schema.js';
 
@@ -47,4 +48,14 @@ export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
   const db = drizzlePglite({ client, relations });
   if (shouldMigrate) await migratePglite(db, { migrationsFolder });
   return { db: db as unknown as Db, kind: 'pglite', pglite: client, close: () => client.close() };
+}
+
+/** True when the database answers a trivial query: what /ready reports. */
+export async function databaseAnswers(db: Db): Promise<boolean> {
+  try {
+    await db.execute(sql`select /* ready */ 1`);
+    return true;
+  } catch {
+    return false;
+  }
 }

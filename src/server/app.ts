@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import { DEFAULT_LIMITS, type Limits } from '../core/types.js';
-import type { Db } from '../db/client.js';
+import { databaseAnswers, type Db } from '../db/client.js';
 import type { Context } from '../graphql/context.js';
 import { createEventBus, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
@@ -21,7 +21,15 @@ export interface AppOptions {
   graphiql?: boolean;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
-  onError?: (message: string, error: unknown) => void;
+  /** Structured logger (pino in main.ts); yoga logs through it too. */
+  logger?: Logger;
+}
+
+export interface Logger {
+  debug: (...args: unknown[]) => void;
+  info: (...args: unknown[]) => void;
+  warn: (...args: unknown[]) => void;
+  error: (...args: unknown[]) => void;
 }
 
 export interface App {
@@ -33,7 +41,7 @@ export interface App {
 }
 
 export function buildApp(opts: AppOptions): App {
-  const onError = opts.onError ?? ((message, error) => console.error(message, error));
+  const onError = (message: string, error: unknown) => (opts.logger ? opts.logger.error({ err: error }, message) : console.error(message, error));
   const bus = opts.bus ?? createEventBus();
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const maxBodyBytes = opts.maxBodyBytes ?? limits.maxBatch * limits.maxChangeBytes;
@@ -43,7 +51,7 @@ export function buildApp(opts: AppOptions): App {
     schema,
     graphiql: opts.graphiql === false ? false : { subscriptionsProtocol: 'WS' },
     landingPage: false,
-    logging: 'warn',
+    logging: opts.logger ?? 'warn',
     context: (): Context => ({ db: opts.db, limits, holdTimeoutSeconds, publish: bus.publish, pubsub: bus.pubsub }),
     plugins: [
       {
@@ -62,7 +70,18 @@ export function buildApp(opts: AppOptions): App {
       },
     ],
   });
-  const server = createServer(yoga);
+  // /health: the process serves. /ready: it can reach its database (for load balancers).
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && (req.url === '/health' || req.url === '/ready')) {
+      const check = req.url === '/ready' ? databaseAnswers(opts.db) : Promise.resolve(true);
+      void check.then((ok) => {
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
+      });
+      return;
+    }
+    void yoga(req, res);
+  });
   const sockets = attachWebSocket(server, yoga, {
     keepAliveMs: opts.socket?.keepAliveMs ?? 12_000,
     connectionInitWaitTimeoutMs: opts.socket?.connectionInitWaitTimeoutMs ?? 3_000,
