@@ -58,7 +58,7 @@ describe.runIf(backend === 'postgres')('pulling while slow and fast transactions
         // Checked before the pull: if everything was pullable then and the pull is empty, we are done.
         const finished = writersDone && (await allPullable());
         const slowOpen = openSlow > 0;
-        const page: ChangesPageRow<{ version: number; changeId: string; entity: { id: string } }> = await s.pull(ds, { cursor, limit: 50 }, 'version changeId entity { id }');
+        const page: ChangesPageRow<{ version: number; changeId: string; entity: { id: string } }> = await s.pull(ds, { cursor, limit: 50 }, 'version changeId entity { id }', false); // a reader that does not wait: the point of the test
         pulls++;
         if (slowOpen) pullsWhileSlowOpen++;
         pulled.push(...page.versions.map((v) => ({ key: `${v.entity.id}:${v.version}`, changeId: v.changeId })));

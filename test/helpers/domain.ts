@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { sql as dsql } from 'drizzle-orm';
 import { expect } from 'vitest';
 import type { GqlResponse, TestApp } from './app.js';
 
@@ -394,13 +395,37 @@ export function sync(t: TestApp) {
     return e.versions;
   }
 
+  /**
+   * Pulls hand out a version once every transaction older than it has ended, and on Postgres
+   * that counts transactions of every database on the server (other test files run beside
+   * this one). A test that asserts "everything written so far" waits for that first, bounded.
+   */
+  async function pullable(): Promise<void> {
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const res = (await t.database.db.execute(
+        dsql`select coalesce(pg_snapshot_xmin(pg_current_snapshot()) > (select max(txid) from entity_versions), true) as ok`,
+      )) as unknown as { rows?: { ok: boolean }[] } & { ok: boolean }[];
+      const row = res.rows ? res.rows[0] : res[0];
+      if (row?.ok) return;
+      if (Date.now() > until) throw new Error('a transaction older than the test versions is still running on the server');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** changesSince as the API answers it: a page or a DomainError. */
   async function pullRaw<V = PulledVersion>(dataset: string, opts: { cursor?: string | null; limit?: number | null; deviceId?: string | null } = {}, fields = PULLED_VERSION): Promise<PullResponse<V>> {
     return ok(await t.gql(pullQuery(fields), { ds: dataset, c: opts.cursor, l: opts.limit, d: opts.deviceId })).changesSince;
   }
 
-  /** changesSince, asserting a page. */
-  async function pull<V = PulledVersion>(dataset: string, opts: { cursor?: string | null; limit?: number | null; deviceId?: string | null } = {}, fields = PULLED_VERSION): Promise<ChangesPageRow<V>> {
+  /** changesSince, asserting a page; by default once everything written so far is pullable. */
+  async function pull<V = PulledVersion>(
+    dataset: string,
+    opts: { cursor?: string | null; limit?: number | null; deviceId?: string | null } = {},
+    fields = PULLED_VERSION,
+    settle = true,
+  ): Promise<ChangesPageRow<V>> {
+    if (settle) await pullable();
     const r = await pullRaw<V>(dataset, opts, fields);
     expect(r.__typename, JSON.stringify(r).slice(0, 500)).toBe('QueryChangesSinceSuccess');
     return (r as { data: ChangesPageRow<V> }).data;
