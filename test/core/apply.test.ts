@@ -3,29 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { applyChange, touchedProperties } from '../../src/core/apply.js';
 import type { ChangeAction, EntityState, JsonValue, PropertyValues, ValidChange } from '../../src/core/types.js';
 import { RESERVED_PROPERTIES } from '../../src/core/validate.js';
+import { deepFreeze, validChange } from '../helpers/core.js';
 
-const change = (over: Partial<ValidChange> = {}): ValidChange => ({
-  id: '3f1c2a4e-9b7d-4c1e-8a2f-0d9e8b7c6a51',
-  deviceId: null,
-  dataset: 'trees',
-  entityId: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d',
-  action: 'UPDATE',
-  label: null,
-  data: {},
-  baseVersion: 1,
-  trunkVersion: null,
-  branchId: null,
-  ...over,
-});
+const change = validChange;
 const state = (label: string, data: PropertyValues, version = 1, deleted = false): EntityState => ({ label, data, version, deleted });
-
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object') {
-    for (const x of Object.values(v)) deepFreeze(x);
-    Object.freeze(v);
-  }
-  return v;
-}
 
 describe('applyChange: create', () => {
   it('builds the first state from the change', () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { applyChange, touchedProperties } from '../../src/core/apply.js';
 import { classifyConflict, strongestConflict } from '../../src/core/conflict.js';
 import type { ConflictType, EntityState, ValidChange } from '../../src/core/types.js';
+import { validChange } from '../helpers/core.js';
 
 describe('classifyConflict: examples', () => {
   it('no unseen versions: no conflict, whatever is touched', () => {
@@ -57,19 +58,7 @@ describe('classifyConflict: examples', () => {
 });
 
 describe('classifyConflict: the DESIGN scenarios, through applyChange and touchedProperties', () => {
-  const base = (over: Partial<ValidChange>): ValidChange => ({
-    id: '3f1c2a4e-9b7d-4c1e-8a2f-0d9e8b7c6a51',
-    deviceId: null,
-    dataset: 'people',
-    entityId: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d',
-    action: 'UPDATE',
-    label: null,
-    data: {},
-    baseVersion: 1,
-    trunkVersion: null,
-    branchId: null,
-    ...over,
-  });
+  const base = (over: Partial<ValidChange>): ValidChange => validChange({ dataset: 'people', ...over });
   // v1 create {name, age}; v2 an online edit of age that the offline author never saw.
   const v1 = applyChange(null, base({ action: 'CREATE', label: 'Ann', data: { name: 'Ann', age: 30 } }));
   const v2 = applyChange({ ...v1, version: 1 }, base({ data: { age: 31 } }));

@@ -4,6 +4,7 @@ import { touchedProperties, tryApplyChange } from '../../src/core/apply.js';
 import { conflictOfChange } from '../../src/core/conflict.js';
 import { applyOperations, isOverwrite, operationProperty, parseOperations, type OpsResult } from '../../src/core/operations.js';
 import type { EntityState, JsonValue, Operation, OperationInput, PropertyValues, ValidChange } from '../../src/core/types.js';
+import { validChange } from '../helpers/core.js';
 
 /** Changes as replayable operations (DESIGN "Operations"): parsing, replay, and how they merge. */
 
@@ -280,19 +281,7 @@ describe('applyOperations: type mismatches are OPERATION_TYPE_MISMATCH, and noth
 });
 
 describe('operations inside a change (tryApplyChange, touchedProperties)', () => {
-  const change = (over: Partial<ValidChange> = {}): ValidChange => ({
-    id: '3f1c2a4e-9b7d-4c1e-8a2f-0d9e8b7c6a51',
-    deviceId: null,
-    dataset: 'trees',
-    entityId: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d',
-    action: 'UPDATE',
-    label: null,
-    data: {},
-    baseVersion: 1,
-    trunkVersion: null,
-    branchId: null,
-    ...over,
-  });
+  const change = validChange;
   const current: EntityState = { label: 'Oak', data: { n: 1, kids: ['a'], title: 'T' }, version: 3, deleted: false };
 
   it('`data` applies first, as one SET per property, then the operations', () => {

@@ -11,24 +11,13 @@ import {
   type BranchFacts,
 } from '../../src/core/placement.js';
 import { ERROR_CODES, type ConflictType, type EntityState, type ErrorCode, type PropertyValues, type ValidChange, type VersionSource } from '../../src/core/types.js';
+import { deepFreeze, validChange } from '../helpers/core.js';
 
 const ENTITY = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d';
 const OTHER_ENTITY = 'b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e';
 const BRANCH = 'c3d4e5f6-a7b8-4c9d-8e1f-2a3b4c5d6e7f';
 
-const change = (over: Partial<ValidChange> = {}): ValidChange => ({
-  id: '3f1c2a4e-9b7d-4c1e-8a2f-0d9e8b7c6a51',
-  deviceId: null,
-  dataset: 'trees',
-  entityId: ENTITY,
-  action: 'UPDATE',
-  label: null,
-  data: {},
-  baseVersion: 1,
-  trunkVersion: null,
-  branchId: null,
-  ...over,
-});
+const change = (over: Partial<ValidChange> = {}): ValidChange => validChange({ entityId: ENTITY, ...over });
 
 /** A change of the offline run BRANCH that began on server version `trunk` (null: with an offline create). */
 const inRun = (trunk: number | null, over: Partial<ValidChange> = {}): ValidChange => change({ branchId: BRANCH, trunkVersion: trunk, ...over });
@@ -64,14 +53,6 @@ const rejected = (code: ErrorCode, detail?: string) => ({
   error: { code, message: detail === undefined ? ERROR_CODES[code] : `${ERROR_CODES[code]}: ${detail}` },
 });
 const APPLY = { kind: 'apply', asUpdate: false } as const;
-
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object') {
-    for (const x of Object.values(v)) deepFreeze(x);
-    Object.freeze(v);
-  }
-  return v;
-}
 
 describe('runPosition', () => {
   it('an offline create is position 0, whatever baseVersion it carries', () => {
