@@ -6,10 +6,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ExecutionArgs } from 'graphql';
 import { createPubSub, createSchema, createYoga, filter, pipe } from 'graphql-yoga';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { attachWebSocket } from '../src/server/ws.js';
 
 interface Changed {
   dataset: string;
@@ -48,29 +46,8 @@ export async function startPubSubServer(): Promise<{ url: string; stop(): Promis
     logging: 'warn',
   });
   const server: Server = createServer(yoga);
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
-  const disposable = useServer(
-    {
-      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
-      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
-      onSubscribe: async (ctx, _id, params) => {
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params });
-        const args = {
-          schema,
-          operationName: params.operationName,
-          document: parse(params.query),
-          variableValues: params.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
-        return args;
-      },
-    },
-    wss,
-    12_000,
-  );
+  // The same socket wiring as the service, so the comparison is of what lies behind it.
+  const sockets = attachWebSocket(server, yoga, { keepAliveMs: 12_000, connectionInitWaitTimeoutMs: 3_000 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -79,8 +56,7 @@ export async function startPubSubServer(): Promise<{ url: string; stop(): Promis
   return {
     url: `http://127.0.0.1:${port}${yoga.graphqlEndpoint}`,
     stop: async () => {
-      for (const client of wss.clients) client.close(1001, 'server shutting down');
-      await disposable.dispose();
+      await sockets.close();
       await new Promise<void>((resolve) => {
         server.closeIdleConnections?.();
         server.close(() => resolve());

@@ -59,6 +59,9 @@ export function hasNul(v: unknown): boolean {
   return false;
 }
 
+/** Deepest nesting a value may have: no form field nests this deep, and deep values are a stack attack. */
+export const MAX_DEPTH = 32;
+
 /**
  * True when arrays/objects nest deeper than `limit`. Iterative, so a hostile 100,000-level
  * value cannot overflow the stack before it is refused.

@@ -1,5 +1,5 @@
 import { changeError } from './errors.js';
-import { hasNul, isJsonValue, nestsDeeperThan, sameJson } from './json.js';
+import { hasNul, isJsonValue, MAX_DEPTH, nestsDeeperThan, sameJson } from './json.js';
 import { OPERATION_KINDS, type ChangeError, type JsonValue, type Operation, type OperationInput, type OperationKind, type PropertyValues } from './types.js';
 
 /**
@@ -14,8 +14,6 @@ export function isOverwrite(op: Operation): boolean {
 export function operationProperty(op: Operation): string {
   return op.op === 'SET_LABEL' ? 'label' : op.property;
 }
-
-const MAX_DEPTH = 32;
 
 export function parseOperations(raw: readonly OperationInput[]): { ok: true; operations: Operation[] } | { ok: false; error: ChangeError } {
   const out: Operation[] = [];

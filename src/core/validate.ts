@@ -1,6 +1,6 @@
 import { changeError } from './errors.js';
 import { parseOperations } from './operations.js';
-import { hasNul, isJsonValue, jsonBytes, nestsDeeperThan } from './json.js';
+import { hasNul, isJsonValue, jsonBytes, MAX_DEPTH, nestsDeeperThan } from './json.js';
 import {
   CHANGE_ACTIONS,
   type ChangeError,
@@ -19,6 +19,16 @@ export const RESERVED_PROPERTIES = new Set(['label', '__proto__', 'constructor',
 
 export function isUuid(s: unknown): boolean {
   return typeof s === 'string' && UUID_RE.test(s);
+}
+
+/** The canonical (lower-case) form of a UUID argument, or null when it is not one: it names nothing. */
+export function normalizeUuid(s: unknown): string | null {
+  return isUuid(s) ? String(s).toLowerCase() : null;
+}
+
+/** A client-local id: 1-200 characters Postgres can store. */
+export function isValidLocalId(s: unknown): s is string {
+  return typeof s === 'string' && s.length > 0 && s.length <= 200 && !hasNul(s);
 }
 
 export function validateName(name: string): ChangeError | null {
@@ -54,9 +64,6 @@ export function normalizePayload(input: ChangeInput): Record<string, unknown> {
   };
 }
 
-/** Deeper values are refused: no form field nests this deep, and deep values are a stack attack. */
-export const MAX_DEPTH = 32;
-
 export type Validation = { ok: true; change: ValidChange } | { ok: false; error: ChangeError };
 
 /**
@@ -76,7 +83,7 @@ export function validateChange(input: ChangeInput, limits: Limits): Validation {
   if (!isUuid(input.id)) return fail(changeError('MALFORMED_ID', `id "${truncate(input.id)}"`));
   if (!CHANGE_ACTIONS.includes(input.action)) return fail(changeError('MALFORMED_CHANGE', `unknown action "${truncate(String(input.action))}"`));
   if (input.localId != null) {
-    if (typeof input.localId !== 'string' || input.localId === '' || input.localId.length > 200 || hasNul(input.localId)) return fail(changeError('MALFORMED_ID', 'localId must be 1-200 characters'));
+    if (!isValidLocalId(input.localId)) return fail(changeError('MALFORMED_ID', 'localId must be 1-200 characters'));
     if (!input.deviceId) return fail(changeError('MISSING_DEVICE_ID'));
   }
   if (input.entityId == null || input.entityId === '') return fail(changeError('MISSING_ENTITY_ID', input.localId != null ? `localId "${truncate(input.localId)}" is not known` : undefined));

@@ -113,7 +113,6 @@ export function buildApp(opts: AppOptions): App {
     },
     stop: async () => {
       await flusher?.stop();
-      for (const client of sockets.wss.clients) client.close(1001, 'server shutting down');
       await sockets.close();
       await new Promise<void>((resolve) => {
         server.closeIdleConnections?.();

@@ -49,7 +49,9 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
   );
   return {
     wss,
+    /** Closes every socket with 1001 (going away), then the socket server; the HTTP server stays. */
     close: async () => {
+      for (const client of wss.clients) client.close(1001, 'server shutting down');
       await disposable.dispose();
     },
   };

@@ -1,8 +1,8 @@
 import { and, eq } from 'drizzle-orm';
 import { changeError, DomainError } from '../core/errors.js';
-import { asStoredJson, hasNul, nestsDeeperThan, sameJson, scrubNul } from '../core/json.js';
+import { asStoredJson, hasNul, MAX_DEPTH, nestsDeeperThan, sameJson, scrubNul } from '../core/json.js';
 import { DEFAULT_LIMITS, type ChangeError, type ChangeInput, type Limits } from '../core/types.js';
-import { isUuid, MAX_DEPTH, normalizePayload, validateChange, type Validation } from '../core/validate.js';
+import { isValidLocalId, normalizeUuid, normalizePayload, validateChange, type Validation } from '../core/validate.js';
 import { changes, isOriginal, heldChanges } from '../db/changes.js';
 import type { Db, Tx } from '../db/client.js';
 import { entityVersions } from '../db/entities.js';
@@ -50,7 +50,7 @@ async function processChange(db: Db, input: ChangeInput, limits: Limits, dataset
 async function processOne(db: Db, input: ChangeInput, limits: Limits, datasetsSeen: DatasetCache): Promise<Processed> {
   // A local id names its entity through the device's mapping (minted at first sight).
   const named =
-    input.localId != null && !input.entityId && input.deviceId && typeof input.localId === 'string' && input.localId.length > 0 && input.localId.length <= 200 && !hasNul(input.localId) && !hasNul(input.deviceId) && !hasNul(input.dataset)
+    !input.entityId && input.deviceId && isValidLocalId(input.localId) && !hasNul(input.deviceId) && !hasNul(input.dataset)
       ? { ...input, entityId: await resolveLocalId(db, input.deviceId, input.localId, input.dataset) }
       : input;
   const validation = validateChange(named, limits);
@@ -60,13 +60,13 @@ async function processOne(db: Db, input: ChangeInput, limits: Limits, datasetsSe
   // except for an oversized or absurdly nested one (its size is the point).
   const payload = asStoredJson(scrubNul(unstorable ? { ...normalizePayload(input), label: null, data: null, truncated: true } : normalizePayload(input)));
   const rawKey = scrubNul(String(input.id));
-  const key = isUuid(rawKey) ? rawKey.toLowerCase() : rawKey;
+  const key = normalizeUuid(rawKey) ?? rawKey;
   const addressable = key.length > 0 && key.length <= MAX_CHANGE_KEY;
   const record = {
     changeId: addressable ? key : key.slice(0, MAX_CHANGE_KEY),
     deviceId: scrubNul(input.deviceId ?? null),
     datasetName: scrubNul(input.dataset),
-    entityId: validation.ok ? validation.change.entityId : isUuid(input.entityId) ? input.entityId : null,
+    entityId: validation.ok ? validation.change.entityId : normalizeUuid(input.entityId),
     action: scrubNul(String(input.action)),
     payload,
   };

@@ -1,4 +1,4 @@
-import { isUuid, validateName } from '../../core/validate.js';
+import { normalizeUuid, validateName } from '../../core/validate.js';
 import { loadBranches, type Branch, type BranchChange } from '../../sync/branches.js';
 import { flushBacklog } from '../../sync/flush-backlog.js';
 import { builder } from '../builder.js';
@@ -64,23 +64,27 @@ builder.queryFields((t) => ({
     type: BranchRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => (isUuid(args.id) ? ((await loadBranches(ctx.db, { branchId: String(args.id).toLowerCase() }))[0] ?? null) : null),
+    resolve: async (_root, args, ctx) => {
+      const branchId = normalizeUuid(args.id);
+      return branchId ? ((await loadBranches(ctx.db, { branchId }))[0] ?? null) : null;
+    },
   }),
   heldChanges: t.drizzleField({
     type: ['heldChanges'],
     description: 'The backlog, oldest first, filtered by any of dataset, entity and branch.',
     args: { dataset: t.arg.string(), entityId: t.arg.id(), branchId: t.arg.id() },
-    resolve: (query, _root, args, ctx) =>
-      ctx.db.query.heldChanges.findMany(
+    resolve: (query, _root, args, ctx) => {
+      const entityId = normalizeUuid(args.entityId);
+      const branchId = normalizeUuid(args.branchId);
+      // A filter that can name nothing (a malformed name or id) matches nothing.
+      if ((args.dataset && validateName(args.dataset)) || (args.entityId && !entityId) || (args.branchId && !branchId)) return [];
+      return ctx.db.query.heldChanges.findMany(
         query({
-          where: {
-            ...(args.dataset ? { datasetName: validateName(args.dataset) ? '' : args.dataset } : {}),
-            ...(args.entityId ? { entityId: isUuid(args.entityId) ? String(args.entityId).toLowerCase() : '00000000-0000-0000-0000-000000000000' } : {}),
-            ...(args.branchId ? { branchId: isUuid(args.branchId) ? String(args.branchId).toLowerCase() : '00000000-0000-0000-0000-000000000000' } : {}),
-          },
+          where: { ...(args.dataset ? { datasetName: args.dataset } : {}), ...(entityId ? { entityId } : {}), ...(branchId ? { branchId } : {}) },
           orderBy: { heldSince: 'asc', changeId: 'asc' },
         }),
-      ),
+      );
+    },
   }),
 }));
 

@@ -1,6 +1,6 @@
 import type { ChangeInput as CoreChangeInput } from '../../core/types.js';
 import { hasNul } from '../../core/json.js';
-import { isUuid } from '../../core/validate.js';
+import { normalizeUuid } from '../../core/validate.js';
 import type { ChangeResult } from '../../sync/process.js';
 import { submitChanges } from '../../sync/submit-changes.js';
 import { builder } from '../builder.js';
@@ -111,6 +111,6 @@ builder.queryFields((t) => ({
     description: 'The recorded change with this id (its first submission).',
     args: { id: t.arg.string({ required: true }) },
     resolve: (query, _root, args, ctx) =>
-      hasNul(args.id) ? null : ctx.db.query.changes.findFirst(query({ where: { changeId: isUuid(args.id) ? args.id.toLowerCase() : args.id, original: true } })),
+      hasNul(args.id) ? null : ctx.db.query.changes.findFirst(query({ where: { changeId: normalizeUuid(args.id) ?? args.id, original: true } })),
   }),
 }));

@@ -1,6 +1,6 @@
 import type { PropertyDiff } from '../../core/diff.js';
 import { GraphQLError } from 'graphql';
-import { isUuid, validateName } from '../../core/validate.js';
+import { normalizeUuid, validateName } from '../../core/validate.js';
 import { resolveConflict } from '../../sync/resolve-conflict.js';
 import { builder } from '../builder.js';
 import { OperationRef } from './operations.js';
@@ -91,7 +91,7 @@ builder.queryFields((t) => ({
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     resolve: (query, _root, args, ctx) =>
-      isUuid(args.id) ? ctx.db.query.entities.findFirst(query({ where: { id: String(args.id).toLowerCase() } })) : null,
+      normalizeUuid(args.id) ? ctx.db.query.entities.findFirst(query({ where: { id: normalizeUuid(args.id)! } })) : null,
   }),
   entities: t.drizzleConnection({
     type: 'entities',
