@@ -16,12 +16,17 @@ export interface Applied {
  * and operations (list, counter) are replayed on the current values. `data` is sugar for one
  * SET per property and goes first. A type mismatch of an operation is an error value.
  */
-export function tryApplyChange(current: EntityState | null, change: ValidChange): { ok: true; applied: Applied } | { ok: false; error: ChangeError } {
+export function tryApplyChange(
+  current: EntityState | null,
+  change: ValidChange,
+  /** Label of an entity this change makes without giving one (a forced update whose create never came). */
+  labelIfNew = '',
+): { ok: true; applied: Applied } | { ok: false; error: ChangeError } {
   if (change.action === 'DELETE') {
     if (!current) return { ok: false, error: changeError('ENTITY_NOT_FOUND', change.entityId) };
     return { ok: true, applied: { label: current.label, data: current.data, deleted: true, changed: {} } };
   }
-  const base = current ?? { label: change.label ?? '', data: {}, deleted: false };
+  const base = current ?? { label: change.label ?? labelIfNew, data: {}, deleted: false };
   const afterData = { label: change.label ?? base.label, data: { ...base.data, ...change.data } };
   const ops = change.operations ?? [];
   const replayed = applyOperations(afterData, ops);

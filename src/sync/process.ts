@@ -181,12 +181,10 @@ export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<(Processed & {
 
   const current = stateOf(entity ?? undefined);
   // A forced update may make its entity: it takes the change's label, else a fixed one.
-  const toApply: ValidChange = { ...effective, action: a.asUpdate ? 'UPDATE' : effective.action, label: effective.label ?? (current ? null : UNKNOWN_LABEL) };
-  const tried = tryApplyChange(current, toApply);
+  const toApply: ValidChange = { ...effective, action: a.asUpdate ? 'UPDATE' : effective.action };
+  const tried = tryApplyChange(current, toApply, UNKNOWN_LABEL);
   if (!tried.ok) return { error: tried.error };
   const next = tried.applied;
-  // The fixed label of an entity made by a forced update is not something the change set.
-  if (effective.label === null && !effective.operations?.some((o) => o.op === 'SET_LABEL')) delete next.changed.label;
   const version = (entity?.version ?? 0) + 1;
 
   const view = authorView(change, a.source, a.asUpdate, branch);
@@ -195,7 +193,7 @@ export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<(Processed & {
     const seen =
       view.version === 0 ? null : view.version === entity?.version ? current : (laterVersions.find((v) => v.version === view.version) ?? (await loadState(tx, change.entityId, view.version)));
     const seenState = seen ? { label: seen.label, data: seen.data, version: view.version, deleted: false } : null;
-    const made = tryApplyChange(seenState, { ...change, action: seenState && change.action === 'CREATE' ? 'UPDATE' : change.action, label: change.label ?? (seenState ? null : UNKNOWN_LABEL) });
+    const made = tryApplyChange(seenState, { ...change, action: seenState && change.action === 'CREATE' ? 'UPDATE' : change.action }, UNKNOWN_LABEL);
     // Operations that do not fit what the author saw: no honest author diff to show.
     baseDiff = made.ok ? diffStates(seenState, made.applied) : null;
   }
