@@ -82,6 +82,11 @@ export function buildApp(opts: AppOptions): App {
     }
     void yoga(req, res);
   });
+  // Keep idle HTTP connections longer than the clients and proxies in front of us do (load
+  // balancers commonly idle out at 60 s). With Node's default of 5 s the server closes a pooled
+  // connection just as a client, whose event loop was busy, reuses it: "other side closed".
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const sockets = attachWebSocket(server, yoga, {
     keepAliveMs: opts.socket?.keepAliveMs ?? 12_000,
     connectionInitWaitTimeoutMs: opts.socket?.connectionInitWaitTimeoutMs ?? 3_000,

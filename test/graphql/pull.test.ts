@@ -45,22 +45,6 @@ async function waitAllPullable(db: Db, timeoutMs = 30_000): Promise<void> {
   }
 }
 
-/**
- * The setup below runs in process for many seconds without HTTP; the keep-alive sockets fetch
- * pooled earlier have meanwhile been closed by the server (Node's 5 s keep-alive timeout), and
- * reusing one can fail with ECONNRESET before the request is sent. A pull is a read, so it is
- * retried once on exactly that; any other failure fails the test.
- */
-async function pullOverHttp<T>(pull: () => Promise<T>): Promise<T> {
-  try {
-    return await pull();
-  } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause;
-    if (cause?.code !== 'ECONNRESET') throw e;
-    return pull();
-  }
-}
-
 async function inProcess(changes: ChangeInput[]) {
   const { results } = await submitChanges(t.database.db, changes);
   expect(results.filter((r) => r.outcome !== 'APPLIED'), JSON.stringify(results.find((r) => r.outcome !== 'APPLIED'))).toEqual([]);
@@ -124,8 +108,7 @@ describe('pull pagination over 10,000 versions', () => {
     let cursor: string | null = null;
     let guard = 0;
     for (;;) {
-      // Retried once on a connection reset: see pullOverHttp.
-      const page = await pullOverHttp(() => s.pull<PulledVersion>(ds, { cursor, limit: 1000 }, 'version entity { id }'));
+      const page = await s.pull<PulledVersion>(ds, { cursor, limit: 1000 }, 'version entity { id }');
       pages.push(page.versions.length);
       seen.push(...page.versions.map((v) => `${v.entity.id}:${v.version}`));
       if (page.versions.length > 0) expect(page.cursor).not.toBe(cursor);
