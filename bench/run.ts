@@ -38,6 +38,7 @@ import {
   type SubscriberTarget,
   type TimedRun,
 } from './lib.js';
+import { loadPhase } from './load.js';
 import { report, type Settings } from './report.js';
 import { BatchedClient, createDataset, createEntities, DATASET, DEVICE, InProcessUpdater, SingleClients } from './service.js';
 
@@ -63,7 +64,12 @@ const settings: Settings = {
   socketWave: 100,
   liveEvents: 32,
   liveRounds: 4,
+  loadClients: 50,
+  loadBatchSize: 5,
+  // BENCH_LOAD_SECONDS: how long each side of the load phase runs (default 60).
+  loadSeconds: Number(process.env.BENCH_LOAD_SECONDS ?? 60),
 };
+if (!(settings.loadSeconds > 0)) throw new Error(`BENCH_LOAD_SECONDS takes a positive number of seconds, not "${process.env.BENCH_LOAD_SECONDS}"`);
 
 const started = performance.now();
 const log = (s: string) => console.log(`[bench ${((performance.now() - started) / 1000).toFixed(1)}s] ${s}`);
@@ -121,7 +127,7 @@ try {
   const loadBefore = loadavg()[0]!;
   const database = await openDatabase({ url: benchUrl.toString() });
   // No periodic backlog flush: the flush phase forces the backlog itself, on both sides in turn.
-  const app = buildApp({ db: database.db, flushIntervalSeconds: 0 });
+  const app = buildApp({ db: database.db, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' } });
   const url = await app.start(0, '127.0.0.1');
   try {
     const s = settings;
@@ -305,6 +311,16 @@ try {
     };
     log(`live: entity-sync p50 ${liveResult.es.p50.toFixed(1)} ms, yoga pubsub p50 ${liveResult.base.p50.toFixed(1)} ms`);
 
+    // Phase 6: sustained load, 50 clients (bench/load.ts), entity-sync in a process of its own, then raw SQL.
+    const loadTest = await loadPhase({
+      setupUrl: url,
+      databaseUrl: benchUrl.toString(),
+      sql: setupSql,
+      settings: { clients: s.loadClients, batchSize: s.loadBatchSize, seconds: s.loadSeconds, midSeconds: Math.min(10, s.loadSeconds / 2) },
+      startChild,
+      log,
+    });
+
     console.log(
       report(
         {
@@ -317,6 +333,7 @@ try {
           flush: { es: flushResult, raw: rawFlushResult, rawSteps: flushSteps },
           history: historyResult,
           live: { ...liveResult, memory: liveMemory },
+          loadTest,
           load: { before: loadBefore, after: loadavg()[0]! },
           source: sourceState(),
           seconds: (performance.now() - started) / 1000,

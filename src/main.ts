@@ -4,7 +4,12 @@ import { openDatabase } from './db/client.js';
 import { postgresNotifier } from './db/notify.js';
 import { createEventBus } from './graphql/pubsub.js';
 import { buildApp } from './server/app.js';
+import type { HardeningOptions } from './server/hardening.js';
+import type { SyncEvent } from './sync/events.js';
 import { flushBacklog } from './sync/flush-backlog.js';
+import { createFirstAdminToken, createToken, listTokens, revokeToken } from './sync/tokens.js';
+import { isRole, ROLES } from './core/auth.js';
+import { DomainError } from './core/errors.js';
 
 /** The only place that reads the environment and the command line. */
 const env = process.env;
@@ -12,10 +17,35 @@ const env = process.env;
 const logger = pino({ name: 'entity-sync', level: env.LOG_LEVEL ?? 'info' });
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { 'older-than': { type: 'string' } },
+  options: {
+    'older-than': { type: 'string' },
+    role: { type: 'string' },
+    name: { type: 'string' },
+    device: { type: 'string' },
+    datasets: { type: 'string' },
+  },
 });
+function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}
+const anonymousRole = env.ANONYMOUS_ROLE || null;
+if (anonymousRole !== null && !isRole(anonymousRole)) fail(`ANONYMOUS_ROLE takes one of ${ROLES.join(', ')}, not "${anonymousRole}"`);
 const holdTimeoutSeconds = Number(env.HOLD_TIMEOUT_SECONDS ?? 300);
+// How long SIGTERM waits for in-flight requests and transactions before it cuts them off.
+const shutdownTimeoutSeconds = Number(env.SHUTDOWN_TIMEOUT_SECONDS || 10);
+if (!Number.isFinite(shutdownTimeoutSeconds) || shutdownTimeoutSeconds < 0) fail(`SHUTDOWN_TIMEOUT_SECONDS takes a number of seconds, 0 or more, not "${env.SHUTDOWN_TIMEOUT_SECONDS}"`);
 const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.DATA_DIR ?? './data' });
+
+/** A command's events reach the running instances' listeners on a shared Postgres (PGlite has no others). */
+async function tellRunningInstances(events: readonly SyncEvent[]): Promise<void> {
+  if (!database.sql || events.length === 0) return;
+  const bus = createEventBus({ notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') });
+  await bus.ready;
+  bus.publish(events);
+  await bus.flushed();
+  await bus.close();
+}
 
 if (positionals[0] === 'flush') {
   // `npm run flush [-- --older-than SECONDS]`: force held changes now (default: the hold timeout).
@@ -25,43 +55,94 @@ if (positionals[0] === 'flush') {
     process.exit(2);
   }
   const { forced, events } = await flushBacklog(database.db, { olderThanSeconds });
-  // On a shared Postgres, the running instances' listeners hear what the command forced.
-  if (database.sql && events.length > 0) {
-    const bus = createEventBus({ notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') });
-    await bus.ready;
-    bus.publish(events);
-    await bus.flushed();
-    await bus.close();
-  }
+  await tellRunningInstances(events);
   const released = forced.reduce((n, r) => n + r.released.length, 0);
   console.log(`forced ${forced.length} held change(s), released ${released} successor(s)`);
   await database.close();
   process.exit(0);
+} else if (positionals[0] === 'token') {
+  process.on('uncaughtException', (e) => fail(e instanceof DomainError ? `${e.code}: ${e.message}` : String(e)));
+  // `npm run token -- create --role collector [--name N] [--device D] [--datasets a,b]`, `token list`, `token revoke ID`.
+  const [, command, id] = positionals;
+  if (command === 'create') {
+    const role = values.role ?? '';
+    if (!isRole(role)) fail(`--role takes one of ${ROLES.join(', ')}`);
+    const datasets = values.datasets?.split(',').map((d) => d.trim()).filter((d) => d.length > 0) ?? null;
+    const { secret, token } = await createToken(database.db, { name: values.name ?? `${role} token`, role, deviceId: values.device ?? null, datasets });
+    console.log(`created ${token.role} token ${token.id}${token.deviceId ? ` for device ${token.deviceId}` : ''}${token.datasets ? ` on ${token.datasets.join(', ')}` : ' on every dataset'}`);
+    console.log(`secret (shown once, send as "Authorization: Bearer <secret>"):\n${secret}`);
+  } else if (command === 'list') {
+    for (const t of await listTokens(database.db)) {
+      console.log([t.id, t.role, t.name, t.deviceId ?? '*', t.datasets?.join(',') ?? '*', t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : 'active'].join('\t'));
+    }
+  } else if (command === 'revoke' && id) {
+    const { token, events } = await revokeToken(database.db, id);
+    // Running instances close the token's sockets when they hear of it.
+    await tellRunningInstances(events);
+    console.log(`revoked token ${token.id}`);
+  } else {
+    fail('token commands: create --role ROLE [--name N] [--device D] [--datasets a,b] | list | revoke ID');
+  }
+  await database.close();
+  process.exit(0);
 } else if (positionals.length > 0) {
-  console.error(`unknown command "${positionals[0]}"; commands: flush`);
-  process.exit(2);
+  fail(`unknown command "${positionals[0]}"; commands: flush, token`);
 }
 
 const bus = createEventBus(database.sql ? { notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') } : {});
+// INTROSPECTION=false refuses __schema/__type; MAX_QUERY_* override the document limits of
+// src/server/hardening.ts (defaults there), each a positive integer.
+const hardening: Partial<HardeningOptions> = { introspection: env.INTROSPECTION !== 'false' };
+for (const [key, name] of [
+  ['maxDepth', 'MAX_QUERY_DEPTH'],
+  ['maxAliases', 'MAX_QUERY_ALIASES'],
+  ['maxTokens', 'MAX_QUERY_TOKENS'],
+  ['maxCost', 'MAX_QUERY_COST'],
+  ['maxDirectives', 'MAX_QUERY_DIRECTIVES'],
+] as const) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') continue;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`${name} takes a positive integer, not "${raw}"`);
+    process.exit(2);
+  }
+  hardening[key] = n;
+}
 const app = buildApp({
   db: database.db,
   bus,
   logger,
   socket: { keepAliveMs: Number(env.SOCKET_KEEPALIVE_SECONDS ?? 12) * 1000 },
   graphiql: env.GRAPHIQL !== 'false',
+  hardening,
   holdTimeoutSeconds,
   flushIntervalSeconds: Number(env.FLUSH_INTERVAL_SECONDS ?? 30),
+  shutdownTimeoutSeconds,
+  auth: { anonymousRole },
 });
+// A fresh embedded database has no token yet: make the first admin token and show it once.
+const firstAdminSecret = database.kind === 'pglite' ? await createFirstAdminToken(database.db) : null;
+if (anonymousRole) logger.warn({ anonymousRole }, 'requests without a token act as this role: for local development only');
 const url = await app.start(Number(env.PORT ?? 4000), env.HOST ?? '127.0.0.1');
 console.log(`entity-sync listening on ${url} (${database.kind === 'pglite' ? `PGlite in ${env.DATA_DIR ?? './data'}` : 'Postgres'})`);
+if (firstAdminSecret) console.log(`admin token (shown once, keep it; send as "Authorization: Bearer <token>"):\n${firstAdminSecret}`);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  console.log(`${signal}: stopping`);
-  await app.stop();
-  await database.close();
+  // Graceful: app.stop() refuses new connections and lets in-flight work finish (bounded by
+  // SHUTDOWN_TIMEOUT_SECONDS) before the database closes under it.
+  logger.info({ signal }, 'stopping');
+  try {
+    await app.stop();
+    await database.close();
+  } catch (error) {
+    logger.error({ err: error }, 'shutdown failed');
+    process.exit(1);
+  }
+  logger.info('stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

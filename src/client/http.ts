@@ -15,13 +15,13 @@ export class TransportError extends Error {
 
 export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body: string; signal?: AbortSignal }) => Promise<{ status: number; json(): Promise<unknown> }>;
 
-export async function postGraphQL(fetchImpl: FetchLike, url: string, query: string, variables: Record<string, unknown>, timeoutMs: number): Promise<GraphQLResponse> {
+export async function postGraphQL(fetchImpl: FetchLike, url: string, query: string, variables: Record<string, unknown>, timeoutMs: number, token?: string): Promise<GraphQLResponse> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
     const res = await fetchImpl(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify({ query, variables }),
       signal: controller.signal,
     });

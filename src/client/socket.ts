@@ -11,12 +11,13 @@ export interface BatchSocket {
   close(): void;
 }
 
-export function openBatchSocket(opts: { url: string; webSocketImpl: unknown; pingIntervalMs: number; onDead: (reason: string) => void }): BatchSocket {
+export function openBatchSocket(opts: { url: string; webSocketImpl: unknown; connectionParams?: Record<string, unknown> | undefined; pingIntervalMs: number; onDead: (reason: string) => void }): BatchSocket {
   let pongTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
   const client: Client = createClient({
     url: opts.url,
     webSocketImpl: opts.webSocketImpl,
+    ...(opts.connectionParams ? { connectionParams: opts.connectionParams } : {}),
     lazy: true,
     // Stay connected between batches, so pings keep checking the socket.
     lazyCloseTimeout: 60_000,

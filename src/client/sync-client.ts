@@ -22,6 +22,8 @@ export interface SyncClientOptions {
   url: string;
   /** This device; scopes its local ids on the server. */
   deviceId: string;
+  /** The API token (a collector's, bound to this device); sent on every request and socket. */
+  token?: string;
   storage: StorageAdapter;
   /** A WebSocket class (the browser's, or `ws` in Node). Default `globalThis.WebSocket`; null: HTTP only. */
   webSocketImpl?: unknown;
@@ -122,6 +124,7 @@ export async function createSyncClient(opts: SyncClientOptions): Promise<SyncCli
     wsUrl: opts.url.replace(/^http/, 'ws'),
     webSocketImpl: opts.webSocketImpl === undefined ? (globalThis as { WebSocket?: unknown }).WebSocket : opts.webSocketImpl,
     fetchImpl,
+    ...(opts.token ? { token: opts.token } : {}),
     ackTimeoutMs: opts.ackTimeoutMs ?? 10_000,
     httpTimeoutMs: opts.httpTimeoutMs ?? 30_000,
     pingIntervalMs: opts.pingIntervalMs ?? 10_000,

@@ -15,6 +15,8 @@ export interface TransportOptions {
   wsUrl: string;
   webSocketImpl: unknown;
   fetchImpl: FetchLike;
+  /** Bearer token for HTTP requests and the sockets' connection_init. */
+  token?: string;
   ackTimeoutMs: number;
   httpTimeoutMs: number;
   pingIntervalMs: number;
@@ -40,11 +42,14 @@ export function createTransport(o: TransportOptions): Transport {
   let attempt = 0;
   let closed = false;
   let events: Client | null = null;
+  // Browsers cannot set headers on a WebSocket: the token goes in connection_init.
+  const connectionParams = o.token ? { authorization: `Bearer ${o.token}` } : undefined;
 
   const open = (): BatchSocket => {
     const s: BatchSocket = openBatchSocket({
       url: o.wsUrl,
       webSocketImpl: o.webSocketImpl,
+      connectionParams,
       pingIntervalMs: o.pingIntervalMs,
       onDead: (reason) => {
         if (socket === s) fallBack(reason);
@@ -91,7 +96,7 @@ export function createTransport(o: TransportOptions): Transport {
     o.onMode('socket', 'the socket answered again');
   };
 
-  const post = (query: string, variables: Record<string, unknown>) => postGraphQL(o.fetchImpl, o.httpUrl, query, variables, o.httpTimeoutMs);
+  const post = (query: string, variables: Record<string, unknown>) => postGraphQL(o.fetchImpl, o.httpUrl, query, variables, o.httpTimeoutMs, o.token);
 
   return {
     mode: () => mode,
@@ -110,7 +115,7 @@ export function createTransport(o: TransportOptions): Transport {
     subscribe: (query, variables, sink) => {
       if (!o.webSocketImpl) throw new Error('subscriptions need a WebSocket implementation (pass webSocketImpl)');
       // Subscriptions get their own connection that reconnects (and resubscribes) by itself.
-      events ??= createClient({ url: o.wsUrl, webSocketImpl: o.webSocketImpl, lazy: true, retryAttempts: Infinity, shouldRetry: () => !closed });
+      events ??= createClient({ url: o.wsUrl, webSocketImpl: o.webSocketImpl, connectionParams, lazy: true, retryAttempts: Infinity, shouldRetry: () => !closed });
       return events.subscribe({ query, variables }, sink);
     },
     close: () => {

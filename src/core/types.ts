@@ -75,6 +75,10 @@ export const ERROR_CODES = {
   MISSING_DEVICE_ID: 'a change with a localId needs deviceId',
   LOCAL_ID_UNKNOWN: 'no entity is known by this localId for this device',
   INVALID_CURSOR: 'the cursor is not one this server handed out',
+  UNAUTHENTICATED: 'no valid API token (Authorization: Bearer <token>) came with the request',
+  FORBIDDEN: "the token's role, datasets or device do not allow this",
+  TOKEN_NOT_FOUND: 'no API token has this id',
+  INVALID_DEVICE_ID: 'the device id is not acceptable',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

@@ -2,10 +2,14 @@ import SchemaBuilder from '@pothos/core';
 import DrizzlePlugin from '@pothos/plugin-drizzle';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { getTableConfig } from 'drizzle-orm/pg-core';
+import { GraphQLError } from 'graphql';
+import { isAdmin, mayActAsDevice, mayReview, maySubmit, maySubmitAll, mayUseAllDatasets, mayUseDataset } from '../core/auth.js';
 import { DomainError } from '../core/errors.js';
-import type { JsonValue } from '../core/types.js';
+import { ERROR_CODES, type JsonValue } from '../core/types.js';
 import { relations } from '../db/schema.js';
+import { datasetOfBranch, datasetOfChange, datasetOfEntity } from '../sync/access.js';
 import type { Context } from './context.js';
 
 /** Configuration only: types live in types/<domain>.ts, schema.ts assembles them. */
@@ -18,9 +22,52 @@ export const builder = new SchemaBuilder<{
     JSONObject: { Input: Record<string, JsonValue>; Output: Record<string, unknown> };
     DateTime: { Input: Date; Output: Date | string };
   };
+  /** What a field may require of the request's principal (rules in core/auth.ts). */
+  AuthScopes: {
+    /** collector or admin */
+    submitter: boolean;
+    /** reviewer or admin */
+    reviewer: boolean;
+    admin: boolean;
+    /** May use this dataset (by name). */
+    dataset: string;
+    /** Unrestricted by dataset. */
+    allDatasets: boolean;
+    /** May act as (and see the local ids of) this device. */
+    device: string;
+    /** May submit every change of this batch (datasets and device). */
+    batch: readonly { dataset?: string | null; deviceId?: string | null }[];
+    /** May use the dataset of this entity / branch / change (by id). */
+    entity: string;
+    branch: string;
+    change: string;
+  };
 }>({
   defaultFieldNullability: false,
-  plugins: [ErrorsPlugin, RelayPlugin, DrizzlePlugin],
+  // Scope auth first, so no other plugin's wrapper runs before the check.
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, RelayPlugin, DrizzlePlugin],
+  scopeAuth: {
+    // Refuse a subscription when it is made, not on its first event.
+    authorizeOnSubscribe: true,
+    authScopes: ({ principal: p, db }) => ({
+      submitter: maySubmit(p),
+      reviewer: mayReview(p),
+      admin: isAdmin(p),
+      dataset: (name) => mayUseDataset(p, name),
+      allDatasets: mayUseAllDatasets(p),
+      device: (deviceId) => mayActAsDevice(p, deviceId),
+      batch: (changes) => maySubmitAll(p, changes),
+      entity: async (id) => mayUseAllDatasets(p) || mayUseDataset(p, await datasetOfEntity(db, id)),
+      branch: async (id) => mayUseAllDatasets(p) || mayUseDataset(p, await datasetOfBranch(db, id)),
+      change: async (id) => {
+        if (mayUseAllDatasets(p) && p.deviceId === null) return true;
+        const owner = await datasetOfChange(db, id);
+        return mayUseDataset(p, owner?.dataset) && (mayReview(p) || mayActAsDevice(p, owner?.deviceId ?? ''));
+      },
+    }),
+    // A top-level error with a code, like UNAUTHENTICATED: the field is not the caller's to see.
+    unauthorizedError: () => new GraphQLError(ERROR_CODES.FORBIDDEN, { extensions: { code: 'FORBIDDEN' } }),
+  },
   // Only our own error class becomes a typed result; anything else stays masked by yoga.
   errors: { defaultTypes: [DomainError] },
   relay: { clientMutationId: 'omit', cursorType: 'String', nodesOnConnection: true },

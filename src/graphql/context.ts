@@ -1,11 +1,15 @@
+import type { Principal } from '../core/auth.js';
 import type { Limits } from '../core/types.js';
 import type { Db } from '../db/client.js';
 import type { SyncEvent } from '../sync/events.js';
+import type { ChangeResult } from '../sync/process.js';
 import type { EventBus } from './pubsub.js';
 
 /** Everything a resolver may use. The database comes from here, never from a module import. */
 export interface Context {
   db: Db;
+  /** Who is asking: the request's API token, or the configured anonymous role. */
+  principal: Principal;
   limits: Limits;
   /** How long a change is held before the flush forces it. */
   holdTimeoutSeconds: number;
@@ -13,4 +17,14 @@ export interface Context {
   publish: (events: readonly SyncEvent[]) => void;
   /** Where subscriptions listen. */
   pubsub: EventBus['pubsub'];
+  /** Told what this instance processed, for its metrics (src/server/metrics.ts); absent where nothing counts. */
+  observer?: SyncObserver;
+}
+
+/** What resolvers report after their use-case committed; the metrics count it. */
+export interface SyncObserver {
+  /** A submitted batch's results, one per change. */
+  submitted(results: readonly ChangeResult[]): void;
+  /** The flushBacklog mutation ran; its events name the changes it forced. */
+  flushed(events: readonly SyncEvent[]): void;
 }

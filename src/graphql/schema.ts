@@ -8,6 +8,7 @@ import './types/changes.js';
 import './types/branches.js';
 import './types/subscriptions.js';
 import './types/pull.js';
+import './types/tokens.js';
 
 builder.queryType({});
 builder.mutationType({});

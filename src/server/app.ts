@@ -6,7 +6,12 @@ import { databaseAnswers, type Db } from '../db/client.js';
 import type { Context } from '../graphql/context.js';
 import { createEventBus, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
+import type { SyncEvent } from '../sync/events.js';
 import { startBacklogFlusher, type Flusher } from '../sync/flush-backlog.js';
+import { hardeningPlugins, type HardeningOptions } from './hardening.js';
+import { requestTracker } from './drain.js';
+import { createMetrics } from './metrics.js';
+import { bearerOf, principalFor, type AuthOptions } from './auth.js';
 import { attachWebSocket, type SocketOptions } from './ws.js';
 
 export interface AppOptions {
@@ -21,8 +26,14 @@ export interface AppOptions {
   graphiql?: boolean;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
+  /** Limits on GraphQL documents (depth, aliases, tokens, cost, directives) and introspection; defaults in hardening.ts. */
+  hardening?: Partial<HardeningOptions>;
+  /** Who may do what: requests authenticate with API tokens; anonymous access only when configured. */
+  auth?: AuthOptions;
   /** Structured logger (pino in main.ts); yoga logs through it too. */
   logger?: Logger;
+  /** How long stop() lets in-flight requests, socket operations and a flush run finish (default 10). */
+  shutdownTimeoutSeconds?: number;
 }
 
 export interface Logger {
@@ -46,14 +57,32 @@ export function buildApp(opts: AppOptions): App {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const maxBodyBytes = opts.maxBodyBytes ?? limits.maxBatch * limits.maxChangeBytes;
   const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? 300;
+  const auth = opts.auth ?? {};
   const flushIntervalSeconds = opts.flushIntervalSeconds ?? 30;
+  const shutdownTimeoutMs = (opts.shutdownTimeoutSeconds ?? 10) * 1000;
+  const metrics = createMetrics({ db: opts.db, openSockets: () => sockets.wss.clients.size, onError: (error) => onError('metrics scrape failed', error) });
+  // Everything this instance commits is published here (never what the bus brings from other instances).
+  const publish = (events: readonly SyncEvent[]) => {
+    metrics.published(events);
+    bus.publish(events);
+  };
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphiql: opts.graphiql === false ? false : { subscriptionsProtocol: 'WS' },
     landingPage: false,
     logging: opts.logger ?? 'warn',
-    context: (): Context => ({ db: opts.db, limits, holdTimeoutSeconds, publish: bus.publish, pubsub: bus.pubsub }),
+    // Authenticated per request and per socket operation, so a revoked token stops at once.
+    context: async (initial): Promise<Context> => ({
+      db: opts.db,
+      principal: await principalFor(opts.db, bearerOf(initial), auth),
+      limits,
+      holdTimeoutSeconds,
+      publish,
+      pubsub: bus.pubsub,
+      observer: metrics.observer,
+    }),
     plugins: [
+      ...hardeningPlugins(opts.hardening),
       {
         // Refuse oversized bodies before they are parsed: a clear 413, not an out-of-memory.
         onRequest({ request, endResponse, fetchAPI }) {
@@ -70,13 +99,22 @@ export function buildApp(opts: AppOptions): App {
       },
     ],
   });
-  // /health: the process serves. /ready: it can reach its database (for load balancers).
+  const requests = requestTracker();
+  // /health: the process serves. /ready: it can reach its database and is not shutting down (for
+  // load balancers). /metrics: Prometheus text format.
   const server = createServer((req, res) => {
+    requests.add(req, res);
+    metrics.timeRequest(req, res);
+    if (req.method === 'GET' && req.url === '/metrics') {
+      void metrics.respond(res);
+      return;
+    }
     if (req.method === 'GET' && (req.url === '/health' || req.url === '/ready')) {
-      const check = req.url === '/ready' ? databaseAnswers(opts.db) : Promise.resolve(true);
-      void check.then((ok) => {
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
+      const check =
+        req.url === '/health' ? Promise.resolve('ok') : requests.draining ? Promise.resolve('draining') : databaseAnswers(opts.db).then((ok) => (ok ? 'ok' : 'unavailable'));
+      void check.then((status) => {
+        res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status }));
       });
       return;
     }
@@ -90,8 +128,39 @@ export function buildApp(opts: AppOptions): App {
   const sockets = attachWebSocket(server, yoga, {
     keepAliveMs: opts.socket?.keepAliveMs ?? 12_000,
     connectionInitWaitTimeoutMs: opts.socket?.connectionInitWaitTimeoutMs ?? 3_000,
+    authenticate: async ({ connectionParams, req }) => (await principalFor(opts.db, bearerOf({ connectionParams, req }), auth)).tokenId,
   });
+  // A revoked token's sockets close at once, whichever instance revoked it (the bus spans them).
+  const revocations = bus.pubsub.subscribe('tokenRevoked');
+  void (async () => {
+    for await (const { tokenId } of revocations) sockets.closeToken(tokenId);
+  })();
   let flusher: Flusher | null = null;
+  let stopped: Promise<void> | null = null;
+
+  /**
+   * Graceful stop: refuse new connections at once (/ready answers 503 from now on), let in-flight
+   * requests, socket operations and a running flush finish within the drain timeout, then close
+   * every socket with 1001, cut what is left (event streams, work past the timeout) and close the
+   * bus once it has sent what was published. The database belongs to the caller.
+   */
+  async function shutdown(): Promise<void> {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      Promise.all([requests.drain(), sockets.drain(), flusher?.stop()]).then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), shutdownTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!drained) (opts.logger ?? console).warn(`shutdown: work still in flight after ${shutdownTimeoutMs / 1000} s is cut off`);
+    await revocations.return?.();
+    await sockets.close();
+    server.closeAllConnections();
+    await closed;
+    await bus.flushed();
+    await bus.close();
+  }
 
   return {
     yoga,
@@ -110,21 +179,15 @@ export function buildApp(opts: AppOptions): App {
         flusher = startBacklogFlusher(opts.db, {
           intervalSeconds: flushIntervalSeconds,
           holdTimeoutSeconds,
-          publish: bus.publish,
+          publish: (events) => {
+            publish(events);
+            metrics.flushed('periodic', events);
+          },
           onError: (error) => onError('backlog flush failed', error),
         });
       }
       return url;
     },
-    stop: async () => {
-      await flusher?.stop();
-      await sockets.close();
-      await new Promise<void>((resolve) => {
-        server.closeIdleConnections?.();
-        server.close(() => resolve());
-        setTimeout(() => server.closeAllConnections?.(), 2000).unref();
-      });
-      await bus.close();
-    },
+    stop: () => (stopped ??= shutdown()),
   };
 }

@@ -1,5 +1,5 @@
-import type { Server } from 'node:http';
-import type { ExecutionArgs } from 'graphql';
+import type { IncomingMessage, Server } from 'node:http';
+import { getOperationAST, GraphQLError, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { YogaServerInstance } from 'graphql-yoga';
@@ -9,6 +9,11 @@ export interface SocketOptions {
   keepAliveMs: number;
   /** How long a socket may stay open without sending connection_init. */
   connectionInitWaitTimeoutMs: number;
+  /**
+   * Checks a socket's credentials at connection_init (payload or upgrade request) and returns
+   * its token id (null: anonymous); a throw refuses the socket with 4403. Absent: no check.
+   */
+  authenticate?: (connection: { connectionParams: Record<string, unknown> | undefined; req: IncomingMessage }) => Promise<string | null>;
 }
 
 /**
@@ -19,12 +24,36 @@ export interface SocketOptions {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any server and user context
 export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, any>, opts: SocketOptions) {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  // Queries and mutations running per socket (subscriptions never end on their own, so they are
+  // not counted): a graceful shutdown lets them answer before it closes the socket.
+  const inFlight = new Map<object, Set<string>>();
+  let draining = false;
+  let settled: (() => void) | null = null;
+  const done = (socket: object, id?: string) => {
+    const ids = inFlight.get(socket);
+    if (id === undefined) inFlight.delete(socket);
+    else ids?.delete(id);
+    if (draining && [...inFlight.values()].every((s) => s.size === 0)) settled?.();
+  };
+  wss.on('connection', (socket) => socket.once('close', () => done(socket)));
+  // The token each socket authenticated with, to close them when it is revoked.
+  const tokenOf = new WeakMap<object, string>();
   const disposable = useServer(
     {
       connectionInitWaitTimeout: opts.connectionInitWaitTimeoutMs,
+      onConnect: async (ctx) => {
+        if (!opts.authenticate) return true;
+        try {
+          const tokenId = await opts.authenticate({ connectionParams: ctx.connectionParams, req: ctx.extra.request });
+          if (tokenId !== null) tokenOf.set(ctx.extra.socket, tokenId);
+          return true;
+        } catch {
+          return false; // graphql-ws closes with 4403 Forbidden
+        }
+      },
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -36,23 +65,54 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
           operationName: params.operationName,
           document: parse(params.query),
           variableValues: params.variables,
-          contextValue: await contextFactory(),
+          contextValue: undefined as unknown,
           rootValue: { execute, subscribe },
         };
+        try {
+          // Authenticates again per operation: a token revoked since connection_init stops here.
+          args.contextValue = await contextFactory();
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         const errors = validate(args.schema, args.document);
         if (errors.length) return errors;
+        // Checked last, after every await: an operation let through here is counted before drain() looks.
+        if (draining) return [new GraphQLError('the server is shutting down: send it again on a new connection', { extensions: { code: 'SHUTTING_DOWN' } })];
+        if (getOperationAST(args.document, args.operationName)?.operation !== 'subscription') {
+          const ids = inFlight.get(ctx.extra.socket) ?? new Set<string>();
+          inFlight.set(ctx.extra.socket, ids.add(id));
+        }
         return args;
       },
+      // After the result was sent (or the client cancelled): the operation is no longer in flight.
+      onComplete: (ctx, id) => done(ctx.extra.socket, id),
     },
     wss,
     opts.keepAliveMs,
   );
   return {
     wss,
+    /** Refuses new operations from now on; resolves once every running query and mutation has answered. */
+    drain: (): Promise<void> => {
+      draining = true;
+      if ([...inFlight.values()].every((s) => s.size === 0)) return Promise.resolve();
+      return new Promise<void>((resolve) => (settled = resolve));
+    },
+    /** Closes the sockets that authenticated with this token (it was revoked) with 4403. */
+    closeToken: (tokenId: string) => {
+      for (const client of wss.clients) if (tokenOf.get(client) === tokenId) client.close(4403, 'Forbidden: token revoked');
+    },
     /** Closes every socket with 1001 (going away), then the socket server; the HTTP server stays. */
     close: async () => {
       for (const client of wss.clients) client.close(1001, 'server shutting down');
-      await disposable.dispose();
+      // A client that never answers the close frame would hold the shutdown for ws's 30 s.
+      const cut = setTimeout(() => wss.clients.forEach((c) => c.terminate()), 1000);
+      try {
+        await disposable.dispose();
+      } finally {
+        clearTimeout(cut);
+      }
     },
   };
 }

@@ -22,4 +22,9 @@ export type SyncEvent =
       entityId: string;
       /** The held changes applied, in order, with the versions they made. */
       changes: { changeId: string; version: number }[];
-    };
+    }
+  /** An API token was revoked: its open sockets and streams end on every instance. */
+  | { type: 'tokenRevoked'; tokenId: string };
+
+/** The events dashboards subscribe to: each belongs to one entity of one dataset. */
+export type EntityEvent = Exclude<SyncEvent, { type: 'tokenRevoked' }>;

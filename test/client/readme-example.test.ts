@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { createSyncClient as viaExports } from 'entity-sync/client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSyncClient } from '../../src/client/sync-client.js';
+import { createToken } from '../../src/sync/tokens.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { trackSubscriptions, waitUntil } from '../helpers/live.js';
 import { serverEntity } from './helpers.js';
@@ -13,13 +14,15 @@ import { serverEntity } from './helpers.js';
  * README "Client library": the example is not mirrored but extracted from README.md and run
  * as it stands, against a started server. Only three things are swapped: its `url` for the
  * test server's, and the two import specifiers for absolute paths (the extracted file lives in
- * a temp folder). What it prints is compared with the comments in the README.
+ * a temp folder). Its token comes from ENTITY_SYNC_TOKEN, as the README says. What it prints is compared with the comments in the README.
  */
 
 let t: TestApp;
 let dir: string;
 beforeAll(async () => {
-  t = await startTestApp({ flushIntervalSeconds: 0 });
+  // Anonymous requests may only read: the example must send its token to create and submit.
+  t = await startTestApp({ flushIntervalSeconds: 0, auth: { anonymousRole: 'reviewer' } });
+  process.env.ENTITY_SYNC_TOKEN = (await createToken(t.database.db, { name: 'readme', role: 'admin' })).secret;
   dir = await mkdtemp(join(tmpdir(), 'entity-sync-readme-'));
 });
 afterAll(async () => {

@@ -122,7 +122,7 @@ describe('a server that is down for a while', () => {
   it('edits queue while it is down, sync fails without losing them, and lands them once it is back on the same database', async () => {
     // A second server on the test's database, so the next one can take over its port.
     const db = t.database.db;
-    let app: App = buildApp({ db, flushIntervalSeconds: 0 });
+    let app: App = buildApp({ db, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' } });
     const url = await app.start(0, '127.0.0.1');
     const port = Number(new URL(url).port);
     const gql = async (query: string, variables?: Record<string, unknown>) => (await (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) })).json()) as any;
@@ -141,7 +141,7 @@ describe('a server that is down for a while', () => {
       expect(client.view(id)).toMatchObject({ data: { height: 12 }, serverVersion: 1, pending: 2 });
       expect(client.pending().map((e) => e.status)).toEqual(['pending', 'pending']);
 
-      app = buildApp({ db, flushIntervalSeconds: 0 });
+      app = buildApp({ db, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' } });
       await app.start(port, '127.0.0.1');
       expect(await client.sync()).toMatchObject({ pushed: 2, pending: 0 });
       expect(events.applied.slice(1).map((a) => [a.changeId, a.version])).toEqual([[ids[0], 2], [ids[1], 3]]);

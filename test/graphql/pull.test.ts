@@ -108,7 +108,7 @@ describe('pull pagination over 10,000 versions', () => {
     let cursor: string | null = null;
     let guard = 0;
     for (;;) {
-      const page = await s.pull<PulledVersion>(ds, { cursor, limit: 1000 }, 'version entity { id }');
+      const page: Awaited<ReturnType<typeof s.pull<PulledVersion>>> = await s.pull<PulledVersion>(ds, { cursor, limit: 1000 }, 'version entity { id }');
       pages.push(page.versions.length);
       seen.push(...page.versions.map((v) => `${v.entity.id}:${v.version}`));
       if (page.versions.length > 0) expect(page.cursor).not.toBe(cursor);

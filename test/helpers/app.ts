@@ -1,6 +1,7 @@
 import type { Limits } from '../../src/core/types.js';
 import type { Database } from '../../src/db/client.js';
 import { buildApp, type App } from '../../src/server/app.js';
+import type { AuthOptions } from '../../src/server/auth.js';
 import { freshDatabase } from './database.js';
 
 export interface GqlResponse<T = any> {
@@ -17,6 +18,8 @@ export interface TestApp {
   databaseUrl?: string;
   /** POSTs a GraphQL request over real HTTP to the started server. */
   gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<GqlResponse<T>>;
+  /** The same with `Authorization: Bearer <token>`. */
+  gqlAs<T = any>(token: string, query: string, variables?: Record<string, unknown>): Promise<GqlResponse<T>>;
   close(): Promise<void>;
 }
 
@@ -26,6 +29,14 @@ export interface TestAppOptions {
   holdTimeoutSeconds?: number;
   /** Seconds between periodic backlog flushes, fractions allowed; 0 disables it (server default when absent). */
   flushIntervalSeconds?: number;
+  /** Default: anonymous requests act as admin, so tests of other rules need no token. */
+  auth?: AuthOptions;
+}
+
+async function post(url: string, headers: Record<string, string>, query: string, variables?: Record<string, unknown>): Promise<GqlResponse> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query, variables }) });
+  const body = (await res.json()) as GqlResponse;
+  return { ...body, status: res.status };
 }
 
 /** Starts the real server on a free port with a fresh database. */
@@ -36,6 +47,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(opts.holdTimeoutSeconds !== undefined ? { holdTimeoutSeconds: opts.holdTimeoutSeconds } : {}),
     ...(opts.flushIntervalSeconds !== undefined ? { flushIntervalSeconds: opts.flushIntervalSeconds } : {}),
+    auth: opts.auth ?? { anonymousRole: 'admin' },
   });
   const url = await app.start(0, '127.0.0.1');
   return {
@@ -43,11 +55,8 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     app,
     database,
     ...(database.url ? { databaseUrl: database.url } : {}),
-    gql: async (query, variables) => {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-      const body = (await res.json()) as GqlResponse;
-      return { ...body, status: res.status };
-    },
+    gql: (query, variables) => post(url, {}, query, variables),
+    gqlAs: (token, query, variables) => post(url, { authorization: `Bearer ${token}` }, query, variables),
     close: async () => {
       await app.stop();
       await database.close();

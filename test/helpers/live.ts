@@ -137,13 +137,22 @@ function stream<T>(): Stream<T> & { push(v: T): void } {
 }
 
 /** A graphql-ws client (subprotocol graphql-transport-ws) on the server's own URL. */
-export function socketClient(httpUrl: string, opts: { keepAlive?: number } = {}) {
+export function socketClient(httpUrl: string, opts: { keepAlive?: number; token?: string } = {}) {
+  /** How the server closed the socket, once it did. */
+  const closed: { code?: number; reason?: string } = {};
   const client: Client = createClient({
     url: wsUrl(httpUrl),
     webSocketImpl: WebSocket,
     lazy: false,
     retryAttempts: 0,
     ...(opts.keepAlive ? { keepAlive: opts.keepAlive } : {}),
+    ...(opts.token ? { connectionParams: { authorization: `Bearer ${opts.token}` } } : {}),
+    on: {
+      closed: (e) => {
+        closed.code = (e as { code?: number }).code;
+        closed.reason = (e as { reason?: string }).reason;
+      },
+    },
     onNonLazyError: () => {},
   });
   const streams: Stream[] = [];
@@ -188,6 +197,7 @@ export function socketClient(httpUrl: string, opts: { keepAlive?: number } = {})
 
   return {
     client,
+    closed,
     subscribe,
     request,
     close: async () => {
@@ -203,14 +213,19 @@ export type SocketClient = ReturnType<typeof socketClient>;
  * A Server-Sent Events subscription, parsed by hand from the response stream: frames separated
  * by a blank line, `event:` and `data:` fields, `:` comments (yoga's pings) ignored.
  */
-export function sseSubscribe<T = any>(httpUrl: string, query: string, variables: Record<string, unknown> = {}): Stream<T> & { opened: Promise<Response>; frames: { event: string; data: string }[] } {
+export function sseSubscribe<T = any>(
+  httpUrl: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  opts: { token?: string } = {},
+): Stream<T> & { opened: Promise<Response>; frames: { event: string; data: string }[] } {
   const s = stream<T>() as Stream<T> & { push(v: T): void; opened: Promise<Response>; frames: { event: string; data: string }[] };
   s.frames = [];
   const abort = new AbortController();
   s.close = () => abort.abort();
   s.opened = fetch(httpUrl, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) },
     body: JSON.stringify({ query, variables }),
     signal: abort.signal,
   });
@@ -264,7 +279,7 @@ export function sseSubscribe<T = any>(httpUrl: string, query: string, variables:
 export async function spawnService(env: Record<string, string>, startTimeoutMs = 60_000) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', GRAPHIQL: 'false', FLUSH_INTERVAL_SECONDS: '0', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', GRAPHIQL: 'false', FLUSH_INTERVAL_SECONDS: '0', ANONYMOUS_ROLE: 'admin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

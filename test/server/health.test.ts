@@ -8,7 +8,7 @@ let app: App;
 let base: string;
 beforeAll(async () => {
   database = await freshDatabase();
-  app = buildApp({ db: database.db, flushIntervalSeconds: 0 });
+  app = buildApp({ db: database.db, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' } });
   base = (await app.start(0, '127.0.0.1')).replace('/graphql', '');
 });
 afterAll(async () => {

@@ -23,7 +23,7 @@ beforeAll(async () => {
   const database = await freshDatabase();
   closeDb = database.close;
   databaseUrl = database.url;
-  app = buildApp({ db: database.db, flushIntervalSeconds: 0, socket: { keepAliveMs: KEEPALIVE_MS, connectionInitWaitTimeoutMs: INIT_WAIT_MS } });
+  app = buildApp({ db: database.db, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' }, socket: { keepAliveMs: KEEPALIVE_MS, connectionInitWaitTimeoutMs: INIT_WAIT_MS } });
   tracker = trackSubscriptions(app.bus);
   url = await app.start(0, '127.0.0.1');
 });

@@ -55,7 +55,7 @@ describe.runIf(backend === 'postgres')('two instances on one Postgres database',
     url.searchParams.set('application_name', name);
     const database = await openDatabase({ url: url.toString(), migrate: false, max: 5 });
     const bus = createEventBus({ notifier: postgresNotifier(database.sql!), onError: (e) => console.error(`${name} bus`, e) });
-    const app = buildApp({ db: database.db, bus, flushIntervalSeconds: 0 });
+    const app = buildApp({ db: database.db, bus, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' } });
     const tracker = trackSubscriptions(bus);
     const started = await app.start(0, '127.0.0.1');
     const t = { url: started, gql: (query: string, variables?: Record<string, unknown>) => httpGql(started, query, variables) } as unknown as TestApp;
@@ -287,7 +287,7 @@ describe.runIf(backend === 'postgres')('the service entry point as a second proc
   beforeAll(async () => {
     main = await freshDatabase();
     const bus = createEventBus({ notifier: postgresNotifier(main.sql!) });
-    a = buildApp({ db: main.db, bus, flushIntervalSeconds: 0 });
+    a = buildApp({ db: main.db, bus, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' } });
     aTracker = trackSubscriptions(bus);
     aUrl = await a.start(0, '127.0.0.1');
     service = await spawnService({ DATABASE_URL: main.url! });

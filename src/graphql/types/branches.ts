@@ -64,6 +64,7 @@ builder.queryFields((t) => ({
     type: BranchRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
+    authScopes: (_root, args) => ({ $all: { reviewer: true, branch: String(args.id) } }),
     resolve: async (_root, args, ctx) => {
       const branchId = normalizeUuid(args.id);
       return branchId ? ((await loadBranches(ctx.db, { branchId }))[0] ?? null) : null;
@@ -73,6 +74,8 @@ builder.queryFields((t) => ({
     type: ['heldChanges'],
     description: 'The backlog, oldest first, filtered by any of dataset, entity and branch.',
     args: { dataset: t.arg.string(), entityId: t.arg.id(), branchId: t.arg.id() },
+    // Without a dataset filter the backlog spans every dataset.
+    authScopes: (_root, args) => ({ $all: args.dataset != null ? { reviewer: true, dataset: args.dataset } : { reviewer: true, allDatasets: true } }),
     resolve: (query, _root, args, ctx) => {
       const entityId = normalizeUuid(args.entityId);
       const branchId = normalizeUuid(args.branchId);
@@ -93,9 +96,11 @@ builder.mutationFields((t) => ({
     type: [ChangeResultRef],
     description: 'Forces held changes older than `olderThanSeconds` (default: the hold timeout; 0: all) now, oldest first. Returns each forced change with the successors it released.',
     args: { olderThanSeconds: t.arg.int({ required: false }) },
+    authScopes: { admin: true },
     resolve: async (_root, args, ctx) => {
       const { forced, events } = await flushBacklog(ctx.db, { olderThanSeconds: Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds) });
       ctx.publish(events);
+      ctx.observer?.flushed(events);
       return forced;
     },
   }),

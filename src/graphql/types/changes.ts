@@ -49,6 +49,8 @@ ChangeResultRef.implement({
     entity: t.drizzleField({
       type: 'entities',
       nullable: true,
+      // A rejection may name an entity of another dataset (ENTITY_IN_OTHER_DATASET, CHANGE_ID_REUSED…): never show it.
+      authScopes: (r) => (r.entityId ? { entity: r.entityId } : true), unauthorizedResolver: () => null,
       resolve: (query, r, _args, ctx) => (r.entityId ? ctx.db.query.entities.findFirst(query({ where: { id: r.entityId } })) : null),
     }),
     entityVersion: t.drizzleField({
@@ -85,6 +87,7 @@ function toCore(input: typeof ChangeInput.$inferInput): CoreChangeInput {
 async function submit(ctx: Context, inputs: (typeof ChangeInput.$inferInput)[]) {
   const { results, events } = await submitChanges(ctx.db, inputs.map(toCore), ctx.limits);
   ctx.publish(events);
+  ctx.observer?.submitted(results);
   return results;
 }
 
@@ -94,12 +97,14 @@ builder.mutationFields((t) => ({
     errors: {},
     description: 'Submits a batch; one result per change, in input order. Safe to resend: change ids make it idempotent.',
     args: { changes: t.arg({ type: [ChangeInput], required: true }) },
+    authScopes: (_root, args) => ({ batch: args.changes }),
     resolve: (_root, args, ctx) => submit(ctx, args.changes),
   }),
   submitChange: t.field({
     type: ChangeResultRef,
     description: 'Submits one change.',
     args: { change: t.arg({ type: ChangeInput, required: true }) },
+    authScopes: (_root, args) => ({ batch: [args.change] }),
     resolve: async (_root, args, ctx) => (await submit(ctx, [args.change]))[0]!,
   }),
 }));
@@ -110,6 +115,7 @@ builder.queryFields((t) => ({
     nullable: true,
     description: 'The recorded change with this id (its first submission).',
     args: { id: t.arg.string({ required: true }) },
+    authScopes: (_root, args) => ({ change: args.id }),
     resolve: (query, _root, args, ctx) =>
       hasNul(args.id) ? null : ctx.db.query.changes.findFirst(query({ where: { changeId: normalizeUuid(args.id) ?? args.id, original: true } })),
   }),

@@ -15,12 +15,15 @@ export const Dataset = builder.drizzleObject('datasets', {
 builder.queryFields((t) => ({
   datasets: t.drizzleField({
     type: ['datasets'],
-    resolve: (query, _root, _args, ctx) => ctx.db.query.datasets.findMany(query({ orderBy: { name: 'asc' } })),
+    description: 'The datasets the caller may use, by name.',
+    resolve: (query, _root, _args, ctx) =>
+      ctx.db.query.datasets.findMany(query({ where: ctx.principal.datasets ? { name: { in: [...ctx.principal.datasets] } } : {}, orderBy: { name: 'asc' } })),
   }),
   dataset: t.drizzleField({
     type: 'datasets',
     nullable: true,
     args: { name: t.arg.string({ required: true }) },
+    authScopes: (_root, args) => ({ dataset: args.name }),
     // A name that could never be valid (NUL, surrogates…) names nothing: no need to ask the database.
     resolve: (query, _root, args, ctx) => (validateName(args.name) ? null : ctx.db.query.datasets.findFirst(query({ where: { name: args.name } }))),
   }),
@@ -33,6 +36,7 @@ builder.mutationFields((t) => ({
       name: t.arg.string({ required: true }),
       properties: t.arg.stringList({ required: true }),
     },
+    authScopes: { admin: true },
     errors: {},
     resolve: (_root, args, ctx) => createDataset(ctx.db, args.name, args.properties),
   }),
@@ -43,6 +47,7 @@ builder.mutationFields((t) => ({
       name: t.arg.string({ required: true }),
       properties: t.arg.stringList({ required: true }),
     },
+    authScopes: { admin: true },
     errors: {},
     resolve: (_root, args, ctx) => addDatasetProperties(ctx.db, args.name, args.properties),
   }),

@@ -90,6 +90,7 @@ builder.queryFields((t) => ({
     type: 'entities',
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
+    authScopes: (_root, args) => ({ $all: { reviewer: true, entity: String(args.id) } }),
     resolve: (query, _root, args, ctx) =>
       normalizeUuid(args.id) ? ctx.db.query.entities.findFirst(query({ where: { id: normalizeUuid(args.id)! } })) : null,
   }),
@@ -101,6 +102,7 @@ builder.queryFields((t) => ({
       conflict: t.arg({ type: ConflictTypeEnum, required: false, description: 'Only entities with this unresolved conflict.' }),
       includeDeleted: t.arg.boolean({ required: false, defaultValue: false }),
     },
+    authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
     resolve: (query, _root, args, ctx) => {
       checkCursor(args.after);
       checkCursor(args.before);
@@ -121,6 +123,7 @@ builder.queryFields((t) => ({
     type: ['entities'],
     description: 'Entities of a dataset with an unresolved conflict.',
     args: { dataset: t.arg.string({ required: true }) },
+    authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
     resolve: (query, _root, args, ctx) =>
       validateName(args.dataset)
         ? []
@@ -134,6 +137,7 @@ builder.mutationFields((t) => ({
     errors: {},
     description: "Clears the entity's conflict and marks its conflicting versions resolved.",
     args: { entityId: t.arg.id({ required: true }) },
+    authScopes: (_root, args) => ({ $all: { reviewer: true, entity: String(args.entityId) } }),
     resolve: async (query, _root, args, ctx) => {
       const { entityId, events } = await resolveConflict(ctx.db, String(args.entityId));
       ctx.publish(events);

@@ -28,6 +28,7 @@ builder.queryFields((t) => ({
       limit: t.arg.int({ description: 'At most this many versions (1-1000, default 100).' }),
       deviceId: t.arg.string({ description: 'Whose local-id mappings to include.' }),
     },
+    authScopes: (_root, args) => (args.deviceId == null ? { dataset: args.dataset } : { $all: { dataset: args.dataset, device: args.deviceId } }),
     resolve: (_root, args, ctx) => changesSince(ctx.db, args),
   }),
 }));

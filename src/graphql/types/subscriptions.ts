@@ -1,9 +1,10 @@
-import { filter, pipe } from 'graphql-yoga';
-import type { SyncEvent } from '../../sync/events.js';
+import { filter, pipe, Repeater } from 'graphql-yoga';
+import type { Context } from '../context.js';
+import type { EntityEvent } from '../../sync/events.js';
 import { builder } from '../builder.js';
 import { ConflictTypeEnum } from './enums.js';
 
-type EventOf<T extends SyncEvent['type']> = Extract<SyncEvent, { type: T }>;
+type EventOf<T extends EntityEvent['type']> = Extract<EntityEvent, { type: T }>;
 
 const FlushReasonEnum = builder.enumType('FlushReason', {
   values: {
@@ -13,7 +14,7 @@ const FlushReasonEnum = builder.enumType('FlushReason', {
 });
 
 /** Fields every event shares; the entity is reloaded through the graph (events carry ids). */
-function eventBase<T extends SyncEvent>(name: string, description: string) {
+function eventBase<T extends EntityEvent>(name: string, description: string) {
   return builder.objectRef<T>(name).implement({
     description,
     fields: (t) => ({
@@ -65,33 +66,62 @@ const scope = (t: Parameters<Parameters<typeof builder.subscriptionFields>[0]>[0
   entityId: t.arg.id({ required: false, description: 'Only events of this entity.' }),
 });
 const matches =
-  <E extends SyncEvent>(args: { dataset: string; entityId?: string | number | null }) =>
+  <E extends EntityEvent>(args: { dataset: string; entityId?: string | number | null }) =>
   (e: E): boolean =>
     e.datasetName === args.dataset && (args.entityId == null || e.entityId === String(args.entityId).toLowerCase());
+
+/**
+ * Ends once the caller's token is revoked (on any instance); never for anonymous access. A
+ * Repeater, not an async generator: a generator parked in an await ignores return() until its
+ * next event, which would leak its subscription when the other side of the race ends first.
+ */
+function revocation(ctx: Context): Repeater<never> {
+  return new Repeater<never>(async (_push, stop) => {
+    const tokenId = ctx.principal.tokenId;
+    if (tokenId === null) return stop;
+    const revoked = ctx.pubsub.subscribe('tokenRevoked');
+    void (async () => {
+      for await (const e of revoked) if (e.tokenId === tokenId) return stop();
+    })();
+    await stop;
+    await revoked.return?.();
+  });
+}
+
+/** The matching events of one type, over WebSocket or SSE alike, until the token is revoked. */
+function events<T extends EntityEvent['type']>(ctx: Context, type: T, args: { dataset: string; entityId?: string | number | null }) {
+  const source = pipe(ctx.pubsub.subscribe(type) as AsyncIterable<EventOf<T>>, filter(matches<EventOf<T>>(args)));
+  // The race ends (and unsubscribes both) as soon as either ends.
+  return Repeater.race([source, revocation(ctx)]);
+}
 
 builder.subscriptionFields((t) => ({
   entityChanged: t.field({
     type: EntityChangedEvent,
     args: scope(t),
-    subscribe: (_root, args, ctx) => pipe(ctx.pubsub.subscribe('entityChanged'), filter(matches<EventOf<'entityChanged'>>(args))),
+    authScopes: (_root, args) => ({ dataset: args.dataset }),
+    subscribe: (_root, args, ctx) => events(ctx, 'entityChanged', args),
     resolve: (e) => e,
   }),
   conflictDetected: t.field({
     type: ConflictDetectedEvent,
     args: scope(t),
-    subscribe: (_root, args, ctx) => pipe(ctx.pubsub.subscribe('conflictDetected'), filter(matches<EventOf<'conflictDetected'>>(args))),
+    authScopes: (_root, args) => ({ dataset: args.dataset }),
+    subscribe: (_root, args, ctx) => events(ctx, 'conflictDetected', args),
     resolve: (e) => e,
   }),
   changeHeld: t.field({
     type: ChangeHeldEvent,
     args: scope(t),
-    subscribe: (_root, args, ctx) => pipe(ctx.pubsub.subscribe('changeHeld'), filter(matches<EventOf<'changeHeld'>>(args))),
+    authScopes: (_root, args) => ({ dataset: args.dataset }),
+    subscribe: (_root, args, ctx) => events(ctx, 'changeHeld', args),
     resolve: (e) => e,
   }),
   backlogFlushed: t.field({
     type: BacklogFlushedEvent,
     args: scope(t),
-    subscribe: (_root, args, ctx) => pipe(ctx.pubsub.subscribe('backlogFlushed'), filter(matches<EventOf<'backlogFlushed'>>(args))),
+    authScopes: (_root, args) => ({ dataset: args.dataset }),
+    subscribe: (_root, args, ctx) => events(ctx, 'backlogFlushed', args),
     resolve: (e) => e,
   }),
 }));

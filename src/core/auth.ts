@@ -1,0 +1,56 @@
+/**
+ * Who may do what. Pure rules over a principal (the token a request authenticated with, or the
+ * configured anonymous role); the GraphQL layer maps them to Pothos auth scopes.
+ */
+
+export const ROLES = ['collector', 'reviewer', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  /** The API token's id; null for configured anonymous access. */
+  tokenId: string | null;
+  role: Role;
+  /** The only device this principal may submit and pull as; null: any device. */
+  deviceId: string | null;
+  /** Dataset names this principal may use; null: every dataset. */
+  datasets: readonly string[] | null;
+}
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+/** Collectors (field devices) submit; admins may do anything. Reviewers only read and resolve. */
+export function maySubmit(p: Principal): boolean {
+  return p.role === 'collector' || p.role === 'admin';
+}
+
+/** Reviewers read everything in their datasets (entities, versions, branches, the backlog). */
+export function mayReview(p: Principal): boolean {
+  return p.role === 'reviewer' || p.role === 'admin';
+}
+
+export function isAdmin(p: Principal): boolean {
+  return p.role === 'admin';
+}
+
+/** A dataset outside the principal's list is refused, also when it does not exist. */
+export function mayUseDataset(p: Principal, name: string | null | undefined): boolean {
+  if (p.datasets === null) return true;
+  return name != null && p.datasets.includes(name);
+}
+
+/** Filters that span every dataset (a backlog without a dataset) need an unrestricted principal. */
+export function mayUseAllDatasets(p: Principal): boolean {
+  return p.datasets === null;
+}
+
+/** A device-bound token never acts as, or sees the local ids of, another device. */
+export function mayActAsDevice(p: Principal, deviceId: string | null | undefined): boolean {
+  return p.deviceId === null || deviceId == null || deviceId === p.deviceId;
+}
+
+/** Every change of a batch must be in the principal's datasets and, for a device token, its device. */
+export function maySubmitAll(p: Principal, changes: readonly { dataset?: string | null; deviceId?: string | null }[]): boolean {
+  return maySubmit(p) && changes.every((c) => mayUseDataset(p, c.dataset) && (p.deviceId === null || c.deviceId === p.deviceId));
+}

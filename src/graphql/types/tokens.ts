@@ -1,0 +1,80 @@
+import { ROLES, type Principal } from '../../core/auth.js';
+import { createToken, listTokens, revokeToken } from '../../sync/tokens.js';
+import { builder } from '../builder.js';
+
+export const RoleEnum = builder.enumType('Role', {
+  description: 'What an API token may do.',
+  values: {
+    collector: { description: 'Submit changes to, pull and subscribe to its datasets (as its device, when it has one).' },
+    reviewer: { description: 'Read everything in its datasets and resolve conflicts.' },
+    admin: { description: 'Everything: datasets, tokens, backlog flushes.' },
+  } satisfies Record<(typeof ROLES)[number], unknown>,
+});
+
+const ApiToken = builder.drizzleObject('apiTokens', {
+  name: 'ApiToken',
+  description: 'An API token. Its secret is shown once, when it is created, and never stored.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    role: t.field({ type: RoleEnum, resolve: (row) => row.role }),
+    deviceId: t.exposeString('deviceId', { nullable: true, description: 'The only device it may act as; null: any.' }),
+    datasets: t.exposeStringList('datasets', { nullable: true, description: 'The datasets it may use; null: all.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+const NewApiToken = builder.objectRef<{ secret: string; token: typeof ApiToken.$inferType }>('NewApiToken').implement({
+  fields: (t) => ({
+    secret: t.exposeString('secret', { description: 'Send as `Authorization: Bearer <secret>`. Shown only this once.' }),
+    token: t.field({ type: ApiToken, resolve: (r) => r.token }),
+  }),
+});
+
+const Viewer = builder.objectRef<Principal>('Viewer').implement({
+  description: 'Who the request authenticated as.',
+  fields: (t) => ({
+    tokenId: t.exposeID('tokenId', { nullable: true, description: 'Null for configured anonymous access.' }),
+    role: t.field({ type: RoleEnum, resolve: (p) => p.role }),
+    deviceId: t.exposeString('deviceId', { nullable: true }),
+    datasets: t.field({ type: ['String'], nullable: true, resolve: (p) => p.datasets }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  viewer: t.field({ type: Viewer, resolve: (_root, _args, ctx) => ctx.principal }),
+  apiTokens: t.drizzleField({
+    type: ['apiTokens'],
+    description: 'Every token, revoked ones too, oldest first.',
+    authScopes: { admin: true },
+    resolve: (_query, _root, _args, ctx) => listTokens(ctx.db),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createApiToken: t.field({
+    type: NewApiToken,
+    authScopes: { admin: true },
+    errors: {},
+    args: {
+      name: t.arg.string({ required: true }),
+      role: t.arg({ type: RoleEnum, required: true }),
+      deviceId: t.arg.string({ description: 'Bind the token to one device.' }),
+      datasets: t.arg.stringList({ description: 'Restrict the token to these datasets; absent: all.' }),
+    },
+    resolve: (_root, args, ctx) => createToken(ctx.db, args),
+  }),
+  revokeApiToken: t.field({
+    type: ApiToken,
+    description: 'Revokes a token at once: its open sockets and event streams are closed, on every instance.',
+    authScopes: { admin: true },
+    errors: {},
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const { token, events } = await revokeToken(ctx.db, String(args.id));
+      ctx.publish(events);
+      return token;
+    },
+  }),
+}));

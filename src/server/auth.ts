@@ -1,0 +1,41 @@
+import type { IncomingMessage } from 'node:http';
+import { GraphQLError } from 'graphql';
+import type { Principal, Role } from '../core/auth.js';
+import { ERROR_CODES } from '../core/types.js';
+import type { Db } from '../db/client.js';
+import { authenticate } from '../sync/tokens.js';
+
+export interface AuthOptions {
+  /**
+   * The role of requests that carry no token, for local development only. Unset (the default):
+   * a request without a token is refused with 401. A wrong or revoked token is always refused.
+   */
+  anonymousRole?: Role | null;
+}
+
+/** The bearer secret of an HTTP request, a socket's connection_init payload, or its upgrade request. */
+export function bearerOf(source: { request?: Request; connectionParams?: Record<string, unknown> | undefined; req?: IncomingMessage }): string | null {
+  const params = source.connectionParams;
+  const fromParams = params && (params.authorization ?? params.Authorization);
+  const header = typeof fromParams === 'string' ? fromParams : (source.request?.headers.get('authorization') ?? source.req?.headers.authorization ?? null);
+  if (header === null) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? match[1]! : '';
+}
+
+export function unauthenticated(): GraphQLError {
+  return new GraphQLError(ERROR_CODES.UNAUTHENTICATED, {
+    extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'www-authenticate': 'Bearer' } } },
+  });
+}
+
+/** Who a request is; throws UNAUTHENTICATED (401) when it is nobody the server knows. */
+export async function principalFor(db: Db, secret: string | null, opts: AuthOptions): Promise<Principal> {
+  if (secret === null) {
+    if (opts.anonymousRole) return { tokenId: null, role: opts.anonymousRole, deviceId: null, datasets: null };
+    throw unauthenticated();
+  }
+  const principal = await authenticate(db, secret);
+  if (!principal) throw unauthenticated();
+  return principal;
+}

@@ -1,0 +1,85 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { and, asc, count, eq, isNull } from 'drizzle-orm';
+import type { Principal, Role } from '../core/auth.js';
+import { DomainError } from '../core/errors.js';
+import { hasNul } from '../core/json.js';
+import { normalizeUuid, validateName } from '../core/validate.js';
+import type { Db } from '../db/client.js';
+import { apiTokens } from '../db/tokens.js';
+import type { SyncEvent } from './events.js';
+
+export type TokenRow = typeof apiTokens.$inferSelect;
+
+/** Recognisable in logs and secret scanners; the rest is 256 random bits. */
+const PREFIX = 'est_';
+
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export interface NewToken {
+  name: string;
+  role: Role;
+  deviceId?: string | null;
+  datasets?: readonly string[] | null;
+}
+
+/** Creates a token; the secret is returned here once and never stored. */
+export async function createToken(db: Db, input: NewToken): Promise<{ secret: string; token: TokenRow }> {
+  // A token's name is free text for people ("Tablet 7, north site"), unlike dataset names.
+  if (input.name.trim().length === 0 || input.name.length > 200 || hasNul(input.name)) {
+    throw new DomainError('INVALID_NAME', 'a token name has 1 to 200 characters and no NUL');
+  }
+  if (input.deviceId != null && (input.deviceId.length === 0 || input.deviceId.length > 200 || hasNul(input.deviceId))) {
+    throw new DomainError('INVALID_DEVICE_ID', 'a device id has 1 to 200 characters and no NUL');
+  }
+  for (const dataset of input.datasets ?? []) {
+    const error = validateName(dataset);
+    if (error) throw new DomainError(error.code, `dataset "${dataset.slice(0, 60)}": ${error.message}`);
+  }
+  const secret = PREFIX + randomBytes(32).toString('base64url');
+  const [token] = await db
+    .insert(apiTokens)
+    .values({ name: input.name, secretHash: hashSecret(secret), role: input.role, deviceId: input.deviceId ?? null, datasets: input.datasets ? [...new Set(input.datasets)] : null })
+    .returning();
+  return { secret, token: token! };
+}
+
+/** The principal a bearer secret stands for, or null when it is unknown or revoked. */
+export async function authenticate(db: Db, secret: string): Promise<Principal | null> {
+  if (!secret.startsWith(PREFIX) || secret.length > 200) return null;
+  const [row] = await db
+    .select({ id: apiTokens.id, role: apiTokens.role, deviceId: apiTokens.deviceId, datasets: apiTokens.datasets })
+    .from(apiTokens)
+    .where(and(eq(apiTokens.secretHash, hashSecret(secret)), isNull(apiTokens.revokedAt)))
+    .limit(1);
+  return row ? { tokenId: row.id, role: row.role, deviceId: row.deviceId, datasets: row.datasets } : null;
+}
+
+/** Revokes a token; the returned event closes its open sockets and streams on every instance. */
+export async function revokeToken(db: Db, id: string): Promise<{ token: TokenRow; events: SyncEvent[] }> {
+  const uuid = normalizeUuid(id);
+  if (!uuid) throw new DomainError('TOKEN_NOT_FOUND', `no API token has the id "${String(id).slice(0, 60)}"`);
+  const [token] = await db.update(apiTokens).set({ revokedAt: new Date() }).where(and(eq(apiTokens.id, uuid), isNull(apiTokens.revokedAt))).returning();
+  if (token) return { token, events: [{ type: 'tokenRevoked', tokenId: token.id }] };
+  // Revoking twice is not an error; revoking nothing is.
+  const [already] = await db.select().from(apiTokens).where(eq(apiTokens.id, uuid)).limit(1);
+  if (!already) throw new DomainError('TOKEN_NOT_FOUND', `no API token has the id "${uuid}"`);
+  return { token: already, events: [] };
+}
+
+export async function listTokens(db: Db): Promise<TokenRow[]> {
+  return db.select().from(apiTokens).orderBy(asc(apiTokens.createdAt), asc(apiTokens.id));
+}
+
+/**
+ * A fresh embedded database has no way in: make an admin token, once, for the operator to
+ * read off the console. Null when any token exists already (revoked ones too: the operator
+ * has been here).
+ */
+export async function createFirstAdminToken(db: Db): Promise<string | null> {
+  const [row] = await db.select({ n: count() }).from(apiTokens);
+  if ((row?.n ?? 0) > 0) return null;
+  const { secret } = await createToken(db, { name: 'first admin', role: 'admin' });
+  return secret;
+}

@@ -1,0 +1,230 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createClient } from 'graphql-ws';
+import { createToken } from '../../src/sync/tokens.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { CHANGED_SUB, socketClient, spawnService, sseSubscribe, trackSubscriptions, waitUntil, wsUrl, type SocketClient, type Tracker } from '../helpers/live.js';
+
+/**
+ * Authentication of long-lived connections: sockets and SSE streams authenticate when they
+ * open, each operation on a socket again, and a revoked token's connections end at once.
+ * Also the operator's side: the first admin token of an embedded start and `npm run token`.
+ */
+
+let t: TestApp;
+let admin: string;
+let collector: { id: string; secret: string };
+let other: { id: string; secret: string };
+const sockets: SocketClient[] = [];
+let tracker: Tracker;
+
+beforeAll(async () => {
+  t = await startTestApp({ flushIntervalSeconds: 0, auth: { anonymousRole: null } });
+  tracker = trackSubscriptions(t.app.bus);
+  admin = (await createToken(t.database.db, { name: 'admin', role: 'admin' })).secret;
+  for (const name of ['trees', 'birds']) {
+    const r = await t.gqlAs(admin, 'mutation($n: String!) { createDataset(name: $n, properties: ["height"]) { __typename } }', { n: name });
+    expect(r.data.createDataset.__typename).toBe('MutationCreateDatasetSuccess');
+  }
+  const make = async (name: string) => {
+    const { secret, token } = await createToken(t.database.db, { name, role: 'collector', datasets: ['trees'] });
+    return { id: token.id, secret };
+  };
+  collector = await make('tablet 1');
+  other = await make('tablet 2');
+});
+afterAll(async () => {
+  for (const s of sockets) await s.close().catch(() => {});
+  await t?.close();
+});
+
+const socket = (token?: string) => {
+  const s = socketClient(t.url, token ? { token } : {});
+  sockets.push(s);
+  return s;
+};
+
+/** Creates an entity in `trees` as admin over HTTP: one entityChanged event. */
+async function touchTrees(): Promise<string> {
+  const id = randomUUID();
+  const r = await t.gqlAs(admin, 'mutation($c: ChangeInput!) { submitChange(change: $c) { outcome } }', {
+    c: { id: randomUUID(), dataset: 'trees', entityId: id, action: 'CREATE', label: 'oak', data: { height: 1 } },
+  });
+  expect(r.data.submitChange.outcome).toBe('APPLIED');
+  return id;
+}
+
+describe('sockets authenticate at connection_init', () => {
+  it('without a token, or with a wrong one, the socket is closed with 4403', async () => {
+    for (const s of [socket(), socket('est_not-a-token')]) {
+      const sub = s.subscribe(CHANGED_SUB, { ds: 'trees' });
+      await waitUntil(() => s.closed.code, 'the server to close the socket');
+      expect(s.closed).toEqual({ code: 4403, reason: 'Forbidden' });
+      expect(sub.values).toEqual([]);
+    }
+  });
+
+  it('with a token in connection_init: events of its datasets; another dataset is FORBIDDEN', async () => {
+    const s = socket(collector.secret);
+    const trees = s.subscribe(CHANGED_SUB, { ds: 'trees' });
+    const birds = s.subscribe(CHANGED_SUB, { ds: 'birds' });
+    await waitUntil(() => birds.errors.length, 'the birds subscription to be refused');
+    expect(JSON.stringify(birds.errors)).toContain('"code":"FORBIDDEN"');
+    // The socket stays usable for what the token may do.
+    await new Promise((r) => setTimeout(r, 100));
+    const id = await touchTrees();
+    const [event] = await trees.take(1);
+    expect(event).toMatchObject({ dataset: 'trees', entityId: id, version: 1 });
+    const viewer = await s.request('{ viewer { role datasets } }');
+    expect(viewer.data).toEqual({ viewer: { role: 'collector', datasets: ['trees'] } });
+    // Each subscription also watches for its token's revocation; ending it ends both.
+    expect(tracker.active('tokenRevoked')).toBe(1);
+    trees.close();
+    await waitUntil(() => tracker.active() === 0, 'the subscription and its revocation watch to end');
+  });
+
+  it('with a token in the upgrade request header (server-side clients)', async () => {
+    const secret = collector.secret;
+    class WithHeader extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers: { authorization: `Bearer ${secret}` } });
+      }
+    }
+    const client = createClient({ url: wsUrl(t.url), webSocketImpl: WithHeader, retryAttempts: 0 });
+    try {
+      const result = await new Promise<unknown>((resolve, reject) => {
+        let value: unknown;
+        client.subscribe({ query: '{ viewer { role } }' }, { next: (v) => (value = v), error: reject, complete: () => resolve(value) });
+      });
+      expect(result).toEqual({ data: { viewer: { role: 'collector' } } });
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+describe('a token revoked while connected', () => {
+  it('closes its sockets with 4403 and ends their subscriptions; other tokens stay connected', async () => {
+    const { secret, token } = await createToken(t.database.db, { name: 'doomed', role: 'collector', datasets: ['trees'] });
+    const doomed = socket(secret);
+    const kept = socket(other.secret);
+    const doomedSub = doomed.subscribe(CHANGED_SUB, { ds: 'trees' });
+    const keptSub = kept.subscribe(CHANGED_SUB, { ds: 'trees' });
+    await new Promise((r) => setTimeout(r, 150));
+    await touchTrees();
+    await doomedSub.take(1);
+    await keptSub.take(1);
+
+    const r = await t.gqlAs(admin, 'mutation($id: ID!) { revokeApiToken(id: $id) { ... on MutationRevokeApiTokenSuccess { data { id revokedAt } } } }', { id: token.id });
+    expect(r.data.revokeApiToken.data.id).toBe(token.id);
+    expect(r.data.revokeApiToken.data.revokedAt).toEqual(expect.any(String));
+    await waitUntil(() => doomed.closed.code, 'the revoked socket to close', 3000);
+    expect(doomed.closed).toEqual({ code: 4403, reason: 'Forbidden: token revoked' });
+
+    await touchTrees();
+    await keptSub.take(2);
+    expect(doomedSub.values).toHaveLength(1);
+    expect(kept.closed.code).toBeUndefined();
+    // And over HTTP the token is refused from now on.
+    const after = await t.gqlAs(secret, '{ viewer { role } }');
+    expect(after.status).toBe(401);
+    expect(after.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('ends its SSE streams', async () => {
+    const { secret, token } = await createToken(t.database.db, { name: 'sse', role: 'reviewer', datasets: ['trees'] });
+    const stream = sseSubscribe(t.url, CHANGED_SUB, { ds: 'trees' }, { token: secret });
+    try {
+      expect((await stream.opened).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 150));
+      await touchTrees();
+      await stream.take(1);
+      await t.gqlAs(admin, 'mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }', { id: token.id });
+      await waitUntil(() => stream.completed, 'the SSE stream to end', 3000);
+      expect(stream.values).toHaveLength(1);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('SSE without a token is 401, and a stream of a dataset outside the token is FORBIDDEN', async () => {
+    const anonymous = await fetch(t.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: CHANGED_SUB, variables: { ds: 'trees' } }),
+    });
+    expect(anonymous.status).toBe(401);
+    await anonymous.body?.cancel();
+    const birds = sseSubscribe(t.url, CHANGED_SUB, { ds: 'birds' }, { token: collector.secret });
+    try {
+      await waitUntil(() => birds.errors.length || birds.completed, 'the birds stream to be refused', 3000);
+      expect(JSON.stringify(birds.errors)).toContain('FORBIDDEN');
+      expect(birds.values).toEqual([]);
+    } finally {
+      birds.close();
+    }
+  });
+});
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const run = promisify(execFile);
+async function tokenCommand(dataDir: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'token', ...args], {
+    cwd: repo,
+    env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '' },
+  });
+  return stdout;
+}
+
+describe('the operator: first admin token and `npm run token`', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'entity-sync-auth-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const post = (url: string, query: string, token?: string) =>
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify({ query }) });
+
+  it('a fresh embedded start prints an admin token once; no anonymous access; the CLI makes and revokes tokens', async () => {
+    const env = { DATA_DIR: dir, DATABASE_URL: '', ANONYMOUS_ROLE: '' };
+    const first = await spawnService(env);
+    let adminSecret: string;
+    try {
+      const match = /admin token \(shown once[^\n]*\n(est_[\w-]+)/.exec(first.output());
+      expect(match, first.output()).not.toBeNull();
+      adminSecret = match![1]!;
+      expect((await post(first.url, '{ viewer { role } }')).status).toBe(401);
+      expect(await (await post(first.url, '{ viewer { role } }', adminSecret)).json()).toEqual({ data: { viewer: { role: 'admin' } } });
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+
+    const created = await tokenCommand(dir, 'create', '--role', 'collector', '--device', 'tab-9', '--datasets', 'trees, birds', '--name', 'Tablet 9');
+    const [, id, secret] = /created collector token ([0-9a-f-]{36}) for device tab-9 on trees, birds\n.*\n(est_[\w-]+)/.exec(created) ?? [];
+    expect(id, created).toBeDefined();
+
+    const second = await spawnService(env);
+    try {
+      expect(second.output()).not.toContain('admin token');
+      expect(await (await post(second.url, '{ viewer { role deviceId datasets } }', secret)).json()).toEqual({
+        data: { viewer: { role: 'collector', deviceId: 'tab-9', datasets: ['trees', 'birds'] } },
+      });
+      expect(await (await post(second.url, '{ viewer { role } }', adminSecret)).json()).toEqual({ data: { viewer: { role: 'admin' } } });
+    } finally {
+      expect(await second.stop()).toBe(0);
+    }
+
+    expect(await tokenCommand(dir, 'revoke', id!)).toBe(`revoked token ${id}\n`);
+    const listed = (await tokenCommand(dir, 'list')).trim().split('\n').map((l) => l.split('\t'));
+    expect(listed.map((l) => [l[1], l[2], l[3], l[4], l[5]!.split(' ')[0]])).toEqual([
+      ['admin', 'first admin', '*', '*', 'active'],
+      ['collector', 'Tablet 9', 'tab-9', 'trees,birds', 'revoked'],
+    ]);
+    await expect(tokenCommand(dir, 'create', '--role', 'boss')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--role takes one of collector, reviewer, admin') });
+    await expect(tokenCommand(dir, 'revoke', randomUUID())).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('TOKEN_NOT_FOUND') });
+  }, 120_000);
+});
