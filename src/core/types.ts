@@ -79,6 +79,7 @@ export const ERROR_CODES = {
   FORBIDDEN: "the token's role, datasets or device do not allow this",
   TOKEN_NOT_FOUND: 'no API token has this id',
   INVALID_DEVICE_ID: 'the device id is not acceptable',
+  ADMIN_TOKEN_RESTRICTED: 'an admin token applies to every dataset and device: it takes no datasets or device id',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

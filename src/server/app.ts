@@ -70,6 +70,8 @@ export function buildApp(opts: AppOptions): App {
     schema,
     graphiql: opts.graphiql === false ? false : { subscriptionsProtocol: 'WS' },
     landingPage: false,
+    // Yoga's own cap (25 MB) would cut a legal full batch short; ours below refuses larger ones first.
+    maxRequestBodySize: maxBodyBytes,
     logging: opts.logger ?? 'warn',
     // Authenticated per request and per socket operation, so a revoked token stops at once.
     context: async (initial): Promise<Context> => ({
@@ -128,6 +130,7 @@ export function buildApp(opts: AppOptions): App {
   const sockets = attachWebSocket(server, yoga, {
     keepAliveMs: opts.socket?.keepAliveMs ?? 12_000,
     connectionInitWaitTimeoutMs: opts.socket?.connectionInitWaitTimeoutMs ?? 3_000,
+    maxPayloadBytes: maxBodyBytes,
     authenticate: async ({ connectionParams, req }) => (await principalFor(opts.db, bearerOf({ connectionParams, req }), auth)).tokenId,
   });
   // A revoked token's sockets close at once, whichever instance revoked it (the bus spans them).

@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { getOperationAST, GraphQLError, type ExecutionArgs } from 'graphql';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { YogaServerInstance } from 'graphql-yoga';
@@ -9,6 +9,8 @@ export interface SocketOptions {
   keepAliveMs: number;
   /** How long a socket may stay open without sending connection_init. */
   connectionInitWaitTimeoutMs: number;
+  /** Largest message accepted (ws's default is 100 MiB). */
+  maxPayloadBytes?: number;
   /**
    * Checks a socket's credentials at connection_init (payload or upgrade request) and returns
    * its token id (null: anonymous); a throw refuses the socket with 4403. Absent: no check.
@@ -23,7 +25,8 @@ export interface SocketOptions {
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any server and user context
 export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, any>, opts: SocketOptions) {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  // Messages as large as an HTTP body may be; a larger one closes the socket with 1009.
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, ...(opts.maxPayloadBytes ? { maxPayload: opts.maxPayloadBytes } : {}) });
   // Queries and mutations running per socket (subscriptions never end on their own, so they are
   // not counted): a graceful shutdown lets them answer before it closes the socket.
   const inFlight = new Map<object, Set<string>>();
@@ -60,21 +63,19 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
           socket: ctx.extra.socket,
           params,
         });
-        const args = {
-          schema,
-          operationName: params.operationName,
-          document: parse(params.query),
-          variableValues: params.variables,
-          contextValue: undefined as unknown,
-          rootValue: { execute, subscribe },
-        };
+        let contextValue: unknown;
+        let document: DocumentNode;
         try {
           // Authenticates again per operation: a token revoked since connection_init stops here.
-          args.contextValue = await contextFactory();
+          contextValue = await contextFactory();
+          document = parse(params.query);
         } catch (error) {
+          // A refused credential or document (syntax, token flood) answers this operation;
+          // thrown on, graphql-ws would close the whole socket with 4500.
           if (error instanceof GraphQLError) return [error];
           throw error;
         }
+        const args = { schema, operationName: params.operationName, document, variableValues: params.variables, contextValue, rootValue: { execute, subscribe } };
         const errors = validate(args.schema, args.document);
         if (errors.length) return errors;
         // Checked last, after every await: an operation let through here is counted before drain() looks.

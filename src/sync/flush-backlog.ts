@@ -6,6 +6,7 @@ import { datasets } from '../db/datasets.js';
 import { entities } from '../db/entities.js';
 import type { SyncEvent } from './events.js';
 import { lockEntity } from './locks.js';
+import { yieldToEventLoop } from './yield.js';
 import { applyHeldChange, releaseChain, type ChangeResult } from './process.js';
 
 export interface FlushResult {
@@ -38,6 +39,7 @@ export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; now
     for (const d of fresh) {
       seen.add(d.changeId);
       const r = await forceOne(db, d.changeId, d.entityId);
+      await yieldToEventLoop();
       if (r) {
         forced.push(r.result);
         events.push(...r.events);

@@ -6,6 +6,7 @@ import { isValidLocalId, normalizeUuid, normalizePayload, validateChange, type V
 import { changes, isOriginal, heldChanges } from '../db/changes.js';
 import type { Db, Tx } from '../db/client.js';
 import { entityVersions } from '../db/entities.js';
+import { yieldToEventLoop } from './yield.js';
 import type { SyncEvent } from './events.js';
 import { resolveLocalId } from './local-ids.js';
 import { lockChangeAndEntity } from './locks.js';
@@ -37,6 +38,7 @@ export async function submitChanges(db: Db, inputs: readonly ChangeInput[], limi
     const r = await processChange(db, input, limits, datasetsSeen);
     results.push(r.result);
     events.push(...r.events);
+    await yieldToEventLoop();
   }
   return { results, events };
 }

@@ -30,6 +30,9 @@ export async function createToken(db: Db, input: NewToken): Promise<{ secret: st
   if (input.name.trim().length === 0 || input.name.length > 200 || hasNul(input.name)) {
     throw new DomainError('INVALID_NAME', 'a token name has 1 to 200 characters and no NUL');
   }
+  // An admin creates datasets and tokens: a dataset or device list on it would be a promise the
+  // role cannot keep.
+  if (input.role === 'admin' && (input.deviceId != null || input.datasets != null)) throw new DomainError('ADMIN_TOKEN_RESTRICTED');
   if (input.deviceId != null && (input.deviceId.length === 0 || input.deviceId.length > 200 || hasNul(input.deviceId))) {
     throw new DomainError('INVALID_DEVICE_ID', 'a device id has 1 to 200 characters and no NUL');
   }
