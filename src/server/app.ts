@@ -11,7 +11,7 @@ import { startBacklogFlusher, type Flusher } from '../sync/flush-backlog.js';
 import { hardeningPlugins, type HardeningOptions } from './hardening.js';
 import { requestTracker } from './drain.js';
 import { createMetrics } from './metrics.js';
-import { bearerOf, principalFor, type AuthOptions } from './auth.js';
+import { bearerOf, principalFor, refuseMissingCredentials, type AuthOptions } from './auth.js';
 import { attachWebSocket, type SocketOptions } from './ws.js';
 
 export interface AppOptions {
@@ -84,6 +84,7 @@ export function buildApp(opts: AppOptions): App {
       observer: metrics.observer,
     }),
     plugins: [
+      refuseMissingCredentials(auth),
       ...hardeningPlugins(opts.hardening),
       {
         // Refuse oversized bodies before they are parsed: a clear 413, not an out-of-memory.

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { GraphQLError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
 import type { Principal, Role } from '../core/auth.js';
 import { ERROR_CODES } from '../core/types.js';
 import type { Db } from '../db/client.js';
@@ -38,4 +39,24 @@ export async function principalFor(db: Db, secret: string | null, opts: AuthOpti
   const principal = await authenticate(db, secret);
   if (!principal) throw unauthenticated();
   return principal;
+}
+
+/**
+ * Without anonymous access, a POST without credentials is refused before its body is read: an
+ * unauthenticated client cannot make the server buffer and parse a 32 MiB body. (A wrong token
+ * is found out by the context, which needs the database.)
+ */
+export function refuseMissingCredentials(opts: AuthOptions): Plugin {
+  return {
+    onRequest({ request, endResponse, fetchAPI }) {
+      if (opts.anonymousRole || request.method !== 'POST' || request.headers.has('authorization')) return;
+      const error = unauthenticated();
+      endResponse(
+        new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }), {
+          status: 401,
+          headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer' },
+        }),
+      );
+    },
+  };
 }

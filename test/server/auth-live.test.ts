@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { request } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -170,6 +171,23 @@ describe('a token revoked while connected', () => {
     } finally {
       birds.close();
     }
+  });
+});
+
+describe('a request without credentials', () => {
+  it('is refused with 401 before its body is read: the server does not wait for 30 MB that never come', async () => {
+    const { status, headers } = await new Promise<{ status: number; headers: Record<string, unknown> }>((resolve, reject) => {
+      const req = request(t.url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(30_000_000) } }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode!, headers: res.headers });
+        req.destroy();
+      });
+      req.on('error', (e) => (e.message.includes('socket hang up') ? undefined : reject(e)));
+      req.flushHeaders(); // headers only: the body never follows
+      setTimeout(() => reject(new Error('no answer without the body within 3 s')), 3000).unref();
+    });
+    expect(status).toBe(401);
+    expect(headers['www-authenticate']).toBe('Bearer');
   });
 });
 
