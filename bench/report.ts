@@ -1,4 +1,5 @@
 /** The printed result: a markdown table, each entity-sync figure beside its baseline, as a ratio. */
+import type { LoadFigures } from './load.js';
 import { fmt, type LoadResult, type MemorySnapshot } from './lib.js';
 
 export interface Measured {
@@ -15,6 +16,8 @@ export interface Measured {
   /** Event latencies (count = samples) and the servers' memory around opening the sockets. */
   live: { es: LoadResult; base: LoadResult; esFirst: LoadResult; baseFirst: LoadResult; memory: Record<'esBefore' | 'esAfter' | 'baseBefore' | 'baseAfter', MemorySnapshot> };
   load: { before: number; after: number };
+  /** The sustained-load phase (bench/load.ts): entity-sync and the raw-SQL baseline. */
+  loadTest: { es: LoadFigures; raw: LoadFigures };
   /** Commit measured, and whether src/ had uncommitted changes. */
   source: string;
   seconds: number;
@@ -42,6 +45,9 @@ export interface Settings {
   socketWave: number;
   liveEvents: number;
   liveRounds: number;
+  loadClients: number;
+  loadBatchSize: number;
+  loadSeconds: number;
 }
 
 type Row = [string, string, string, string];
@@ -67,6 +73,11 @@ export function report(m: Measured, s: Settings): string {
   const mem = m.live.memory;
   const perSocket = (after: MemorySnapshot, before: MemorySnapshot, k: keyof MemorySnapshot) => (after[k] - before[k]) / s.sockets;
   const flushed = s.flushRounds * s.flushPerRound;
+  const lt = m.loadTest;
+  const midSeconds = Math.min(10, s.loadSeconds / 2);
+  // Flat: RSS at the end within 10% of the reading at 10 s (after start-up and warm caches).
+  const rssGrowth = lt.es.memory.end.rssMb / lt.es.memory.mid.rssMb - 1;
+  const loadErrors = lt.es.errors === 0 ? 'MET' : `NOT MET (first: ${lt.es.firstError})`;
   const rows: Row[] = [
     [`submitChanges, ${s.batchSize} updates/batch: changes/s (vs raw SQL)`, fmt.rate(m.batched.rate), fmt.rate(m.raw.rate), r(m.batched.rate, m.raw.rate)],
     [`submitChanges: batch latency p50`, fmt.ms(m.batched.p50), fmt.ms(m.raw.p50), r(m.batched.p50, m.raw.p50)],
@@ -89,6 +100,15 @@ export function report(m: Measured, s: Settings): string {
     [`event latency to the first subscriber, median of events (vs bare yoga)`, fmt.ms(m.live.esFirst.p50), fmt.ms(m.live.baseFirst.p50), r(m.live.esFirst.p50, m.live.baseFirst.p50)],
     [`RSS per open socket (vs bare yoga + graphql-ws)`, kb(perSocket(mem.esAfter, mem.esBefore, 'rssMb')), kb(perSocket(mem.baseAfter, mem.baseBefore, 'rssMb')), r(perSocket(mem.esAfter, mem.esBefore, 'rssMb'), perSocket(mem.baseAfter, mem.baseBefore, 'rssMb'))],
     [`heap per open socket (vs bare yoga + graphql-ws)`, kb(perSocket(mem.esAfter, mem.esBefore, 'heapMb')), kb(perSocket(mem.baseAfter, mem.baseBefore, 'heapMb')), r(perSocket(mem.esAfter, mem.esBefore, 'heapMb'), perSocket(mem.baseAfter, mem.baseBefore, 'heapMb'))],
+    [`load, ${s.loadClients} clients × ${s.loadSeconds} s, ${s.loadBatchSize} updates/batch: changes/s (vs raw SQL)`, fmt.rate(lt.es.rate), fmt.rate(lt.raw.rate), r(lt.es.rate, lt.raw.rate)],
+    [`load: batch latency p50`, fmt.ms(lt.es.p50), fmt.ms(lt.raw.p50), r(lt.es.p50, lt.raw.p50)],
+    [`load: batch latency p99`, fmt.ms(lt.es.p99), fmt.ms(lt.raw.p99), r(lt.es.p99, lt.raw.p99)],
+    [`load: errors (must be 0)`, n(lt.es.errors), n(lt.raw.errors), r(lt.es.errors, lt.raw.errors)],
+    [`load: acknowledged changes not in the database (must be 0)`, `${n(lt.es.lost)} of ${n(lt.es.acknowledged)}`, `${n(lt.raw.lost)} of ${n(lt.raw.acknowledged)}`, r(lt.es.lost, lt.raw.lost)],
+    [`load: RSS at start (vs raw-SQL process)`, fmt.mb(lt.es.memory.start.rssMb), fmt.mb(lt.raw.memory.start.rssMb), r(lt.es.memory.start.rssMb, lt.raw.memory.start.rssMb)],
+    [`load: RSS at ${midSeconds} s`, fmt.mb(lt.es.memory.mid.rssMb), fmt.mb(lt.raw.memory.mid.rssMb), r(lt.es.memory.mid.rssMb, lt.raw.memory.mid.rssMb)],
+    [`load: RSS at the end`, fmt.mb(lt.es.memory.end.rssMb), fmt.mb(lt.raw.memory.end.rssMb), r(lt.es.memory.end.rssMb, lt.raw.memory.end.rssMb)],
+    [`load: heap used at ${midSeconds} s -> end`, `${fmt.mb(lt.es.memory.mid.heapMb)} -> ${fmt.mb(lt.es.memory.end.heapMb)}`, `${fmt.mb(lt.raw.memory.mid.heapMb)} -> ${fmt.mb(lt.raw.memory.end.heapMb)}`, r(lt.es.memory.end.heapMb, lt.raw.memory.end.heapMb)],
   ];
   const ratio = m.batched.rate / m.raw.rate;
   const stepTotal = m.rawSteps.reduce((a, x) => a + x.ms, 0);
@@ -136,6 +156,15 @@ export function report(m: Measured, s: Settings): string {
   near the end of its fan-out, so this is about the server's time from response to having served every subscriber.
   Memory per socket: (server process after opening the sockets and one event each - before) / ${n(s.sockets)}, after a forced GC;
   "before" follows 10 sockets opened, used and closed, so first-use compilation is not counted.
+- Load: ${s.loadClients} concurrent clients for ${s.loadSeconds} s (BENCH_LOAD_SECONDS), each with ${s.loadBatchSize} entities of its own, sending one
+  batch at a time of ${s.loadBatchSize} in-order UPDATE changes (one per entity, baseVersion = current) over HTTP on loopback, every result checked
+  (APPLIED at the next version; anything else, or a request without an answer, is an error and the batch is resent with the same
+  ids); two untimed warm-up batches per client first. entity-sync: the server alone in a fresh process (bench/live-server.ts, the
+  production event bus over LISTEN/NOTIFY, a pool of 10 connections), the clients in this process. Baseline: the same load by raw
+  SQL (bench/raw-sql.ts, one transaction per change as submitChanges does), ${s.loadClients} workers sharing a pool of 10 connections in a
+  process of their own; the two sides run one after the other. Latency: per batch. Lost: acknowledged changes that the database
+  does not hold afterwards, each with its version (entity-sync: by change id; raw SQL: by count per device). Memory: the process
+  doing the work (server; raw-SQL workers), after a forced GC, at the start of the timed run, at ${midSeconds} s and at the end.
 - Node CPU: user + system CPU time (process.cpuUsage) of the process doing the work (entity-sync: this process; raw SQL:
   the baseline process) over the timed runs, per change; the rest of the wall time is spent waiting (Postgres, scheduler).
 - Ratio = entity-sync / baseline (throughput: higher is better; latency and memory: lower is better).
@@ -154,5 +183,8 @@ ${steps(m.flush.rawSteps)}
 Verdicts:
 - batched submitChanges at least ${s.target * 100}% of the raw SQL rate: ${(ratio * 100).toFixed(1)}%, ${ratio >= s.target ? 'MET' : 'NOT MET'}.
 - update on an entity with ${n(s.historyVersions)} versions under ${s.historyTarget}× the cost on one with 1: ${esGrowth.toFixed(2)}×, ${esGrowth < s.historyTarget ? 'MET' : 'NOT MET'}.
+- load, ${s.loadClients} clients × ${s.loadSeconds} s: no errors: ${n(lt.es.errors)}, ${loadErrors}.
+- load: no acknowledged change lost: ${n(lt.es.lost)} of ${n(lt.es.acknowledged)}, ${lt.es.lost === 0 ? 'MET' : 'NOT MET'}.
+- load: memory flat (server RSS at the end within 10% of its RSS at ${midSeconds} s): ${rssGrowth >= 0 ? '+' : ''}${(rssGrowth * 100).toFixed(1)}%, ${rssGrowth <= 0.1 ? 'MET' : 'NOT MET'} (raw-SQL process: ${((lt.raw.memory.end.rssMb / lt.raw.memory.mid.rssMb - 1) * 100).toFixed(1)}%).
 `;
 }
