@@ -146,9 +146,16 @@ export function memory(): MemorySnapshot {
   return { rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20 };
 }
 
+let bearer: string | null = null;
+/** The API token every later gql() sends (null: none, for servers with anonymous access). */
+export function useToken(token: string | null): void {
+  bearer = token;
+}
+
 /** POSTs one GraphQL operation; throws on HTTP or GraphQL errors. */
 export async function gql<T>(url: string, query: string, variables: Record<string, unknown>): Promise<T> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) };
+  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   const body = (await res.json()) as { data?: T; errors?: { message: string }[] };
   if (res.status !== 200 || body.errors || !body.data) throw new Error(`HTTP ${res.status}: ${JSON.stringify(body.errors ?? body).slice(0, 500)}`);
   return body.data;

@@ -87,6 +87,8 @@ export async function loadPhase(o: {
   settings: LoadSettings;
   startChild: StartChild;
   log: (s: string) => void;
+  /** API tokens: each client submits with a collector token bound to its device; checks read as admin. */
+  tokens: { admin: string; collector: (deviceId: string) => Promise<string> };
 }): Promise<{ es: LoadFigures; raw: LoadFigures }> {
   const s = o.settings;
   const count = s.clients * s.batchSize;
@@ -99,7 +101,8 @@ export async function loadPhase(o: {
   try {
     const { url } = await server.send({ cmd: 'start', kind: 'entity-sync', databaseUrl: o.databaseUrl });
     o.log(`load: entity-sync, ${s.clients} clients for ${s.seconds} s`);
-    const run = await esLoad(url!, esIds, s, async () => (await server.send({ cmd: 'memory' })).memory!);
+    const auth = { admin: o.tokens.admin, workers: await Promise.all(esIds.map((_, w) => o.tokens.collector(deviceOf(w)))) };
+    const run = await esLoad(url!, esIds, s, auth, async () => (await server.send({ cmd: 'memory' })).memory!);
     await server.send({ cmd: 'exit' });
     const [found] = await o.sql<{ n: number }[]>`select count(*)::int as n from changes c join entity_versions v on v.change_id = c.change_id
       where c.original and c.outcome = 'APPLIED' and c.version = v.version and c.change_id = any(${run.acknowledgedIds})`;
@@ -143,10 +146,12 @@ async function storedBy(sql: postgres.Sql, pattern: string): Promise<number> {
   return row!.n;
 }
 
-async function post<T>(url: string, query: string, variables: Record<string, unknown>): Promise<{ status: number; data?: T; errors?: { message: string }[] }> {
+const deviceOf = (worker: number) => `load-es-${worker}`;
+
+async function post<T>(url: string, token: string, query: string, variables: Record<string, unknown>): Promise<{ status: number; data?: T; errors?: { message: string }[] }> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ query, variables }),
     signal: AbortSignal.timeout(30_000),
   });
@@ -162,6 +167,7 @@ async function esLoad(
   url: string,
   ids: string[][],
   s: LoadSettings,
+  auth: { admin: string; workers: string[] },
   serverMemory: () => Promise<MemorySnapshot>,
 ): Promise<{ figures: Omit<LoadFigures, 'lost' | 'stored'>; acknowledgedIds: string[] }> {
   const versions = new Map<string, number>(ids.flat().map((id) => [id, 1]));
@@ -176,7 +182,7 @@ async function esLoad(
   };
 
   async function batch(worker: number): Promise<void> {
-    const deviceId = `load-es-${worker}`;
+    const deviceId = deviceOf(worker);
     const changes = ids[worker]!.map((entityId) => ({ id: randomUUID(), deviceId, dataset: DATASET, entityId, action: 'UPDATE', baseVersion: versions.get(entityId)!, data: updateData(n++) }));
     const t0 = performance.now();
     let clean = true;
@@ -187,7 +193,7 @@ async function esLoad(
     for (let attempt = 1; ; attempt++) {
       let answers: Answer[] | undefined;
       try {
-        const res = await post<{ submitChanges: { data?: Answer[]; code?: string; message?: string } }>(url, SUBMIT, { changes });
+        const res = await post<{ submitChanges: { data?: Answer[]; code?: string; message?: string } }>(url, auth.workers[worker]!, SUBMIT, { changes });
         answers = res.data?.submitChanges.data;
         if (res.status !== 200 || !answers) fail(`HTTP ${res.status}: ${JSON.stringify(res.errors ?? res.data)}`);
       } catch (e) {
@@ -208,7 +214,7 @@ async function esLoad(
     // Whatever happened, the next batch starts from the server's versions if they are not the expected ones.
     if (!clean) {
       for (const id of ids[worker]!) {
-        const r = await post<{ entity: { version: number } | null }>(url, VERSION, { id }).catch(() => null);
+        const r = await post<{ entity: { version: number } | null }>(url, auth.admin, VERSION, { id }).catch(() => null);
         if (r?.data?.entity) versions.set(id, r.data.entity.version);
       }
     } else {

@@ -21,6 +21,7 @@ import postgres from 'postgres';
 import { openDatabase } from '../src/db/client.js';
 import { buildApp } from '../src/server/app.js';
 import { flushBacklog } from '../src/sync/flush-backlog.js';
+import { createToken } from '../src/sync/tokens.js';
 import { entityWithHistory, heldChangeFactory } from './fixtures.js';
 import {
   BENCH_PROPS,
@@ -28,6 +29,7 @@ import {
   memory,
   summarize,
   timed,
+  useToken,
   type BaselineCommand,
   type BaselineReply,
   type LiveServerCommand,
@@ -127,8 +129,11 @@ try {
   const loadBefore = loadavg()[0]!;
   const database = await openDatabase({ url: benchUrl.toString() });
   // No periodic backlog flush: the flush phase forces the backlog itself, on both sides in turn.
-  const app = buildApp({ db: database.db, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' } });
+  // Authenticated as in production: every request looks its token up (one indexed select).
+  const app = buildApp({ db: database.db, flushIntervalSeconds: 0 });
   const url = await app.start(0, '127.0.0.1');
+  const adminToken = (await createToken(database.db, { name: 'bench admin', role: 'admin' })).secret;
+  useToken(adminToken);
   try {
     const s = settings;
     log(`server at ${url}, database ${dbName}`);
@@ -138,6 +143,8 @@ try {
     const singleIds = await createEntities(url, s.clients * s.entitiesPerClient, s.batchSize, 'single');
     await baseline.send({ cmd: 'init', config: { url: benchUrl.toString(), dataset: DATASET, deviceId: DEVICE, entityIds: rawIds, clients: s.clients } });
     log(`dataset and ${batchIds.length + rawIds.length + singleIds.length} entities created via the API; baseline process ready`);
+    // Measured requests go as a field device would: a collector token bound to its device and dataset.
+    useToken((await createToken(database.db, { name: 'bench tablet', role: 'collector', deviceId: DEVICE, datasets: [DATASET] })).secret);
 
     // Phase 1: batches of updates, entity-sync and raw SQL alternating (ABBA order).
     const batched = new BatchedClient(url, batchIds);
@@ -319,6 +326,10 @@ try {
       settings: { clients: s.loadClients, batchSize: s.loadBatchSize, seconds: s.loadSeconds, midSeconds: Math.min(10, s.loadSeconds / 2) },
       startChild,
       log,
+      tokens: {
+        admin: adminToken,
+        collector: async (deviceId) => (await createToken(database.db, { name: deviceId, role: 'collector', deviceId, datasets: [DATASET] })).secret,
+      },
     });
 
     console.log(
