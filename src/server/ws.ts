@@ -38,7 +38,18 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
     else ids?.delete(id);
     if (draining && [...inFlight.values()].every((s) => s.size === 0)) settled?.();
   };
-  wss.on('connection', (socket) => socket.once('close', () => done(socket)));
+  wss.on('connection', (socket) => {
+    socket.once('close', () => done(socket));
+    // A client gone mid-answer (its TCP reset arrived before ws noticed): the answer has nowhere
+    // to go. graphql-ws would log that as an internal error and close with 4500; drop it quietly.
+    const send = socket.send.bind(socket);
+    type Callback = (err?: Error) => void;
+    socket.send = ((data: Parameters<typeof send>[0], optionsOrCb?: object | Callback, maybeCb?: Callback) => {
+      const cb = typeof optionsOrCb === 'function' ? optionsOrCb : maybeCb;
+      const options = typeof optionsOrCb === 'function' ? {} : (optionsOrCb ?? {});
+      send(data, options, (err?: Error) => cb?.((err as NodeJS.ErrnoException | undefined)?.code === 'ERR_STREAM_DESTROYED' ? undefined : err));
+    }) as typeof socket.send;
+  });
   // The token each socket authenticated with, to close them when it is revoked.
   const tokenOf = new WeakMap<object, string>();
   const disposable = useServer(
