@@ -17,6 +17,8 @@ export interface Context {
   publish: (events: readonly SyncEvent[]) => void;
   /** Where subscriptions listen. */
   pubsub: EventBus['pubsub'];
+  /** Aborted when the server begins to shut down: live subscriptions end with it. */
+  closing: AbortSignal;
   /** Told what this instance processed, for its metrics (src/server/metrics.ts); absent where nothing counts. */
   observer?: SyncObserver;
 }

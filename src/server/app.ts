@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
@@ -6,12 +7,13 @@ import { databaseAnswers, type Db } from '../db/client.js';
 import type { Context } from '../graphql/context.js';
 import { createEventBus, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
+import { recentlyRevoked } from '../sync/tokens.js';
 import type { SyncEvent } from '../sync/events.js';
 import { startBacklogFlusher, type Flusher } from '../sync/flush-backlog.js';
 import { hardeningPlugins, type HardeningOptions } from './hardening.js';
 import { requestTracker } from './drain.js';
 import { createMetrics } from './metrics.js';
-import { bearerOf, principalFor, refuseMissingCredentials, type AuthOptions } from './auth.js';
+import { authenticator, type AuthOptions } from './auth.js';
 import { attachWebSocket, type SocketOptions } from './ws.js';
 
 export interface AppOptions {
@@ -57,7 +59,10 @@ export function buildApp(opts: AppOptions): App {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const maxBodyBytes = opts.maxBodyBytes ?? limits.maxBatch * limits.maxChangeBytes;
   const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? 300;
-  const auth = opts.auth ?? {};
+  const auth = authenticator(opts.db, opts.auth ?? {});
+  const closing = new AbortController();
+  // Every live subscription listens for it: lift the 10-listener leak warning.
+  setMaxListeners(0, closing.signal);
   const flushIntervalSeconds = opts.flushIntervalSeconds ?? 30;
   const shutdownTimeoutMs = (opts.shutdownTimeoutSeconds ?? 10) * 1000;
   const metrics = createMetrics({ db: opts.db, openSockets: () => sockets.wss.clients.size, onError: (error) => onError('metrics scrape failed', error) });
@@ -76,15 +81,16 @@ export function buildApp(opts: AppOptions): App {
     // Authenticated per request and per socket operation, so a revoked token stops at once.
     context: async (initial): Promise<Context> => ({
       db: opts.db,
-      principal: await principalFor(opts.db, bearerOf(initial), auth),
+      principal: await auth.principal(initial),
       limits,
       holdTimeoutSeconds,
       publish,
       pubsub: bus.pubsub,
+      closing: closing.signal,
       observer: metrics.observer,
     }),
     plugins: [
-      refuseMissingCredentials(auth),
+      auth.plugin,
       ...hardeningPlugins(opts.hardening),
       {
         // Refuse oversized bodies before they are parsed: a clear 413, not an out-of-memory.
@@ -132,10 +138,20 @@ export function buildApp(opts: AppOptions): App {
     keepAliveMs: opts.socket?.keepAliveMs ?? 12_000,
     connectionInitWaitTimeoutMs: opts.socket?.connectionInitWaitTimeoutMs ?? 3_000,
     maxPayloadBytes: maxBodyBytes,
-    authenticate: async ({ connectionParams, req }) => (await principalFor(opts.db, bearerOf({ connectionParams, req }), auth)).tokenId,
+    authenticate: async ({ connectionParams, req }) => (await auth.principal({ connectionParams, req })).tokenId,
   });
   // A revoked token's sockets close at once, whichever instance revoked it (the bus spans them).
   const revocations = bus.pubsub.subscribe('tokenRevoked');
+  // Revocations travel as events, and one can be lost (a NOTIFY on a connection cut right after
+  // the commit). So every instance also re-announces, to itself, the tokens revoked lately.
+  const sweepMs = (opts.auth?.revocationSweepSeconds ?? 10) * 1000;
+  const revocationSweep = setInterval(() => {
+    recentlyRevoked(opts.db, (3 * sweepMs) / 1000).then(
+      (ids) => ids.forEach((tokenId) => bus.pubsub.publish('tokenRevoked', { type: 'tokenRevoked', tokenId })),
+      (error: unknown) => onError('revocation sweep failed', error),
+    );
+  }, sweepMs);
+  revocationSweep.unref();
   void (async () => {
     for await (const { tokenId } of revocations) sockets.closeToken(tokenId);
   })();
@@ -151,6 +167,10 @@ export function buildApp(opts: AppOptions): App {
   async function shutdown(): Promise<void> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
+    clearInterval(revocationSweep);
+    // Live subscriptions end now (SSE streams finish, sockets get `complete`), so the drain below
+    // can wait for every request: a mutation sent with accept: text/event-stream included.
+    closing.abort();
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
       Promise.all([requests.drain(), sockets.drain(), flusher?.stop()]).then(() => true),

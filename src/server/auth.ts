@@ -12,6 +12,8 @@ export interface AuthOptions {
    * a request without a token is refused with 401. A wrong or revoked token is always refused.
    */
   anonymousRole?: Role | null;
+  /** How often each instance re-reads recent revocations, in case an event was lost (default 10). */
+  revocationSweepSeconds?: number;
 }
 
 /** The bearer secret of an HTTP request, a socket's connection_init payload, or its upgrade request. */
@@ -42,21 +44,31 @@ export async function principalFor(db: Db, secret: string | null, opts: AuthOpti
 }
 
 /**
- * Without anonymous access, a POST without credentials is refused before its body is read: an
- * unauthenticated client cannot make the server buffer and parse a 32 MiB body. (A wrong token
- * is found out by the context, which needs the database.)
+ * Authentication for yoga: POSTs are authenticated before their body is read, so a client that
+ * is nobody (no token, a wrong or revoked one) cannot make the server buffer and parse a 32 MiB
+ * body or probe the schema with validation errors. The principal found there is the context's;
+ * other requests (GET, socket operations) are authenticated when their context is built.
  */
-export function refuseMissingCredentials(opts: AuthOptions): Plugin {
-  return {
-    onRequest({ request, endResponse, fetchAPI }) {
-      if (opts.anonymousRole || request.method !== 'POST' || request.headers.has('authorization')) return;
-      const error = unauthenticated();
-      endResponse(
-        new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }), {
-          status: 401,
-          headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer' },
-        }),
-      );
+export function authenticator(db: Db, opts: AuthOptions) {
+  const early = new WeakMap<Request, Principal>();
+  const plugin: Plugin = {
+    async onRequest({ request, endResponse, fetchAPI }) {
+      if (request.method !== 'POST') return;
+      try {
+        early.set(request, await principalFor(db, bearerOf({ request }), opts));
+      } catch (error) {
+        if (!(error instanceof GraphQLError)) throw error;
+        endResponse(
+          new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }), {
+            status: 401,
+            headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer' },
+          }),
+        );
+      }
     },
   };
+  /** The principal of a request or socket operation; throws UNAUTHENTICATED. */
+  const principal = async (initial: { request?: Request; connectionParams?: Record<string, unknown>; req?: IncomingMessage }): Promise<Principal> =>
+    (initial.request && early.get(initial.request)) ?? principalFor(db, bearerOf(initial), opts);
+  return { plugin, principal };
 }

@@ -20,10 +20,13 @@ export async function resolveLocalId(db: Db, deviceId: string, localId: string, 
 
 /**
  * A stable run id for a local-id entity whose client sent no branchId: its create and the
- * updates that overtake it must share a run for the updates to be held and released.
+ * updates that overtake it must share a run for the updates to be held and released. Derived
+ * from the minted entity UUID (random, one per device and local id), never from the local id:
+ * run ids are visible to every puller of the dataset, and a hash of device and local id could
+ * be matched against guessed local ids to learn another device's mappings.
  */
-export function localBranchId(deviceId: string, localId: string): string {
-  const h = createHash('sha1').update(`entity-sync/local-branch\u0001${deviceId}\u0001${localId}`).digest('hex');
+export function localBranchId(entityId: string): string {
+  const h = createHash('sha1').update(`entity-sync/local-branch\u0001${entityId}`).digest('hex');
   // Shaped as a version 5 (name-based, SHA-1) UUID.
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
 }

@@ -105,7 +105,7 @@ export async function placeNewChange(tx: Tx, record: ChangeRecord, received: Val
   // its own joins the device's implicit run for that local id, so it can be held and released.
   // Once its create went through that run, later local-id changes without a run stay in it.
   if (change.localId && change.deviceId && !change.branchId) {
-    const implicit = localBranchId(change.deviceId, change.localId);
+    const implicit = localBranchId(change.entityId);
     const joins =
       !entity ||
       change.action === 'CREATE' ||

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, asc, count, eq, isNull } from 'drizzle-orm';
+import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
 import type { Principal, Role } from '../core/auth.js';
 import { DomainError } from '../core/errors.js';
 import { hasNul } from '../core/json.js';
@@ -69,6 +69,15 @@ export async function revokeToken(db: Db, id: string): Promise<{ token: TokenRow
   const [already] = await db.select().from(apiTokens).where(eq(apiTokens.id, uuid)).limit(1);
   if (!already) throw new DomainError('TOKEN_NOT_FOUND', `no API token has the id "${uuid}"`);
   return { token: already, events: [] };
+}
+
+/** Ids of the tokens revoked in the last `seconds` (by the database clock). */
+export async function recentlyRevoked(db: Db, seconds: number): Promise<string[]> {
+  const rows = await db
+    .select({ id: apiTokens.id })
+    .from(apiTokens)
+    .where(sql`${apiTokens.revokedAt} > now() - make_interval(secs => ${seconds})`);
+  return rows.map((r) => r.id);
 }
 
 export async function listTokens(db: Db): Promise<TokenRow[]> {

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
-import { createToken } from '../../src/sync/tokens.js';
+import { createToken, revokeToken } from '../../src/sync/tokens.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { CHANGED_SUB, socketClient, spawnService, sseSubscribe, trackSubscriptions, waitUntil, wsUrl, type SocketClient, type Tracker } from '../helpers/live.js';
 
@@ -27,7 +27,7 @@ const sockets: SocketClient[] = [];
 let tracker: Tracker;
 
 beforeAll(async () => {
-  t = await startTestApp({ flushIntervalSeconds: 0, auth: { anonymousRole: null } });
+  t = await startTestApp({ flushIntervalSeconds: 0, auth: { anonymousRole: null, revocationSweepSeconds: 0.2 } });
   tracker = trackSubscriptions(t.app.bus);
   admin = (await createToken(t.database.db, { name: 'admin', role: 'admin' })).secret;
   for (const name of ['trees', 'birds']) {
@@ -111,6 +111,25 @@ describe('sockets authenticate at connection_init', () => {
   });
 });
 
+describe('what an event shows to whom', () => {
+  it("changeHeld: a collector gets the event but not the held change (another device's payload); a reviewer gets it", async () => {
+    const reviewer = (await createToken(t.database.db, { name: 'reviewer', role: 'reviewer', datasets: ['trees'] })).secret;
+    const HELD = 'subscription { changeHeld(dataset: "trees") { changeId waitsFor heldChange { deviceId change } } }';
+    const asCollector = socket(collector.secret).subscribe(HELD);
+    const asReviewer = socket(reviewer).subscribe(HELD);
+    await waitUntil(() => tracker.active('changeHeld') === 2, 'both subscriptions');
+    const id = await touchTrees();
+    const held = { id: randomUUID(), deviceId: 'tab-7', dataset: 'trees', entityId: id, action: 'UPDATE', branchId: randomUUID(), trunkVersion: 1, baseVersion: 2, data: { height: 3 } };
+    const r = await t.gqlAs(admin, 'mutation($c: ChangeInput!) { submitChange(change: $c) { outcome } }', { c: held });
+    expect(r.data.submitChange.outcome).toBe('HELD');
+    const [seenByCollector] = await asCollector.take(1);
+    const [seenByReviewer] = await asReviewer.take(1);
+    expect(seenByCollector).toEqual({ changeId: held.id, waitsFor: 1, heldChange: null });
+    expect(asCollector.errors).toEqual([]);
+    expect(seenByReviewer).toMatchObject({ changeId: held.id, waitsFor: 1, heldChange: { deviceId: 'tab-7', change: expect.objectContaining({ data: { height: 3 } }) } });
+  });
+});
+
 describe('a token revoked while connected', () => {
   it('closes its sockets with 4403 and ends their subscriptions; other tokens stay connected', async () => {
     const { secret, token } = await createToken(t.database.db, { name: 'doomed', role: 'collector', datasets: ['trees'] });
@@ -155,6 +174,27 @@ describe('a token revoked while connected', () => {
     }
   });
 
+  it('whose event was lost (a NOTIFY cut off after the commit): the sweep of recent revocations still ends its socket and streams', async () => {
+    const { secret, token } = await createToken(t.database.db, { name: 'lost event', role: 'collector', datasets: ['trees'] });
+    const s = socket(secret);
+    const onSocket = s.subscribe(CHANGED_SUB, { ds: 'trees' });
+    const stream = sseSubscribe(t.url, CHANGED_SUB, { ds: 'trees' }, { token: secret });
+    try {
+      expect((await stream.opened).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 150));
+      await touchTrees();
+      await onSocket.take(1);
+      await stream.take(1);
+      // Revoked in the database only: the event revokeApiToken would publish never goes out.
+      const { events } = await revokeToken(t.database.db, token.id);
+      expect(events).toEqual([{ type: 'tokenRevoked', tokenId: token.id }]);
+      await waitUntil(() => s.closed.code && stream.completed, 'the sweep to end the socket and the stream', 3000);
+      expect(s.closed).toEqual({ code: 4403, reason: 'Forbidden: token revoked' });
+    } finally {
+      stream.close();
+    }
+  });
+
   it('SSE without a token is 401, and a stream of a dataset outside the token is FORBIDDEN', async () => {
     const anonymous = await fetch(t.url, {
       method: 'POST',
@@ -174,10 +214,14 @@ describe('a token revoked while connected', () => {
   });
 });
 
-describe('a request without credentials', () => {
-  it('is refused with 401 before its body is read: the server does not wait for 30 MB that never come', async () => {
+describe('a request without valid credentials', () => {
+  it.each([
+    ['no token', {}],
+    ['a wrong token', { authorization: 'Bearer est_not-a-token' }],
+    ['a malformed header', { authorization: 'x' }],
+  ])('with %s is refused with 401 before its body is read: the server does not wait for 30 MB that never come', async (_what, auth: Record<string, string>) => {
     const { status, headers } = await new Promise<{ status: number; headers: Record<string, unknown> }>((resolve, reject) => {
-      const req = request(t.url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(30_000_000) } }, (res) => {
+      const req = request(t.url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(30_000_000), ...auth } }, (res) => {
         res.resume();
         resolve({ status: res.statusCode!, headers: res.headers });
         req.destroy();
@@ -188,6 +232,13 @@ describe('a request without credentials', () => {
     });
     expect(status).toBe(401);
     expect(headers['www-authenticate']).toBe('Bearer');
+  });
+
+  it('learns nothing of the schema: a misspelt field is 401 like a real one, not a validation error', async () => {
+    for (const query of ['{ apiTokenz { id } }', '{ apiTokens { id } }']) {
+      const r = await t.gqlAs('est_nobody', query);
+      expect([r.status, r.errors?.[0]?.extensions?.code]).toEqual([401, 'UNAUTHENTICATED']);
+    }
   });
 });
 

@@ -29,7 +29,9 @@ const BranchRef = builder.objectRef<Branch>('Branch').implement({
 
 export const HeldChange = builder.drizzleObject('heldChanges', {
   name: 'HeldChange',
-  description: 'A change waiting in the backlog for its predecessor in its run.',
+  description: 'A change waiting in the backlog for its predecessor in its run. Reviewers and admins only: it carries its device\'s whole payload, local ids included.',
+  // Wherever a held change is reached from (the backlog, an event), only reviewers see it.
+  authScopes: { reviewer: true },
   fields: (t) => ({
     changeId: t.exposeString('changeId'),
     entityId: t.exposeID('entityId'),

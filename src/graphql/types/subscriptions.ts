@@ -47,7 +47,9 @@ builder.objectFields(ChangeHeldEvent, (t) => ({
   heldChange: t.drizzleField({
     type: 'heldChanges',
     nullable: true,
-    description: 'The held change, while it is still held.',
+    description: 'The held change, while it is still held; null for collectors (it is a device\'s whole payload).',
+    authScopes: { reviewer: true },
+    unauthorizedResolver: () => null,
     resolve: (query, e, _args, ctx) => ctx.db.query.heldChanges.findFirst(query({ where: { changeId: e.changeId } })),
   }),
 }));
@@ -71,28 +73,33 @@ const matches =
     e.datasetName === args.dataset && (args.entityId == null || e.entityId === String(args.entityId).toLowerCase());
 
 /**
- * Ends once the caller's token is revoked (on any instance); never for anonymous access. A
- * Repeater, not an async generator: a generator parked in an await ignores return() until its
+ * Ends once the caller's token is revoked (on any instance) or the server begins to shut down.
+ * A Repeater, not an async generator: a generator parked in an await ignores return() until its
  * next event, which would leak its subscription when the other side of the race ends first.
  */
-function revocation(ctx: Context): Repeater<never> {
+function endOf(ctx: Context): Repeater<never> {
   return new Repeater<never>(async (_push, stop) => {
+    if (ctx.closing.aborted) return stop();
+    const onClosing = () => stop();
+    ctx.closing.addEventListener('abort', onClosing, { once: true });
     const tokenId = ctx.principal.tokenId;
-    if (tokenId === null) return stop;
-    const revoked = ctx.pubsub.subscribe('tokenRevoked');
-    void (async () => {
-      for await (const e of revoked) if (e.tokenId === tokenId) return stop();
-    })();
+    const revoked = tokenId === null ? null : ctx.pubsub.subscribe('tokenRevoked');
+    if (revoked) {
+      void (async () => {
+        for await (const e of revoked) if (e.tokenId === tokenId) return stop();
+      })();
+    }
     await stop;
-    await revoked.return?.();
+    ctx.closing.removeEventListener('abort', onClosing);
+    await revoked?.return?.();
   });
 }
 
-/** The matching events of one type, over WebSocket or SSE alike, until the token is revoked. */
+/** The matching events of one type, over WebSocket or SSE alike, until the token is revoked or the server stops. */
 function events<T extends EntityEvent['type']>(ctx: Context, type: T, args: { dataset: string; entityId?: string | number | null }) {
   const source = pipe(ctx.pubsub.subscribe(type) as AsyncIterable<EventOf<T>>, filter(matches<EventOf<T>>(args)));
   // The race ends (and unsubscribes both) as soon as either ends.
-  return Repeater.race([source, revocation(ctx)]);
+  return Repeater.race([source, endOf(ctx)]);
 }
 
 builder.subscriptionFields((t) => ({
