@@ -135,6 +135,11 @@ export interface Limits {
   maxChangeBytes: number;
   maxLabelLength: number;
   maxProperties: number;
+  /**
+   * Fields a query may resolve, estimated before it runs from its shape and its page sizes
+   * (Pothos complexity): the work one request may cause, whoever sends it.
+   */
+  maxQueryComplexity: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -142,4 +147,5 @@ export const DEFAULT_LIMITS: Limits = {
   maxChangeBytes: 64 * 1024,
   maxLabelLength: 1000,
   maxProperties: 200,
+  maxQueryComplexity: 600_000,
 };

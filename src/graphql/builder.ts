@@ -2,6 +2,7 @@ import SchemaBuilder from '@pothos/core';
 import DrizzlePlugin from '@pothos/plugin-drizzle';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import RelayPlugin from '@pothos/plugin-relay';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import { GraphQLError } from 'graphql';
@@ -45,7 +46,18 @@ export const builder = new SchemaBuilder<{
 }>({
   defaultFieldNullability: false,
   // Scope auth first, so no other plugin's wrapper runs before the check.
-  plugins: [ScopeAuthPlugin, ErrorsPlugin, RelayPlugin, DrizzlePlugin],
+  plugins: [ScopeAuthPlugin, ComplexityPlugin, ErrorsPlugin, RelayPlugin, DrizzlePlugin],
+  // Each field costs 1; a list multiplies what is selected under it by its page size (set per
+  // field from its arguments), or by 10 where it has none. Checked before any resolver runs.
+  complexity: {
+    defaultComplexity: 1,
+    defaultListMultiplier: 10,
+    limit: (ctx) => ({ complexity: ctx.limits.maxQueryComplexity }),
+    complexityError: (kind, result) =>
+      new GraphQLError(`query complexity limit of ${result.maxComplexity ?? result.complexity} exceeded (found ${result.complexity})`, {
+        extensions: { code: 'QUERY_TOO_COMPLEX', limit: { name: 'maxComplexity', max: result.maxComplexity, found: result.complexity }, kind },
+      }),
+  },
   scopeAuth: {
     // Refuse a subscription when it is made, not on its first event.
     authorizeOnSubscribe: true,

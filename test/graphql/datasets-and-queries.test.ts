@@ -69,6 +69,19 @@ describe('entity and change queries', () => {
     expect(await d.entity(randomUUID())).toBeNull();
   });
 
+  it('Entity.versions pages a long history: limit (default 100, 1 to 1000) versions after `after`, oldest first', async () => {
+    const ds = await d.createDataset(['n']);
+    const id = await d.create(ds, 'Counter', { n: 0 });
+    for (let v = 1; v <= 104; v++) await d.update(ds, id, v, { n: v });
+    const page = async (args: string) =>
+      (ok(await t.gql(`query($id: ID!) { entity(id: $id) { versions${args} { version } } }`, { id })).entity.versions as { version: number }[]).map((v) => v.version);
+    expect(await page('')).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(await page('(after: 100)')).toEqual([101, 102, 103, 104, 105]);
+    expect(await page('(after: 3, limit: 2)')).toEqual([4, 5]);
+    expect(await page('(limit: 0)')).toEqual([1]);
+    expect(await page('(after: 105)')).toEqual([]);
+  });
+
   it('change(id) returns what was sent and what it came to', async () => {
     const ds = await d.createDataset(['height']);
     const entityId = randomUUID();

@@ -56,7 +56,8 @@ const mutationSelecting = (selection: string) => `mutation($c: ChangeInput!) { s
 /** `levels` of entity → versions → entity … (each pair two levels), ending in `leaf`. */
 function nested(levels: number, leaf = 'label'): string {
   let s = leaf;
-  for (let i = 0; i < levels; i++) s = i % 2 === 0 ? `versions { ${s} }` : `entity { ${s} }`;
+  // One version per level: deep, but cheap (the complexity limit is tested on its own).
+  for (let i = 0; i < levels; i++) s = i % 2 === 0 ? `versions(limit: 1) { ${s} }` : `entity { ${s} }`;
   return s;
 }
 
@@ -163,6 +164,19 @@ describe('hostile requests are refused with a status and a code, and store nothi
       const limit = refused.errors![0]!.extensions?.limit as { max: number; found: number };
       expect(limit.found).toBe(limit.max + 1);
     }
+  });
+
+  it('a history nested under a page is refused before it runs (QUERY_TOO_COMPLEX), page sizes in variables included', async () => {
+    const cubic = `query($ds: String!, $n: Int) { changesSince(dataset: $ds, limit: $n) { __typename ... on QueryChangesSinceSuccess { data { versions { entity { versions { entity { versions { version } } } } } } } } }`;
+    const refused = await t.gql(cubic, { ds, n: 1000 });
+    expect(codes(refused)).toEqual(['QUERY_TOO_COMPLEX']);
+    const limit = refused.errors![0]!.extensions?.limit as { max: number; found: number };
+    expect(limit.max).toBe(DEFAULT_LIMITS.maxQueryComplexity);
+    expect(limit.found).toBeGreaterThan(limit.max);
+    expect(refused.data ?? null).toBeNull();
+    // The same shape over a small page and short histories is fine.
+    const small = cubic.replaceAll('entity { versions {', 'entity { versions(limit: 2) {');
+    expect(ok(await t.gql(small, { ds, n: 5 })).changesSince.__typename).toBe('QueryChangesSinceSuccess');
   });
 
   it("our own clients' documents pass: the client library's SubmitChanges and ChangesSince, a literal full page", async () => {

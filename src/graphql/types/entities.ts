@@ -27,6 +27,10 @@ const PropertyDiffRef = builder.objectRef<PropertyDiff>('PropertyDiff').implemen
   }),
 });
 
+const VERSIONS_PAGE = 100;
+const MAX_VERSIONS_PAGE = 1000;
+const versionsPage = (limit: number | null | undefined) => Math.min(Math.max(limit ?? VERSIONS_PAGE, 1), MAX_VERSIONS_PAGE);
+
 export const Entity = builder.drizzleObject('entities', {
   name: 'Entity',
   description: 'One record: its current label, properties, server version and conflict state.',
@@ -40,7 +44,16 @@ export const Entity = builder.drizzleObject('entities', {
     deleted: t.exposeBoolean('deleted'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
-    versions: t.relation('versions', { description: 'The history, oldest first.', query: { orderBy: { version: 'asc' } } }),
+    versions: t.relation('versions', {
+      description: `The history, oldest first: at most \`limit\` versions (1-${MAX_VERSIONS_PAGE}, default ${VERSIONS_PAGE}) after version \`after\`.`,
+      args: {
+        after: t.arg.int({ description: 'Only versions after this one (default 0: from the first).' }),
+        limit: t.arg.int({ description: `At most this many (1-${MAX_VERSIONS_PAGE}, default ${VERSIONS_PAGE}).` }),
+      },
+      // A long history is paged, so a query's work is bounded by what it asks for.
+      query: (args) => ({ where: { version: { gt: args.after ?? 0 } }, orderBy: { version: 'asc' }, limit: versionsPage(args.limit) }),
+      complexity: (args) => ({ field: 1, multiplier: versionsPage(args.limit) }),
+    }),
   }),
 });
 
@@ -102,6 +115,8 @@ builder.queryFields((t) => ({
       conflict: t.arg({ type: ConflictTypeEnum, required: false, description: 'Only entities with this unresolved conflict.' }),
       includeDeleted: t.arg.boolean({ required: false, defaultValue: false }),
     },
+    // edges and nodes are lists (×10 each by default): the page size over 10 makes the estimate the page.
+    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? 20, 500) / 10) }),
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
     resolve: (query, _root, args, ctx) => {
       checkCursor(args.after);

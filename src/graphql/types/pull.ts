@@ -1,4 +1,4 @@
-import { changesSince, type ChangesPage } from '../../sync/changes-since.js';
+import { changesSince, MAX_PULL, type ChangesPage } from '../../sync/changes-since.js';
 import { builder } from '../builder.js';
 import { EntityVersion } from './entities.js';
 
@@ -10,7 +10,8 @@ const LocalIdMapping = builder.objectRef<{ localId: string; entityId: string }>(
 const ChangesPageRef = builder.objectRef<ChangesPage>('ChangesPage').implement({
   description: 'A page of versions in commit order, with the cursor to continue from.',
   fields: (t) => ({
-    versions: t.field({ type: [EntityVersion], resolve: (p) => p.versions }),
+    // changesSince multiplies by its limit already (below).
+    versions: t.field({ type: [EntityVersion], complexity: { field: 1, multiplier: 1 }, resolve: (p) => p.versions }),
     cursor: t.exposeString('cursor', { description: 'Opaque. Pass it back as `cursor`; unchanged when the page is empty.' }),
     hasMore: t.exposeBoolean('hasMore', { description: 'More versions are ready now: pull again at once.' }),
     localIds: t.field({ type: [LocalIdMapping], description: "The calling device's local ids among this page's entities.", resolve: (p) => p.localIds }),
@@ -28,6 +29,8 @@ builder.queryFields((t) => ({
       limit: t.arg.int({ description: 'At most this many versions (1-1000, default 100).' }),
       deviceId: t.arg.string({ description: 'Whose local-id mappings to include.' }),
     },
+    // Page size: at most `limit` versions (default 100) under this field.
+    complexity: (args) => ({ field: 1, multiplier: Math.min(Math.max(args.limit ?? 100, 1), MAX_PULL) }),
     authScopes: (_root, args) => (args.deviceId == null ? { dataset: args.dataset } : { $all: { dataset: args.dataset, device: args.deviceId } }),
     resolve: (_root, args, ctx) => changesSince(ctx.db, args),
   }),
