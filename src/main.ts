@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { openDatabase } from './db/client.js';
+import { isDroppedConnection, openDatabase } from './db/client.js';
 import { postgresNotifier } from './db/notify.js';
 import { createEventBus } from './graphql/pubsub.js';
 import { buildApp } from './server/app.js';
@@ -35,6 +35,12 @@ const holdTimeoutSeconds = Number(env.HOLD_TIMEOUT_SECONDS ?? 300);
 // How long SIGTERM waits for in-flight requests and transactions before it cuts them off.
 const shutdownTimeoutSeconds = Number(env.SHUTDOWN_TIMEOUT_SECONDS || 10);
 if (!Number.isFinite(shutdownTimeoutSeconds) || shutdownTimeoutSeconds < 0) fail(`SHUTDOWN_TIMEOUT_SECONDS takes a number of seconds, 0 or more, not "${env.SHUTDOWN_TIMEOUT_SECONDS}"`);
+// A stray rejection from the driver for a dropped connection is logged; anything else still
+// crashes the process (rethrown, it becomes an uncaught exception), as Node does by default.
+process.on('unhandledRejection', (reason) => {
+  if (!isDroppedConnection(reason)) throw reason;
+  logger.warn({ err: reason }, 'a database connection dropped under a query no one awaited; the driver reconnects');
+});
 const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.DATA_DIR ?? './data' });
 
 /** A command's events reach the running instances' listeners on a shared Postgres (PGlite has no others). */

@@ -59,3 +59,13 @@ export async function databaseAnswers(db: Db): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * An error of postgres.js for a connection that went away (cut, terminated by the server, ended).
+ * 3.4.9 can reject a query nobody awaits any more when its connection is cut under load (seen in
+ * the fault test); the driver reconnects by itself, so such a stray rejection is no reason to die.
+ */
+export function isDroppedConnection(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'CONNECTION_CLOSED' || code === 'CONNECTION_DESTROYED' || code === 'CONNECTION_ENDED';
+}
