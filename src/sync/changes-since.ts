@@ -32,10 +32,28 @@ export function decodeCursor(cursor: string): { txid: string; seq: number } {
 }
 
 /**
+ * The pull horizon, as SQL over the statement's snapshot: every transaction id below it has
+ * ended (committed or rolled back) or belongs to another database of the server. It is the
+ * snapshot's xmax, or its oldest in-progress transaction unless pg_stat_activity shows that one
+ * running in another database: so a long transaction elsewhere on the server (another app,
+ * another test file) does not hold pulls back, as the snapshot's xmin would. Without the right
+ * to see other roles' sessions their transactions count as ours: slower, never wrong.
+ * (backend_xid is a 32-bit xid; it is widened to xid8 with the epoch of xmax.)
+ */
+export const PULL_HORIZON = `least(
+  pg_snapshot_xmax(pg_current_snapshot()),
+  (select min(x) from pg_snapshot_xip(pg_current_snapshot()) as x
+    where x::text::bigint not in (
+      select case when w > e then w - 4294967296 else w end
+      from (select ((e0 >> 32) << 32) + a.backend_xid::text::bigint as w, e0 as e
+            from pg_stat_activity a, (select pg_snapshot_xmax(pg_current_snapshot())::text::bigint as e0) s
+            where a.datname <> current_database() and a.backend_xid is not null) other)))`;
+
+/**
  * Versions of a dataset after `cursor`, in (transaction id, sequence) order. Only versions
- * written by transactions older than the oldest one still running are handed out (the
- * snapshot's xmin): a slow transaction that commits after a faster one cannot be skipped,
- * it is simply handed out by a later pull. Cursors come from the database, never from clocks.
+ * written below the pull horizon are handed out: a slow transaction that commits after a
+ * faster one cannot be skipped, it is simply handed out by a later pull. Cursors come from
+ * the database, never from clocks.
  */
 export async function changesSince(db: Db, opts: { dataset: string; cursor?: string | null; limit?: number | null; deviceId?: string | null }): Promise<ChangesPage> {
   const limit = opts.limit ?? 100;
@@ -52,7 +70,7 @@ export async function changesSince(db: Db, opts: { dataset: string; cursor?: str
       and(
         eq(entities.datasetId, dataset.id),
         sql`/* changesSince */ (${entityVersions.txid}, ${entityVersions.seq}) > (${from.txid}::xid8, ${from.seq}::bigint)`,
-        sql`${entityVersions.txid} < pg_snapshot_xmin(pg_current_snapshot())`,
+        sql`${entityVersions.txid} < ${sql.raw(PULL_HORIZON)}`,
       ),
     )
     .orderBy(asc(entityVersions.txid), asc(entityVersions.seq))

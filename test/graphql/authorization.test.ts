@@ -435,7 +435,7 @@ const ROWS: Row[] = [
 describe('every operation × every token', () => {
   const cases = ROWS.flatMap((row) => ROLE_KEYS.map((role) => ({ row, role, allowed: row.allow.includes(role) })));
   it.each(cases.map((c) => [`${c.row.op} as ${c.role}: ${c.allowed ? 'allowed' : 'FORBIDDEN'}`, c] as const))('%s', async (_name, { row, role, allowed }) => {
-    // Pulls hand out versions once older transactions ended (cluster-wide on Postgres).
+    // Pulls hand out versions once older transactions of this database ended.
     if (row.field === 'changesSince') await sync(adminApp()).pull('trees');
     const req = await row.request(role);
     const res = await gqlAs(role, req.query, req.variables);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { PULL_HORIZON } from '../../src/sync/changes-since.js';
 import { backend } from '../helpers/database.js';
 import { domain, sync, type ChangesPageRow, type Domain, type Sync } from '../helpers/domain.js';
 
@@ -33,9 +34,9 @@ describe.runIf(backend === 'postgres')('pulling while slow and fast transactions
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  /** Every version in the table is older than the oldest transaction still running (cluster-wide): all are pullable now. */
+  /** Every version in the table is below the pull horizon: all are pullable now. */
   async function allPullable(): Promise<boolean> {
-    const [r] = await raw`select coalesce(pg_snapshot_xmin(pg_current_snapshot()) > (select max(txid) from entity_versions), true) as ok`;
+    const [r] = await raw.unsafe(`select coalesce(${PULL_HORIZON} > (select max(txid) from entity_versions), true) as ok`);
     return r!.ok as boolean;
   }
 
@@ -158,4 +159,46 @@ describe.runIf(backend === 'postgres')('pulling while slow and fast transactions
     // And the entities ended where their writers left them.
     for (const id of slowIds) expect((await d.entity(id))!).toMatchObject({ version: 7, data: { n: 7, who: 'slow' } });
   }, 90_000);
+
+  it('a transaction open in another database of the server holds no pull back; one open in this database does, until it ends', async () => {
+    const ds = await d.createDataset(['n']);
+    const other = new URL(t.databaseUrl!);
+    other.pathname = '/postgres';
+    const elsewhere = postgres(other.toString(), { max: 1, onnotice: () => {} });
+    const here = postgres(t.databaseUrl!, { max: 1, onnotice: () => {} });
+    try {
+      // Elsewhere: a transaction with a transaction id, left open while we write and pull here.
+      let endElsewhere!: () => void;
+      const elsewhereOpen = elsewhere.begin(async (tx) => {
+        await tx`select pg_current_xact_id()`;
+        await new Promise<void>((resolve) => (endElsewhere = resolve));
+      });
+      await sleep(100);
+      const first = await d.create(ds, 'First', { n: 1 });
+      const pulled = await s.pull(ds, {}, 'version entity { id }', false);
+      expect(pulled.versions.map((v) => (v as { entity: { id: string } }).entity.id)).toEqual([first]);
+
+      // Here: an open transaction of this database older than the next version holds it back...
+      let endHere!: () => void;
+      const hereOpen = here.begin(async (tx) => {
+        await tx`select pg_current_xact_id()`;
+        await new Promise<void>((resolve) => (endHere = resolve));
+      });
+      await sleep(100);
+      const second = await d.create(ds, 'Second', { n: 1 });
+      const held = await s.pull(ds, { cursor: pulled.cursor }, 'version entity { id }', false);
+      expect(held.versions).toEqual([]);
+      expect(held.cursor).toBe(pulled.cursor);
+      // ...and hands it out once it ends.
+      endHere();
+      await hereOpen;
+      const after = await s.pull(ds, { cursor: pulled.cursor }, 'version entity { id }', false);
+      expect(after.versions.map((v) => (v as { entity: { id: string } }).entity.id)).toEqual([second]);
+      endElsewhere();
+      await elsewhereOpen;
+    } finally {
+      await elsewhere.end({ timeout: 5 });
+      await here.end({ timeout: 5 });
+    }
+  });
 });

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeInput } from '../../src/core/types.js';
 import type { Db } from '../../src/db/client.js';
-import { encodeCursor } from '../../src/sync/changes-since.js';
+import { encodeCursor, PULL_HORIZON } from '../../src/sync/changes-since.js';
 import { submitChanges } from '../../src/sync/submit-changes.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { domain, noInternalError, sync, type ChangesPageRow, type Domain, type PulledVersion, type Sync } from '../helpers/domain.js';
@@ -30,11 +30,11 @@ async function rows<T>(db: Db, query: ReturnType<typeof sql>): Promise<T[]> {
 }
 
 /**
- * True once every version in the table is old enough to be handed out: the oldest running
- * transaction (cluster-wide on Postgres) is newer than all of them.
+ * True once every version in the table is below the pull horizon (PULL_HORIZON): all can
+ * be handed out.
  */
 async function allPullable(db: Db): Promise<boolean> {
-  const [r] = await rows<{ ok: boolean }>(db, sql`select coalesce(pg_snapshot_xmin(pg_current_snapshot()) > (select max(txid) from entity_versions), true) as ok`);
+  const [r] = await rows<{ ok: boolean }>(db, sql`select coalesce(${sql.raw(PULL_HORIZON)} > (select max(txid) from entity_versions), true) as ok`);
   return r!.ok;
 }
 async function waitAllPullable(db: Db, timeoutMs = 30_000): Promise<void> {

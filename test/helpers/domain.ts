@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql as dsql } from 'drizzle-orm';
 import { expect } from 'vitest';
+import { PULL_HORIZON } from '../../src/sync/changes-since.js';
 import type { GqlResponse, TestApp } from './app.js';
 
 /** Domain factories over real HTTP, so scenarios read as steps. Every call checks the envelope. */
@@ -396,15 +397,14 @@ export function sync(t: TestApp) {
   }
 
   /**
-   * Pulls hand out a version once every transaction older than it has ended, and on Postgres
-   * that counts transactions of every database on the server (other test files run beside
-   * this one). A test that asserts "everything written so far" waits for that first, bounded.
+   * Pulls hand out a version once every transaction of this database older than it has ended
+   * (PULL_HORIZON). A test that asserts "everything written so far" waits for that first, bounded.
    */
   async function pullable(): Promise<void> {
     const until = Date.now() + 30_000;
     for (;;) {
       const res = (await t.database.db.execute(
-        dsql`select coalesce(pg_snapshot_xmin(pg_current_snapshot()) > (select max(txid) from entity_versions), true) as ok`,
+        dsql`select coalesce(${dsql.raw(PULL_HORIZON)} > (select max(txid) from entity_versions), true) as ok`,
       )) as unknown as { rows?: { ok: boolean }[] } & { ok: boolean }[];
       const row = res.rows ? res.rows[0] : res[0];
       if (row?.ok) return;
