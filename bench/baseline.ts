@@ -5,11 +5,13 @@
  * - `echo`: N requests from 16 concurrent clients to a bare graphql-yoga echo server that
  *   lives in this process, like entity-sync's server lives in the parent;
  * - `rawFlush`: forces every due held change by raw SQL, timed;
- * - `rawUpdates`: N in-order raw-SQL updates of one entity, each timed.
+ * - `rawUpdates`: N in-order raw-SQL updates of one entity, each timed;
+ * - `rawPull`: the dataset's versions in pages, by the select changesSince makes, each page timed.
  */
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { concurrentLoad, gql, memory, timed, updateData, type BaselineCommand, type BaselineConfig, type BaselineReply } from './lib.js';
+import { PULL_HORIZON } from '../src/sync/changes-since.js';
 import { rawFlush, rawUpdate, type RawContext } from './raw-sql.js';
 import { ECHO_MUTATION, startEchoServer } from './yoga-echo.js';
 
@@ -70,6 +72,32 @@ async function handle(msg: BaselineCommand): Promise<BaselineReply> {
       flushStepMs.clear();
       forcedSinceReset = 0;
       return { ok: true, steps };
+    }
+    case 'rawPull': {
+      // What changesSince reads, hand-written: the dataset's versions after a (txid, seq) cursor,
+      // below the same pull horizon, in commit order, one page at a time, every column.
+      const sql = ctx!.sql;
+      const [ds] = await sql<{ id: string }[]>`select id from datasets where name = ${config!.dataset}`;
+      let cursor = { txid: '0', seq: '0' };
+      let count = 0;
+      const latencies: number[] = [];
+      const started = performance.now();
+      for (;;) {
+        const t0 = performance.now();
+        const rows = await sql.unsafe(
+          `select v.*, v.txid::text as cursor_txid from entity_versions v join entities e on e.id = v.entity_id
+           where e.dataset_id = $1 and (v.txid, v.seq) > ($2::xid8, $3::bigint) and v.txid < ${PULL_HORIZON}
+           order by v.txid, v.seq limit ${msg.limit + 1}`,
+          [ds!.id, cursor.txid, cursor.seq],
+        );
+        const page = rows.slice(0, msg.limit);
+        latencies.push(performance.now() - t0);
+        count += page.length;
+        const last = page.at(-1);
+        if (last) cursor = { txid: last.cursor_txid as string, seq: String(last.seq) };
+        if (rows.length <= msg.limit) break;
+      }
+      return { ok: true, run: { latencies, seconds: (performance.now() - started) / 1000 }, count };
     }
     case 'rawUpdates': {
       let version = msg.fromVersion;

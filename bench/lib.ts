@@ -44,6 +44,8 @@ export type BaselineCommand =
   | { cmd: 'flushSteps' }
   /** `count` in-order raw-SQL updates of one entity, one at a time, each timed. */
   | { cmd: 'rawUpdates'; entityId: string; fromVersion: number; count: number }
+  /** Reads the whole dataset's versions in pages of `limit` as changesSince does, by raw SQL, each page timed. */
+  | { cmd: 'rawPull'; limit: number }
   | { cmd: 'exit' };
 
 /** Baseline process -> parent: the answer to the last command. */
@@ -55,7 +57,7 @@ export interface BaselineReply {
   memory?: MemorySnapshot;
   /** Mean milliseconds per raw-SQL statement since the last resetSteps. */
   steps?: { step: string; ms: number }[];
-  /** rawFlush: changes forced. */
+  /** rawFlush: changes forced; rawPull: versions read. */
   count?: number;
   /** rawUpdates: the entity's version after them. */
   version?: number;

@@ -9,6 +9,8 @@ export interface Measured {
   single: LoadResult;
   echo: LoadResult;
   memory: { batched: MemorySnapshot; raw: MemorySnapshot; single: MemorySnapshot; echo: MemorySnapshot };
+  /** Pulling the whole dataset: versions/s over all passes, and the latency of one page. */
+  pull: { es: { rate: number; page: LoadResult; versions: number }; raw: { rate: number; page: LoadResult; versions: number } };
   /** Forced flush: rates over the timed rounds; raw-SQL time per forced change by statement. */
   flush: { es: LoadResult; raw: LoadResult; rawSteps: { step: string; ms: number }[] };
   /** In-order single updates on an entity with a long history (big) and with one version (small). */
@@ -45,6 +47,8 @@ export interface Settings {
   socketWave: number;
   liveEvents: number;
   liveRounds: number;
+  pullLimit: number;
+  pullRounds: number;
   loadClients: number;
   loadBatchSize: number;
   loadSeconds: number;
@@ -85,6 +89,8 @@ export function report(m: Measured, s: Settings): string {
     [`submitChange, ${s.clients} clients: changes/s (vs yoga echo req/s)`, fmt.rate(m.single.rate), fmt.rate(m.echo.rate), r(m.single.rate, m.echo.rate)],
     [`submitChange: latency p50`, fmt.ms(m.single.p50), fmt.ms(m.echo.p50), r(m.single.p50, m.echo.p50)],
     [`submitChange: latency p99`, fmt.ms(m.single.p99), fmt.ms(m.echo.p99), r(m.single.p99, m.echo.p99)],
+    [`changesSince, ${n(m.pull.es.versions)} versions in pages of ${n(s.pullLimit)}: versions/s (vs raw SQL select)`, fmt.rate(m.pull.es.rate), fmt.rate(m.pull.raw.rate), r(m.pull.es.rate, m.pull.raw.rate)],
+    [`changesSince: page latency p50`, fmt.ms(m.pull.es.page.p50), fmt.ms(m.pull.raw.page.p50), r(m.pull.es.page.p50, m.pull.raw.page.p50)],
     ['RSS after batched phase (vs raw-SQL process)', fmt.mb(m.memory.batched.rssMb), fmt.mb(m.memory.raw.rssMb), r(m.memory.batched.rssMb, m.memory.raw.rssMb)],
     ['heap used after batched phase (vs raw-SQL process)', fmt.mb(m.memory.batched.heapMb), fmt.mb(m.memory.raw.heapMb), r(m.memory.batched.heapMb, m.memory.raw.heapMb)],
     ['RSS after single phase (vs yoga-echo process)', fmt.mb(m.memory.single.rssMb), fmt.mb(m.memory.echo.rssMb), r(m.memory.single.rssMb, m.memory.echo.rssMb)],
@@ -129,6 +135,9 @@ export function report(m: Measured, s: Settings): string {
   mutation, same clients and counts. Alternating runs of ${s.requests / s.rounds}; rates are requests over summed run time.
 - Memory: the entity-sync server runs in this process together with its load generator; the baselines (raw SQL
   client, yoga echo server and its load generator) run in a child process. Read after a forced GC at phase end.
+- Pull: every version of the bench dataset so far (${n(m.pull.es.versions)}), from the start, in pages of ${n(s.pullLimit)}:
+  entity-sync's changesSince over HTTP with the client library's own query (collector token), against the same
+  select by raw SQL (dataset join, (txid, seq) cursor, the same pull horizon, every column); ${s.pullRounds} passes each, ABBA.
 - Flush: held changes that are each the 2nd change of a 2-change offline run (branchId, trunkVersion 1, baseVersion 2)
   on an existing entity at version 1, whose 1st change never arrived, held 10 min. Made untimed just before each round:
   one created and one held by submitChanges, cloned with fresh ids by SQL inserts. ${s.flushRounds} rounds of ${s.flushPerRound} per side

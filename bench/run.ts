@@ -26,6 +26,7 @@ import { entityWithHistory, heldChangeFactory } from './fixtures.js';
 import {
   BENCH_PROPS,
   combine,
+  gql,
   memory,
   summarize,
   timed,
@@ -40,6 +41,7 @@ import {
   type SubscriberTarget,
   type TimedRun,
 } from './lib.js';
+import { CHANGES_SINCE } from '../src/client/documents.js';
 import { loadPhase } from './load.js';
 import { report, type Settings } from './report.js';
 import { BatchedClient, createDataset, createEntities, DATASET, DEVICE, InProcessUpdater, SingleClients } from './service.js';
@@ -66,6 +68,8 @@ const settings: Settings = {
   socketWave: 100,
   liveEvents: 32,
   liveRounds: 4,
+  pullLimit: 1000,
+  pullRounds: 4,
   loadClients: 50,
   loadBatchSize: 5,
   // BENCH_LOAD_SECONDS: how long each side of the load phase runs (default 60).
@@ -194,6 +198,49 @@ try {
     const singleMemory = memory();
     const echoMemory = (await baseline.send({ cmd: 'memory' })).memory!;
     log(`single: entity-sync ${Math.round(singleResult.rate)}/s, yoga echo ${Math.round(echoResult.rate)}/s`);
+
+    // Phase 2b: pulling the whole dataset (every version so far) in pages of 1,000, over HTTP with
+    // the client library's own query, against the same select by raw SQL; alternating passes.
+    const pullPass = async (): Promise<{ run: TimedRun; count: number }> => {
+      let cursor: string | null = null;
+      let count = 0;
+      const latencies: number[] = [];
+      const t0 = performance.now();
+      for (;;) {
+        const p0 = performance.now();
+        const page: { changesSince: { data: { cursor: string; hasMore: boolean; versions: unknown[] } } } = await gql(url, CHANGES_SINCE, { dataset: DATASET, cursor, limit: s.pullLimit, deviceId: DEVICE });
+        latencies.push(performance.now() - p0);
+        count += page.changesSince.data.versions.length;
+        cursor = page.changesSince.data.cursor;
+        if (!page.changesSince.data.hasMore) break;
+      }
+      return { run: { latencies, seconds: (performance.now() - t0) / 1000 }, count };
+    };
+    const rawPullPass = async () => {
+      const r = await baseline.send({ cmd: 'rawPull', limit: s.pullLimit });
+      return { run: r.run!, count: r.count! };
+    };
+    await pullPass();
+    await rawPullPass();
+    const minePull: { run: TimedRun; count: number }[] = [];
+    const rawPulls: { run: TimedRun; count: number }[] = [];
+    for (let i = 0; i < s.pullRounds; i++) {
+      if (i % 2 === 0) {
+        minePull.push(await pullPass());
+        rawPulls.push(await rawPullPass());
+      } else {
+        rawPulls.push(await rawPullPass());
+        minePull.push(await pullPass());
+      }
+    }
+    const pullRate = (passes: { run: TimedRun; count: number }[]) => ({
+      rate: passes.reduce((a, p) => a + p.count, 0) / passes.reduce((a, p) => a + p.run.seconds, 0),
+      page: summarize(passes.flatMap((p) => p.run.latencies), passes.reduce((a, p) => a + p.run.seconds, 0)),
+      versions: passes[0]!.count,
+    });
+    const pullResult = { es: pullRate(minePull), raw: pullRate(rawPulls) };
+    if (minePull.some((p) => p.count !== rawPulls[0]!.count)) throw new Error(`a pull pass read ${minePull.map((p) => p.count)} versions, raw SQL ${rawPulls[0]!.count}`);
+    log(`pull: entity-sync ${Math.round(pullResult.es.rate)} versions/s, raw SQL ${Math.round(pullResult.raw.rate)} versions/s`);
 
     // Phase 3: forced flush of held changes, entity-sync (in process) and raw SQL alternating.
     // Each round's held changes are made (untimed) just before it, so each flush sees only its own.
@@ -341,6 +388,7 @@ try {
           single: singleResult,
           echo: echoResult,
           memory: { batched: batchedMemory, raw: rawMemory, single: singleMemory, echo: echoMemory },
+          pull: pullResult,
           flush: { es: flushResult, raw: rawFlushResult, rawSteps: flushSteps },
           history: historyResult,
           live: { ...liveResult, memory: liveMemory },
