@@ -126,6 +126,7 @@ const app = buildApp({
   flushIntervalSeconds: Number(env.FLUSH_INTERVAL_SECONDS ?? 30),
   shutdownTimeoutSeconds,
   auth: { anonymousRole },
+  metricsToken: env.METRICS_TOKEN || null,
 });
 // A fresh embedded database has no token yet: make the first admin token and show it once.
 const firstAdminSecret = database.kind === 'pglite' ? await createFirstAdminToken(database.db) : null;

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +31,8 @@ export interface AppOptions {
   maxBodyBytes?: number;
   /** Limits on GraphQL documents (depth, aliases, tokens, cost, directives) and introspection; defaults in hardening.ts. */
   hardening?: Partial<HardeningOptions>;
+  /** When set, GET /metrics answers only requests bearing it (METRICS_TOKEN); unset, it is open like /health. */
+  metricsToken?: string | null;
   /** Who may do what: requests authenticate with API tokens; anonymous access only when configured. */
   auth?: AuthOptions;
   /** Structured logger (pino in main.ts); yoga logs through it too. */
@@ -51,6 +54,13 @@ export interface App {
   bus: EventBus;
   start(port?: number, host?: string): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** Compares a presented secret with the expected one in constant time. */
+function sameSecret(presented: string, expected: string): boolean {
+  const a = Buffer.from(presented);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function buildApp(opts: AppOptions): App {
@@ -115,6 +125,12 @@ export function buildApp(opts: AppOptions): App {
     requests.add(req, res);
     metrics.timeRequest(req, res);
     if (req.method === 'GET' && req.url === '/metrics') {
+      // With a metrics token set, a scraper must send it (Prometheus: authorization.credentials).
+      if (opts.metricsToken && !sameSecret(req.headers.authorization ?? '', `Bearer ${opts.metricsToken}`)) {
+        res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8', 'www-authenticate': 'Bearer' });
+        res.end('metrics need the metrics token\n');
+        return;
+      }
       void metrics.respond(res);
       return;
     }

@@ -230,6 +230,28 @@ describe('two instances on one database and one event bus', () => {
   });
 });
 
+describe('METRICS_TOKEN', () => {
+  it('with a metrics token set, /metrics answers only a scraper that sends it; API tokens are not it', async () => {
+    const guarded = buildApp({ db: t.database.db, flushIntervalSeconds: 0, metricsToken: 'scrape-secret', auth: { anonymousRole: 'admin' } });
+    const base = (await guarded.start(0, '127.0.0.1')).replace(/\/graphql$/, '');
+    try {
+      const get = (authorization?: string) => fetch(`${base}/metrics`, { headers: authorization ? { authorization } : {} });
+      for (const wrong of [undefined, 'Bearer scrape-secreT', 'Bearer scrape-secret-and-more', 'scrape-secret']) {
+        const res = await get(wrong);
+        expect([res.status, res.headers.get('www-authenticate')], String(wrong)).toEqual([401, 'Bearer']);
+        expect(await res.text()).not.toContain('entity_sync_');
+      }
+      const ok = await get('Bearer scrape-secret');
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toContain('entity_sync_changes_total');
+      // /health stays open for load balancers.
+      expect((await fetch(`${base}/health`)).status).toBe(200);
+    } finally {
+      await guarded.stop();
+    }
+  });
+});
+
 describe('the periodic flush', () => {
   it('counts its runs and the changes it forced under trigger="periodic"', async () => {
     const p = await startTestApp({ flushIntervalSeconds: 0.1, holdTimeoutSeconds: 0 });
