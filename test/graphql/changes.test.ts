@@ -1,15 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { useApp } from '../helpers/app.js';
 import { domain, ok, type ChangeInput, type Domain } from '../helpers/domain.js';
 
-let t: TestApp;
-let d: Domain;
-beforeAll(async () => {
-  t = await startTestApp();
-  d = domain(t);
-});
-afterAll(() => t.close());
+const t = useApp();
+const d = domain(t);
 
 const ENTITIES = `query($ds: String!, $del: Boolean) { entities(dataset: $ds, includeDeleted: $del) { nodes { id deleted version } } }`;
 

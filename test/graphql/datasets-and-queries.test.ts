@@ -1,15 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { useApp } from '../helpers/app.js';
 import { domain, ok, uniqueName, type Domain } from '../helpers/domain.js';
 
-let t: TestApp;
-let d: Domain;
-beforeAll(async () => {
-  t = await startTestApp();
-  d = domain(t);
-});
-afterAll(() => t.close());
+const t = useApp();
+const d = domain(t);
 
 const ADD = `mutation($n: String!, $p: [String!]!) { addDatasetProperties(name: $n, properties: $p) {
   __typename ... on MutationAddDatasetPropertiesSuccess { data { name properties } } ... on DomainError { code } } }`;

@@ -1,20 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { startTestApp, useApp, type TestApp } from '../helpers/app.js';
 import { domain, ok, offline, offlineRun, type Domain, type Offline, type RunResult } from '../helpers/domain.js';
 
 /** DESIGN step 6: held changes forced after the hold timeout, their successors released, and late arrivals after that. */
 
-let t: TestApp;
-let d: Domain;
-let o: Offline;
-beforeAll(async () => {
-  // The default hold timeout (300 s) and flush interval (30 s): only flushBacklog forces here.
-  t = await startTestApp();
-  d = domain(t);
-  o = offline(t);
-});
-afterAll(() => t.close());
+// The default hold timeout (300 s) and flush interval (30 s): only flushBacklog forces here.
+const t = useApp();
+const d = domain(t);
+const o = offline(t);
 
 const PROPS = ['species', 'height', 'age', 'note'];
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { useApp } from '../helpers/app.js';
 import { domain, noInternalError, ok, postRaw, type ChangeInput, type Domain } from '../helpers/domain.js';
 
 /**
@@ -9,15 +9,12 @@ import { domain, noInternalError, ok, postRaw, type ChangeInput, type Domain } f
  * tampered cursors. Each must come back as a coded rejection or a plain answer, recorded
  * where it is a change, never as an internal error.
  */
-let t: TestApp;
-let d: Domain;
+const t = useApp();
+const d = domain(t);
 let ds: string;
 beforeAll(async () => {
-  t = await startTestApp();
-  d = domain(t);
   ds = await d.createDataset(['height', 'species']);
 });
-afterAll(() => t.close());
 
 const SUBMIT_ONE = 'mutation($c: ChangeInput!) { submitChange(change: $c) { changeId outcome originalOutcome version error { code } } }';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { useApp } from '../helpers/app.js';
 import { domain, offline, sync, type Domain, type Offline, type SyncChangeInput, type Sync } from '../helpers/domain.js';
 
 /**
@@ -9,17 +9,10 @@ import { domain, offline, sync, type Domain, type Offline, type SyncChangeInput,
  * resolves the local id in the device's later changes, holding those that overtake the create.
  */
 
-let t: TestApp;
-let d: Domain;
-let s: Sync;
-let o: Offline;
-beforeAll(async () => {
-  t = await startTestApp({ flushIntervalSeconds: 0 });
-  d = domain(t);
-  s = sync(t);
-  o = offline(t);
-});
-afterAll(() => t.close());
+const t = useApp({ flushIntervalSeconds: 0 });
+const d = domain(t);
+const s = sync(t);
+const o = offline(t);
 
 const PROPS = ['title', 'note', 'views'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -1,19 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { useApp } from '../helpers/app.js';
 import { domain, offline, offlineRun, type Domain, type Offline } from '../helpers/domain.js';
 
 /** Offline runs against online edits and each other (DESIGN step 4), the author's and server's view, and inconsistent runs. */
 
-let t: TestApp;
-let d: Domain;
-let o: Offline;
-beforeAll(async () => {
-  t = await startTestApp();
-  d = domain(t);
-  o = offline(t);
-});
-afterAll(() => t.close());
+const t = useApp();
+const d = domain(t);
+const o = offline(t);
 
 const PROPS = ['species', 'height', 'age', 'note'];
 

@@ -5,7 +5,7 @@ import type { ChangeInput } from '../../src/core/types.js';
 import type { Db } from '../../src/db/client.js';
 import { encodeCursor, PULL_HORIZON } from '../../src/sync/changes-since.js';
 import { submitChanges } from '../../src/sync/submit-changes.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { useApp } from '../helpers/app.js';
 import { domain, noInternalError, sync, type ChangesPageRow, type Domain, type PulledVersion, type Sync } from '../helpers/domain.js';
 
 /**
@@ -13,15 +13,9 @@ import { domain, noInternalError, sync, type ChangesPageRow, type Domain, type P
  * commit order with an opaque cursor, no gaps, no repeats, clear errors. Pulls go over HTTP.
  */
 
-let t: TestApp;
-let d: Domain;
-let s: Sync;
-beforeAll(async () => {
-  t = await startTestApp({ flushIntervalSeconds: 0 });
-  d = domain(t);
-  s = sync(t);
-});
-afterAll(() => t.close());
+const t = useApp({ flushIntervalSeconds: 0 });
+const d = domain(t);
+const s = sync(t);
 
 /** Rows of a raw query on either back end (PGlite answers { rows }, postgres.js an array). */
 async function rows<T>(db: Db, query: ReturnType<typeof sql>): Promise<T[]> {

@@ -1,19 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { useApp } from '../helpers/app.js';
 import { domain, noInternalError, ok, uniqueName, type ChangeInput, type Domain } from '../helpers/domain.js';
 
-let t: TestApp;
-let d: Domain;
+const t = useApp();
+const d = domain(t);
 let ds: string;
 let other: string;
 beforeAll(async () => {
-  t = await startTestApp();
-  d = domain(t);
   ds = await d.createDataset(['height', 'species']);
   other = await d.createDataset(['height']);
 });
-afterAll(() => t.close());
 
 const create = (extra: Partial<ChangeInput> = {}): ChangeInput => ({ dataset: ds, entityId: randomUUID(), action: 'CREATE', label: 'Tree', ...extra });
 const update = (entityId: string, extra: Partial<ChangeInput> = {}): ChangeInput => ({ dataset: ds, entityId, action: 'UPDATE', baseVersion: 1, data: { height: 1 }, ...extra });

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import type { Limits } from '../../src/core/types.js';
 import type { Database } from '../../src/db/client.js';
 import { buildApp, type App } from '../../src/server/app.js';
@@ -37,6 +38,42 @@ async function post(url: string, headers: Record<string, string>, query: string,
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query, variables }) });
   const body = (await res.json()) as GqlResponse;
   return { ...body, status: res.status };
+}
+
+/**
+ * The test file's server: started before its tests, closed after them. Returned at once and
+ * bound late, so a file declares `const t = useApp(); const d = domain(t);` at its top and uses
+ * them in its hooks and tests.
+ */
+export function useApp(opts: TestAppOptions = {}): TestApp {
+  let app: TestApp | undefined;
+  beforeAll(async () => {
+    app = await startTestApp(opts);
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+  const started = (): TestApp => {
+    if (!app) throw new Error('the test app is not started yet: use it inside hooks and tests');
+    return app;
+  };
+  return {
+    get url() {
+      return started().url;
+    },
+    get app() {
+      return started().app;
+    },
+    get database() {
+      return started().database;
+    },
+    get databaseUrl() {
+      return started().databaseUrl;
+    },
+    gql: (query, variables) => started().gql(query, variables),
+    gqlAs: (token, query, variables) => started().gqlAs(token, query, variables),
+    close: () => started().close(),
+  };
 }
 
 /** Starts the real server on a free port with a fresh database. */

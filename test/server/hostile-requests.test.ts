@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type GqlResponse, type TestApp } from '../helpers/app.js';
+import { startTestApp, useApp, type GqlResponse, type TestApp } from '../helpers/app.js';
 import { domain, ok, postRaw, uniqueName, type ChangeInput, type Domain } from '../helpers/domain.js';
 import { socketClient, spawnService, waitUntil, type Service, type SocketClient } from '../helpers/live.js';
 import { DEFAULT_LIMITS } from '../../src/core/types.js';
@@ -15,15 +15,13 @@ import { CHANGES_SINCE, SUBMIT_CHANGES } from '../../src/client/documents.js';
  * src/server/hardening.ts, the transport, and the same rejections at hostile sizes.
  */
 
-let t: TestApp;
-let d: Domain;
+const t = useApp({ flushIntervalSeconds: 0 });
+const d = domain(t);
 // Named now, so the changes of the tables below are complete changes of a real dataset.
 const ds = uniqueName();
 let ws: SocketClient;
 let connects = 0;
 beforeAll(async () => {
-  t = await startTestApp({ flushIntervalSeconds: 0 });
-  d = domain(t);
   await d.createDataset(['height', 'species'], ds);
   await d.create(ds, 'Anchor', { height: 1 });
   ws = socketClient(t.url);
@@ -31,7 +29,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await ws?.close();
-  await t?.close();
 });
 
 /** Everything stored for the test dataset: entities with their versions, and the backlog. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../src/server/app.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { startTestApp, useApp } from '../helpers/app.js';
 import { domain, offline, offlineRun, uniqueName, type Domain, type Offline } from '../helpers/domain.js';
 import { socketClient, waitUntil } from '../helpers/live.js';
 
@@ -11,18 +11,12 @@ import { socketClient, waitUntil } from '../helpers/live.js';
  * exactly, against a scenario whose outcomes the test pins itself.
  */
 
-let t: TestApp;
-let d: Domain;
-let o: Offline;
+const t = useApp({ flushIntervalSeconds: 0 });
+const d = domain(t);
+const o = offline(t);
 let base: string;
 beforeAll(async () => {
-  t = await startTestApp({ flushIntervalSeconds: 0 });
-  d = domain(t);
-  o = offline(t);
   base = t.url.replace(/\/graphql$/, '');
-});
-afterAll(async () => {
-  await t?.close();
 });
 
 interface Scrape {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { useApp } from '../helpers/app.js';
 import { domain, offline, offlineRun, type Domain, type Offline } from '../helpers/domain.js';
 import { CHANGED_SUB, CONFLICT_SUB, FLUSHED_SUB, HELD_SUB, sseSubscribe, trackSubscriptions, waitUntil, type Stream, type Tracker } from '../helpers/live.js';
 
@@ -9,20 +9,16 @@ import { CHANGED_SUB, CONFLICT_SUB, FLUSHED_SUB, HELD_SUB, sseSubscribe, trackSu
  * The client is a plain fetch with `accept: text/event-stream`; frames are parsed by hand.
  */
 
-let t: TestApp;
-let d: Domain;
-let o: Offline;
+const t = useApp({ flushIntervalSeconds: 0 });
+const d = domain(t);
+const o = offline(t);
 let tracker: Tracker;
 const open: Stream[] = [];
 beforeAll(async () => {
-  t = await startTestApp({ flushIntervalSeconds: 0 });
-  d = domain(t);
-  o = offline(t);
   tracker = trackSubscriptions(t.app.bus);
 });
 afterAll(async () => {
   for (const s of open) s.close();
-  await t?.close();
 });
 
 const PROPS = ['height', 'species', 'note', 'age'];

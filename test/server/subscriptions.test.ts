@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { startTestApp, useApp } from '../helpers/app.js';
 import { domain, offline, offlineRun, RESULT, RUN_RESULT, type Domain, type Offline } from '../helpers/domain.js';
 import { CHANGED_SUB, CONFLICT_SUB, FLUSHED_SUB, HELD_SUB, socketClient, trackSubscriptions, waitUntil, type SocketClient, type Stream, type Tracker } from '../helpers/live.js';
 
@@ -9,22 +9,18 @@ import { CHANGED_SUB, CONFLICT_SUB, FLUSHED_SUB, HELD_SUB, socketClient, trackSu
  * server's own port and path (DESIGN "Transport", step 7 "Publish"; issue 4).
  */
 
-let t: TestApp;
-let d: Domain;
-let o: Offline;
+// No periodic flush: only flushBacklog forces held changes here.
+const t = useApp({ flushIntervalSeconds: 0 });
+const d = domain(t);
+const o = offline(t);
 let ws: SocketClient;
 let tracker: Tracker;
 beforeAll(async () => {
-  // No periodic flush: only flushBacklog forces held changes here.
-  t = await startTestApp({ flushIntervalSeconds: 0 });
-  d = domain(t);
-  o = offline(t);
   tracker = trackSubscriptions(t.app.bus);
   ws = socketClient(t.url);
 });
 afterAll(async () => {
   await ws?.close();
-  await t?.close();
 });
 
 const PROPS = ['height', 'species', 'note', 'age'];
