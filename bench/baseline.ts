@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
-import { concurrentLoad, gql, memory, timed, updateData, type BaselineCommand, type BaselineConfig, type BaselineReply } from './lib.js';
+import { concurrentLoad, gql, memory, timed, updateData, type BaselineCommand, type BaselineConfig, serveCommands, type BaselineReply } from './lib.js';
 import { PULL_HORIZON } from '../src/sync/changes-since.js';
 import { rawFlush, rawUpdate, type RawContext } from './raw-sql.js';
 import { ECHO_MUTATION, startEchoServer } from './yoga-echo.js';
@@ -113,13 +113,4 @@ async function handle(msg: BaselineCommand): Promise<BaselineReply> {
   }
 }
 
-process.on('message', (msg: BaselineCommand) => {
-  handle(msg).then(
-    (reply) => {
-      process.send!(reply, () => {
-        if (msg.cmd === 'exit') process.exit(0);
-      });
-    },
-    (err: unknown) => process.send!({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
-  );
-});
+serveCommands(handle);

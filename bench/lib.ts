@@ -1,3 +1,5 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 /** Small shared helpers for the benchmark: timing, percentiles, memory, HTTP load. */
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
@@ -208,3 +210,29 @@ export const fmt = {
   mb: (n: number) => `${n.toFixed(1)} MB`,
   ratio: (n: number) => `${n.toFixed(2)}×`,
 };
+
+/**
+ * A child process's side of the IPC channel: each command is handled in turn and answered; a
+ * failure answers `{ ok: false, error }`; after answering `exit`, the process ends.
+ */
+export function serveCommands<C extends { cmd: string }>(handle: (cmd: C) => Promise<{ ok: boolean; error?: string }>): void {
+  process.on('message', (msg: C) => {
+    handle(msg).then(
+      (reply) => {
+        process.send!(reply, () => {
+          if (msg.cmd === 'exit') process.exit(0);
+        });
+      },
+      (err: unknown) => process.send!({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+    );
+  });
+}
+
+/** Listens on a free loopback port (benchmarks never leave the machine); resolves with the port. */
+export async function listenOnLoopback(server: Server): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}

@@ -11,7 +11,7 @@ import { openDatabase, type Database } from '../src/db/client.js';
 import { postgresNotifier } from '../src/db/notify.js';
 import { createEventBus } from '../src/graphql/pubsub.js';
 import { buildApp, type App } from '../src/server/app.js';
-import { memory, type LiveServerCommand, type LiveServerReply } from './lib.js';
+import { memory, serveCommands, type LiveServerCommand, type LiveServerReply } from './lib.js';
 import { startPubSubServer } from './yoga-pubsub.js';
 
 let stop: (() => Promise<void>) | undefined;
@@ -45,13 +45,4 @@ async function handle(msg: LiveServerCommand): Promise<LiveServerReply> {
   }
 }
 
-process.on('message', (msg: LiveServerCommand) => {
-  handle(msg).then(
-    (reply) => {
-      process.send!(reply, () => {
-        if (msg.cmd === 'exit') process.exit(0);
-      });
-    },
-    (err: unknown) => process.send!({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
-  );
-});
+serveCommands(handle);

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
-import { memory, summarize, updateData, type LiveServerCommand, type LiveServerReply, type LoadResult, type MemorySnapshot } from './lib.js';
+import { memory, serveCommands, summarize, updateData, type LiveServerCommand, type LiveServerReply, type LoadResult, type MemorySnapshot } from './lib.js';
 import { rawUpdate, type RawContext } from './raw-sql.js';
 import { createEntities, DATASET } from './service.js';
 
@@ -307,14 +307,5 @@ async function rawLoad(url: string, ids: string[][], s: LoadSettings): Promise<R
 
 // Forked by loadPhase (argv[1] is this file only then), this module is the raw-SQL side's process.
 if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
-  process.on('message', (msg: RawLoadCommand) => {
-    const reply = msg.cmd === 'run' ? rawLoad(msg.url, msg.entityIds, msg.settings) : Promise.resolve({ ok: true });
-    reply.then(
-      (r) =>
-        process.send!(r, () => {
-          if (msg.cmd === 'exit') process.exit(0);
-        }),
-      (err: unknown) => process.send!({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
-    );
-  });
+  serveCommands<RawLoadCommand>((msg) => (msg.cmd === 'run' ? rawLoad(msg.url, msg.entityIds, msg.settings) : Promise.resolve({ ok: true })));
 }

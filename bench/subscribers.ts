@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { gql, updateData, type SubscriberCommand, type SubscriberReply, type SubscriberTarget } from './lib.js';
+import { gql, serveCommands, updateData, type SubscriberCommand, type SubscriberReply, type SubscriberTarget } from './lib.js';
 import { DATASET, DEVICE } from './service.js';
 import { PUBLISH_MUTATION } from './yoga-pubsub.js';
 
@@ -146,13 +146,4 @@ async function handle(msg: SubscriberCommand): Promise<SubscriberReply> {
   }
 }
 
-process.on('message', (msg: SubscriberCommand) => {
-  handle(msg).then(
-    (reply) => {
-      process.send!(reply, () => {
-        if (msg.cmd === 'exit') process.exit(0);
-      });
-    },
-    (err: unknown) => process.send!({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
-  );
-});
+serveCommands(handle);

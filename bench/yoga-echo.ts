@@ -1,7 +1,7 @@
 /** The bare graphql-yoga baseline: a one-mutation schema on node:http, nothing else. */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createSchema, createYoga } from 'graphql-yoga';
+import { listenOnLoopback } from './lib.js';
 
 export async function startEchoServer(): Promise<{ url: string; stop(): Promise<void> }> {
   const yoga = createYoga({
@@ -17,11 +17,7 @@ export async function startEchoServer(): Promise<{ url: string; stop(): Promise<
     logging: 'warn',
   });
   const server: Server = createServer(yoga);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}${yoga.graphqlEndpoint}`,
     stop: () =>

@@ -5,9 +5,9 @@
  * filtered by dataset like entity-sync's `entityChanged(dataset:)`. Nothing else.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createPubSub, createSchema, createYoga, filter, pipe } from 'graphql-yoga';
 import { attachWebSocket } from '../src/server/ws.js';
+import { listenOnLoopback } from './lib.js';
 
 interface Changed {
   dataset: string;
@@ -48,11 +48,7 @@ export async function startPubSubServer(): Promise<{ url: string; stop(): Promis
   const server: Server = createServer(yoga);
   // The same socket wiring as the service, so the comparison is of what lies behind it.
   const sockets = attachWebSocket(server, yoga, { keepAliveMs: 12_000, connectionInitWaitTimeoutMs: 3_000 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}${yoga.graphqlEndpoint}`,
     stop: async () => {
