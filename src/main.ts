@@ -10,6 +10,7 @@ import { flushBacklog } from './sync/flush-backlog.js';
 import { createFirstAdminToken, createToken, listTokens, revokeToken } from './sync/tokens.js';
 import { isRole, ROLES } from './core/auth.js';
 import { DomainError } from './core/errors.js';
+import { DEFAULT_LIMITS, type Limits } from './core/types.js';
 
 /** The only place that reads the environment and the command line. */
 const env = process.env;
@@ -96,25 +97,27 @@ if (positionals[0] === 'flush') {
 }
 
 const bus = createEventBus(database.sql ? { notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') } : {});
+/** A positive integer from the environment, or undefined when unset. */
+function positiveInteger(name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) fail(`${name} takes a positive integer, not "${raw}"`);
+  return n;
+}
 // INTROSPECTION=false refuses __schema/__type; MAX_QUERY_* override the document limits of
-// src/server/hardening.ts (defaults there), each a positive integer.
+// src/server/hardening.ts and MAX_QUERY_COST the cost limit of the core's Limits (defaults there).
 const hardening: Partial<HardeningOptions> = { introspection: env.INTROSPECTION !== 'false' };
 for (const [key, name] of [
   ['maxDepth', 'MAX_QUERY_DEPTH'],
   ['maxAliases', 'MAX_QUERY_ALIASES'],
   ['maxTokens', 'MAX_QUERY_TOKENS'],
-  ['maxCost', 'MAX_QUERY_COST'],
   ['maxDirectives', 'MAX_QUERY_DIRECTIVES'],
 ] as const) {
-  const raw = env[name];
-  if (raw === undefined || raw === '') continue;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`${name} takes a positive integer, not "${raw}"`);
-    process.exit(2);
-  }
-  hardening[key] = n;
+  const n = positiveInteger(name);
+  if (n !== undefined) hardening[key] = n;
 }
+const limits: Limits = { ...DEFAULT_LIMITS, maxQueryComplexity: positiveInteger('MAX_QUERY_COST') ?? DEFAULT_LIMITS.maxQueryComplexity };
 const app = buildApp({
   db: database.db,
   bus,
@@ -122,6 +125,7 @@ const app = buildApp({
   socket: { keepAliveMs: Number(env.SOCKET_KEEPALIVE_SECONDS ?? 12) * 1000 },
   graphiql: env.GRAPHIQL !== 'false',
   hardening,
+  limits,
   holdTimeoutSeconds,
   flushIntervalSeconds: Number(env.FLUSH_INTERVAL_SECONDS ?? 30),
   shutdownTimeoutSeconds,

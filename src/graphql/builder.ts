@@ -53,9 +53,10 @@ export const builder = new SchemaBuilder<{
     defaultComplexity: 1,
     defaultListMultiplier: 10,
     limit: (ctx) => ({ complexity: ctx.limits.maxQueryComplexity }),
-    complexityError: (kind, result) =>
-      new GraphQLError(`query complexity limit of ${result.maxComplexity ?? result.complexity} exceeded (found ${result.complexity})`, {
-        extensions: { code: 'QUERY_TOO_COMPLEX', limit: { name: 'maxComplexity', max: result.maxComplexity, found: result.complexity }, kind },
+    // Worded and coded like the document limits of server/hardening.ts.
+    complexityError: (_kind, result) =>
+      new GraphQLError(`query cost limit of ${result.maxComplexity} exceeded (found ${result.complexity})`, {
+        extensions: { code: 'QUERY_TOO_COMPLEX', limit: { name: 'maxCost', max: result.maxComplexity, found: result.complexity } },
       }),
   },
   scopeAuth: {

@@ -14,8 +14,6 @@ export interface HardeningOptions {
   maxAliases: number;
   /** Lexical tokens per document: bounds the parser's work before any rule runs. */
   maxTokens: number;
-  /** GraphQL Armor's cost estimate: objects 2, scalars 1, ×1.5 per level, × a literal `first`/`last`. */
-  maxCost: number;
   /** Directives per operation. */
   maxDirectives: number;
   /** Mask graphql-js's "Did you mean …?" hints, which let a stranger enumerate the schema. */
@@ -27,16 +25,14 @@ export interface HardeningOptions {
 /**
  * Sized from what our own clients send, with room to spare: the deepest documents are the
  * client's SubmitChanges (`released { error { code } }` under an inline fragment: depth 6) and
- * its ChangesSince (about 80 tokens); none use aliases or directives. The cost allows a full page
- * written as a literal (`entities(first: 500)`, the largest page, with every version of each
- * entity: about 23,000). A page size passed as a variable is not multiplied in; the page cap
- * (maxConnectionSize in the builder) bounds that.
+ * its ChangesSince (about 80 tokens); none use aliases or directives. What a query may cost is
+ * not Armor's (it multiplies only literal page sizes) but the schema's: Limits.maxQueryComplexity,
+ * checked by Pothos complexity with page sizes from arguments and variables (builder.ts).
  */
 export const DEFAULT_HARDENING: HardeningOptions = {
   maxDepth: 10,
   maxAliases: 20,
   maxTokens: 2000,
-  maxCost: 25_000,
   maxDirectives: 10,
   blockFieldSuggestions: true,
   introspection: true,
@@ -47,7 +43,6 @@ export const HARDENING_CODES = {
   maxDepth: 'QUERY_TOO_DEEP',
   maxAliases: 'TOO_MANY_ALIASES',
   maxTokens: 'TOO_MANY_TOKENS',
-  maxCost: 'QUERY_TOO_COMPLEX',
   maxDirectives: 'TOO_MANY_DIRECTIVES',
   introspection: 'INTROSPECTION_DISABLED',
   variables: 'BAD_USER_INPUT',
@@ -60,7 +55,6 @@ const LIMIT_NAMES: Record<Limit, string> = {
   maxDepth: 'query depth',
   maxAliases: 'aliases',
   maxTokens: 'tokens',
-  maxCost: 'query cost',
   maxDirectives: 'directives',
 };
 
@@ -92,7 +86,7 @@ export function hardeningPlugins(options: Partial<HardeningOptions> = {}): Plugi
     maxDepth: { n: o.maxDepth, propagateOnRejection: false, onReject: [reject('maxDepth', o.maxDepth)] },
     maxAliases: { n: o.maxAliases, propagateOnRejection: false, onReject: [reject('maxAliases', o.maxAliases)] },
     maxTokens: { n: o.maxTokens, propagateOnRejection: false, onReject: [reject('maxTokens', o.maxTokens)] },
-    costLimit: { maxCost: o.maxCost, propagateOnRejection: false, onReject: [reject('maxCost', o.maxCost)] },
+    costLimit: { enabled: false },
     maxDirectives: { n: o.maxDirectives, propagateOnRejection: false, onReject: [reject('maxDirectives', o.maxDirectives)] },
     blockFieldSuggestion: { enabled: o.blockFieldSuggestions },
   });

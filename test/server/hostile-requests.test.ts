@@ -105,8 +105,14 @@ const REQUESTS: Hostile[] = [
   ),
   hostile('100 aliases', mutationSelecting(Array.from({ length: 100 }, (_, i) => `a${i}: version`).join(' ')), aliases, 'TOO_MANY_ALIASES', /aliases limit of 20 exceeded \(found 100\)/),
   hostile('a token flood (5,000 repeated fields)', mutationSelecting('version '.repeat(5000)), tokens, 'TOO_MANY_TOKENS', /tokens limit of 2000 exceeded/),
-  // Depth 9 is allowed; 1,500 fields at the bottom of it are not (cost grows ×1.5 per level).
-  hostile('a costly selection (1,500 fields at depth 9)', mutationSelecting(nested(8, 'label '.repeat(1500))), cost, 'QUERY_TOO_COMPLEX', /^query cost limit of 25000 exceeded \(found \d+/),
+  // Shallow and short, but a history under a history: 10 × 1,000 × 1,000 fields estimated.
+  hostile(
+    'a costly selection (a history nested under a history)',
+    mutationSelecting('entity { versions(limit: 1000) { entity { versions(limit: 1000) { version } } } }'),
+    cost,
+    'QUERY_TOO_COMPLEX',
+    /^query cost limit of 600000 exceeded \(found \d+\)$/,
+  ),
   hostile(
     'too many directives (30)',
     mutationSelecting(Array.from({ length: 30 }, () => '... @include(if: true) { version }').join(' ')),
@@ -199,7 +205,7 @@ describe('hostile requests are refused with a status and a code, and store nothi
     expect(res.status).toBe(200);
     expect(res.data ?? null).toBeNull();
     expect(codes(res)).toEqual(['QUERY_TOO_COMPLEX']);
-    expect(res.errors![0]!.extensions).toMatchObject({ limit: { name: 'maxCost', max: 25_000 } });
+    expect(res.errors![0]!.extensions).toMatchObject({ limit: { name: 'maxCost', max: DEFAULT_LIMITS.maxQueryComplexity } });
   });
 
   it('the same document limits hold in the spec media type, with a 400', async () => {
@@ -322,8 +328,12 @@ describe('over the WebSocket', () => {
     const aliasR = await overSocket(mutationSelecting(Array.from({ length: 100 }, (_, i) => `a${i}: version`).join(' ')), { c: aliasChange });
     expect(aliasR.refused?.map((e) => e.extensions?.code)).toEqual(['TOO_MANY_ALIASES']);
 
-    const costR = await overSocket(`{ entities(dataset: "${ds}", first: 10000) { nodes { versions { label } } } }`);
-    expect(costR.refused?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COMPLEX']);
+    // The cost is estimated when the operation executes: an error result, before any resolver ran.
+    const costR = await overSocket(`{ entities(dataset: "${ds}", first: 500) { nodes { versions(limit: 1000) { entity { versions(limit: 1000) { version } } } } } }`);
+    expect('refused' in costR).toBe(false);
+    const costAnswer = costR as { data?: unknown; errors?: readonly { extensions?: Record<string, unknown> }[] };
+    expect(costAnswer.errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(costAnswer.data ?? null).toBeNull();
 
     for (const c of [deepChange, aliasChange]) expect(await d.change(c.id)).toBeNull();
     expect(await stored()).toEqual(before);
