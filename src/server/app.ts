@@ -8,7 +8,7 @@ import { databaseAnswers, type Db } from '../db/client.js';
 import type { Context } from '../graphql/context.js';
 import { createEventBus, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
-import { recentlyRevoked } from '../sync/tokens.js';
+import { startRevocationSweep } from '../sync/tokens.js';
 import type { SyncEvent } from '../sync/events.js';
 import { startBacklogFlusher, type Flusher } from '../sync/flush-backlog.js';
 import { hardeningPlugins, type HardeningOptions } from './hardening.js';
@@ -122,7 +122,7 @@ export function buildApp(opts: AppOptions): App {
   // /health: the process serves. /ready: it can reach its database and is not shutting down (for
   // load balancers). /metrics: Prometheus text format.
   const server = createServer((req, res) => {
-    requests.add(req, res);
+    requests.add(res);
     metrics.timeRequest(req, res);
     if (req.method === 'GET' && req.url === '/metrics') {
       // With a metrics token set, a scraper must send it (Prometheus: authorization.credentials).
@@ -158,16 +158,12 @@ export function buildApp(opts: AppOptions): App {
   });
   // A revoked token's sockets close at once, whichever instance revoked it (the bus spans them).
   const revocations = bus.pubsub.subscribe('tokenRevoked');
-  // Revocations travel as events, and one can be lost (a NOTIFY on a connection cut right after
-  // the commit). So every instance also re-announces, to itself, the tokens revoked lately.
-  const sweepMs = (opts.auth?.revocationSweepSeconds ?? 10) * 1000;
-  const revocationSweep = setInterval(() => {
-    recentlyRevoked(opts.db, (3 * sweepMs) / 1000).then(
-      (ids) => ids.forEach((tokenId) => bus.pubsub.publish('tokenRevoked', { type: 'tokenRevoked', tokenId })),
-      (error: unknown) => onError('revocation sweep failed', error),
-    );
-  }, sweepMs);
-  revocationSweep.unref();
+  // In case a revocation event was lost: recent revocations, announced again to this instance.
+  const revocationSweep = startRevocationSweep(opts.db, {
+    intervalSeconds: opts.auth?.revocationSweepSeconds ?? 10,
+    announce: (events) => events.forEach((e) => bus.pubsub.publish('tokenRevoked', e)),
+    onError: (error) => onError('revocation sweep failed', error),
+  });
   void (async () => {
     for await (const { tokenId } of revocations) sockets.closeToken(tokenId);
   })();
@@ -183,7 +179,7 @@ export function buildApp(opts: AppOptions): App {
   async function shutdown(): Promise<void> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    clearInterval(revocationSweep);
+    revocationSweep.stop();
     // Live subscriptions end now (SSE streams finish, sockets get `complete`), so the drain below
     // can wait for every request: a mutation sent with accept: text/event-stream included.
     closing.abort();

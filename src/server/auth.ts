@@ -17,7 +17,7 @@ export interface AuthOptions {
 }
 
 /** The bearer secret of an HTTP request, a socket's connection_init payload, or its upgrade request. */
-export function bearerOf(source: { request?: Request; connectionParams?: Record<string, unknown> | undefined; req?: IncomingMessage }): string | null {
+function bearerOf(source: { request?: Request; connectionParams?: Record<string, unknown> | undefined; req?: IncomingMessage }): string | null {
   const params = source.connectionParams;
   const fromParams = params && (params.authorization ?? params.Authorization);
   const header = typeof fromParams === 'string' ? fromParams : (source.request?.headers.get('authorization') ?? source.req?.headers.authorization ?? null);
@@ -26,14 +26,14 @@ export function bearerOf(source: { request?: Request; connectionParams?: Record<
   return match ? match[1]! : '';
 }
 
-export function unauthenticated(): GraphQLError {
+function unauthenticated(): GraphQLError {
   return new GraphQLError(ERROR_CODES.UNAUTHENTICATED, {
     extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'www-authenticate': 'Bearer' } } },
   });
 }
 
 /** Who a request is; throws UNAUTHENTICATED (401) when it is nobody the server knows. */
-export async function principalFor(db: Db, secret: string | null, opts: AuthOptions): Promise<Principal> {
+async function principalFor(db: Db, secret: string | null, opts: AuthOptions): Promise<Principal> {
   if (secret === null) {
     if (opts.anonymousRole) return { tokenId: null, role: opts.anonymousRole, deviceId: null, datasets: null };
     throw unauthenticated();

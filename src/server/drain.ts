@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 
 /**
  * The HTTP requests in flight, for a graceful shutdown. Once draining, every response not yet
@@ -15,7 +15,7 @@ export function requestTracker() {
     get draining(): boolean {
       return draining;
     },
-    add(req: IncomingMessage, res: ServerResponse): void {
+    add(res: ServerResponse): void {
       if (draining) res.setHeader('connection', 'close');
       inFlight.add(res);
       res.once('close', () => {

@@ -18,6 +18,7 @@ export interface ChangesPage {
 }
 
 export const MAX_PULL = 1000;
+export const DEFAULT_PULL = 100;
 
 /** Cursor = position (transaction id, sequence) of the last version handed out. */
 export function encodeCursor(txid: string, seq: number): string {
@@ -56,7 +57,7 @@ export const PULL_HORIZON = `least(
  * the database, never from clocks.
  */
 export async function changesSince(db: Db, opts: { dataset: string; cursor?: string | null; limit?: number | null; deviceId?: string | null }): Promise<ChangesPage> {
-  const limit = opts.limit ?? 100;
+  const limit = opts.limit ?? DEFAULT_PULL;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PULL) throw new DomainError('TOO_LARGE', `limit must be 1 to ${MAX_PULL}`);
   const from = opts.cursor != null ? decodeCursor(opts.cursor) : { txid: '0', seq: 0 };
   const [dataset] = hasNul(opts.dataset) ? [] : await db.select({ id: datasets.id }).from(datasets).where(eq(datasets.name, opts.dataset)).limit(1);

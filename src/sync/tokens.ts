@@ -72,12 +72,28 @@ export async function revokeToken(db: Db, id: string): Promise<{ token: TokenRow
 }
 
 /** Ids of the tokens revoked in the last `seconds` (by the database clock). */
-export async function recentlyRevoked(db: Db, seconds: number): Promise<string[]> {
+async function recentlyRevoked(db: Db, seconds: number): Promise<string[]> {
   const rows = await db
     .select({ id: apiTokens.id })
     .from(apiTokens)
     .where(sql`${apiTokens.revokedAt} > now() - make_interval(secs => ${seconds})`);
   return rows.map((r) => r.id);
+}
+
+/**
+ * Revocations travel as events, and one can be lost (a NOTIFY on a connection cut right after
+ * the commit). So every `intervalSeconds` this reads the tokens revoked in the last three
+ * intervals and hands their events to `announce` (this instance only: each instance sweeps).
+ */
+export function startRevocationSweep(
+  db: Db,
+  opts: { intervalSeconds: number; announce: (events: readonly Extract<SyncEvent, { type: 'tokenRevoked' }>[]) => void; onError: (error: unknown) => void },
+): { stop(): void } {
+  const timer = setInterval(() => {
+    recentlyRevoked(db, 3 * opts.intervalSeconds).then((ids) => opts.announce(ids.map((tokenId) => ({ type: 'tokenRevoked', tokenId }))), opts.onError);
+  }, opts.intervalSeconds * 1000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 export async function listTokens(db: Db): Promise<TokenRow[]> {

@@ -1,4 +1,4 @@
-import { changesSince, MAX_PULL, type ChangesPage } from '../../sync/changes-since.js';
+import { changesSince, DEFAULT_PULL, MAX_PULL, type ChangesPage } from '../../sync/changes-since.js';
 import { builder } from '../builder.js';
 import { EntityVersion } from './entities.js';
 
@@ -29,8 +29,8 @@ builder.queryFields((t) => ({
       limit: t.arg.int({ description: 'At most this many versions (1-1000, default 100).' }),
       deviceId: t.arg.string({ description: 'Whose local-id mappings to include.' }),
     },
-    // Page size: at most `limit` versions (default 100) under this field.
-    complexity: (args) => ({ field: 1, multiplier: Math.min(Math.max(args.limit ?? 100, 1), MAX_PULL) }),
+    // Page size: at most `limit` versions under this field (a limit out of range is refused anyway).
+    complexity: (args) => ({ field: 1, multiplier: Math.min(Math.max(args.limit ?? DEFAULT_PULL, 1), MAX_PULL) }),
     authScopes: (_root, args) => (args.deviceId == null ? { dataset: args.dataset } : { $all: { dataset: args.dataset, device: args.deviceId } }),
     resolve: (_root, args, ctx) => changesSince(ctx.db, args),
   }),
