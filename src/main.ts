@@ -6,7 +6,7 @@ import { createEventBus } from './graphql/pubsub.js';
 import { buildApp } from './server/app.js';
 import type { HardeningOptions } from './server/hardening.js';
 import type { SyncEvent } from './sync/events.js';
-import { flushBacklog } from './sync/flush-backlog.js';
+import { DEFAULT_HOLD_TIMEOUT_SECONDS, flushBacklog } from './sync/flush-backlog.js';
 import { createFirstAdminToken, createToken, listTokens, revokeToken } from './sync/tokens.js';
 import { isRole, ROLES } from './core/auth.js';
 import { DomainError } from './core/errors.js';
@@ -32,10 +32,20 @@ function fail(message: string): never {
 }
 const anonymousRole = env.ANONYMOUS_ROLE || null;
 if (anonymousRole !== null && !isRole(anonymousRole)) fail(`ANONYMOUS_ROLE takes one of ${ROLES.join(', ')}, not "${anonymousRole}"`);
-const holdTimeoutSeconds = Number(env.HOLD_TIMEOUT_SECONDS ?? 300);
+/** A number of seconds (0 or more, fractions allowed) from `raw`; undefined when unset, so the defaults stay where they are defined. */
+function seconds(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) fail(`${name} takes a number of seconds, 0 or more, not "${raw}"`);
+  return n;
+}
+const holdTimeoutSeconds = seconds('HOLD_TIMEOUT_SECONDS', env.HOLD_TIMEOUT_SECONDS) ?? DEFAULT_HOLD_TIMEOUT_SECONDS;
 // How long SIGTERM waits for in-flight requests and transactions before it cuts them off.
-const shutdownTimeoutSeconds = Number(env.SHUTDOWN_TIMEOUT_SECONDS || 10);
-if (!Number.isFinite(shutdownTimeoutSeconds) || shutdownTimeoutSeconds < 0) fail(`SHUTDOWN_TIMEOUT_SECONDS takes a number of seconds, 0 or more, not "${env.SHUTDOWN_TIMEOUT_SECONDS}"`);
+const shutdownTimeoutSeconds = seconds('SHUTDOWN_TIMEOUT_SECONDS', env.SHUTDOWN_TIMEOUT_SECONDS);
+const flushIntervalSeconds = seconds('FLUSH_INTERVAL_SECONDS', env.FLUSH_INTERVAL_SECONDS);
+const keepAliveSeconds = seconds('SOCKET_KEEPALIVE_SECONDS', env.SOCKET_KEEPALIVE_SECONDS);
+const port = env.PORT ? Number(env.PORT) : 4000;
+if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT takes a port number (0 for any free one), not "${env.PORT}"`);
 // A stray rejection from the driver for a dropped connection is logged; anything else still
 // crashes the process (rethrown, it becomes an uncaught exception), as Node does by default.
 process.on('unhandledRejection', (reason) => {
@@ -44,10 +54,13 @@ process.on('unhandledRejection', (reason) => {
 });
 const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.DATA_DIR ?? './data' });
 
+/** Events across instances over Postgres LISTEN/NOTIFY; in process on PGlite (one process owns it). */
+const eventBus = () => createEventBus(database.sql ? { notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') } : {});
+
 /** A command's events reach the running instances' listeners on a shared Postgres (PGlite has no others). */
 async function tellRunningInstances(events: readonly SyncEvent[]): Promise<void> {
   if (!database.sql || events.length === 0) return;
-  const bus = createEventBus({ notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') });
+  const bus = eventBus();
   await bus.ready;
   bus.publish(events);
   await bus.flushed();
@@ -56,11 +69,7 @@ async function tellRunningInstances(events: readonly SyncEvent[]): Promise<void>
 
 if (positionals[0] === 'flush') {
   // `npm run flush [-- --older-than SECONDS]`: force held changes now (default: the hold timeout).
-  const olderThanSeconds = values['older-than'] !== undefined ? Number(values['older-than']) : holdTimeoutSeconds;
-  if (!Number.isFinite(olderThanSeconds) || olderThanSeconds < 0) {
-    console.error('--older-than takes a number of seconds, 0 or more');
-    process.exit(2);
-  }
+  const olderThanSeconds = seconds('--older-than', values['older-than']) ?? holdTimeoutSeconds;
   const { forced, events } = await flushBacklog(database.db, { olderThanSeconds });
   await tellRunningInstances(events);
   const released = forced.reduce((n, r) => n + r.released.length, 0);
@@ -96,7 +105,7 @@ if (positionals[0] === 'flush') {
   fail(`unknown command "${positionals[0]}"; commands: flush, token`);
 }
 
-const bus = createEventBus(database.sql ? { notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') } : {});
+const bus = eventBus();
 /** A positive integer from the environment, or undefined when unset. */
 function positiveInteger(name: string): number | undefined {
   const raw = env[name];
@@ -122,20 +131,20 @@ const app = buildApp({
   db: database.db,
   bus,
   logger,
-  socket: { keepAliveMs: Number(env.SOCKET_KEEPALIVE_SECONDS ?? 12) * 1000 },
+  ...(keepAliveSeconds !== undefined ? { socket: { keepAliveMs: keepAliveSeconds * 1000 } } : {}),
   graphiql: env.GRAPHIQL !== 'false',
   hardening,
   limits,
   holdTimeoutSeconds,
-  flushIntervalSeconds: Number(env.FLUSH_INTERVAL_SECONDS ?? 30),
-  shutdownTimeoutSeconds,
+  ...(flushIntervalSeconds !== undefined ? { flushIntervalSeconds } : {}),
+  ...(shutdownTimeoutSeconds !== undefined ? { shutdownTimeoutSeconds } : {}),
   auth: { anonymousRole },
   metricsToken: env.METRICS_TOKEN || null,
 });
 // A fresh embedded database has no token yet: make the first admin token and show it once.
 const firstAdminSecret = database.kind === 'pglite' ? await createFirstAdminToken(database.db) : null;
 if (anonymousRole) logger.warn({ anonymousRole }, 'requests without a token act as this role: for local development only');
-const url = await app.start(Number(env.PORT ?? 4000), env.HOST ?? '127.0.0.1');
+const url = await app.start(port, env.HOST ?? '127.0.0.1');
 console.log(`entity-sync listening on ${url} (${database.kind === 'pglite' ? `PGlite in ${env.DATA_DIR ?? './data'}` : 'Postgres'})`);
 if (firstAdminSecret) console.log(`admin token (shown once, keep it; send as "Authorization: Bearer <token>"):\n${firstAdminSecret}`);
 

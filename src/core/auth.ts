@@ -50,6 +50,14 @@ export function mayActAsDevice(p: Principal, deviceId: string | null | undefined
   return p.deviceId === null || deviceId == null || deviceId === p.deviceId;
 }
 
+/**
+ * A recorded change (change(id)): reviewers see those of their datasets; a device-bound collector
+ * only its own device's. Null (unknown) belongs to no dataset.
+ */
+export function maySeeChange(p: Principal, owner: { dataset: string | null; deviceId: string | null } | null): boolean {
+  return mayUseDataset(p, owner?.dataset) && (mayReview(p) || p.deviceId === null || owner?.deviceId === p.deviceId);
+}
+
 /** Every change of a batch must be in the principal's datasets and, for a device token, its device. */
 export function maySubmitAll(p: Principal, changes: readonly { dataset?: string | null; deviceId?: string | null }[]): boolean {
   return maySubmit(p) && changes.every((c) => mayUseDataset(p, c.dataset) && (p.deviceId === null || c.deviceId === p.deviceId));

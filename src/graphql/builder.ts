@@ -6,7 +6,7 @@ import ComplexityPlugin from '@pothos/plugin-complexity';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import { GraphQLError } from 'graphql';
-import { isAdmin, mayActAsDevice, mayReview, maySubmit, maySubmitAll, mayUseAllDatasets, mayUseDataset } from '../core/auth.js';
+import { isAdmin, mayActAsDevice, mayReview, maySeeChange, maySubmit, maySubmitAll, mayUseAllDatasets, mayUseDataset } from '../core/auth.js';
 import { DomainError } from '../core/errors.js';
 import { ERROR_CODES, type JsonValue } from '../core/types.js';
 import { relations } from '../db/schema.js';
@@ -72,11 +72,7 @@ export const builder = new SchemaBuilder<{
       batch: (changes) => maySubmitAll(p, changes),
       entity: async (id) => mayUseAllDatasets(p) || mayUseDataset(p, await datasetOfEntity(db, id)),
       branch: async (id) => mayUseAllDatasets(p) || mayUseDataset(p, await datasetOfBranch(db, id)),
-      change: async (id) => {
-        if (mayUseAllDatasets(p) && p.deviceId === null) return true;
-        const owner = await datasetOfChange(db, id);
-        return mayUseDataset(p, owner?.dataset) && (mayReview(p) || mayActAsDevice(p, owner?.deviceId ?? ''));
-      },
+      change: async (id) => maySeeChange(p, await datasetOfChange(db, id)),
     }),
     // A top-level error with a code, like UNAUTHENTICATED: the field is not the caller's to see.
     unauthorizedError: () => new GraphQLError(ERROR_CODES.FORBIDDEN, { extensions: { code: 'FORBIDDEN' } }),

@@ -20,7 +20,7 @@ export interface Context {
   /** Aborted when the server begins to shut down: live subscriptions end with it. */
   closing: AbortSignal;
   /** Told what this instance processed, for its metrics (src/server/metrics.ts); absent where nothing counts. */
-  observer?: SyncObserver;
+  observer: SyncObserver;
 }
 
 /** What resolvers report after their use-case committed; the metrics count it. */

@@ -10,7 +10,7 @@ import { createEventBus, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
 import { startRevocationSweep } from '../sync/tokens.js';
 import type { SyncEvent } from '../sync/events.js';
-import { startBacklogFlusher, type Flusher } from '../sync/flush-backlog.js';
+import { DEFAULT_HOLD_TIMEOUT_SECONDS, startBacklogFlusher, type Flusher } from '../sync/flush-backlog.js';
 import { hardeningPlugins, type HardeningOptions } from './hardening.js';
 import { requestTracker } from './drain.js';
 import { createMetrics } from './metrics.js';
@@ -68,7 +68,7 @@ export function buildApp(opts: AppOptions): App {
   const bus = opts.bus ?? createEventBus();
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const maxBodyBytes = opts.maxBodyBytes ?? limits.maxBatch * limits.maxChangeBytes;
-  const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? 300;
+  const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? DEFAULT_HOLD_TIMEOUT_SECONDS;
   const auth = authenticator(opts.db, opts.auth ?? {});
   const closing = new AbortController();
   // Every live subscription listens for it: lift the 10-listener leak warning.

@@ -1,3 +1,4 @@
+import { CHANGE_OUTCOMES, CONFLICT_TYPES } from '../core/types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db/client.js';
@@ -29,8 +30,6 @@ export interface Metrics {
 
 export type FlushTrigger = 'periodic' | 'mutation';
 
-const OUTCOMES = ['APPLIED', 'HELD', 'DUPLICATE', 'REJECTED'] as const;
-const CONFLICTS = ['SOFT', 'HARD'] as const;
 const TRIGGERS: readonly FlushTrigger[] = ['periodic', 'mutation'];
 /** Routes get a label of their own; anything else is `other`, so a scanner cannot grow the series. */
 const ROUTES = new Set(['/graphql', '/health', '/ready', '/metrics']);
@@ -65,8 +64,8 @@ export function createMetrics(opts: { db: Db; openSockets: () => number; onError
     registers,
   });
   // Series exist from the start at 0, so rate() and alerts see the first increment.
-  for (const outcome of OUTCOMES) if (outcome !== 'REJECTED') changes.inc({ outcome }, 0);
-  for (const type of CONFLICTS) conflicts.inc({ type }, 0);
+  for (const outcome of CHANGE_OUTCOMES) if (outcome !== 'REJECTED') changes.inc({ outcome }, 0);
+  for (const type of CONFLICT_TYPES) conflicts.inc({ type }, 0);
   for (const trigger of TRIGGERS) {
     flushRuns.inc({ trigger }, 0);
     forced.inc({ trigger }, 0);

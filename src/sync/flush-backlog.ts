@@ -15,15 +15,19 @@ export interface FlushResult {
   events: SyncEvent[];
 }
 
+/** How long a change waits for its predecessor before a flush forces it, unless configured. */
+export const DEFAULT_HOLD_TIMEOUT_SECONDS = 300;
+
 /**
  * DESIGN step 6: applies changes held longer than `olderThanSeconds`, oldest first, each on top
  * of its entity's current version, then releases their successors. Safe on many instances at
  * once: every write to an entity's backlog happens under that entity's advisory lock, and the
  * held row is re-read under it, so each held change is applied exactly once.
  */
-export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; now?: Date; batch?: number; maxChanges?: number }): Promise<FlushResult> {
-  const cutoff = new Date((opts.now ?? new Date()).getTime() - opts.olderThanSeconds * 1000);
-  const batch = opts.batch ?? 200;
+export async function flushBacklog(db: Db, opts: { olderThanSeconds: number }): Promise<FlushResult> {
+  const cutoff = new Date(Date.now() - opts.olderThanSeconds * 1000);
+  /** Held changes listed at a time. */
+  const batch = 200;
   const forced: ChangeResult[] = [];
   const events: SyncEvent[] = [];
   const seen = new Set<string>();
@@ -44,7 +48,6 @@ export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; now
         forced.push(r.result);
         events.push(...r.events);
       }
-      if (opts.maxChanges && forced.length >= opts.maxChanges) return { forced, events };
     }
   }
   return { forced, events };

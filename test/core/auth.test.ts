@@ -7,6 +7,7 @@ import {
   mayActAsDevice,
   mayReview,
   maySubmit,
+  maySeeChange,
   maySubmitAll,
   mayUseAllDatasets,
   mayUseDataset,
@@ -189,5 +190,29 @@ describe('maySubmitAll', () => {
       const anyRefused = CHANGES.some((c) => !maySubmitAll(p, [c]));
       expect(anyRefused, label(p)).toBe(!(p.role !== 'reviewer' && p.datasets === null && p.deviceId === null));
     }
+  });
+});
+
+describe('maySeeChange', () => {
+  const OWNERS = [null, ...['trees', 'birds', null].flatMap((dataset) => ['tab-1', 'tab-2', null].map((deviceId) => ({ dataset, deviceId })))];
+
+  it.each(GRID.map((p) => [label(p), p] as const))('%s: its datasets only; for a device-bound collector, its device only', (_l, p) => {
+    for (const owner of OWNERS) {
+      const inDataset = p.datasets === null || (owner?.dataset != null && p.datasets.includes(owner.dataset));
+      const ownDevice = p.deviceId === null || owner?.deviceId === p.deviceId;
+      const reviewer = p.role === 'reviewer' || p.role === 'admin';
+      expect(maySeeChange(p, owner), JSON.stringify(owner)).toBe(inDataset && (reviewer || ownDevice));
+    }
+  });
+
+  it('concrete cases', () => {
+    const tab1 = principal('collector', ['trees'], 'tab-1');
+    expect(maySeeChange(tab1, { dataset: 'trees', deviceId: 'tab-1' })).toBe(true);
+    expect(maySeeChange(tab1, { dataset: 'trees', deviceId: 'tab-2' })).toBe(false);
+    expect(maySeeChange(tab1, { dataset: 'trees', deviceId: null })).toBe(false);
+    expect(maySeeChange(tab1, { dataset: 'birds', deviceId: 'tab-1' })).toBe(false);
+    expect(maySeeChange(tab1, null)).toBe(false);
+    expect(maySeeChange(principal('reviewer', ['trees'], null), { dataset: 'trees', deviceId: 'tab-2' })).toBe(true);
+    expect(maySeeChange(principal('admin', null, null), null)).toBe(true);
   });
 });

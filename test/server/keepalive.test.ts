@@ -72,7 +72,7 @@ describe('server pings', () => {
     // At least 4 pings soon (interval well under a second), but no more than one per interval:
     // in the first second after the open, 5 expected (timestamps are when the client read them,
     // so a busy client may see fewer, never more, than the server sent; +2 for the open's own delay).
-    await waitUntil(() => r.pings.length >= 4 && Date.now() - r.openedAt > 1000, '4 pings and a second', 3000);
+    await waitUntil(() => r.pings.length >= 4 && Date.now() - r.openedAt > 1000, '4 pings and a second', 10_000);
     const inFirstSecond = r.pings.filter((p) => p - r.openedAt <= 1000).length;
     expect(inFirstSecond).toBeLessThanOrEqual(1000 / KEEPALIVE_MS + 2);
     expect(r.socket.readyState).toBe(WebSocket.OPEN);

@@ -102,7 +102,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const { forced, events } = await flushBacklog(ctx.db, { olderThanSeconds: Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds) });
       ctx.publish(events);
-      ctx.observer?.flushed(events);
+      ctx.observer.flushed(events);
       return forced;
     },
   }),

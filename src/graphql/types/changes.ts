@@ -87,7 +87,7 @@ function toCore(input: typeof ChangeInput.$inferInput): CoreChangeInput {
 async function submit(ctx: Context, inputs: (typeof ChangeInput.$inferInput)[]) {
   const { results, events } = await submitChanges(ctx.db, inputs.map(toCore), ctx.limits);
   ctx.publish(events);
-  ctx.observer?.submitted(results);
+  ctx.observer.submitted(results);
   return results;
 }
 

@@ -1,6 +1,6 @@
 import type { PropertyDiff } from '../../core/diff.js';
 import { GraphQLError } from 'graphql';
-import { normalizeUuid, validateName } from '../../core/validate.js';
+import { isUuid, normalizeUuid, validateName } from '../../core/validate.js';
 import { resolveConflict } from '../../sync/resolve-conflict.js';
 import { builder } from '../builder.js';
 import { OperationRef } from './operations.js';
@@ -13,7 +13,7 @@ import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.j
 function checkCursor(cursor: string | null | undefined): void {
   if (cursor == null) return;
   const decoded = Buffer.from(cursor, 'base64').toString('utf8');
-  if (!/^DC:S:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(decoded)) {
+  if (!decoded.startsWith('DC:S:') || !isUuid(decoded.slice(5))) {
     throw new GraphQLError(`Invalid cursor "${cursor.slice(0, 60)}"`, { extensions: { code: 'INVALID_CURSOR' } });
   }
 }

@@ -1,5 +1,6 @@
 import { filter, pipe, Repeater } from 'graphql-yoga';
 import type { Context } from '../context.js';
+import { normalizeUuid } from '../../core/validate.js';
 import type { EntityEvent } from '../../sync/events.js';
 import { builder } from '../builder.js';
 import { ConflictTypeEnum } from './enums.js';
@@ -70,7 +71,7 @@ const scope = (t: Parameters<Parameters<typeof builder.subscriptionFields>[0]>[0
 const matches =
   <E extends EntityEvent>(args: { dataset: string; entityId?: string | number | null }) =>
   (e: E): boolean =>
-    e.datasetName === args.dataset && (args.entityId == null || e.entityId === String(args.entityId).toLowerCase());
+    e.datasetName === args.dataset && (args.entityId == null || e.entityId === normalizeUuid(args.entityId));
 
 /**
  * Ends once the caller's token is revoked (on any instance) or the server begins to shut down.

@@ -44,11 +44,11 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
 
 builder.queryFields((t) => ({
   viewer: t.field({ type: Viewer, resolve: (_root, _args, ctx) => ctx.principal }),
-  apiTokens: t.drizzleField({
-    type: ['apiTokens'],
+  apiTokens: t.field({
+    type: [ApiToken],
     description: 'Every token, revoked ones too, oldest first.',
     authScopes: { admin: true },
-    resolve: (_query, _root, _args, ctx) => listTokens(ctx.db),
+    resolve: (_root, _args, ctx) => listTokens(ctx.db),
   }),
 }));
 
