@@ -27,6 +27,14 @@ export function normalizeUuid(s: unknown): string | null {
 }
 
 /** A client-local id: 1-200 characters Postgres can store. */
+/**
+ * The key a change is recorded and found under: a UUID in its canonical form, any other string as
+ * sent (malformed ids are recorded too). Null for one that can never have been recorded (NUL).
+ */
+export function changeKey(id: string): string | null {
+  return hasNul(id) ? null : (normalizeUuid(id) ?? id);
+}
+
 export function isValidLocalId(s: unknown): s is string {
   return typeof s === 'string' && s.length > 0 && s.length <= 200 && !hasNul(s);
 }

@@ -1,6 +1,5 @@
 import { and, eq } from 'drizzle-orm';
-import { hasNul } from '../core/json.js';
-import { normalizeUuid } from '../core/validate.js';
+import { changeKey, normalizeUuid } from '../core/validate.js';
 import { changes, heldChanges, isOriginal } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 import { datasets } from '../db/datasets.js';
@@ -37,11 +36,12 @@ export async function datasetOfBranch(db: Db, id: string): Promise<string | null
 }
 
 export async function datasetOfChange(db: Db, id: string): Promise<{ dataset: string | null; deviceId: string | null } | null> {
-  if (hasNul(id)) return null;
+  const key = changeKey(id);
+  if (key === null) return null;
   const [row] = await db
     .select({ dataset: changes.datasetName, deviceId: changes.deviceId })
     .from(changes)
-    .where(and(eq(changes.changeId, normalizeUuid(id) ?? id), isOriginal))
+    .where(and(eq(changes.changeId, key), isOriginal))
     .limit(1);
   return row ?? null;
 }

@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import { changeError, DomainError } from '../core/errors.js';
 import { asStoredJson, hasNul, MAX_DEPTH, nestsDeeperThan, sameJson, scrubNul } from '../core/json.js';
 import { DEFAULT_LIMITS, type ChangeError, type ChangeInput, type Limits } from '../core/types.js';
-import { isValidLocalId, normalizeUuid, normalizePayload, validateChange, type Validation } from '../core/validate.js';
+import { changeKey, isValidLocalId, normalizeUuid, normalizePayload, validateChange, type Validation } from '../core/validate.js';
 import { changes, isOriginal, heldChanges } from '../db/changes.js';
 import type { Db, Tx } from '../db/client.js';
 import { entityVersions } from '../db/entities.js';
@@ -61,8 +61,8 @@ async function processOne(db: Db, input: ChangeInput, limits: Limits, datasetsSe
   // What is recorded: the whole payload as jsonb will return it (so a resend compares equal),
   // except for an oversized or absurdly nested one (its size is the point).
   const payload = asStoredJson(scrubNul(unstorable ? { ...normalizePayload(input), label: null, data: null, truncated: true } : normalizePayload(input)));
-  const rawKey = scrubNul(String(input.id));
-  const key = normalizeUuid(rawKey) ?? rawKey;
+  // Scrubbed first: what is recorded can hold no NUL, so it always has a key.
+  const key = changeKey(scrubNul(String(input.id)))!;
   const addressable = key.length > 0 && key.length <= MAX_CHANGE_KEY;
   const record = {
     changeId: addressable ? key : key.slice(0, MAX_CHANGE_KEY),

@@ -5,6 +5,7 @@ import { jsonBytes } from '../../src/core/json.js';
 import { DEFAULT_LIMITS, ERROR_CODES, type ChangeError, type ChangeInput, type ErrorCode, type Limits, type ValidChange } from '../../src/core/types.js';
 import {
   RESERVED_PROPERTIES,
+  changeKey,
   isUuid,
   normalizePayload,
   undeclaredProperties,
@@ -740,5 +741,14 @@ describe('validateChange: generated changes', () => {
         expect(e.message.startsWith(ERROR_CODES[e.code])).toBe(true);
       }),
     );
+  });
+});
+
+describe('changeKey', () => {
+  it('a UUID in canonical (lower-case) form, any other string as sent, null for one with NUL', () => {
+    expect(changeKey('C3000000-0000-4000-8000-00000000000A')).toBe('c3000000-0000-4000-8000-00000000000a');
+    expect(changeKey('my-change-7')).toBe('my-change-7');
+    expect(changeKey('')).toBe('');
+    expect(changeKey('a\u0000b')).toBeNull();
   });
 });

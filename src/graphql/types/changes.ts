@@ -1,6 +1,5 @@
 import type { ChangeInput as CoreChangeInput } from '../../core/types.js';
-import { hasNul } from '../../core/json.js';
-import { normalizeUuid } from '../../core/validate.js';
+import { changeKey } from '../../core/validate.js';
 import type { ChangeResult } from '../../sync/process.js';
 import { submitChanges } from '../../sync/submit-changes.js';
 import { builder } from '../builder.js';
@@ -118,7 +117,9 @@ builder.queryFields((t) => ({
     description: 'The recorded change with this id (its first submission).',
     args: { id: t.arg.string({ required: true }) },
     authScopes: (_root, args) => ({ change: args.id }),
-    resolve: (query, _root, args, ctx) =>
-      hasNul(args.id) ? null : ctx.db.query.changes.findFirst(query({ where: { changeId: normalizeUuid(args.id) ?? args.id, original: true } })),
+    resolve: (query, _root, args, ctx) => {
+      const key = changeKey(args.id);
+      return key === null ? null : ctx.db.query.changes.findFirst(query({ where: { changeId: key, original: true } }));
+    },
   }),
 }));
