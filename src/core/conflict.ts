@@ -1,4 +1,5 @@
-import type { ConflictType } from './types.js';
+import { sameJson } from './json.js';
+import type { ConflictType, JsonValue, PropertyValues } from './types.js';
 
 export interface ConflictVerdict {
   conflict: ConflictType | null;
@@ -35,4 +36,20 @@ export function strongestConflict(a: ConflictType | null, b: ConflictType | null
 export function conflictOfChange(touched: readonly string[] | 'ALL', unseen: readonly (readonly string[])[]): ConflictVerdict {
   if (touched !== 'ALL' && touched.length === 0) return { conflict: null, conflictingProperties: [] };
   return classifyConflict(touched, unseen);
+}
+
+/**
+ * DESIGN step 4 as the write path asks it. `written` is what the change set, with the values it
+ * leaves (Applied.changed); `unseen` is what each server version the author had not seen set
+ * (EntityVersion.changed), oldest first. A property both sides set to the same value is not
+ * shared: the change leaves what the latest unseen write of it left, so no one's write is lost.
+ */
+export function judgeConflict(touched: readonly string[] | 'ALL', written: PropertyValues, unseen: readonly PropertyValues[]): ConflictVerdict {
+  const latest = new Map<string, JsonValue>();
+  for (const v of unseen) for (const [p, value] of Object.entries(v)) latest.set(p, value);
+  const lost = (p: string) => !(touched !== 'ALL' && Object.hasOwn(written, p) && sameJson(written[p], latest.get(p)));
+  return conflictOfChange(
+    touched,
+    unseen.map((v) => Object.keys(v).filter(lost)),
+  );
 }

@@ -78,7 +78,11 @@ export function applyOperations(state: OpsResult, ops: readonly Operation[]): { 
       case 'INCREMENT': {
         const cur = Object.hasOwn(data, op.property) ? data[op.property] : null;
         if (cur !== null && typeof cur !== 'number') return { ok: false, error: changeError('OPERATION_TYPE_MISMATCH', `INCREMENT on "${op.property}", which is not a number`) };
-        data[op.property] = (cur ?? 0) + op.by;
+        const sum = (cur ?? 0) + op.by;
+        // Past the largest double the sum is Infinity, which jsonb would store as null (and the
+        // next INCREMENT would restart from 0): refuse it instead of losing the count.
+        if (!Number.isFinite(sum)) return { ok: false, error: changeError('VALUE_OUT_OF_RANGE', `INCREMENT of "${op.property}" by ${op.by} leaves the range of numbers`) };
+        data[op.property] = sum;
         break;
       }
       case 'LIST_ADD': {

@@ -123,3 +123,73 @@ export function authorView(change: ValidChange, source: VersionSource, asUpdate:
   const predecessor = earlier.find((v) => v.baseVersion === position - 1);
   return predecessor ? { kind: 'version', version: predecessor.version } : { kind: 'unavailable', reason: 'the predecessor of this change is not applied' };
 }
+
+/** The version that made an entity (its create, or a forced change of a run whose create never came). */
+export interface EntityOrigin {
+  version: number;
+  action: 'CREATE' | 'UPDATE' | 'DELETE';
+  source: VersionSource;
+  branchId: string | null;
+  conflict: ConflictType | null;
+  changed: PropertyValues;
+}
+
+/** A run that began offline (trunkVersion null) counts its entity's create as its own first change. */
+export function buildsOnEntityCreate(trunkVersion: number | null, origin: Pick<EntityOrigin, 'action'> | null): boolean {
+  return trunkVersion === null && origin?.action === 'CREATE';
+}
+
+/**
+ * DESIGN step 2: a run that began with an offline create (trunkVersion null) builds on its
+ * entity's create, whether or not the create carried the run's branchId (ODK Collect sends
+ * creates without one). Such a create joins the run's facts as its position 0, so the run's first
+ * update finds its predecessor, sees its own create as seen, and reports it as what it was
+ * applied against.
+ */
+export function withRunCreate(change: Pick<ValidChange, 'entityId' | 'branchId' | 'trunkVersion'>, branch: BranchFacts | null, origin: EntityOrigin | null): BranchFacts | null {
+  if (!change.branchId || !origin || !buildsOnEntityCreate(change.trunkVersion, origin) || origin.branchId === change.branchId) return branch;
+  const facts = branch ?? { applied: [], held: [] };
+  if (facts.applied.some((v) => v.entityId === change.entityId && v.baseVersion === 0)) return facts;
+  const create = { entityId: change.entityId, version: origin.version, baseVersion: 0, trunkVersion: null, conflict: origin.conflict, source: origin.source, changed: origin.changed };
+  return { applied: [...facts.applied, create], held: facts.held };
+}
+
+/**
+ * A create that names no run, for an entity whose run began offline (trunkVersion null) and is
+ * already known to the server (held, or forced into existence): it is that run's create (DESIGN
+ * steps 2 and 6), so it takes the run's id and releases it, or goes beneath its forced changes
+ * instead of being "already exists". `origin`: the version that made the entity, if it exists;
+ * `runs`: ids of the entity's runs that began with an offline create, oldest first.
+ */
+export function adoptRun(change: ValidChange, origin: EntityOrigin | null, runs: readonly string[]): ValidChange {
+  // An entity made by a create has its create: this one is simply "already exists".
+  if (change.action !== 'CREATE' || change.branchId !== null || runs.length === 0 || origin?.action === 'CREATE') return change;
+  return { ...change, branchId: runs[0]!, trunkVersion: null };
+}
+
+/**
+ * Server versions the author had not seen (DESIGN step 4): those after what it saw, except the
+ * versions of its own run (its create included). A create applied beneath its forced run has
+ * seen nothing, its own run's versions included: the overlap is checked like any conflict.
+ */
+export function unseenVersions<V extends { version: number }>(change: ValidChange, asUpdate: boolean, branch: BranchFacts | null, versions: readonly V[]): V[] {
+  const after = seenUpTo(change, asUpdate);
+  const own = new Set((asUpdate || !change.branchId ? [] : (branch?.applied ?? [])).filter((v) => v.entityId === change.entityId).map((v) => v.version));
+  return versions.filter((v) => v.version > after && !own.has(v.version));
+}
+
+/**
+ * `appliedOn` of the version a change makes (DESIGN step 2): the server version it was applied
+ * against. Without a run, its baseVersion; a run's first change, the trunk; a later change, its
+ * predecessor's version, or when that is missing (forced, or beneath a forced successor) the
+ * closest earlier change of its run on the server, else the trunk. A create: none.
+ */
+export function appliedOnVersion(change: ValidChange, asUpdate: boolean, branch: BranchFacts | null): number | null {
+  if (change.action === 'CREATE' || asUpdate) return null;
+  if (!change.branchId) return change.baseVersion;
+  if (isRunStart(change)) return change.trunkVersion;
+  const position = runPosition(change);
+  const earlier = (branch?.applied ?? []).filter((v) => v.entityId === change.entityId && v.baseVersion < position);
+  const closest = earlier.reduce<(typeof earlier)[number] | null>((best, v) => (best === null || v.baseVersion > best.baseVersion ? v : best), null);
+  return closest?.version ?? change.trunkVersion;
+}

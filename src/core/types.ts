@@ -46,7 +46,6 @@ export const ERROR_CODES = {
   ENTITY_NOT_FOUND: 'the entity does not exist',
   ENTITY_EXISTS: 'an entity with this id already exists',
   ENTITY_DELETED: 'the entity has been deleted',
-  ENTITY_IN_OTHER_DATASET: 'the entity belongs to another dataset',
   BASE_VERSION_AHEAD: 'baseVersion is ahead of the server',
   BASE_VERSION_MISSING: 'an update or delete needs baseVersion',
   BASE_VERSION_INVALID: 'baseVersion must be a positive integer',
@@ -56,6 +55,7 @@ export const ERROR_CODES = {
   BRANCH_TRUNK_CHANGED: 'the branch began at another trunkVersion',
   BRANCH_POSITION_TAKEN: 'another change already holds this position of the branch',
   BRANCH_ON_OTHER_ENTITY: 'the branch id is used by another entity',
+  RUN_TOO_LONG: 'the offline run is longer than the server accepts',
   MALFORMED_ID: 'an id is not a UUID',
   MALFORMED_CHANGE: 'the change is not well formed',
   MISSING_ENTITY_ID: 'the change needs entityId',
@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   INTERNAL_ERROR: 'the server failed to process the change',
   INVALID_OPERATION: 'an operation is not well formed',
   OPERATION_TYPE_MISMATCH: 'an operation does not fit the type of the current value',
+  VALUE_OUT_OF_RANGE: 'the result is not a finite number',
   MISSING_DEVICE_ID: 'a change with a localId needs deviceId',
   LOCAL_ID_UNKNOWN: 'no entity is known by this localId for this device',
   INVALID_CURSOR: 'the cursor is not one this server handed out',
@@ -136,6 +137,11 @@ export interface Limits {
   maxLabelLength: number;
   maxProperties: number;
   /**
+   * Changes one offline run may hold (baseVersion - trunkVersion, or baseVersion after an offline
+   * create): bounds every position the server accepts, so no gap or chain can be unbounded.
+   */
+  maxRunLength: number;
+  /**
    * Fields a query may resolve, estimated before it runs from its shape and its page sizes
    * (Pothos complexity): the work one request may cause, whoever sends it.
    */
@@ -147,5 +153,6 @@ export const DEFAULT_LIMITS: Limits = {
   maxChangeBytes: 64 * 1024,
   maxLabelLength: 1000,
   maxProperties: 200,
+  maxRunLength: 10_000,
   maxQueryComplexity: 600_000,
 };

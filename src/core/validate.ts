@@ -1,6 +1,6 @@
 import { changeError } from './errors.js';
 import { parseOperations } from './operations.js';
-import { hasNul, isJsonValue, jsonBytes, MAX_DEPTH, nestsDeeperThan } from './json.js';
+import { hasNul, isJsonValue, jsonBytes, MAX_DEPTH, nestsDeeperThan, sameJson } from './json.js';
 import {
   CHANGE_ACTIONS,
   type ChangeError,
@@ -26,7 +26,6 @@ export function normalizeUuid(s: unknown): string | null {
   return isUuid(s) ? String(s).toLowerCase() : null;
 }
 
-/** A client-local id: 1-200 characters Postgres can store. */
 /**
  * The key a change is recorded and found under: a UUID in its canonical form, any other string as
  * sent (malformed ids are recorded too). Null for one that can never have been recorded (NUL).
@@ -35,8 +34,40 @@ export function changeKey(id: string): string | null {
   return hasNul(id) ? null : (normalizeUuid(id) ?? id);
 }
 
+/** Client-made ids (device ids, local ids) reach indexes, whose entries are bounded: 1-200 characters. */
+export const MAX_ID_LENGTH = 200;
+
+/**
+ * Version numbers are int4 in the database; this bound leaves room for every run position the
+ * server derives from one (k + 1, trunk + run length).
+ */
+export const MAX_VERSION = 2_000_000_000;
+
 export function isValidLocalId(s: unknown): s is string {
-  return typeof s === 'string' && s.length > 0 && s.length <= 200 && !hasNul(s);
+  return typeof s === 'string' && s.length > 0 && s.length <= MAX_ID_LENGTH && !hasNul(s);
+}
+
+/** A device id: at most 200 characters Postgres can store (it is a key of local ids). */
+export function isValidDeviceId(s: unknown): s is string {
+  return typeof s === 'string' && s.length <= MAX_ID_LENGTH && !hasNul(s);
+}
+
+/**
+ * Where a change nests deeper than MAX_DEPTH (`"data.p"`, `"operation 2"`), or null. Iterative,
+ * so it is safe on any input: it runs before anything that recurses.
+ */
+export function deepestValue(input: Pick<ChangeInput, 'data' | 'operations'>): string | null {
+  if (input.data !== null && typeof input.data === 'object') {
+    if (Array.isArray(input.data)) {
+      if (nestsDeeperThan(input.data, MAX_DEPTH)) return 'data';
+    } else {
+      const deep = Object.entries(input.data).find(([, v]) => nestsDeeperThan(v, MAX_DEPTH));
+      if (deep) return `"${truncate(deep[0])}"`;
+    }
+  }
+  const ops = Array.isArray(input.operations) ? input.operations : [];
+  const i = ops.findIndex((o) => o !== null && typeof o === 'object' && nestsDeeperThan((o as { value?: unknown }).value, MAX_DEPTH));
+  return i >= 0 ? `operation ${i + 1} nests deeper than ${MAX_DEPTH} levels` : null;
 }
 
 export function validateName(name: string): ChangeError | null {
@@ -53,23 +84,38 @@ export function validatePropertyNames(names: readonly string[]): ChangeError | n
   return null;
 }
 
-/** The payload recorded in the change log: the input with absent fields made explicit. */
+/** A UUID in its canonical (lower-case) form; anything else as it is. */
+const canonicalId = (v: unknown): unknown => normalizeUuid(v) ?? v;
+
+/**
+ * The payload recorded in the change log: the input with absent fields made explicit and its
+ * UUIDs in canonical form, so a resend in other letter case is the same change (DUPLICATE).
+ */
 export function normalizePayload(input: ChangeInput): Record<string, unknown> {
   return {
-    id: input.id,
+    id: canonicalId(input.id),
     deviceId: input.deviceId ?? null,
     dataset: input.dataset,
-    entityId: input.entityId ?? null,
+    entityId: canonicalId(input.entityId ?? null),
     action: input.action,
     label: input.label ?? null,
     data: input.data ?? null,
     baseVersion: input.baseVersion ?? null,
     trunkVersion: input.trunkVersion ?? null,
-    branchId: input.branchId ?? null,
+    branchId: canonicalId(input.branchId ?? null),
     // Only present when used, so payloads recorded before these fields existed compare equal.
     ...(input.localId != null ? { localId: input.localId } : {}),
     ...(input.operations != null ? { operations: input.operations } : {}),
   };
+}
+
+/**
+ * Whether a recorded payload and a resent one are the same change. Payloads recorded before
+ * UUIDs were stored canonically are compared in canonical form too.
+ */
+export function samePayload(recorded: Record<string, unknown>, resent: Record<string, unknown>): boolean {
+  const canonical = (p: Record<string, unknown>) => ({ ...p, id: canonicalId(p.id), entityId: canonicalId(p.entityId), branchId: canonicalId(p.branchId) });
+  return sameJson(canonical(recorded), canonical(resent));
 }
 
 export type Validation = { ok: true; change: ValidChange } | { ok: false; error: ChangeError };
@@ -80,14 +126,14 @@ export type Validation = { ok: true; change: ValidChange } | { ok: false; error:
  */
 export function validateChange(input: ChangeInput, limits: Limits): Validation {
   const fail = (error: ChangeError): Validation => ({ ok: false, error });
-  // Before anything walks it recursively (sizes, NUL checks): refuse absurd nesting first.
-  if (input.data !== null && typeof input.data === 'object') {
-    const deep = Object.entries(input.data).find(([, v]) => nestsDeeperThan(v, MAX_DEPTH));
-    if (deep) return fail(changeError('INVALID_PROPERTY_VALUE', `"${truncate(deep[0])}"`));
-  }
+  // Before anything walks it recursively (sizes, NUL checks, JSON.stringify): refuse absurd
+  // nesting first, in data and in operation values alike, or the walk itself overflows the stack.
+  const deep = deepestValue(input);
+  if (deep !== null) return fail(changeError('INVALID_PROPERTY_VALUE', deep));
   const bytes = jsonBytes(normalizePayload(input));
   if (bytes > limits.maxChangeBytes) return fail(changeError('TOO_LARGE', `${bytes} bytes, limit ${limits.maxChangeBytes}`));
   if (hasNul(input.dataset) || hasNul(input.deviceId)) return fail(changeError('MALFORMED_CHANGE', 'dataset or deviceId holds a NUL character or a lone surrogate'));
+  if (input.deviceId != null && !isValidDeviceId(input.deviceId)) return fail(changeError('INVALID_DEVICE_ID', `deviceId of ${String(input.deviceId).length} characters; at most ${MAX_ID_LENGTH} are accepted`));
   if (!isUuid(input.id)) return fail(changeError('MALFORMED_ID', `id "${truncate(input.id)}"`));
   if (!CHANGE_ACTIONS.includes(input.action)) return fail(changeError('MALFORMED_CHANGE', `unknown action "${truncate(String(input.action))}"`));
   if (input.localId != null) {
@@ -99,7 +145,7 @@ export function validateChange(input: ChangeInput, limits: Limits): Validation {
   if (input.branchId != null && !isUuid(input.branchId)) return fail(changeError('MALFORMED_ID', `branchId "${truncate(input.branchId)}"`));
   if (input.trunkVersion != null && input.branchId == null) return fail(changeError('TRUNK_VERSION_WITHOUT_BRANCH'));
   for (const [name, v] of [['baseVersion', input.baseVersion], ['trunkVersion', input.trunkVersion]] as const) {
-    if (v != null && (!Number.isSafeInteger(v) || v < 1)) return fail(changeError('BASE_VERSION_INVALID', `${name} ${v}`));
+    if (v != null && (!Number.isSafeInteger(v) || v < 1 || v > MAX_VERSION)) return fail(changeError('BASE_VERSION_INVALID', `${name} ${v}`));
   }
 
   const data = input.data ?? {};
@@ -129,6 +175,12 @@ export function validateChange(input: ChangeInput, limits: Limits): Validation {
   }
   if (input.trunkVersion != null && input.baseVersion != null && input.baseVersion < input.trunkVersion) {
     return fail(changeError('BASE_BELOW_TRUNK', `baseVersion ${input.baseVersion} < trunkVersion ${input.trunkVersion}`));
+  }
+  // Every position of a run is bounded where it is accepted, so gaps, chains and the positions
+  // the server asks for next (k + 1) stay small and inside int4.
+  if (input.branchId != null && input.action !== 'CREATE') {
+    const length = (input.baseVersion ?? 0) - (input.trunkVersion ?? 0);
+    if (length > limits.maxRunLength) return fail(changeError('RUN_TOO_LONG', `change ${length} of the run, limit ${limits.maxRunLength}`));
   }
 
   let operations: Operation[] | undefined;

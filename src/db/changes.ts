@@ -63,7 +63,10 @@ export const heldChanges = snakeCase.table(
  */
 export const isOriginal = sql`${changes.original}`;
 
-/** Client-local ids: (deviceId, localId) -> the entity UUID the server minted for it. */
+/**
+ * Client-local ids: (dataset, deviceId, localId) -> the entity UUID the server minted for it.
+ * Scoped by dataset, so no token of one dataset can learn or take the ids of another.
+ */
 export const localIds = snakeCase.table(
   'local_ids',
   {
@@ -73,5 +76,5 @@ export const localIds = snakeCase.table(
     datasetName: text().notNull(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.deviceId, t.localId] })],
+  (t) => [primaryKey({ columns: [t.datasetName, t.deviceId, t.localId] })],
 );

@@ -98,6 +98,7 @@ export function buildApp(opts: AppOptions): App {
       pubsub: bus.pubsub,
       closing: closing.signal,
       observer: metrics.observer,
+      submitted: { changes: 0 },
     }),
     plugins: [
       auth.plugin,

@@ -84,7 +84,7 @@ export async function changesSince(db: Db, opts: { dataset: string; cursor?: str
       ? await db
           .select({ localId: localIds.localId, entityId: localIds.entityId })
           .from(localIds)
-          .where(and(eq(localIds.deviceId, opts.deviceId), inArray(localIds.entityId, ids)))
+          .where(and(eq(localIds.datasetName, opts.dataset), eq(localIds.deviceId, opts.deviceId), inArray(localIds.entityId, ids)))
       : [];
   return {
     versions,

@@ -7,7 +7,8 @@ import { entities } from '../db/entities.js';
 import type { SyncEvent } from './events.js';
 import { lockEntity } from './locks.js';
 import { yieldToEventLoop } from './yield.js';
-import { applyHeldChange, releaseChain, type ChangeResult } from './process.js';
+import { applyHeldChange, changeResult, releaseChain, type ChangeResult } from './process.js';
+import { isTransient, withTransientRetry } from './retry.js';
 
 export interface FlushResult {
   /** Each forced change, with the successors it released. */
@@ -42,7 +43,7 @@ export async function flushBacklog(db: Db, opts: { olderThanSeconds: number }): 
     if (fresh.length === 0) break;
     for (const d of fresh) {
       seen.add(d.changeId);
-      const r = await forceOne(db, d.changeId, d.entityId);
+      const r = await forceOrRecord(db, d.changeId, d.entityId);
       await yieldToEventLoop();
       if (r) {
         forced.push(r.result);
@@ -51,6 +52,31 @@ export async function flushBacklog(db: Db, opts: { olderThanSeconds: number }): 
     }
   }
   return { forced, events };
+}
+
+/**
+ * Forces one held change. A transient failure is retried (and, if the database stays away, ends
+ * the run: the change stays held for the next one); any other failure is this change's alone: it
+ * leaves the backlog recorded as REJECTED INTERNAL_ERROR, and the flush goes on with the others.
+ */
+async function forceOrRecord(db: Db, changeId: string, entityId: string): Promise<{ result: ChangeResult; events: SyncEvent[] } | null> {
+  try {
+    return await withTransientRetry(() => forceOne(db, changeId, entityId));
+  } catch (cause) {
+    if (isTransient(cause)) throw cause;
+    const error = changeError('INTERNAL_ERROR', `forcing it failed: ${String((cause as Error)?.message ?? cause).slice(0, 200)}`);
+    const taken = await db.transaction(async (tx) => {
+      await lockEntity(tx, entityId);
+      const [held] = await tx.delete(heldChanges).where(eq(heldChanges.changeId, changeId)).returning({ changeId: heldChanges.changeId });
+      if (!held) return false;
+      await tx
+        .update(changes)
+        .set({ outcome: 'REJECTED', errorCode: error.code, errorMessage: error.message, processedAt: new Date() })
+        .where(and(eq(changes.changeId, changeId), isOriginal));
+      return true;
+    });
+    return taken ? { result: changeResult(changeId, 'REJECTED', { entityId, error }), events: [] } : null;
+  }
 }
 
 async function forceOne(db: Db, changeId: string, entityId: string): Promise<{ result: ChangeResult; events: SyncEvent[] } | null> {

@@ -5,15 +5,16 @@ import type { Db } from '../db/client.js';
 
 /**
  * The entity UUID behind a device's local id, minted at first sight: an update may arrive
- * before its create, and both must name the same entity. The mapping is scoped to the
- * device, so two devices may use one local id for different entities.
+ * before its create, and both must name the same entity. The mapping is scoped to the dataset
+ * and the device, so two devices may use one local id for different entities, and a change in
+ * one dataset can neither find nor take the mapping of another.
  */
 export async function resolveLocalId(db: Db, deviceId: string, localId: string, datasetName: string): Promise<string> {
   await db.insert(localIds).values({ deviceId, localId, entityId: randomUUID(), datasetName }).onConflictDoNothing();
   const [row] = await db
     .select({ entityId: localIds.entityId })
     .from(localIds)
-    .where(and(eq(localIds.deviceId, deviceId), eq(localIds.localId, localId)))
+    .where(and(eq(localIds.datasetName, datasetName), eq(localIds.deviceId, deviceId), eq(localIds.localId, localId)))
     .limit(1);
   return row!.entityId;
 }

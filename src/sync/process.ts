@@ -1,16 +1,21 @@
-import { and, asc, eq, gt } from 'drizzle-orm';
+import { and, asc, eq, gt, isNotNull, isNull } from 'drizzle-orm';
 import { touchedProperties, tryApplyChange } from '../core/apply.js';
-import { conflictOfChange, strongestConflict } from '../core/conflict.js';
+import { judgeConflict, strongestConflict } from '../core/conflict.js';
 import { diffStates } from '../core/diff.js';
 import { changeError } from '../core/errors.js';
 import {
+  adoptRun,
+  appliedOnVersion,
   authorView,
   beneathLaterChanges,
   checkBranch,
   placeChange,
   runPosition,
   seenUpTo,
+  unseenVersions,
+  withRunCreate,
   type BranchFacts,
+  type EntityOrigin,
 } from '../core/placement.js';
 import type { ChangeError, ChangeOutcome, ConflictType, EntityState, ValidChange, VersionSource } from '../core/types.js';
 import { undeclaredProperties } from '../core/validate.js';
@@ -77,6 +82,43 @@ export async function loadBranch(tx: Tx, branchId: string): Promise<BranchFacts>
   return { applied: applied.map((v) => ({ ...v, baseVersion: v.baseVersion ?? 0 })), held };
 }
 
+/** The version that made the entity (version 1): what a run that began offline builds on. */
+async function loadOrigin(tx: Tx, entityId: string): Promise<EntityOrigin | null> {
+  const [row] = await tx
+    .select({ version: entityVersions.version, action: entityVersions.action, source: entityVersions.source, branchId: entityVersions.branchId, conflict: entityVersions.conflict, changed: entityVersions.changed })
+    .from(entityVersions)
+    .where(and(eq(entityVersions.entityId, entityId), eq(entityVersions.version, 1)))
+    .limit(1);
+  return row ?? null;
+}
+
+/** What the server knows of a change's run, its entity's create included for a run that began offline (core withRunCreate). */
+async function loadRun(tx: Tx, change: ValidChange, entityExists: boolean): Promise<BranchFacts | null> {
+  if (!change.branchId) return null;
+  const branch = await loadBranch(tx, change.branchId);
+  return change.trunkVersion === null && entityExists ? withRunCreate(change, branch, await loadOrigin(tx, change.entityId)) : branch;
+}
+
+/**
+ * Ids of the entity's runs that began with an offline create (trunkVersion null), oldest first.
+ * Held ones only of this dataset: a change elsewhere naming the id must not make a run of it.
+ */
+async function runsBeganOffline(tx: Tx, entityId: string, datasetName: string): Promise<string[]> {
+  const [applied, held] = await Promise.all([
+    tx
+      .select({ branchId: entityVersions.branchId })
+      .from(entityVersions)
+      .where(and(eq(entityVersions.entityId, entityId), isNull(entityVersions.trunkVersion), isNotNull(entityVersions.branchId)))
+      .orderBy(asc(entityVersions.version)),
+    tx
+      .select({ branchId: heldChanges.branchId })
+      .from(heldChanges)
+      .where(and(eq(heldChanges.entityId, entityId), eq(heldChanges.datasetName, datasetName), isNull(heldChanges.trunkVersion)))
+      .orderBy(asc(heldChanges.heldSince), asc(heldChanges.changeId)),
+  ]);
+  return [...new Set([...applied, ...held].map((r) => r.branchId!))];
+}
+
 function stateOf(e: EntityRow | undefined): EntityState | null {
   return e ? { label: e.label, data: e.data, version: e.version, deleted: e.deleted } : null;
 }
@@ -97,9 +139,12 @@ export async function placeNewChange(tx: Tx, record: ChangeRecord, received: Val
   const undeclared = undeclaredProperties(change.data, dataset.properties, change.operations);
   if (undeclared.length > 0) return reject(changeError('UNKNOWN_PROPERTY', undeclared.join(', ')));
 
-  const [entity] = await tx.select().from(entities).where(eq(entities.id, change.entityId)).limit(1);
+  let [entity] = await tx.select().from(entities).where(eq(entities.id, change.entityId)).limit(1);
   if (entity && entity.datasetId !== dataset.id) {
-    return reject(change.action === 'CREATE' ? changeError('ENTITY_EXISTS', change.entityId) : changeError('ENTITY_IN_OTHER_DATASET', change.entityId));
+    // Seen from this dataset, an entity of another does not exist (its id cannot be probed); a
+    // create cannot take its id, as with any id in use.
+    if (change.action === 'CREATE') return reject(changeError('ENTITY_EXISTS', change.entityId));
+    entity = undefined;
   }
   // A local-id entity not on the server yet (or a change counted past it) without a run of
   // its own joins the device's implicit run for that local id, so it can be held and released.
@@ -113,7 +158,11 @@ export async function placeNewChange(tx: Tx, record: ChangeRecord, received: Val
       (await loadBranch(tx, implicit)).applied.some((v) => v.entityId === entity.id);
     if (joins) change = { ...change, branchId: implicit, trunkVersion: null };
   }
-  const branch = change.branchId ? await loadBranch(tx, change.branchId) : null;
+  // A create naming no run may be the create of a run the server already has (ODK Collect).
+  if (change.action === 'CREATE' && !change.branchId) {
+    change = adoptRun(change, entity ? await loadOrigin(tx, change.entityId) : null, await runsBeganOffline(tx, change.entityId, dataset.name));
+  }
+  const branch = await loadRun(tx, change, entity !== undefined);
   const inconsistent = branch ? checkBranch(change, branch) : null;
   if (inconsistent) return reject(inconsistent);
 
@@ -174,10 +223,6 @@ export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<(Processed & {
         .where(and(eq(entityVersions.entityId, change.entityId), gt(entityVersions.version, Math.max(0, after - 1))))
         .orderBy(asc(entityVersions.version))
     : [];
-  const unseen = laterVersions.filter((v) => v.version > after && (a.asUpdate || !change.branchId || v.branchId !== change.branchId));
-  const verdict = conflictOfChange(touchedProperties(change), unseen.map((v) => Object.keys(v.changed)));
-  // Forced or applied beneath a later change: flagged at least SOFT so a reviewer sees it.
-  const conflict = a.source === 'FORCED' || beneath ? strongestConflict(verdict.conflict, 'SOFT') : verdict.conflict;
 
   const current = stateOf(entity ?? undefined);
   // A forced update may make its entity: it takes the change's label, else a fixed one.
@@ -186,6 +231,11 @@ export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<(Processed & {
   if (!tried.ok) return { error: tried.error };
   const next = tried.applied;
   const version = (entity?.version ?? 0) + 1;
+
+  const unseen = unseenVersions(change, a.asUpdate, branch, laterVersions);
+  const verdict = judgeConflict(touchedProperties(change), next.changed, unseen.map((v) => v.changed));
+  // Forced or applied beneath a later change: flagged at least SOFT so a reviewer sees it.
+  const conflict = a.source === 'FORCED' || beneath ? strongestConflict(verdict.conflict, 'SOFT') : verdict.conflict;
 
   const view = authorView(change, a.source, a.asUpdate, branch);
   let baseDiff = null;
@@ -208,7 +258,7 @@ export async function applyVersion(tx: Tx, a: ApplyArgs): Promise<(Processed & {
   await tx.insert(entityVersions).values({
     entityId: change.entityId,
     version,
-    appliedOn: entity ? entity.version : null,
+    appliedOn: appliedOnVersion(change, a.asUpdate, branch),
     baseVersion: change.branchId ? runPosition(change) : change.baseVersion,
     action: a.asUpdate ? 'UPDATE' : change.action,
     label: next.label,
@@ -265,12 +315,13 @@ export async function applyHeldChange(
   const c = held.change;
   let refusal: ChangeError | null = null;
   if (!dataset) refusal = changeError('UNKNOWN_DATASET', held.datasetName);
-  else if (entity && entity.datasetId !== dataset.id) refusal = changeError('ENTITY_IN_OTHER_DATASET', c.entityId);
+  // The entity it would make or change exists in another dataset: its id is taken.
+  else if (entity && entity.datasetId !== dataset.id) refusal = changeError('ENTITY_EXISTS', c.entityId);
   else if (entity?.deleted) refusal = changeError('ENTITY_DELETED', c.entityId);
   else if (!entity && c.action === 'DELETE') refusal = changeError('ENTITY_NOT_FOUND', c.entityId);
   const applied = refusal
     ? { error: refusal }
-    : await applyVersion(tx, { change: c, source, asUpdate: false, entity, datasetId: dataset!.id, datasetName: dataset!.name, branch: await loadBranch(tx, held.branchId) });
+    : await applyVersion(tx, { change: c, source, asUpdate: false, entity, datasetId: dataset!.id, datasetName: dataset!.name, branch: await loadRun(tx, c, entity !== null) });
   if (applied.error) {
     await tx
       .update(changes)

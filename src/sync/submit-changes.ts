@@ -1,11 +1,12 @@
 import { and, eq } from 'drizzle-orm';
 import { changeError, DomainError } from '../core/errors.js';
-import { asStoredJson, hasNul, MAX_DEPTH, nestsDeeperThan, sameJson, scrubNul } from '../core/json.js';
+import { asStoredJson, scrubNul } from '../core/json.js';
 import { DEFAULT_LIMITS, type ChangeError, type ChangeInput, type Limits } from '../core/types.js';
-import { changeKey, isValidLocalId, normalizeUuid, normalizePayload, validateChange, type Validation } from '../core/validate.js';
+import { changeKey, deepestValue, isValidDeviceId, isValidLocalId, normalizeUuid, normalizePayload, samePayload, validateChange, validateName, type Validation } from '../core/validate.js';
 import { changes, isOriginal, heldChanges } from '../db/changes.js';
 import type { Db, Tx } from '../db/client.js';
 import { entityVersions } from '../db/entities.js';
+import { isTransient, withTransientRetry } from './retry.js';
 import { yieldToEventLoop } from './yield.js';
 import type { SyncEvent } from './events.js';
 import { resolveLocalId } from './local-ids.js';
@@ -36,6 +37,7 @@ export async function submitChanges(db: Db, inputs: readonly ChangeInput[], limi
   const datasetsSeen: DatasetCache = new Map();
   for (const input of inputs) {
     const r = await processChange(db, input, limits, datasetsSeen);
+    if (input.localId != null) r.result.localId = input.localId;
     results.push(r.result);
     events.push(...r.events);
     await yieldToEventLoop();
@@ -43,50 +45,72 @@ export async function submitChanges(db: Db, inputs: readonly ChangeInput[], limi
   return { results, events };
 }
 
+/**
+ * One change, answered whatever happens to it: a transient database failure (a serialization
+ * failure, a deadlock, a cut connection, a commit whose answer was lost) is retried, and a
+ * retry of a change that did commit finds it and answers DUPLICATE, so no answer contradicts
+ * what was committed; a database that stays unreachable fails the request (retryable as a
+ * whole, never a rejection). Any other failure is a fault of this change alone: it is recorded
+ * as INTERNAL_ERROR and the rest of the batch goes on.
+ */
 async function processChange(db: Db, input: ChangeInput, limits: Limits, datasetsSeen: DatasetCache): Promise<Processed> {
-  const processed = await processOne(db, input, limits, datasetsSeen);
-  if (input.localId != null) processed.result.localId = input.localId;
-  return processed;
+  return withTransientRetry(async () => {
+    try {
+      return await processOne(db, input, limits, datasetsSeen);
+    } catch (cause) {
+      if (isTransient(cause)) throw cause;
+      return recordFailure(db, input, cause);
+    }
+  });
 }
 
-async function processOne(db: Db, input: ChangeInput, limits: Limits, datasetsSeen: DatasetCache): Promise<Processed> {
-  // A local id names its entity through the device's mapping (minted at first sight).
-  const named =
-    !input.entityId && input.deviceId && isValidLocalId(input.localId) && !hasNul(input.deviceId) && !hasNul(input.dataset)
-      ? { ...input, entityId: await resolveLocalId(db, input.deviceId, input.localId, input.dataset) }
-      : input;
-  const validation = validateChange(named, limits);
-  // What is recorded: the whole payload, except for an oversized one (its size is the point).
-  const unstorable = !validation.ok && (validation.error.code === 'TOO_LARGE' || nestsDeeperThan(input.data, MAX_DEPTH + 1));
+/** The change log row of a change, before its outcome is known. */
+function recordOf(input: ChangeInput, validation: Validation | null) {
   // What is recorded: the whole payload as jsonb will return it (so a resend compares equal),
-  // except for an oversized or absurdly nested one (its size is the point).
-  const payload = asStoredJson(scrubNul(unstorable ? { ...normalizePayload(input), label: null, data: null, truncated: true } : normalizePayload(input)));
+  // except for an oversized or absurdly nested one (its size is the point, and it cannot even
+  // be serialised safely).
+  const unstorable = validation === null || (!validation.ok && (validation.error.code === 'TOO_LARGE' || deepestValue(input) !== null));
+  const payload = asStoredJson(scrubNul(unstorable ? { ...normalizePayload({ ...input, data: null, operations: null }), label: null, truncated: true } : normalizePayload(input)));
   // Scrubbed first: what is recorded can hold no NUL, so it always has a key.
   const key = changeKey(scrubNul(String(input.id)))!;
   const addressable = key.length > 0 && key.length <= MAX_CHANGE_KEY;
   const record = {
     changeId: addressable ? key : key.slice(0, MAX_CHANGE_KEY),
-    deviceId: scrubNul(input.deviceId ?? null),
-    datasetName: scrubNul(input.dataset),
-    entityId: validation.ok ? validation.change.entityId : normalizeUuid(input.entityId),
+    deviceId: scrubNul(typeof input.deviceId === 'string' ? input.deviceId : null),
+    datasetName: scrubNul(String(input.dataset)),
+    entityId: validation?.ok ? validation.change.entityId : normalizeUuid(input.entityId),
     action: scrubNul(String(input.action)),
     payload,
   };
+  return { key, addressable, record };
+}
 
-  try {
-    return await processInTransaction(db, validation, key, addressable, record, datasetsSeen);
-  } catch (cause) {
-    // An unexpected failure (lost connection, a bug): the change is not lost silently. It is
-    // recorded as a non-original row, so a resend of the same id is processed afresh.
-    const error = changeError('INTERNAL_ERROR', 'resend the change');
-    await db
-      .insert(changes)
-      .values({ ...record, original: false, outcome: 'REJECTED', errorCode: error.code, errorMessage: `${error.message} (${String((cause as Error)?.message ?? cause).slice(0, 200)})`, processedAt: new Date() })
-      .catch(() => {
-        throw cause;
-      });
-    return { result: changeResult(key, 'REJECTED', { entityId: record.entityId, error }), events: [] };
-  }
+async function processOne(db: Db, input: ChangeInput, limits: Limits, datasetsSeen: DatasetCache): Promise<Processed> {
+  // A local id names its entity through the device's mapping in its dataset (minted at first
+  // sight). Only ids that can be keys are looked up; the others are rejected by validation.
+  const mappable = !input.entityId && !!input.deviceId && isValidDeviceId(input.deviceId) && isValidLocalId(input.localId) && validateName(input.dataset) === null;
+  const named = mappable ? { ...input, entityId: await resolveLocalId(db, input.deviceId!, input.localId!, input.dataset) } : input;
+  const validation = validateChange(named, limits);
+  const { key, addressable, record } = recordOf(input, validation);
+  return processInTransaction(db, validation, key, addressable, record, datasetsSeen);
+}
+
+/**
+ * An unexpected failure of one change (a bug, a value the database refuses): the change is not
+ * lost silently. It is recorded as a non-original row, so a resend of the same id is processed
+ * afresh, and answered REJECTED INTERNAL_ERROR.
+ */
+async function recordFailure(db: Db, input: ChangeInput, cause: unknown): Promise<Processed> {
+  const { key, record } = recordOf(input, null);
+  const error = changeError('INTERNAL_ERROR', 'resend the change');
+  const detail = String((cause as Error)?.message ?? cause).slice(0, 200);
+  await db
+    .insert(changes)
+    .values({ ...record, original: false, outcome: 'REJECTED', errorCode: error.code, errorMessage: `${error.message} (${detail})`, processedAt: new Date() })
+    .catch(() => {
+      throw cause;
+    });
+  return { result: changeResult(key, 'REJECTED', { entityId: record.entityId, error }), events: [] };
 }
 
 type ChangeRecord = Parameters<typeof placeNewChange>[1];
@@ -98,7 +122,7 @@ async function processInTransaction(db: Db, validation: Validation, key: string,
     if (addressable) {
       const [prior] = await tx.select().from(changes).where(and(eq(changes.changeId, key), isOriginal)).limit(1);
       if (prior) {
-        if (!sameJson(prior.payload, record.payload)) {
+        if (!samePayload(prior.payload, record.payload)) {
           const error = changeError('CHANGE_ID_REUSED', key);
           // Recorded beside the original (not as it), so the reused id's payload is not lost either.
           await tx.insert(changes).values({ ...record, original: false, outcome: 'REJECTED', errorCode: error.code, errorMessage: error.message, processedAt: new Date() });

@@ -4,6 +4,7 @@ import { DomainError, changeError } from '../../src/core/errors.js';
 import { jsonBytes } from '../../src/core/json.js';
 import { DEFAULT_LIMITS, ERROR_CODES, type ChangeError, type ChangeInput, type ErrorCode, type Limits, type ValidChange } from '../../src/core/types.js';
 import {
+  MAX_VERSION,
   RESERVED_PROPERTIES,
   changeKey,
   isUuid,
@@ -327,8 +328,12 @@ describe('validateChange: accepted changes', () => {
     expect(accepted(update({ branchId: BRANCH, baseVersion: 2 }))).toMatchObject({ branchId: BRANCH, trunkVersion: null, baseVersion: 2 });
   });
 
-  it('accepts the largest safe integer as a version', () => {
-    expect(accepted(update({ baseVersion: Number.MAX_SAFE_INTEGER })).baseVersion).toBe(Number.MAX_SAFE_INTEGER);
+  it('accepts versions up to MAX_VERSION (int4 with room for run positions), refuses one more', () => {
+    expect(MAX_VERSION).toBe(2_000_000_000);
+    expect(accepted(update({ baseVersion: MAX_VERSION })).baseVersion).toBe(MAX_VERSION);
+    expect(rejected(update({ baseVersion: MAX_VERSION + 1 }))).toEqual({ code: 'BASE_VERSION_INVALID', message: `baseVersion must be a positive integer: baseVersion ${MAX_VERSION + 1}` });
+    expect(codeOf(update({ baseVersion: 2 ** 31 }))).toBe('BASE_VERSION_INVALID');
+    expect(codeOf(update({ trunkVersion: 2 ** 31 - 1, baseVersion: 2 ** 31 - 1, branchId: BRANCH }))).toBe('BASE_VERSION_INVALID');
   });
 
   it('accepts a label of exactly the limit once trimmed', () => {

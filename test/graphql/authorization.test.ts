@@ -532,16 +532,22 @@ describe('a collector stays in its datasets and on its device', () => {
     expect(bird).toMatchObject({ outcome: 'APPLIED' });
     const RESULT_ENTITY = `mutation($c: [ChangeInput!]!) { submitChanges(changes: $c) { ... on MutationSubmitChangesSuccess { data { outcome error { code } entity { id label data } } } } }`;
     const probes = [
-      [{ id: randomUUID(), dataset: 'trees', entityId: fx.birds.entity, action: 'UPDATE', baseVersion: 1, data: { note: 'x' } }, 'ENTITY_IN_OTHER_DATASET'],
+      [{ id: randomUUID(), dataset: 'trees', entityId: fx.birds.entity, action: 'UPDATE', baseVersion: 1, data: { note: 'x' } }, 'ENTITY_NOT_FOUND'],
       [{ id: randomUUID(), dataset: 'trees', entityId: fx.birds.entity, action: 'CREATE', label: 'x' }, 'ENTITY_EXISTS'],
       [{ id: fx.birds.change, dataset: 'trees', entityId: randomUUID(), action: 'CREATE', label: 'x' }, 'CHANGE_ID_REUSED'],
-      [{ id: randomUUID(), dataset: 'trees', deviceId: 'bird-phone', localId: 'b1', action: 'UPDATE', baseVersion: 1, data: { note: 'x' } }, 'ENTITY_IN_OTHER_DATASET'],
     ] as const;
     for (const [change, code] of probes) {
       const res = await gqlAs('collectorTrees', RESULT_ENTITY, { c: [change] });
       expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
       expect(res.data.submitChanges.data).toEqual([{ outcome: 'REJECTED', error: { code }, entity: null }]);
     }
+    // Local ids are scoped by dataset: b1 in trees is an id of its own, not the bird's. Its update
+    // waits for its create, as an update of any local id not yet created does.
+    const viaLocalId = { id: randomUUID(), dataset: 'trees', deviceId: 'bird-phone', localId: 'b1', action: 'UPDATE', baseVersion: 1, data: { note: 'x' } };
+    const RESULT_ENTITY_ID = `mutation($c: [ChangeInput!]!) { submitChanges(changes: $c) { ... on MutationSubmitChangesSuccess { data { outcome entityId error { code } entity { id } } } } }`;
+    const [held] = ok(await gqlAs('collectorTrees', RESULT_ENTITY_ID, { c: [viaLocalId] })).submitChanges.data;
+    expect(held).toMatchObject({ outcome: 'HELD', error: null, entity: null });
+    expect(held.entityId).not.toBe(bird.entityId);
     expect(await adminEntity(bird.entityId)).toMatchObject({ label: 'Hidden bird', version: 1 });
     // The same field still shows the collector's own entity.
     const own = create('trees', { deviceId: null });

@@ -22,7 +22,8 @@ describe('SOFT and HARD conflicts', () => {
     const e = (await d.entity(id))!;
     // Applied on top of the current state: the height written meanwhile is kept.
     expect(e).toMatchObject({ version: 3, conflict: 'SOFT', data: { height: 5, species: 'elm' } });
-    expect(e.versions[2]).toMatchObject({ version: 3, appliedOn: 2, baseVersion: 1, conflict: 'SOFT', conflictingProperties: [], resolved: false, changed: { species: 'elm' } });
+    // Applied against the version it was made on, not the previous one.
+    expect(e.versions[2]).toMatchObject({ version: 3, appliedOn: 1, baseVersion: 1, conflict: 'SOFT', conflictingProperties: [], resolved: false, changed: { species: 'elm' } });
     expect(e.versions.slice(0, 2).map((v) => v.conflict)).toEqual([null, null]);
   });
 
@@ -38,7 +39,7 @@ describe('SOFT and HARD conflicts', () => {
     });
     const e = (await d.entity(id))!;
     expect(e).toMatchObject({ version: 3, conflict: 'HARD', data: { height: 7, species: 'oak', note: 'measured' } });
-    expect(e.versions[2]).toMatchObject({ conflict: 'HARD', conflictingProperties: ['height'], appliedOn: 2, baseVersion: 1 });
+    expect(e.versions[2]).toMatchObject({ conflict: 'HARD', conflictingProperties: ['height'], appliedOn: 1, baseVersion: 1 });
   });
 
   it('conflictingProperties lists every shared property, sorted, from all unseen versions', async () => {

@@ -58,7 +58,8 @@ describe('entity and change queries', () => {
       versions: [
         { version: 1, data: { species: 'oak' }, changed: { species: 'oak', label: 'Oak' }, appliedOn: null, source: 'ONLINE', deviceId: null, entity: { id } },
         { version: 2, data: { species: 'oak', height: 2 }, changed: { height: 2 }, appliedOn: 1, source: 'ONLINE', deviceId: null, entity: { id } },
-        { version: 3, data: { species: 'oak', height: 3 }, changed: { height: 3 }, appliedOn: 2, source: 'ONLINE', deviceId: 'tablet-7', entity: { id } },
+        // Made on version 1, so applied against it, though version 2 came in between.
+        { version: 3, data: { species: 'oak', height: 3 }, changed: { height: 3 }, appliedOn: 1, source: 'ONLINE', deviceId: 'tablet-7', entity: { id } },
       ],
     });
     expect(await d.entity(randomUUID())).toBeNull();

@@ -28,7 +28,7 @@ describe('forcing a run whose middle change is missing', () => {
     expect(await o.one(c1)).toMatchObject({ outcome: 'APPLIED', version: 2 });
     expect(await o.one(c3)).toMatchObject({ outcome: 'HELD', waitsFor: 2 });
     expect(await o.one(c4)).toMatchObject({ outcome: 'HELD', waitsFor: 3 });
-    expect((await o.branch(run.branchId))!.missingPositions).toEqual([2]);
+    expect((await o.branch(run.branchId))!.missing).toEqual([{ from: 2, to: 2 }]);
 
     // Not old enough yet: nothing is forced.
     expect((await o.flush(3600)).filter((r) => r.entityId === id)).toEqual([]);
@@ -55,7 +55,7 @@ describe('forcing a run whose middle change is missing', () => {
     expect(await o.held({ entityId: id })).toEqual([]);
     const branch = (await o.branch(run.branchId))!;
     expect(branch.changes.map((c) => [c.position, c.state, c.version])).toEqual([[1, 'APPLIED', 2], [3, 'APPLIED', 3], [4, 'APPLIED', 4]]);
-    expect(branch.missingPositions).toEqual([2]);
+    expect(branch.missing).toEqual([{ from: 2, to: 2 }]);
     for (const [c, v] of [[c3, 3], [c4, 4]] as const) expect((await d.change(c.id))!).toMatchObject({ outcome: 'APPLIED', version: v });
     // Forcing again finds nothing.
     expect(await flushFor(id)).toEqual([]);
@@ -102,7 +102,7 @@ describe('forcing a run whose middle change is missing', () => {
     const e = (await o.entity(id))!;
     expect(e.versions.map((v) => v.changed)).toEqual([{ label: 'Oak' }, { height: 1 }, { height: 4 }, { note: 'c3' }, { age: 2 }]);
     expect(e).toMatchObject({ version: 5, conflict: 'SOFT', data: { height: 4, note: 'c3', age: 2 } });
-    expect((await o.branch(run.branchId))!.missingPositions).toEqual([]);
+    expect((await o.branch(run.branchId))!.missing).toEqual([]);
   });
   it('a forced delete releases no update onto the deleted entity: the update ends REJECTED, ENTITY_DELETED', async () => {
     const ds = await d.createDataset(PROPS);
@@ -141,7 +141,8 @@ describe('an earlier change arriving after its run\'s later one was forced', () 
     const e = (await o.entity(id))!;
     expect(e).toMatchObject({ version: 4, conflict: 'SOFT', data: { species: 'oak', height: 3, age: 3, note: 'n' } });
     expect(e.versions[3]).toMatchObject({
-      version: 4, source: 'IN_ORDER', appliedOn: 3, branchBaseVersion: 2, changeId: c2.id, conflict: 'SOFT', conflictingProperties: [],
+      // Applied against its predecessor c1 (version 2), beneath the forced c3 (version 3).
+      version: 4, source: 'IN_ORDER', appliedOn: 2, branchBaseVersion: 2, changeId: c2.id, conflict: 'SOFT', conflictingProperties: [],
       changed: { note: 'n' },
       data: { species: 'oak', height: 3, age: 3, note: 'n' },
       // The author made it on version 2 (their own first change, as the server has it).
@@ -151,7 +152,7 @@ describe('an earlier change arriving after its run\'s later one was forced', () 
     });
     const branch = (await o.branch(run.branchId))!;
     expect(branch.changes.map((c) => [c.position, c.changeId, c.state, c.version])).toEqual([[1, c1.id, 'APPLIED', 2], [2, c2.id, 'APPLIED', 4], [3, c3.id, 'APPLIED', 3]]);
-    expect(branch.missingPositions).toEqual([]);
+    expect(branch.missing).toEqual([]);
     // A resend of it is a duplicate of what it came to.
     expect(await o.one(c2)).toMatchObject({ outcome: 'DUPLICATE', originalOutcome: 'APPLIED', version: 4, conflict: 'SOFT' });
   });
@@ -180,8 +181,9 @@ describe('a run whose offline create never arrives', () => {
     const e = (await o.entity(unlabelled))!;
     expect(e).toMatchObject({ label: '(label unknown)', version: 2, conflict: 'SOFT', data: { height: 2 } });
     expect(e.versions.map((v) => [v.version, v.source, v.label, v.data, v.conflict, v.appliedOn, v.branchBaseVersion, v.trunkVersion, v.baseDiff])).toEqual([
+      // appliedOn null: no earlier change of the run, and a run that began offline has no trunk.
       [1, 'FORCED', '(label unknown)', { height: 2 }, 'SOFT', null, 2, null, null],
-      [2, 'FORCED', '(label unknown)', { height: 2 }, 'SOFT', 1, 1, null, null],
+      [2, 'FORCED', '(label unknown)', { height: 2 }, 'SOFT', null, 1, null, null],
     ]);
     expect((await o.entity(labelled))!).toMatchObject({ label: 'Found birch', version: 1, conflict: 'SOFT', data: { age: 7 } });
     expect(await o.held({ dataset: ds })).toEqual([]);
@@ -208,19 +210,20 @@ describe('a run whose offline create never arrives', () => {
     expect(e.versions[0]!.authorViewUnavailable).toEqual(expect.stringMatching(/\S/));
     expect(e.versions[1]).toMatchObject({ version: 2, source: 'RELEASED', data: { height: 2 }, appliedOn: 1, baseDiff: null });
     expect(e.versions[1]!.authorViewUnavailable).toEqual(expect.stringMatching(/\S/));
-    expect((await o.branch(run.branchId))!.missingPositions).toEqual([0]);
+    expect((await o.branch(run.branchId))!.missing).toEqual([{ from: 0, to: 0 }]);
 
     // The create arrives: not ENTITY_EXISTS, an update on top, checked against what the forced versions set (height only).
     expect(await o.one(create)).toMatchObject({ changeId: create.id, outcome: 'APPLIED', version: 3, conflict: 'SOFT', conflictingProperties: [], error: null, released: [] });
     e = (await o.entity(id))!;
     expect(e).toMatchObject({ label: 'Birch', version: 3, conflict: 'SOFT', data: { height: 2, species: 'birch' } });
     expect(e.versions[2]).toMatchObject({
-      version: 3, action: 'UPDATE', appliedOn: 2, branchBaseVersion: 0, changeId: create.id, label: 'Birch', changed: { species: 'birch', label: 'Birch' },
+      // A create, also beneath its run: applied against no version.
+      version: 3, action: 'UPDATE', appliedOn: null, branchBaseVersion: 0, changeId: create.id, label: 'Birch', changed: { species: 'birch', label: 'Birch' },
       serverDiff: [{ property: 'label', old: '(label unknown)', new: 'Birch' }, { property: 'species', old: null, new: 'birch' }],
     });
     const branch = (await o.branch(run.branchId))!;
     expect(branch.changes.map((c) => [c.position, c.changeId, c.state, c.version])).toEqual([[0, create.id, 'APPLIED', 3], [1, u1.id, 'APPLIED', 1], [2, u2.id, 'APPLIED', 2]]);
-    expect(branch.missingPositions).toEqual([]);
+    expect(branch.missing).toEqual([]);
     expect(await o.one(create)).toMatchObject({ outcome: 'DUPLICATE', originalOutcome: 'APPLIED', version: 3 });
   });
 

@@ -29,7 +29,8 @@ describe('a run crossing an online update', () => {
     expect(e.versions.map((v) => [v.version, v.source, v.appliedOn, v.baseVersion, v.conflict, v.conflictingProperties])).toEqual([
       [1, 'ONLINE', null, null, null, []],
       [2, 'ONLINE', 1, 1, null, []],
-      [3, 'IN_ORDER', 2, 1, 'HARD', ['height']],
+      // appliedOn: the run's first change against its trunk (1), later ones against their predecessor.
+      [3, 'IN_ORDER', 1, 1, 'HARD', ['height']],
       [4, 'IN_ORDER', 3, 2, 'HARD', ['height']],
       [5, 'IN_ORDER', 4, 3, 'SOFT', []],
     ]);
@@ -105,9 +106,10 @@ describe('two runs from two devices on one entity, interleaved', () => {
     expect(e.versions.map((v) => [v.version, v.changeId, v.branchId, v.deviceId, v.source, v.appliedOn, v.branchBaseVersion, v.conflict])).toEqual([
       [1, e.versions[0]!.changeId, null, null, 'ONLINE', null, null, null],
       [2, b1.id, b.branchId, 'phone-b', 'IN_ORDER', 1, 1, null],
-      [3, a1.id, a.branchId, 'phone-a', 'IN_ORDER', 2, 1, 'SOFT'],
+      [3, a1.id, a.branchId, 'phone-a', 'IN_ORDER', 1, 1, 'SOFT'],
       [4, a2.id, a.branchId, 'phone-a', 'RELEASED', 3, 2, 'SOFT'],
-      [5, b2.id, b.branchId, 'phone-b', 'IN_ORDER', 4, 2, 'HARD'],
+      // Applied against its predecessor b1 (version 2), though a's versions 3 and 4 came in between.
+      [5, b2.id, b.branchId, 'phone-b', 'IN_ORDER', 2, 2, 'HARD'],
     ]);
     expect(e.versions.map((v) => v.data)).toEqual([
       { species: 'oak' },
@@ -193,7 +195,7 @@ describe('inconsistent runs are rejected, recorded, and change nothing', () => {
     expect((await o.held({ entityId: third })).map((h) => h.baseVersion)).toEqual([2]);
   });
 
-  it('ENTITY_IN_OTHER_DATASET: a held change of one dataset never lands on an entity of another, released or forced', async () => {
+  it('ENTITY_EXISTS: a held change of one dataset never lands on an entity of another (its id is taken there), released or forced', async () => {
     const a = await d.createDataset(['x']);
     const b = await d.createDataset(['y']);
 
@@ -216,7 +218,7 @@ describe('inconsistent runs are rejected, recorded, and change nothing', () => {
     for (const [id, change, data] of [[released, u1, { y: 1 }], [forced, u, { y: 2 }]] as const) {
       const e = (await o.entity(id))!;
       expect(e, id).toMatchObject({ dataset: { name: b }, version: 1, data });
-      expect((await d.change(change.id))!).toMatchObject({ outcome: 'REJECTED', errorCode: 'ENTITY_IN_OTHER_DATASET', version: null });
+      expect((await d.change(change.id))!).toMatchObject({ outcome: 'REJECTED', errorCode: 'ENTITY_EXISTS', version: null });
       expect(await o.held({ entityId: id })).toEqual([]);
     }
   });

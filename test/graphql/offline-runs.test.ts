@@ -40,7 +40,7 @@ describe('a run on a server version', () => {
     expect(e.versions[0]).toMatchObject({ source: 'ONLINE', branchId: null, trunkVersion: null, branchBaseVersion: null });
 
     const branch = {
-      id: run.branchId, entityId: id, trunkVersion: 1, missingPositions: [],
+      id: run.branchId, entityId: id, trunkVersion: 1, missing: [],
       changes: [
         { position: 1, changeId: c1.id, state: 'APPLIED', version: 2, heldSince: null },
         { position: 2, changeId: c2.id, state: 'APPLIED', version: 3, heldSince: null },
@@ -75,7 +75,7 @@ describe('a run on a server version', () => {
     expect(await o.held({ entityId: randomUUID() })).toEqual([]);
 
     const waiting = (await o.branch(run.branchId))!;
-    expect(waiting).toMatchObject({ trunkVersion: 1, missingPositions: [1] });
+    expect(waiting).toMatchObject({ trunkVersion: 1, missing: [{ from: 1, to: 1 }] });
     expect(waiting.changes.map(({ position, changeId, state, version }) => ({ position, changeId, state, version }))).toEqual([
       { position: 2, changeId: c2.id, state: 'HELD', version: null },
       { position: 3, changeId: c3.id, state: 'HELD', version: null },
@@ -102,7 +102,7 @@ describe('a run on a server version', () => {
     expect(e.versions[2]).toMatchObject({ baseDiff: [{ property: 'height', old: 1, new: 2 }], authorViewUnavailable: null, deviceId: 'phone-1' });
     expect(e.versions[3]).toMatchObject({ baseDiff: [{ property: 'age', old: null, new: 3 }], authorViewUnavailable: null });
     expect(await o.held({ entityId: id })).toEqual([]);
-    expect((await o.branch(run.branchId))!.missingPositions).toEqual([]);
+    expect((await o.branch(run.branchId))!.missing).toEqual([]);
     for (const [c, v] of [[c2, 3], [c3, 4]] as const) expect((await d.change(c.id))!).toMatchObject({ outcome: 'APPLIED', version: v });
   });
 
@@ -144,7 +144,7 @@ describe('a run that begins with an offline create', () => {
       [u1.id, null, 1, 0],
     ]);
     const waiting = (await o.branch(run.branchId))!;
-    expect(waiting).toMatchObject({ id: run.branchId, entityId: id, trunkVersion: null, missingPositions: [0] });
+    expect(waiting).toMatchObject({ id: run.branchId, entityId: id, trunkVersion: null, missing: [{ from: 0, to: 0 }] });
     expect(waiting.changes.map((c) => [c.position, c.state, c.version])).toEqual([[1, 'HELD', null], [2, 'HELD', null]]);
 
     const created = await o.one(create);
@@ -166,7 +166,7 @@ describe('a run that begins with an offline create', () => {
         baseDiff: [{ property: 'age', old: null, new: 5 }, { property: 'height', old: 1, new: 2 }], authorViewUnavailable: null },
     ]);
     expect(e.branches).toHaveLength(1);
-    expect(e.branches[0]).toMatchObject({ id: run.branchId, trunkVersion: null, missingPositions: [] });
+    expect(e.branches[0]).toMatchObject({ id: run.branchId, trunkVersion: null, missing: [] });
     expect(e.branches[0]!.changes.map((c) => [c.position, c.changeId, c.state, c.version])).toEqual([
       [0, create.id, 'APPLIED', 1],
       [1, u1.id, 'APPLIED', 2],

@@ -56,10 +56,15 @@ describe('rejected changes carry a code and are still recorded', () => {
     await rejects(update(id, { baseVersion: 2 }), 'ENTITY_DELETED', id);
   });
 
-  it('ENTITY_IN_OTHER_DATASET', async () => {
+  it('ENTITY_NOT_FOUND for an entity of another dataset: from this dataset it does not exist, so its id cannot be probed', async () => {
     const id = await d.create(ds, 'Oak');
-    await rejects(update(id, { dataset: other }), 'ENTITY_IN_OTHER_DATASET', id);
-    await rejects({ dataset: other, entityId: id, action: 'DELETE', baseVersion: 1 }, 'ENTITY_IN_OTHER_DATASET', id);
+    const unknown = randomUUID();
+    await rejects(update(id, { dataset: other }), 'ENTITY_NOT_FOUND', id);
+    await rejects({ dataset: other, entityId: id, action: 'DELETE', baseVersion: 1 }, 'ENTITY_NOT_FOUND', id);
+    // Word for word what an id that exists nowhere gets.
+    const [there, nowhere] = await d.submit(update(id, { dataset: other }), update(unknown, { dataset: other }));
+    expect(there!.error!.message.replace(id, '<id>')).toBe(nowhere!.error!.message.replace(unknown, '<id>'));
+    expect((await d.entity(id))!).toMatchObject({ version: 1, dataset: { name: ds } });
   });
 
   it('BASE_VERSION_AHEAD, BASE_VERSION_MISSING, BASE_VERSION_INVALID', async () => {

@@ -192,7 +192,7 @@ export interface BranchRow {
   entityId: string;
   trunkVersion: number | null;
   changes: { position: number; changeId: string; state: 'APPLIED' | 'HELD'; version: number | null; heldSince: string | null }[];
-  missingPositions: number[];
+  missing: { from: number; to: number }[];
 }
 
 export interface HeldRow {
@@ -215,7 +215,7 @@ export interface RunEntityRow extends Omit<EntityRow, 'versions'> {
 
 export const RUN_RESULT = `${RESULT} waitsFor released { ${RESULT} waitsFor }`;
 export const RUN_VERSION = `${VERSION} branchId trunkVersion branchBaseVersion deviceId authorViewUnavailable baseDiff { property old new } serverDiff { property old new }`;
-export const BRANCH = 'id entityId trunkVersion missingPositions changes { position changeId state version heldSince }';
+export const BRANCH = 'id entityId trunkVersion missing { from to } changes { position changeId state version heldSince }';
 export const HELD = 'changeId entityId dataset deviceId branchId trunkVersion baseVersion waitsFor heldSince forceAfter';
 const RUN_SUBMIT = `mutation($c: [ChangeInput!]!) { submitChanges(changes: $c) {
   __typename ... on MutationSubmitChangesSuccess { data { ${RUN_RESULT} } } ... on DomainError { code message } } }`;

@@ -1,5 +1,5 @@
 import { normalizeUuid, validateName } from '../../core/validate.js';
-import { loadBranches, type Branch, type BranchChange } from '../../sync/branches.js';
+import { branchesById, branchesOfEntities, changesOfBranches, gapsOfBranches, type Branch, type BranchChange, type PositionRange } from '../../sync/branches.js';
 import { flushBacklog } from '../../sync/flush-backlog.js';
 import { builder } from '../builder.js';
 import { ChangeResultRef } from './changes.js';
@@ -16,14 +16,48 @@ const BranchChangeRef = builder.objectRef<BranchChange>('BranchChange').implemen
   }),
 });
 
+const PositionRangeRef = builder.objectRef<PositionRange>('PositionRange').implement({
+  description: 'Consecutive positions of a run, `from` to `to` inclusive.',
+  fields: (t) => ({ from: t.exposeInt('from'), to: t.exposeInt('to') }),
+});
+
+/** Page sizes of run lists: each list is paged, and priced by its page size (Pothos complexity). */
+const RUNS_PAGE = 10;
+const MAX_RUNS_PAGE = 100;
+const CHANGES_PAGE = 100;
+const MAX_CHANGES_PAGE = 1000;
+const page = (limit: number | null | undefined, fallback: number, max: number) => Math.min(Math.max(limit ?? fallback, 1), max);
+
 const BranchRef = builder.objectRef<Branch>('Branch').implement({
-  description: 'An offline run: the changes one client made to one entity while offline, as the server has them.',
+  description: 'An offline run: the changes one client made to one entity while offline, as the server has them. Reviewers and admins only.',
+  // Whichever path reaches a run (branch, Entity.branches under a pull or an event), one rule.
+  authScopes: { reviewer: true },
   fields: (t) => ({
     id: t.exposeID('id'),
     entityId: t.exposeID('entityId'),
     trunkVersion: t.exposeInt('trunkVersion', { nullable: true }),
-    changes: t.field({ type: [BranchChangeRef], resolve: (b) => b.changes }),
-    missingPositions: t.exposeIntList('missingPositions', { description: 'Positions the server has not received: the gap the run waits for.' }),
+    changes: t.loadableList({
+      type: BranchChangeRef,
+      description: `The run's changes in run order: at most \`limit\` (1-${MAX_CHANGES_PAGE}, default ${CHANGES_PAGE}) after position \`after\`.`,
+      args: {
+        after: t.arg.int({ description: 'Only positions after this one (default: from the first).' }),
+        limit: t.arg.int({ description: `At most this many (1-${MAX_CHANGES_PAGE}, default ${CHANGES_PAGE}).` }),
+      },
+      complexity: (args) => ({ field: 1, multiplier: page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE) }),
+      // One loader per place in the query: every run of a page is loaded by one statement.
+      byPath: true,
+      load: (ids: string[], ctx, args) => changesOfBranches(ctx.db, ids, { after: args.after ?? -1, limit: page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE) }),
+      resolve: (b) => b.id,
+    }),
+    missing: t.loadableList({
+      type: PositionRangeRef,
+      description: 'Positions the server has not received, as ranges, from the run start to its last change: the gaps the run waits for.',
+      args: { limit: t.arg.int({ description: `At most this many ranges (1-${MAX_CHANGES_PAGE}, default ${CHANGES_PAGE}).` }) },
+      complexity: (args) => ({ field: 1, multiplier: page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE) }),
+      byPath: true,
+      load: async (ids: string[], ctx, args) => (await gapsOfBranches(ctx.db, ids)).map((gaps) => gaps.slice(0, page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE))),
+      resolve: (b) => b.id,
+    }),
   }),
 });
 
@@ -53,11 +87,15 @@ export const HeldChange = builder.drizzleObject('heldChanges', {
 });
 
 builder.drizzleObjectField(Entity, 'branches', (t) =>
-  t.field({
-    type: [BranchRef],
-    description: 'Offline runs that touched this entity.',
-    select: { columns: { id: true } },
-    resolve: (e, _args, ctx) => loadBranches(ctx.db, { entityId: e.id }),
+  t.loadableList({
+    type: BranchRef,
+    description: `Offline runs that touched this entity, in the order they began: at most \`limit\` (1-${MAX_RUNS_PAGE}, default ${RUNS_PAGE}). Reviewers and admins only.`,
+    args: { limit: t.arg.int({ description: `At most this many (1-${MAX_RUNS_PAGE}, default ${RUNS_PAGE}).` }) },
+    authScopes: { reviewer: true },
+    complexity: (args) => ({ field: 1, multiplier: page(args.limit, RUNS_PAGE, MAX_RUNS_PAGE) }),
+    byPath: true,
+    load: (ids: string[], ctx, args) => branchesOfEntities(ctx.db, ids, page(args.limit, RUNS_PAGE, MAX_RUNS_PAGE)),
+    resolve: (e) => e.id,
   }),
 );
 
@@ -69,7 +107,7 @@ builder.queryFields((t) => ({
     authScopes: (_root, args) => ({ $all: { reviewer: true, branch: String(args.id) } }),
     resolve: async (_root, args, ctx) => {
       const branchId = normalizeUuid(args.id);
-      return branchId ? ((await loadBranches(ctx.db, { branchId }))[0] ?? null) : null;
+      return branchId ? (await branchesById(ctx.db, [branchId]))[0]! : null;
     },
   }),
   heldChanges: t.drizzleField({

@@ -1,4 +1,6 @@
 import type { ChangeInput as CoreChangeInput } from '../../core/types.js';
+import { GraphQLError } from 'graphql';
+import { DomainError } from '../../core/errors.js';
 import { changeKey } from '../../core/validate.js';
 import type { ChangeResult } from '../../sync/process.js';
 import { submitChanges } from '../../sync/submit-changes.js';
@@ -48,7 +50,7 @@ ChangeResultRef.implement({
     entity: t.drizzleField({
       type: 'entities',
       nullable: true,
-      // A rejection may name an entity of another dataset (ENTITY_IN_OTHER_DATASET, CHANGE_ID_REUSED…): never show it.
+      // A rejection may name an entity of another dataset (ENTITY_EXISTS, ENTITY_NOT_FOUND, CHANGE_ID_REUSED…): never show it.
       authScopes: (r) => (r.entityId ? { entity: r.entityId } : true), unauthorizedResolver: () => null,
       resolve: (query, r, _args, ctx) => (r.entityId ? ctx.db.query.entities.findFirst(query({ where: { id: r.entityId } })) : null),
     }),
@@ -84,6 +86,11 @@ function toCore(input: typeof ChangeInput.$inferInput): CoreChangeInput {
 }
 
 async function submit(ctx: Context, inputs: (typeof ChangeInput.$inferInput)[]) {
+  const total = ctx.submitted.changes + inputs.length;
+  if (total > ctx.limits.maxBatch) {
+    throw new DomainError('BATCH_TOO_LARGE', `this request submits ${total} changes over its fields; the limit for one request is ${ctx.limits.maxBatch}`);
+  }
+  ctx.submitted.changes = total;
   const { results, events } = await submitChanges(ctx.db, inputs.map(toCore), ctx.limits);
   ctx.publish(events);
   ctx.observer.submitted(results);
@@ -106,7 +113,16 @@ builder.mutationFields((t) => ({
     description: 'Submits one change.',
     args: { change: t.arg({ type: ChangeInput, required: true }) },
     authScopes: (_root, args) => ({ batch: [args.change] }),
-    resolve: async (_root, args, ctx) => (await submit(ctx, [args.change]))[0]!,
+    // No typed error union here (it answers a ChangeResult): an expected failure, such as the
+    // request's batch limit, is a top-level error with its code, never a masked one.
+    resolve: async (_root, args, ctx) => {
+      try {
+        return (await submit(ctx, [args.change]))[0]!;
+      } catch (error) {
+        if (error instanceof DomainError) throw new GraphQLError(error.message, { extensions: { code: error.code } });
+        throw error;
+      }
+    },
   }),
 }));
 
