@@ -21,11 +21,6 @@ export interface Context {
   closing: AbortSignal;
   /** Told what this instance processed, for its metrics (src/server/metrics.ts); absent where nothing counts. */
   observer: SyncObserver;
-  /**
-   * Changes this request has submitted so far, over all its fields: aliases must not multiply
-   * the batch limit, so every submitChanges/submitChange of one request counts against one.
-   */
-  submitted: { changes: number };
 }
 
 /** What resolvers report after their use-case committed; the metrics count it. */

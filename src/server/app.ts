@@ -98,7 +98,6 @@ export function buildApp(opts: AppOptions): App {
       pubsub: bus.pubsub,
       closing: closing.signal,
       observer: metrics.observer,
-      submitted: { changes: 0 },
     }),
     plugins: [
       auth.plugin,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyChange, touchedProperties } from '../../src/core/apply.js';
-import { classifyConflict, strongestConflict } from '../../src/core/conflict.js';
+import { classifyConflict, conflictOfChange, judgeConflict, strongestConflict } from '../../src/core/conflict.js';
 import type { ConflictType, EntityState, ValidChange } from '../../src/core/types.js';
 import { validChange } from '../helpers/core.js';
 
@@ -237,6 +237,59 @@ describe('strongestConflict', () => {
         const expected = history.includes('HARD') ? 'HARD' : history.includes('SOFT') ? 'SOFT' : null;
         expect(history.reduce<ConflictType | null>(strongestConflict, null)).toBe(expected);
         expect([...history].reverse().reduce<ConflictType | null>(strongestConflict, null)).toBe(expected);
+      }),
+    );
+  });
+});
+
+describe('judgeConflict: a property both sides set to the same value is not shared', () => {
+  it('the same value as the unseen write: not conflicting; the entity still saw unseen versions, so SOFT', () => {
+    expect(judgeConflict(['height'], { height: 14 }, [{ height: 14 }])).toEqual({ conflict: 'SOFT', conflictingProperties: [] });
+  });
+
+  it('another value: HARD on it', () => {
+    expect(judgeConflict(['height'], { height: 15 }, [{ height: 14 }])).toEqual({ conflict: 'HARD', conflictingProperties: ['height'] });
+  });
+
+  it('compared with the latest unseen write of the property, key order and structure as JSON', () => {
+    expect(judgeConflict(['kids'], { kids: { a: 1, b: [2] } }, [{ kids: 'x' }, { kids: { b: [2], a: 1 } }])).toEqual({ conflict: 'SOFT', conflictingProperties: [] });
+    expect(judgeConflict(['h'], { h: 14 }, [{ h: 14 }, { h: 15 }])).toEqual({ conflict: 'HARD', conflictingProperties: ['h'] });
+  });
+
+  it('unset on both sides (null) is the same value; the label counts like a property', () => {
+    expect(judgeConflict(['note', 'label'], { note: null, label: 'Oak' }, [{ note: null }, { label: 'Oak' }])).toEqual({ conflict: 'SOFT', conflictingProperties: [] });
+    expect(judgeConflict(['label'], { label: 'Elm' }, [{ label: 'Oak' }])).toEqual({ conflict: 'HARD', conflictingProperties: ['label'] });
+  });
+
+  it('a delete loses every unseen write, whatever the values', () => {
+    expect(judgeConflict('ALL', {}, [{ height: 1 }])).toEqual({ conflict: 'HARD', conflictingProperties: ['height'] });
+  });
+
+  it('no unseen versions, or a change that only merges: no conflict', () => {
+    expect(judgeConflict(['height'], { height: 1 }, [])).toEqual({ conflict: null, conflictingProperties: [] });
+    expect(judgeConflict([], { kids: ['a'] }, [{ kids: ['b'] }])).toEqual({ conflict: null, conflictingProperties: [] });
+  });
+
+  const values = fc.oneof(fc.constantFrom(1, 2, 'a', null), fc.array(fc.constantFrom(1, 2), { maxLength: 2 }));
+  const writes = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'label'), values, { maxKeys: 3 });
+
+  it('law: equal values only ever weaken the verdict of the names alone (never a new conflicting property)', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.constantFrom('a', 'b', 'c', 'label'), { maxLength: 4 }), writes, fc.array(writes, { maxLength: 3 }), (touched, written, unseen) => {
+        const byName = conflictOfChange(touched, unseen.map((v) => Object.keys(v)));
+        const judged = judgeConflict(touched, written, unseen);
+        expect(byName.conflictingProperties).toEqual(expect.arrayContaining(judged.conflictingProperties));
+        expect(judged.conflict === null).toBe(byName.conflict === null);
+      }),
+    );
+  });
+
+  it('law: writing exactly what the latest unseen writes left is never HARD', () => {
+    fc.assert(
+      fc.property(fc.array(writes, { minLength: 1, maxLength: 3 }), (unseen) => {
+        const latest = Object.assign({}, ...unseen) as Record<string, unknown>;
+        const touched = Object.keys(latest);
+        expect(judgeConflict(touched, latest as never, unseen).conflict).not.toBe('HARD');
       }),
     );
   });

@@ -185,6 +185,17 @@ describe('applyOperations: each operation', () => {
     expect(apply(state({}), [{ op: 'INCREMENT', property: 'n', by: 0 }])).toEqual(state({ n: 0 }));
   });
 
+  it('INCREMENT to a sum past the largest double is VALUE_OUT_OF_RANGE, both ways; the largest finite sums are fine', () => {
+    for (const [n, by] of [[Number.MAX_VALUE, Number.MAX_VALUE], [1.7e308, 1e308], [-Number.MAX_VALUE, -1e308]] as const) {
+      expect(applyOperations(state({ n }), [{ op: 'INCREMENT', property: 'n', by }])).toEqual({
+        ok: false,
+        error: { code: 'VALUE_OUT_OF_RANGE', message: `the result is not a finite number: INCREMENT of "n" by ${by} leaves the range of numbers` },
+      });
+    }
+    expect(apply(state({ n: Number.MAX_VALUE }), [{ op: 'INCREMENT', property: 'n', by: 1 }])).toEqual(state({ n: Number.MAX_VALUE }));
+    expect(apply(state({ n: 1e308 }), [{ op: 'INCREMENT', property: 'n', by: -1e308 }])).toEqual(state({ n: 0 }));
+  });
+
   it('LIST_ADD appends without an index, inserts at one, appends past the end, and makes the list when absent', () => {
     const kids = state({ kids: ['a', 'b', 'c'] });
     expect(apply(kids, [{ op: 'LIST_ADD', property: 'kids', value: 'd', index: null }]).data.kids).toEqual(['a', 'b', 'c', 'd']);

@@ -7,6 +7,9 @@ import {
   MAX_VERSION,
   RESERVED_PROPERTIES,
   changeKey,
+  deepestValue,
+  isValidDeviceId,
+  samePayload,
   isUuid,
   normalizePayload,
   undeclaredProperties,
@@ -246,9 +249,82 @@ describe('normalizePayload', () => {
     expect(Object.keys(normalizePayload({ ...update(), branchId: BRANCH, trunkVersion: 1, deviceId: 'd', label: 'l' }))).toEqual(keys);
   });
 
+  it('writes UUIDs in their canonical (lower-case) form, so a resend in other letter case is the same payload', () => {
+    const upper = normalizePayload(update({ id: ID.toUpperCase(), entityId: ENTITY.toUpperCase(), branchId: BRANCH.toUpperCase(), trunkVersion: 1 }));
+    expect(upper).toMatchObject({ id: ID, entityId: ENTITY, branchId: BRANCH });
+    expect(upper).toEqual(normalizePayload(update({ branchId: BRANCH, trunkVersion: 1 })));
+  });
+
   it('gives the same payload for an absent field and a null one', () => {
     expect(normalizePayload(update({ label: null, deviceId: null, branchId: null }))).toEqual(normalizePayload(update()));
     expect(JSON.stringify(normalizePayload(update({ label: undefined })))).toBe(JSON.stringify(normalizePayload(update({ label: null }))));
+  });
+});
+
+describe('samePayload', () => {
+  it('payloads recorded in other letter case (before UUIDs were canonical) equal their canonical resend', () => {
+    const recorded = { ...normalizePayload(update()), id: ID.toUpperCase(), entityId: ENTITY.toUpperCase() };
+    expect(samePayload(recorded, normalizePayload(update()))).toBe(true);
+  });
+
+  it('any other difference is another change; non-UUID ids compare exactly', () => {
+    expect(samePayload(normalizePayload(update()), normalizePayload(update({ data: { height: 13 } })))).toBe(false);
+    expect(samePayload({ ...normalizePayload(update()), id: 'Not-A-Uuid' }, { ...normalizePayload(update()), id: 'not-a-uuid' })).toBe(false);
+  });
+});
+
+describe('deepestValue', () => {
+  const nest = (n: number) => Array.from({ length: n }).reduce<unknown>((v) => [v], 1);
+
+  it('names the property or the operation that nests deeper than MAX_DEPTH', () => {
+    expect(deepestValue({ data: { a: 1, b: nest(33) } })).toBe('"b"');
+    expect(deepestValue({ operations: [{ op: 'SET', property: 'a', value: 1 }, { op: 'SET', property: 'b', value: nest(33) }] })).toBe('operation 2 nests deeper than 32 levels');
+    expect(deepestValue({ data: nest(40) })).toBe('data');
+  });
+
+  it('null when nothing does, 32 levels included', () => {
+    expect(deepestValue({ data: { a: nest(32) }, operations: [{ op: 'SET', property: 'a', value: nest(32) }] })).toBeNull();
+    expect(deepestValue({ data: null, operations: null })).toBeNull();
+  });
+
+  it('is safe on any depth, where JSON.stringify is not', () => {
+    let v: unknown = 1;
+    for (let i = 0; i < 200_000; i++) v = [v];
+    expect(() => JSON.stringify(v)).toThrow(RangeError);
+    expect(deepestValue({ operations: [{ op: 'SET', property: 'a', value: v }] })).toBe('operation 1 nests deeper than 32 levels');
+    expect(rejected(create({ operations: [{ op: 'SET', property: 'a', value: v }] }))).toEqual({ code: 'INVALID_PROPERTY_VALUE', message: 'a property value is not acceptable: operation 1 nests deeper than 32 levels' });
+  });
+});
+
+describe('validateChange: run length and device ids', () => {
+  const limits = { ...DEFAULT_LIMITS, maxRunLength: 5 };
+
+  it('RUN_TOO_LONG past maxRunLength changes after the trunk; exactly maxRunLength is accepted', () => {
+    expect(codeOf(update({ branchId: BRANCH, trunkVersion: 3, baseVersion: 8 }), limits)).toBe('OK');
+    expect(rejected(update({ branchId: BRANCH, trunkVersion: 3, baseVersion: 9 }), limits)).toEqual({ code: 'RUN_TOO_LONG', message: 'the offline run is longer than the server accepts: change 6 of the run, limit 5' });
+  });
+
+  it('a run that began offline counts from its create', () => {
+    expect(codeOf(update({ branchId: BRANCH, trunkVersion: null, baseVersion: 5 }), limits)).toBe('OK');
+    expect(codeOf(update({ branchId: BRANCH, trunkVersion: null, baseVersion: 6 }), limits)).toBe('RUN_TOO_LONG');
+  });
+
+  it('no run, no run length: a change without a branch may name any version up to MAX_VERSION', () => {
+    expect(codeOf(update({ baseVersion: 1000 }), limits)).toBe('OK');
+    expect(codeOf(create({ branchId: BRANCH }), limits)).toBe('OK');
+  });
+
+  it('INVALID_DEVICE_ID past 200 characters; 200 and an empty one are accepted', () => {
+    expect(codeOf(update({ deviceId: 'd'.repeat(200) }))).toBe('OK');
+    expect(codeOf(update({ deviceId: '' }))).toBe('OK');
+    expect(rejected(update({ deviceId: 'd'.repeat(201) }))).toEqual({ code: 'INVALID_DEVICE_ID', message: 'the device id is not acceptable: deviceId of 201 characters; at most 200 are accepted' });
+  });
+
+  it('isValidDeviceId: a string of at most 200 characters Postgres can store', () => {
+    expect(isValidDeviceId('tablet-7')).toBe(true);
+    expect(isValidDeviceId('x'.repeat(201))).toBe(false);
+    expect(isValidDeviceId('a\u0000b')).toBe(false);
+    expect(isValidDeviceId(7)).toBe(false);
   });
 });
 

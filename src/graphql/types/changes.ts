@@ -1,5 +1,15 @@
 import type { ChangeInput as CoreChangeInput } from '../../core/types.js';
-import { GraphQLError } from 'graphql';
+import {
+  getArgumentValues,
+  getDirectiveValues,
+  GraphQLError,
+  GraphQLIncludeDirective,
+  GraphQLSkipDirective,
+  Kind,
+  type GraphQLResolveInfo,
+  type SelectionNode,
+  type SelectionSetNode,
+} from 'graphql';
 import { DomainError } from '../../core/errors.js';
 import { changeKey } from '../../core/validate.js';
 import type { ChangeResult } from '../../sync/process.js';
@@ -85,12 +95,39 @@ function toCore(input: typeof ChangeInput.$inferInput): CoreChangeInput {
   return { ...input, data: input.data as unknown, ...(input.operations ? { operations: input.operations.map((o) => ({ ...o, value: o.value as unknown })) } : {}) };
 }
 
-async function submit(ctx: Context, inputs: (typeof ChangeInput.$inferInput)[]) {
-  const total = ctx.submitted.changes + inputs.length;
+/**
+ * The changes every submitChanges and submitChange field of this operation submits, aliases and
+ * fragments included (skipped fields not): one operation is one request, and aliases must not
+ * multiply the batch limit. Read from the document, so it is known before any field has run.
+ */
+function changesInOperation(info: GraphQLResolveInfo): number {
+  const fields = info.schema.getMutationType()?.getFields() ?? {};
+  const included = (node: SelectionNode) =>
+    getDirectiveValues(GraphQLSkipDirective, node, info.variableValues)?.if !== true && getDirectiveValues(GraphQLIncludeDirective, node, info.variableValues)?.if !== false;
+  let total = 0;
+  const visit = (set: SelectionSetNode) => {
+    for (const node of set.selections) {
+      if (!included(node)) continue;
+      if (node.kind === Kind.INLINE_FRAGMENT) visit(node.selectionSet);
+      else if (node.kind === Kind.FRAGMENT_SPREAD) {
+        const fragment = info.fragments[node.name.value];
+        if (fragment) visit(fragment.selectionSet);
+      } else if (node.name.value === 'submitChange') total += 1;
+      else if (node.name.value === 'submitChanges' && fields.submitChanges) {
+        const changes = getArgumentValues(fields.submitChanges, node, info.variableValues).changes;
+        total += Array.isArray(changes) ? changes.length : 0;
+      }
+    }
+  };
+  visit(info.operation.selectionSet);
+  return total;
+}
+
+async function submit(ctx: Context, info: GraphQLResolveInfo, inputs: (typeof ChangeInput.$inferInput)[]) {
+  const total = changesInOperation(info);
   if (total > ctx.limits.maxBatch) {
     throw new DomainError('BATCH_TOO_LARGE', `this request submits ${total} changes over its fields; the limit for one request is ${ctx.limits.maxBatch}`);
   }
-  ctx.submitted.changes = total;
   const { results, events } = await submitChanges(ctx.db, inputs.map(toCore), ctx.limits);
   ctx.publish(events);
   ctx.observer.submitted(results);
@@ -106,7 +143,7 @@ builder.mutationFields((t) => ({
     authScopes: (_root, args) => ({ batch: args.changes }),
     // The results are a list (×10 by default) under the success type: the batch size over 10.
     complexity: (args) => ({ field: 1, multiplier: Math.ceil(args.changes.length / 10) }),
-    resolve: (_root, args, ctx) => submit(ctx, args.changes),
+    resolve: (_root, args, ctx, info) => submit(ctx, info, args.changes),
   }),
   submitChange: t.field({
     type: ChangeResultRef,
@@ -115,9 +152,9 @@ builder.mutationFields((t) => ({
     authScopes: (_root, args) => ({ batch: [args.change] }),
     // No typed error union here (it answers a ChangeResult): an expected failure, such as the
     // request's batch limit, is a top-level error with its code, never a masked one.
-    resolve: async (_root, args, ctx) => {
+    resolve: async (_root, args, ctx, info) => {
       try {
-        return (await submit(ctx, [args.change]))[0]!;
+        return (await submit(ctx, info, [args.change]))[0]!;
       } catch (error) {
         if (error instanceof DomainError) throw new GraphQLError(error.message, { extensions: { code: error.code } });
         throw error;
