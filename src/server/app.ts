@@ -52,6 +52,8 @@ export interface App {
   yoga: ReturnType<typeof createYoga<Record<string, unknown>, Context>>;
   server: Server;
   bus: EventBus;
+  /** Publishes what this instance committed outside a request (an operator command), counted like a request's. */
+  publish(events: readonly SyncEvent[]): void;
   start(port?: number, host?: string): Promise<string>;
   stop(): Promise<void>;
 }
@@ -202,6 +204,7 @@ export function buildApp(opts: AppOptions): App {
     yoga,
     server,
     bus,
+    publish,
     start: async (port = 4000, host = '127.0.0.1') => {
       await bus.ready;
       const url = await new Promise<string>((resolve, reject) => {
