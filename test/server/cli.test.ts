@@ -3,7 +3,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/client.js';
 import type { GqlResponse } from '../helpers/app.js';
+import { backend, freshDatabase } from '../helpers/database.js';
 import { offlineRun, uniqueName } from '../helpers/domain.js';
 import { runMain, socketClient, spawnService, waitUntil, type Service } from '../helpers/live.js';
 
@@ -173,4 +175,40 @@ describe('a folder held by a live process that is no service', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe.runIf(backend === 'postgres')('`npm run token -- revoke` on Postgres with two running instances', () => {
+  let database: Database & { url?: string };
+  const services: Service[] = [];
+  beforeAll(async () => {
+    database = await freshDatabase({ max: 2 });
+  });
+  afterAll(async () => {
+    for (const s of services) await s.stop();
+    await database?.close();
+  });
+
+  it('both refuse the token at once and close its open sockets (told over NOTIFY, not by the 10 s sweep)', async () => {
+    const env = { DATABASE_URL: database.url!, ANONYMOUS_ROLE: '' };
+    // On Postgres the CLI works on the database directly, while the instances run.
+    const collector = created(await runMain(['token', 'create', '--role', 'collector'], env), 'collector');
+    // Started together, so that both revocation sweeps first run 10 s from now (see below).
+    services.push(...(await Promise.all([spawnService(env), spawnService(env)])));
+    const sockets = services.map((s) => socketClient(s.url, { token: collector.secret }));
+    try {
+      for (const [i, socket] of sockets.entries()) expect((await socket.request(VIEWER)).data, `instance ${i}`).toEqual({ viewer: { role: 'collector' } });
+      const out = await runMain(['token', 'revoke', collector.id], env);
+      expect([out.code, out.stdout, out.stderr]).toEqual([0, `revoked token ${collector.id}\n`, '']);
+      for (const s of services) expect(await viewerOf(s.url, collector.secret)).toEqual({ status: 401, role: null, code: 'UNAUTHENTICATED' });
+      // Within 2 s of the command's end: the instances' revocation sweeps first run 10 s after they
+      // started, later than that (one command of a few seconds), so it is the NOTIFY that closes them.
+      await waitUntil(() => sockets.every((s) => s.closed.code !== undefined), 'both instances to close the revoked token’s socket', 2000);
+      expect(sockets.map((s) => s.closed)).toEqual([
+        { code: 4403, reason: 'Forbidden: token revoked' },
+        { code: 4403, reason: 'Forbidden: token revoked' },
+      ]);
+    } finally {
+      for (const s of sockets) await s.close();
+    }
+  }, 180_000);
 });
