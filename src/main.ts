@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { isDroppedConnection, openDatabase } from './db/client.js';
 import { postgresNotifier } from './db/notify.js';
 import { createEventBus } from './graphql/pubsub.js';
-import { buildApp } from './server/app.js';
+import { buildApp, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS } from './server/app.js';
 import type { HardeningOptions } from './server/hardening.js';
 import { DEFAULT_HOLD_TIMEOUT_SECONDS } from './sync/flush-backlog.js';
 import { createFirstAdminToken } from './sync/tokens.js';
@@ -122,9 +122,9 @@ async function shutdown(signal: string): Promise<void> {
   // SHUTDOWN_TIMEOUT_SECONDS) before the database closes under it.
   logger.info({ signal }, 'stopping');
   try {
-    // A command in flight answers first; then no new ones (the CLI waits and opens the folder itself).
-    await control?.close();
-    await app.stop();
+    // No new operator commands (a CLI run waits, then opens the folder itself); one in flight
+    // finishes within the same timeout as the requests.
+    await Promise.all([control?.close((shutdownTimeoutSeconds ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS) * 1000), app.stop()]);
     await database.close();
   } catch (error) {
     logger.error({ err: error }, 'shutdown failed');

@@ -17,7 +17,8 @@ export type ControlAnswer = { ok: true; lines: string[] } | { ok: false; code: s
 
 export interface ControlChannel {
   address: ControlAddress;
-  close(): Promise<void>;
+  /** Stops listening; a command in flight may finish and answer within `graceMs`, then is cut off. */
+  close(graceMs: number): Promise<void>;
 }
 
 /** Commands are a few fields; anything larger is not one. */
@@ -65,12 +66,16 @@ export async function startControlChannel(handle: (command: unknown) => Promise<
   });
   return {
     address: { port, secret },
-    // Lets a command in flight finish and answer: it was committed or not, and its caller waits.
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
+    // A command in flight finishes and answers (its caller waits), bounded like the rest of shutdown.
+    close: async (graceMs) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+      server.closeAllConnections();
+      await closed;
+    },
   };
 }
 
