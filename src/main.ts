@@ -3,13 +3,15 @@ import { pino } from 'pino';
 import { isDroppedConnection, openDatabase } from './db/client.js';
 import { postgresNotifier } from './db/notify.js';
 import { createEventBus } from './graphql/pubsub.js';
-import { buildApp } from './server/app.js';
+import { buildApp, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS } from './server/app.js';
 import type { HardeningOptions } from './server/hardening.js';
-import type { SyncEvent } from './sync/events.js';
-import { DEFAULT_HOLD_TIMEOUT_SECONDS, flushBacklog } from './sync/flush-backlog.js';
-import { createFirstAdminToken, createToken, listTokens, revokeToken } from './sync/tokens.js';
+import { DEFAULT_HOLD_TIMEOUT_SECONDS } from './sync/flush-backlog.js';
+import { createFirstAdminToken } from './sync/tokens.js';
 import { isRole, ROLES } from './core/auth.js';
-import { DomainError } from './core/errors.js';
+import { FolderLockedError } from './db/folder-lock.js';
+import { answerCommand } from './cli/commands.js';
+import { runCli } from './cli/run.js';
+import { startControlChannel } from './server/control.js';
 import { DEFAULT_LIMITS, type Limits } from './core/types.js';
 
 /** The only place that reads the environment and the command line. */
@@ -52,60 +54,21 @@ process.on('unhandledRejection', (reason) => {
   if (!isDroppedConnection(reason)) throw reason;
   logger.warn({ err: reason }, 'a database connection dropped under a query no one awaited; the driver reconnects');
 });
-const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.DATA_DIR ?? './data' });
+// `npm run token -- …`, `npm run flush`: through the service that owns a PGlite folder, else here (src/cli/run.ts).
+if (positionals.length > 0) {
+  process.exit(await runCli({ positionals, values }, { databaseUrl: env.DATABASE_URL || null, dataDir: env.DATA_DIR ?? './data', holdTimeoutSeconds }));
+}
+const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.DATA_DIR ?? './data', owner: 'server' }).catch((error: unknown) => {
+  if (!(error instanceof FolderLockedError)) throw error;
+  // Never a second writer beside the owner: it refuses before PGlite opens a file.
+  console.error(
+    `${error.message}. A PGlite data folder has one owner at a time: stop that process first, run the operator commands (npm run token, npm run flush) beside it, or use DATABASE_URL to run several instances on one Postgres.`,
+  );
+  process.exit(1);
+});
 
 /** Events across instances over Postgres LISTEN/NOTIFY; in process on PGlite (one process owns it). */
-const eventBus = () => createEventBus(database.sql ? { notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') } : {});
-
-/** A command's events reach the running instances' listeners on a shared Postgres (PGlite has no others). */
-async function tellRunningInstances(events: readonly SyncEvent[]): Promise<void> {
-  if (!database.sql || events.length === 0) return;
-  const bus = eventBus();
-  await bus.ready;
-  bus.publish(events);
-  await bus.flushed();
-  await bus.close();
-}
-
-if (positionals[0] === 'flush') {
-  // `npm run flush [-- --older-than SECONDS]`: force held changes now (default: the hold timeout).
-  const olderThanSeconds = seconds('--older-than', values['older-than']) ?? holdTimeoutSeconds;
-  const { forced, events } = await flushBacklog(database.db, { olderThanSeconds });
-  await tellRunningInstances(events);
-  const released = forced.reduce((n, r) => n + r.released.length, 0);
-  console.log(`forced ${forced.length} held change(s), released ${released} successor(s)`);
-  await database.close();
-  process.exit(0);
-} else if (positionals[0] === 'token') {
-  process.on('uncaughtException', (e) => fail(e instanceof DomainError ? `${e.code}: ${e.message}` : String(e)));
-  // `npm run token -- create --role collector [--name N] [--device D] [--datasets a,b]`, `token list`, `token revoke ID`.
-  const [, command, id] = positionals;
-  if (command === 'create') {
-    const role = values.role ?? '';
-    if (!isRole(role)) fail(`--role takes one of ${ROLES.join(', ')}`);
-    const datasets = values.datasets?.split(',').map((d) => d.trim()).filter((d) => d.length > 0) ?? null;
-    const { secret, token } = await createToken(database.db, { name: values.name ?? `${role} token`, role, deviceId: values.device ?? null, datasets });
-    console.log(`created ${token.role} token ${token.id}${token.deviceId ? ` for device ${token.deviceId}` : ''}${token.datasets ? ` on ${token.datasets.join(', ')}` : ' on every dataset'}`);
-    console.log(`secret (shown once, send as "Authorization: Bearer <secret>"):\n${secret}`);
-  } else if (command === 'list') {
-    for (const t of await listTokens(database.db)) {
-      console.log([t.id, t.role, t.name, t.deviceId ?? '*', t.datasets?.join(',') ?? '*', t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : 'active'].join('\t'));
-    }
-  } else if (command === 'revoke' && id) {
-    const { token, events } = await revokeToken(database.db, id);
-    // Running instances close the token's sockets when they hear of it.
-    await tellRunningInstances(events);
-    console.log(`revoked token ${token.id}`);
-  } else {
-    fail('token commands: create --role ROLE [--name N] [--device D] [--datasets a,b] | list | revoke ID');
-  }
-  await database.close();
-  process.exit(0);
-} else if (positionals.length > 0) {
-  fail(`unknown command "${positionals[0]}"; commands: flush, token`);
-}
-
-const bus = eventBus();
+const bus = createEventBus(database.sql ? { notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') } : {});
 /** A positive integer from the environment, or undefined when unset. */
 function positiveInteger(name: string): number | undefined {
   const raw = env[name];
@@ -145,6 +108,9 @@ const app = buildApp({
 const firstAdminSecret = database.kind === 'pglite' ? await createFirstAdminToken(database.db) : null;
 if (anonymousRole) logger.warn({ anonymousRole }, 'requests without a token act as this role: for local development only');
 const url = await app.start(port, env.HOST ?? '127.0.0.1');
+// The owner of a PGlite folder takes the operator commands (its lock file tells the CLI where).
+const control = database.folder ? await startControlChannel((command) => answerCommand(command, { db: database.db, publish: app.publish, holdTimeoutSeconds })) : null;
+if (control) database.folder!.advertise(control.address);
 console.log(`entity-sync listening on ${url} (${database.kind === 'pglite' ? `PGlite in ${env.DATA_DIR ?? './data'}` : 'Postgres'})`);
 if (firstAdminSecret) console.log(`admin token (shown once, keep it; send as "Authorization: Bearer <token>"):\n${firstAdminSecret}`);
 
@@ -156,7 +122,9 @@ async function shutdown(signal: string): Promise<void> {
   // SHUTDOWN_TIMEOUT_SECONDS) before the database closes under it.
   logger.info({ signal }, 'stopping');
   try {
-    await app.stop();
+    // No new operator commands (a CLI run waits, then opens the folder itself); one in flight
+    // finishes within the same timeout as the requests.
+    await Promise.all([control?.close((shutdownTimeoutSeconds ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS) * 1000), app.stop()]);
     await database.close();
   } catch (error) {
     logger.error({ err: error }, 'shutdown failed');

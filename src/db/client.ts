@@ -7,6 +7,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
+import { lockFolder, type FolderLock } from './folder-lock.js';
 import { relations } from './schema.js';
 
 /** The one database type the rest of the code sees, whichever back end is behind it. */
@@ -19,6 +20,8 @@ export interface Database {
   /** The postgres.js client, for LISTEN/NOTIFY; absent on PGlite. */
   sql?: postgres.Sql;
   pglite?: PGlite;
+  /** The lock on the PGlite data folder this process owns while open (none in memory or on Postgres). */
+  folder?: FolderLock;
   close(): Promise<void>;
 }
 
@@ -34,6 +37,8 @@ export interface OpenOptions {
   /** Pool size for a real Postgres. */
   max?: number;
   migrate?: boolean;
+  /** What the data folder's lock names as its holder ("server", "token", "flush"). */
+  owner?: string;
 }
 
 export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
@@ -44,10 +49,29 @@ export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
     if (shouldMigrate) await migratePostgres(db, { migrationsFolder });
     return { db: db as unknown as Db, kind: 'postgres', sql: client, close: () => client.end({ timeout: 5 }) };
   }
-  const client = opts.pglite ?? (opts.dataDir && opts.dataDir !== 'memory://' ? new PGlite(opts.dataDir) : new PGlite());
-  const db = drizzlePglite({ client, relations });
-  if (shouldMigrate) await migratePglite(db, { migrationsFolder });
-  return { db: db as unknown as Db, kind: 'pglite', pglite: client, close: () => client.close() };
+  const onDisk = !opts.pglite && opts.dataDir && opts.dataDir !== 'memory://' ? opts.dataDir : null;
+  // One process owns a data folder: take it before PGlite touches a file (throws FolderLockedError).
+  const folder = onDisk ? lockFolder(onDisk, opts.owner ?? 'entity-sync') : undefined;
+  let client: PGlite | undefined;
+  try {
+    client = opts.pglite ?? (onDisk ? new PGlite(onDisk) : new PGlite());
+    const db = drizzlePglite({ client, relations });
+    if (shouldMigrate) await migratePglite(db, { migrationsFolder });
+    const pglite = client;
+    const close = async () => {
+      try {
+        await pglite.close();
+      } finally {
+        folder?.release();
+      }
+    };
+    return { db: db as unknown as Db, kind: 'pglite', pglite, ...(folder ? { folder } : {}), close };
+  } catch (error) {
+    // A folder that failed to open or migrate is not left locked (nor open) behind the error.
+    if (client && client !== opts.pglite) await client.close().catch(() => {});
+    folder?.release();
+    throw error;
+  }
 }
 
 /** True when the database answers a trivial query: what /ready reports. */

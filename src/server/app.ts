@@ -41,6 +41,9 @@ export interface AppOptions {
   shutdownTimeoutSeconds?: number;
 }
 
+/** How long stop() lets work in flight finish unless configured (SHUTDOWN_TIMEOUT_SECONDS). */
+export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 10;
+
 export interface Logger {
   debug: (...args: unknown[]) => void;
   info: (...args: unknown[]) => void;
@@ -52,6 +55,8 @@ export interface App {
   yoga: ReturnType<typeof createYoga<Record<string, unknown>, Context>>;
   server: Server;
   bus: EventBus;
+  /** Publishes what this instance committed outside a request (an operator command), counted like a request's. */
+  publish(events: readonly SyncEvent[]): void;
   start(port?: number, host?: string): Promise<string>;
   stop(): Promise<void>;
 }
@@ -74,7 +79,7 @@ export function buildApp(opts: AppOptions): App {
   // Every live subscription listens for it: lift the 10-listener leak warning.
   setMaxListeners(0, closing.signal);
   const flushIntervalSeconds = opts.flushIntervalSeconds ?? 30;
-  const shutdownTimeoutMs = (opts.shutdownTimeoutSeconds ?? 10) * 1000;
+  const shutdownTimeoutMs = (opts.shutdownTimeoutSeconds ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS) * 1000;
   const metrics = createMetrics({ db: opts.db, openSockets: () => sockets.wss.clients.size, onError: (error) => onError('metrics scrape failed', error) });
   // Everything this instance commits is published here (never what the bus brings from other instances).
   const publish = (events: readonly SyncEvent[]) => {
@@ -202,6 +207,7 @@ export function buildApp(opts: AppOptions): App {
     yoga,
     server,
     bus,
+    publish,
     start: async (port = 4000, host = '127.0.0.1') => {
       await bus.ready;
       const url = await new Promise<string>((resolve, reject) => {

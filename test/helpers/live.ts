@@ -308,3 +308,27 @@ export async function spawnService(env: Record<string, string>, startTimeoutMs =
 }
 
 export type Service = Awaited<ReturnType<typeof spawnService>>;
+
+/**
+ * Runs `node --import tsx src/main.ts ...args` to its end (an operator command, or a start that
+ * is expected to refuse) with `env` over this process's environment; its exit code and output.
+ */
+export function runMain(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', GRAPHIQL: 'false', FLUSH_INTERVAL_SECONDS: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b) => (stdout += b));
+  child.stderr.on('data', (b) => (stderr += b));
+  const ended = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return within(ended, timeoutMs, `main.ts ${args.join(' ')} to exit`).catch((e: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${e.message}\nstdout: ${stdout}\nstderr: ${stderr}`);
+  });
+}
