@@ -44,6 +44,7 @@ export function openBatchSocket(opts: {
 }): BatchSocket {
   let pongTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
+  let ended: SocketClose | undefined;
   // The socket graphql-ws made, kept to end it ourselves (see terminate).
   let socket: RawSocket | undefined;
   const Impl = opts.webSocketImpl as new (...args: unknown[]) => RawSocket;
@@ -78,8 +79,13 @@ export function openBatchSocket(opts: {
       },
       closed: (event) => {
         clearTimeout(pongTimer);
-        const close = closeOf(event);
-        dead(close ? `socket closed with ${close.code}${close.reason ? ` (${close.reason})` : ''}` : 'socket closed', close);
+        if (closed) return;
+        // Already closed: no terminate(), so graphql-ws ends the operations with this close event.
+        closed = true;
+        ended = closeOf(event);
+        // dispose() awaits the connection attempt, which this close rejects: nothing to report twice.
+        void Promise.resolve(client.dispose()).catch(() => {});
+        opts.onDead(ended ? `socket closed with ${describeClose(ended)}` : 'socket closed', ended);
       },
       error: () => {
         // A failed handshake or a network error: `closed` follows and reports it.
@@ -94,7 +100,7 @@ export function openBatchSocket(opts: {
     // removed its listener by then: without one of ours Node would throw it as uncaught.
     socket?.addEventListener?.('error', () => {});
     client.terminate();
-    void client.dispose();
+    void Promise.resolve(client.dispose()).catch(() => {});
     // `ws` in Node: drop the TCP connection now instead of waiting (up to 30 s) for the
     // server's closing handshake, which a dead server never sends. Browsers close at once anyway.
     socket?.terminate?.();
@@ -123,7 +129,10 @@ export function openBatchSocket(opts: {
             const close = closeOf(error);
             settle(() => reject(new TransportError(`socket failed: ${describe(error)}`, { cause: error, ...(close ? { closeCode: close.code, closeReason: close.reason } : {}) })));
           },
-          complete: () => settle(() => (result ? resolve(result) : reject(new TransportError('socket completed without an answer')))),
+          complete: () =>
+            settle(() =>
+              result ? resolve(result) : reject(new TransportError(ended ? `socket closed with ${describeClose(ended)}` : 'socket completed without an answer', ended ? { closeCode: ended.code, closeReason: ended.reason } : {})),
+            ),
         };
         const unsubscribe = client.subscribe({ query, variables }, sink);
       }),
@@ -131,9 +140,11 @@ export function openBatchSocket(opts: {
   };
 }
 
+const describeClose = (close: SocketClose) => `${close.code}${close.reason ? ` (${close.reason})` : ''}`;
+
 function describe(error: unknown): string {
   if (error instanceof Error) return error.message;
   const close = closeOf(error);
-  if (close) return `closed with ${close.code}${close.reason ? ` (${close.reason})` : ''}`;
+  if (close) return `closed with ${describeClose(close)}`;
   return String(error);
 }

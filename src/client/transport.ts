@@ -157,6 +157,7 @@ export function createTransport(o: TransportOptions): Transport {
           return checked(await socket.execute(query, variables, o.ackTimeoutMs));
         } catch (error) {
           if (error instanceof SyncError) throw error;
+          if (refused !== null) throw refusal();
           if (isRefusal(error)) {
             refuse((error as TransportError).closeReason ?? '');
             throw refusal();
@@ -216,7 +217,7 @@ export function createTransport(o: TransportOptions): Transport {
       // Ended here, so graphql-ws has no subscription left to reconnect for.
       for (const unsubscribe of [...subscriptions]) unsubscribe();
       for (const done of [...waits]) done();
-      void events?.dispose();
+      void Promise.resolve(events?.dispose()).catch(() => {});
     },
   };
 }
