@@ -49,7 +49,7 @@ export interface ServerEntity {
 
 export async function serverEntity(t: Pick<TestApp, 'gql'>, id: string): Promise<ServerEntity | null> {
   const res = await t.gql(`query($id: ID!) { entity(id: $id) { id label data version conflict deleted
-    versions { version changeId conflict conflictingProperties deviceId source } } }`, { id });
+    versions(limit: 1000) { version changeId conflict conflictingProperties deviceId source } } }`, { id });
   if (res.errors) throw new Error(JSON.stringify(res.errors));
   return res.data.entity;
 }
