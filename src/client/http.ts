@@ -1,16 +1,12 @@
+import { TransportError } from './errors.js';
+
 /** GraphQL over HTTP POST: the fallback transport, and the one for queries. */
 
 export interface GraphQLResponse {
   data?: Record<string, unknown> | null;
   errors?: { message: string; extensions?: Record<string, unknown> }[];
-}
-
-/** The server could not be reached or answered with something other than GraphQL. */
-export class TransportError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'TransportError';
-  }
+  /** The HTTP status, when the answer came over HTTP. */
+  status?: number;
 }
 
 export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body: string; signal?: AbortSignal }) => Promise<{ status: number; json(): Promise<unknown> }>;
@@ -31,8 +27,9 @@ export async function postGraphQL(fetchImpl: FetchLike, url: string, query: stri
     } catch (error) {
       throw new TransportError(`HTTP ${res.status} without a GraphQL body`, { cause: error });
     }
-    if (typeof body !== 'object' || body === null) throw new TransportError(`HTTP ${res.status} without a GraphQL body`);
-    return body as GraphQLResponse;
+    // A proxy's error page or a bare JSON value is not an answer of the server: resend later.
+    if (typeof body !== 'object' || body === null || !('data' in body || 'errors' in body)) throw new TransportError(`HTTP ${res.status} without a GraphQL body`);
+    return { ...(body as GraphQLResponse), status: res.status };
   } catch (error) {
     if (error instanceof TransportError) throw error;
     throw new TransportError(`HTTP request to ${url} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });

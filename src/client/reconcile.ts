@@ -2,30 +2,48 @@ import { entityKey, mapLocalId } from './outbox.js';
 import type { ChangeResult, ClientState, PullPage, SyncEvents } from './types.js';
 
 /**
- * What push results and pulls do to the client state. Pure but for `emit`: mutates the state
- * it is given. An applied change stays in the outbox (status `applied`, still part of the
- * optimistic view) until a pull brings its version; a held one stays until its version appears
- * in a pull; a rejected one leaves at once, reported with its code.
+ * What push results and pulls do to the client state. Pure but for `emit` and `retryAt`:
+ * mutates the state it is given. An applied change stays in the outbox (status `applied`,
+ * still part of the optimistic view) until a pull brings its version; a held one stays until
+ * its version appears in a pull; a rejected one leaves at once, reported with its code. A
+ * change the server failed on (`REJECTED INTERNAL_ERROR`: not a refusal, "resend it") stays
+ * pending and is sent again from `retryAt(attempt)` on, reported as `retry`.
  */
 
 export type Emit = <K extends keyof SyncEvents>(event: K, payload: SyncEvents[K]) => void;
 
+/** When a change is sent again after its `attempt`-th "resend" answer (ms since the epoch). */
+export type RetryAt = (attempt: number) => number;
+
+/** The one per-change code that means "the server failed, send it again" (the change was not judged). */
+export const RESEND_CODE = 'INTERNAL_ERROR';
+
 /** Applies one batch's results (and the held changes they released). */
-export function applyResults(state: ClientState, results: readonly ChangeResult[], emit: Emit): void {
+export function applyResults(state: ClientState, results: readonly ChangeResult[], emit: Emit, retryAt: RetryAt): void {
   for (const r of results) {
-    applyResult(state, r, emit);
-    applyResults(state, r.released ?? [], emit);
+    applyResult(state, r, emit, retryAt);
+    applyResults(state, r.released ?? [], emit, retryAt);
   }
 }
 
-function applyResult(state: ClientState, r: ChangeResult, emit: Emit): void {
+function applyResult(state: ClientState, r: ChangeResult, emit: Emit, retryAt: RetryAt): void {
   const index = state.outbox.findIndex((e) => e.change.id === r.changeId);
   const entry = state.outbox[index];
   if (!entry) return;
   const localId = entry.change.localId;
   if (localId !== undefined && r.entityId) mapLocalId(state, localId, r.entityId);
+  // A duplicate is the server's record of the first submission: authoritative.
   const duplicate = r.outcome === 'DUPLICATE';
   const outcome = duplicate ? (r.originalOutcome ?? 'APPLIED') : r.outcome;
+  if (outcome === 'REJECTED' && r.error?.code === RESEND_CODE) {
+    entry.status = 'pending';
+    entry.attempts = (entry.attempts ?? 0) + 1;
+    entry.retryAt = retryAt(entry.attempts);
+    emit('retry', { changeId: r.changeId, entityId: r.entityId, code: r.error.code, message: r.error.message, attempt: entry.attempts, retryAt: entry.retryAt });
+    return;
+  }
+  delete entry.attempts;
+  delete entry.retryAt;
   if (outcome === 'REJECTED') {
     state.outbox.splice(index, 1);
     // A refused create leaves no run to continue: the next edit of that entity is refused locally.

@@ -1,12 +1,12 @@
 import type { Sink } from 'graphql-ws';
-import { CHANGES_SINCE, SUBMIT_CHANGES } from './documents.js';
+import { SyncError, TransportError } from './errors.js';
 import { createEmitter, type Listener } from './events.js';
-import { TransportError, type FetchLike, type GraphQLResponse } from './http.js';
+import { createExchange } from './exchange.js';
+import type { FetchLike } from './http.js';
 import { emptyState, queueCreate, queueEdit, type CreateInput } from './outbox.js';
-import { applyPull, applyResults } from './reconcile.js';
 import type { StorageAdapter } from './storage.js';
 import { createTransport } from './transport.js';
-import type { ChangeResult, ClientState, EntityView, OutboxEntry, PullPage, SyncEventName, SyncEvents, TransportMode, UpdateInput } from './types.js';
+import type { ClientState, EntityView, OutboxEntry, SyncEventName, SyncEvents, TransportMode, UpdateInput } from './types.js';
 import { viewOf } from './view.js';
 
 /**
@@ -39,6 +39,8 @@ export interface SyncClientOptions {
   pingIntervalMs?: number;
   /** Backoff of socket retries while on HTTP (doubling from baseMs to maxMs, with jitter). Default 1 s to 60 s. */
   socketRetry?: { baseMs?: number; maxMs?: number };
+  /** Backoff of a change the server failed on (INTERNAL_ERROR) before a sync sends it again (doubling, with jitter). Default 1 s to 5 min. */
+  resendBackoff?: { baseMs?: number; maxMs?: number };
   /** Deadline of one HTTP request. Default 30 s. */
   httpTimeoutMs?: number;
   /** How long sync() keeps pulling for versions the server acknowledged but does not hand out yet. Default 3000 ms. */
@@ -73,8 +75,11 @@ export interface SyncClient {
   pending(): readonly OutboxEntry[];
   /**
    * Pushes the outbox in batches, then pulls every dataset the client edits in or was given.
-   * Rejects with a `TransportError` (by `name`) when the server cannot be reached and with a
-   * `SyncError` when it refuses a whole request; the outbox keeps everything for the next call.
+   * Rejects with a `TransportError` when the server cannot be reached or did not answer, and
+   * with a `SyncError` when it failed or refused a whole request (`retryable` says whether a
+   * later call can help; `UNAUTHENTICATED`: the token is refused, for good). The outbox keeps
+   * everything the server did not answer for; a change the server failed on (`retry` event)
+   * is sent again by a later call, after its backoff.
    */
   sync(): Promise<SyncSummary>;
   on<K extends SyncEventName>(event: K, fn: Listener<K>): () => void;
@@ -85,17 +90,6 @@ export interface SyncClient {
   transport(): TransportMode;
   /** Closes sockets and timers and waits for pending writes to storage. */
   close(): Promise<void>;
-}
-
-/** A failure the server reported (a GraphQL error or a DomainError), not a transport failure. */
-export class SyncError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'SyncError';
-  }
 }
 
 /** Storage in memory (lost with the process): for tests and throwaway sessions. */
@@ -131,8 +125,8 @@ export async function createSyncClient(opts: SyncClientOptions): Promise<SyncCli
     retryBaseMs: opts.socketRetry?.baseMs ?? 1000,
     retryMaxMs: opts.socketRetry?.maxMs ?? 60_000,
     onMode: (mode, reason) => emit('transport', { mode, reason }),
+    onRefused: (reason) => emit('auth', { code: 'UNAUTHENTICATED', reason }),
   });
-  const batchSize = opts.batchSize ?? 100;
 
   // Writes go out one at a time, each a snapshot of the state when it was asked for.
   let saving: Promise<void> = Promise.resolve();
@@ -142,53 +136,17 @@ export async function createSyncClient(opts: SyncClientOptions): Promise<SyncCli
     return saving;
   };
 
-  const unwrap = (res: GraphQLResponse, field: string): Record<string, unknown> => {
-    if (res.errors?.length) throw new SyncError(String(res.errors[0]?.extensions?.code ?? 'GRAPHQL_ERROR'), res.errors.map((e) => e.message).join('; '));
-    const payload = res.data?.[field] as { __typename?: string; code?: string; message?: string; data?: unknown } | undefined;
-    if (!payload) throw new SyncError('NO_DATA', `no ${field} in the answer`);
-    if (payload.__typename === 'DomainError') throw new SyncError(payload.code ?? 'DOMAIN_ERROR', payload.message ?? field);
-    return payload as Record<string, unknown>;
-  };
-
-  const push = async (): Promise<number> => {
-    let pushed = 0;
-    for (;;) {
-      const batch = state.outbox.filter((e) => e.status === 'pending').slice(0, batchSize);
-      if (batch.length === 0) return pushed;
-      const res = await transport.execute(SUBMIT_CHANGES, { changes: batch.map((e) => e.change) });
-      const results = unwrap(res, 'submitChanges').data as ChangeResult[];
-      applyResults(state, results, emit);
-      // A change the answer does not mention would be resent forever: a server fault to surface.
-      if (!results.some((r) => batch.some((e) => e.change.id === r.changeId))) throw new SyncError('NO_RESULTS', 'the server answered a batch without its results');
-      await persist();
-      pushed += batch.length;
-    }
-  };
-
-  const pull = async (): Promise<number> => {
-    let pulled = 0;
-    for (const dataset of [...state.datasets]) {
-      for (;;) {
-        const res = await transport.execute(CHANGES_SINCE, { dataset, cursor: state.cursors[dataset] ?? null, limit: opts.pullLimit ?? 500, deviceId: opts.deviceId });
-        let page: PullPage;
-        try {
-          page = unwrap(res, 'changesSince').data as PullPage;
-        } catch (error) {
-          // A dataset that does not exist (a typo, all its changes rejected) stops being pulled.
-          if (error instanceof SyncError && error.code === 'UNKNOWN_DATASET' && !state.outbox.some((e) => e.change.dataset === dataset)) {
-            state.datasets = state.datasets.filter((d) => d !== dataset);
-            break;
-          }
-          throw error;
-        }
-        applyPull(state, dataset, page, emit);
-        await persist();
-        pulled += page.versions.length;
-        if (!page.hasMore) break;
-      }
-    }
-    return pulled;
-  };
+  const { push, pull } = createExchange({
+    state,
+    transport,
+    emit,
+    persist,
+    deviceId: opts.deviceId,
+    batchSize: opts.batchSize ?? 100,
+    pullLimit: opts.pullLimit ?? 500,
+    resendBaseMs: opts.resendBackoff?.baseMs ?? 1000,
+    resendMaxMs: opts.resendBackoff?.maxMs ?? 300_000,
+  });
 
   let syncing: Promise<unknown> = Promise.resolve();
   const sync = (): Promise<SyncSummary> => {
@@ -241,7 +199,7 @@ export async function createSyncClient(opts: SyncClientOptions): Promise<SyncCli
     subscribe: (query, variables, sink) => transport.subscribe(query, variables, sink),
     request: async <T>(query: string, variables: Record<string, unknown> = {}) => {
       const res = await transport.post(query, variables);
-      if (res.errors?.length) throw new SyncError(String(res.errors[0]?.extensions?.code ?? 'GRAPHQL_ERROR'), res.errors.map((e) => e.message).join('; '));
+      if (res.errors?.length) throw new SyncError(String(res.errors[0]?.extensions?.code ?? 'GRAPHQL_ERROR'), res.errors.map((e) => e.message).join('; '), res.status);
       return res.data as T;
     },
     transport: () => transport.mode(),
@@ -253,4 +211,6 @@ export async function createSyncClient(opts: SyncClientOptions): Promise<SyncCli
   };
 }
 
-export type { CreateInput, EntityView, OutboxEntry, StorageAdapter, SyncEvents, TransportError, UpdateInput };
+// The errors are part of the API (sync() rejects with them): exported, so `instanceof` works.
+export { SyncError, TransportError };
+export type { CreateInput, EntityView, OutboxEntry, StorageAdapter, SyncEvents, UpdateInput };

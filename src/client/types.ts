@@ -16,12 +16,20 @@ export interface WireChange {
   baseVersion?: number;
 }
 
-/** An outbox entry: `pending` until the server answers, `held` while it waits in the backlog, `applied` until a pull brings its version. */
+/**
+ * An outbox entry: `pending` until the server answers, `held` while it waits in the backlog,
+ * `applied` until a pull brings its version. A pending entry the server failed on
+ * (`INTERNAL_ERROR`) carries how often that happened and when it is sent again.
+ */
 export interface OutboxEntry {
   change: WireChange;
   status: 'pending' | 'held' | 'applied';
   version?: number;
   waitsFor?: number;
+  /** Answers that said "resend" so far. */
+  attempts?: number;
+  /** Not sent again before this time (ms since the epoch). */
+  retryAt?: number;
 }
 
 /** The last server state of an entity the client pulled. */
@@ -110,6 +118,10 @@ export interface SyncEvents {
   held: { changeId: string; entityId: string | null; waitsFor: number | null };
   applied: { changeId: string; entityId: string | null; version: number | null; duplicate: boolean };
   rejected: { changeId: string; entityId: string | null; code: string; message: string; change: WireChange };
+  /** The server failed on a change unexpectedly (INTERNAL_ERROR): it stays in the outbox and is sent again by a sync from `retryAt` on. */
+  retry: { changeId: string; entityId: string | null; code: string; message: string; attempt: number; retryAt: number };
+  /** The server refused the token (unknown or revoked): the client stops sending; make a new one with a valid token. */
+  auth: { code: 'UNAUTHENTICATED'; reason: string };
   transport: { mode: TransportMode; reason: string };
   synced: { pushed: number; pulled: number; pending: number; held: number };
 }

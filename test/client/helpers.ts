@@ -24,7 +24,7 @@ export type Recorded = { [K in SyncEventName]: SyncEvents[K][] };
 
 /** Every event the client emits, by name. */
 export function record(client: SyncClient): Recorded {
-  const names: SyncEventName[] = ['conflict', 'held', 'applied', 'rejected', 'transport', 'synced'];
+  const names: SyncEventName[] = ['conflict', 'held', 'applied', 'rejected', 'retry', 'auth', 'transport', 'synced'];
   const out = Object.fromEntries(names.map((n) => [n, []])) as unknown as Recorded;
   for (const n of names) client.on(n, (p) => (out[n] as unknown[]).push(p));
   return out;
@@ -49,7 +49,7 @@ export interface ServerEntity {
 
 export async function serverEntity(t: Pick<TestApp, 'gql'>, id: string): Promise<ServerEntity | null> {
   const res = await t.gql(`query($id: ID!) { entity(id: $id) { id label data version conflict deleted
-    versions { version changeId conflict conflictingProperties deviceId source } } }`, { id });
+    versions(limit: 1000) { version changeId conflict conflictingProperties deviceId source } } }`, { id });
   if (res.errors) throw new Error(JSON.stringify(res.errors));
   return res.data.entity;
 }
