@@ -2,7 +2,7 @@ import { isRole, ROLES, type Role } from '../core/auth.js';
 import { DomainError } from '../core/errors.js';
 import type { Db } from '../db/client.js';
 import type { ControlAnswer } from '../server/control.js';
-import type { SyncEvent } from '../sync/events.js';
+import type { SyncEvent } from '../core/events.js';
 import { flushBacklog } from '../sync/flush-backlog.js';
 import { createToken, listTokens, revokeToken } from '../sync/tokens.js';
 

@@ -4,7 +4,7 @@ import { FolderLockedError } from '../db/folder-lock.js';
 import { postgresNotifier } from '../db/notify.js';
 import { createEventBus } from '../graphql/pubsub.js';
 import { notReached, sendControlCommand } from '../server/control.js';
-import type { SyncEvent } from '../sync/events.js';
+import type { SyncEvent } from '../core/events.js';
 import { parseCommand, runCommand, type CommandArgs, type OperatorCommand } from './commands.js';
 
 /**

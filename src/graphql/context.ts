@@ -1,7 +1,7 @@
 import type { Principal } from '../core/auth.js';
 import type { Limits } from '../core/types.js';
 import type { Db } from '../db/client.js';
-import type { SyncEvent } from '../sync/events.js';
+import type { SyncEvent } from '../core/events.js';
 import type { ChangeResult } from '../sync/process.js';
 import type { EventBus } from './pubsub.js';
 

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
 import type { Notifier } from '../db/notify.js';
-import type { SyncEvent } from '../sync/events.js';
+import type { SyncEvent } from '../core/events.js';
 
 type EventOf<T extends SyncEvent['type']> = Extract<SyncEvent, { type: T }>;
 type Topics = { [T in SyncEvent['type']]: [EventOf<T>] };

@@ -9,7 +9,7 @@ import type { Context } from '../graphql/context.js';
 import { createEventBus, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
 import { startRevocationSweep } from '../sync/tokens.js';
-import type { SyncEvent } from '../sync/events.js';
+import type { SyncEvent } from '../core/events.js';
 import { DEFAULT_HOLD_TIMEOUT_SECONDS, startBacklogFlusher, type Flusher } from '../sync/flush-backlog.js';
 import { hardeningPlugins, type HardeningOptions } from './hardening.js';
 import { requestTracker } from './drain.js';

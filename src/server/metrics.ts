@@ -4,7 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Db } from '../db/client.js';
 import type { SyncObserver } from '../graphql/context.js';
 import { backlogStats } from '../sync/backlog-stats.js';
-import type { SyncEvent } from '../sync/events.js';
+import type { SyncEvent } from '../core/events.js';
 
 /**
  * Prometheus metrics of one app (`GET /metrics`). Counters count what THIS instance processed:

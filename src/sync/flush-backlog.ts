@@ -4,7 +4,7 @@ import { changes, isOriginal, heldChanges } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 import { datasets } from '../db/datasets.js';
 import { entities } from '../db/entities.js';
-import type { SyncEvent } from './events.js';
+import type { SyncEvent } from '../core/events.js';
 import { lockEntity } from './locks.js';
 import { yieldToEventLoop } from './yield.js';
 import { applyHeldChange, changeResult, releaseChain, type ChangeResult } from './process.js';

@@ -23,7 +23,7 @@ import { changes, isOriginal, heldChanges } from '../db/changes.js';
 import type { Tx } from '../db/client.js';
 import { datasets } from '../db/datasets.js';
 import { entities, entityVersions } from '../db/entities.js';
-import type { SyncEvent } from './events.js';
+import type { SyncEvent } from '../core/events.js';
 import { localBranchId } from './local-ids.js';
 
 /** Label of an entity made by a forced update whose run's create never arrived. */

@@ -3,7 +3,7 @@ import { DomainError } from '../core/errors.js';
 import { isUuid } from '../core/validate.js';
 import type { Db } from '../db/client.js';
 import { entities, entityVersions } from '../db/entities.js';
-import type { SyncEvent } from './events.js';
+import type { SyncEvent } from '../core/events.js';
 import { lockEntity } from './locks.js';
 
 /** A reviewer's verdict: the entity's conflict is cleared and its conflicting versions marked resolved. */

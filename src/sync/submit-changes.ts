@@ -8,7 +8,7 @@ import type { Db, Tx } from '../db/client.js';
 import { entityVersions } from '../db/entities.js';
 import { isTransient, withTransientRetry } from './retry.js';
 import { yieldToEventLoop } from './yield.js';
-import type { SyncEvent } from './events.js';
+import type { SyncEvent } from '../core/events.js';
 import { resolveLocalId } from './local-ids.js';
 import { lockChangeAndEntity } from './locks.js';
 import { changeResult, placeNewChange, type ChangeResult, type DatasetCache, type Processed } from './process.js';

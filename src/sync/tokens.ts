@@ -6,7 +6,7 @@ import { hasNul } from '../core/json.js';
 import { normalizeUuid, validateName } from '../core/validate.js';
 import type { Db } from '../db/client.js';
 import { apiTokens } from '../db/tokens.js';
-import type { SyncEvent } from './events.js';
+import type { SyncEvent } from '../core/events.js';
 
 export type TokenRow = typeof apiTokens.$inferSelect;
 

@@ -1,7 +1,7 @@
 import { filter, pipe, Repeater } from 'graphql-yoga';
 import type { Context } from '../context.js';
 import { normalizeUuid } from '../../core/validate.js';
-import type { EntityEvent } from '../../sync/events.js';
+import type { EntityEvent } from '../../core/events.js';
 import { builder } from '../builder.js';
 import { ConflictTypeEnum } from './enums.js';
 

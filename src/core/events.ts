@@ -1,4 +1,4 @@
-import type { ConflictType } from '../core/types.js';
+import type { ConflictType } from './types.js';
 
 /**
  * What a use-case reports for publishing after its transaction commits. Events carry ids;
