@@ -17,8 +17,8 @@ export interface TestBrowser {
   page(viewport?: { width: number; height: number }): Promise<Page>;
   /** Every URL the pages asked for, WebSockets included, in order. */
   requests: string[];
-  /** Full-page PNG under .tmp/screenshots. */
-  screenshot(page: Page, name: string): Promise<void>;
+  /** A PNG of what the viewport shows (or the whole page) under .tmp/screenshots. */
+  screenshot(page: Page, name: string, opts?: { fullPage?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -43,8 +43,8 @@ export async function launchBrowser(origin: string): Promise<TestBrowser> {
       await page.setViewportSize(viewport);
       return page;
     },
-    screenshot: async (page, name) => {
-      await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+    screenshot: async (page, name, opts = {}) => {
+      await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: opts.fullPage ?? false });
     },
     close: async () => {
       await context.close();

@@ -134,6 +134,10 @@ describe('reviewing as an admin', () => {
     const runs = page.getByRole('region', { name: 'Offline runs' });
     expect((await runs.getByRole('row').nth(1).innerText()).replace(/\s+/g, ' ')).toMatch(/^[0-9a-f]{8} version 1 step 1: version 3 step 2: version 4 step 3: version 5 nothing$/);
     await b.screenshot(page, 'entity');
+    await b.screenshot(page, 'entity-full', { fullPage: true });
+    await v6.scrollIntoViewIfNeeded();
+    await page.getByRole('heading', { level: 2, name: 'History' }).evaluate((h) => h.scrollIntoView());
+    await b.screenshot(page, 'entity-history');
     const tablet = await b.page(TABLET);
     await tablet.goto(page.url());
     await tablet.getByLabel('API token').fill(tokens.admin);
