@@ -3,6 +3,7 @@ import { StrictMode, type MouseEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { Link, Route, Router, Switch } from 'wouter';
 import { useHashLocation } from 'wouter/use-hash-location';
+import { ApiError } from './api.ts';
 import { LiveProvider, LiveStatus } from './live.tsx';
 import { SessionGate, useSession } from './session.tsx';
 import { BacklogView } from './views/backlog.tsx';
@@ -12,7 +13,9 @@ import { EntityView } from './views/entity.tsx';
 import './styles.css';
 
 // Server state only: every view reads through the API; live events mark queries stale (live.tsx).
-const queryClient = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: true, staleTime: 2000 } } });
+// A refused token or a forbidden field will not change by asking again; a dropped connection may.
+const retry = (failures: number, error: Error) => failures < 2 && !(error instanceof ApiError && (error.kind === 'unauthenticated' || error.kind === 'forbidden'));
+const queryClient = new QueryClient({ defaultOptions: { queries: { retry, refetchOnWindowFocus: true, staleTime: 2000 } } });
 
 /** Routes live in the hash (#/datasets/trees/conflicts): the server serves one page and needs no fallback. */
 function App() {
