@@ -2,7 +2,8 @@
  * The layers of DESIGN.md as enforced boundaries (run in CI by `npm run lint:layers`):
  * core imports nothing internal and no I/O; db imports core types only; sync imports db and
  * core; graphql imports sync, core and db; server imports graphql; client stays portable
- * (but for src/client/file-storage.ts, the documented Node-only storage adapter).
+ * (but for src/client/file-storage.ts, the documented Node-only storage adapter); the dashboard
+ * is browser code that reaches the service only through GraphQL.
  */
 const io = '^(node:)?(fs|net|http|https|child_process|dgram|dns|tls|worker_threads|cluster)$|^(postgres|@electric-sql/pglite|drizzle-orm|graphql-yoga|ws|pino)';
 module.exports = {
@@ -17,6 +18,10 @@ module.exports = {
     // Browsers have no Node built-ins, sockets or drivers: all of that is injected.
     { name: 'client-portable', severity: 'error', from: { path: '^src/client', pathNot: '^src/client/file-storage\\.ts$' }, to: { dependencyTypes: ['core'] } },
     { name: 'client-no-server-packages', severity: 'error', from: { path: '^src/client' }, to: { path: io } },
+    // Browser code that talks only GraphQL (DESIGN "Dashboard"): no server layers, no Node built-ins, no drivers. Its Vite config runs in Node.
+    { name: 'dashboard-only-graphql', severity: 'error', from: { path: '^src/dashboard' }, to: { path: '^src/(core|db|sync|graphql|server|client|main)' } },
+    { name: 'dashboard-portable', severity: 'error', from: { path: '^src/dashboard', pathNot: '^src/dashboard/vite\\.config\\.ts$' }, to: { dependencyTypes: ['core'] } },
+    { name: 'dashboard-no-server-packages', severity: 'error', from: { path: '^src/dashboard' }, to: { path: io } },
     { name: 'no-circular', severity: 'error', from: { path: '^src' }, to: { circular: true } },
   ],
   options: {

@@ -18,4 +18,8 @@ export const relations = defineRelations(tables, (r) => ({
   entityVersions: {
     entity: r.one.entities({ from: r.entityVersions.entityId, to: r.entities.id, optional: false }),
   },
+  // Optional: a held update may wait for the create that makes its entity.
+  heldChanges: {
+    entity: r.one.entities({ from: r.heldChanges.entityId, to: r.entities.id, optional: true }),
+  },
 }));

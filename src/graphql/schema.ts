@@ -9,6 +9,7 @@ import './types/branches.js';
 import './types/subscriptions.js';
 import './types/pull.js';
 import './types/tokens.js';
+import './types/dashboard.js';
 
 builder.queryType({});
 builder.mutationType({});

@@ -16,6 +16,7 @@ import { requestTracker } from './drain.js';
 import { createMetrics } from './metrics.js';
 import { authenticator, type AuthOptions } from './auth.js';
 import { attachWebSocket, type SocketOptions } from './ws.js';
+import { staticAssets } from './static.js';
 
 export interface AppOptions {
   db: Db;
@@ -39,6 +40,8 @@ export interface AppOptions {
   logger?: Logger;
   /** How long stop() lets in-flight requests, socket operations and a flush run finish (default 10). */
   shutdownTimeoutSeconds?: number;
+  /** The built dashboard and GraphiQL (default: dist/dashboard, see static.ts). */
+  dashboardDir?: string;
 }
 
 /** How long stop() lets work in flight finish unless configured (SHUTDOWN_TIMEOUT_SECONDS). */
@@ -86,9 +89,11 @@ export function buildApp(opts: AppOptions): App {
     metrics.published(events);
     bus.publish(events);
   };
+  const assets = staticAssets(opts.dashboardDir);
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphiql: opts.graphiql === false ? false : { subscriptionsProtocol: 'WS' },
+    renderGraphiQL: assets.renderGraphiQL,
     landingPage: false,
     // Yoga's own cap (25 MB) would cut a legal full batch short; ours below refuses larger ones first.
     maxRequestBodySize: maxBodyBytes,
@@ -129,6 +134,7 @@ export function buildApp(opts: AppOptions): App {
   const server = createServer((req, res) => {
     requests.add(res);
     metrics.timeRequest(req, res);
+    if (assets.serve(req, res)) return;
     if (req.method === 'GET' && req.url === '/metrics') {
       // With a metrics token set, a scraper must send it (Prometheus: authorization.credentials).
       if (opts.metricsToken && !sameSecret(req.headers.authorization ?? '', `Bearer ${opts.metricsToken}`)) {

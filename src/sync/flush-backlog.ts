@@ -25,7 +25,7 @@ export const DEFAULT_HOLD_TIMEOUT_SECONDS = 300;
  * once: every write to an entity's backlog happens under that entity's advisory lock, and the
  * held row is re-read under it, so each held change is applied exactly once.
  */
-export async function flushBacklog(db: Db, opts: { olderThanSeconds: number }): Promise<FlushResult> {
+export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; dataset?: string; changeId?: string }): Promise<FlushResult> {
   const cutoff = new Date(Date.now() - opts.olderThanSeconds * 1000);
   /** Held changes listed at a time. */
   const batch = 200;
@@ -36,7 +36,8 @@ export async function flushBacklog(db: Db, opts: { olderThanSeconds: number }): 
     const due = await db
       .select({ changeId: heldChanges.changeId, entityId: heldChanges.entityId })
       .from(heldChanges)
-      .where(lte(heldChanges.heldSince, cutoff))
+      // Optionally one dataset's or one change's (an administrator's "Force now"); and() skips an undefined filter.
+      .where(and(lte(heldChanges.heldSince, cutoff), opts.dataset === undefined ? undefined : eq(heldChanges.datasetName, opts.dataset), opts.changeId === undefined ? undefined : eq(heldChanges.changeId, opts.changeId)))
       .orderBy(asc(heldChanges.heldSince), asc(heldChanges.changeId))
       .limit(batch);
     const fresh = due.filter((d) => !seen.has(d.changeId));

@@ -265,6 +265,20 @@ const ROWS: Row[] = [
       }),
     }),
   ),
+  ...(['trees', 'birds'] as const).map(
+    (ds): Row => ({
+      op: `conflictInbox(${ds})`,
+      field: 'conflictInbox',
+      allow: ds === 'trees' ? TREES_REVIEW : UNRESTRICTED,
+      request: () => ({
+        query: `query($ds: String!) { conflictInbox(dataset: $ds) { nodes { conflict conflictingProperties dataset { name } } } }`,
+        variables: { ds },
+        allowed: (d) => {
+          for (const e of d.conflictInbox.nodes) expect(e).toMatchObject({ conflict: 'HARD', conflictingProperties: ['note'], dataset: { name: ds } });
+        },
+      }),
+    }),
+  ),
   ...(
     [
       ['change(trees, tab-1)', 'trees', 'change', 'tab-1', ALL],

@@ -1,4 +1,4 @@
-import { normalizeUuid, validateName } from '../../core/validate.js';
+import { changeKey, normalizeUuid, validateName } from '../../core/validate.js';
 import { branchesById, branchesOfEntities, changesOfBranches, gapsOfBranches, type Branch, type BranchChange, type PositionRange } from '../../sync/branches.js';
 import { flushBacklog } from '../../sync/flush-backlog.js';
 import { builder } from '../builder.js';
@@ -135,10 +135,18 @@ builder.mutationFields((t) => ({
   flushBacklog: t.field({
     type: [ChangeResultRef],
     description: 'Forces held changes older than `olderThanSeconds` (default: the hold timeout; 0: all) now, oldest first. Returns each forced change with the successors it released.',
-    args: { olderThanSeconds: t.arg.int({ required: false }) },
+    args: {
+      olderThanSeconds: t.arg.int({ required: false }),
+      dataset: t.arg.string({ required: false, description: "Only this dataset's held changes." }),
+      changeId: t.arg.string({ required: false, description: 'Only this held change (and the successors it releases).' }),
+    },
     authScopes: { admin: true },
     resolve: async (_root, args, ctx) => {
-      const { forced, events } = await flushBacklog(ctx.db, { olderThanSeconds: Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds) });
+      const changeId = args.changeId == null ? undefined : changeKey(args.changeId);
+      // A filter that can name nothing (a malformed name or id) forces nothing.
+      if ((args.dataset != null && validateName(args.dataset)) || changeId === null) return [];
+      const olderThanSeconds = Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds);
+      const { forced, events } = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId });
       ctx.publish(events);
       ctx.observer.flushed(events);
       return forced;

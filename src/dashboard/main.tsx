@@ -1,0 +1,90 @@
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { StrictMode, type MouseEvent } from 'react';
+import { createRoot } from 'react-dom/client';
+import { Link, Route, Router, Switch } from 'wouter';
+import { useHashLocation } from 'wouter/use-hash-location';
+import { ApiError } from './api.ts';
+import { LiveProvider, LiveStatus } from './live.tsx';
+import { SessionGate, useSession } from './session.tsx';
+import { BacklogView } from './views/backlog.tsx';
+import { ConflictInboxView } from './views/conflict-inbox.tsx';
+import { DatasetsView } from './views/datasets.tsx';
+import { EntityView } from './views/entity.tsx';
+import './styles.css';
+
+// Server state only: every view reads through the API; live events mark queries stale (live.tsx).
+// A refused token or a forbidden field will not change by asking again; a dropped connection may.
+const retry = (failures: number, error: Error) => failures < 2 && !(error instanceof ApiError && (error.kind === 'unauthenticated' || error.kind === 'forbidden'));
+const queryClient = new QueryClient({ defaultOptions: { queries: { retry, refetchOnWindowFocus: true, staleTime: 2000 } } });
+
+/** Routes live in the hash (#/datasets/trees/conflicts): the server serves one page and needs no fallback. */
+function App() {
+  return (
+    <QueryClientProvider client={queryClient}>
+      <SessionGate>
+        <LiveProvider>
+          <Router hook={useHashLocation}>
+            <Shell />
+          </Router>
+        </LiveProvider>
+      </SessionGate>
+    </QueryClientProvider>
+  );
+}
+
+function skipToContent(event: MouseEvent) {
+  event.preventDefault();
+  document.querySelector<HTMLElement>('main h1')?.focus();
+}
+
+function Shell() {
+  const { viewer, mayReview, signOut } = useSession();
+  const who = `${viewer.role}${viewer.deviceId ? ` for device ${viewer.deviceId}` : ''}${viewer.datasets ? ` (${viewer.datasets.join(', ')})` : ''}`;
+  return (
+    <>
+      <a className="skip" href="#/" onClick={skipToContent}>
+        Skip to content
+      </a>
+      <header className="top">
+        <Link href="/" className="brand">
+          entity-sync
+        </Link>
+        <nav aria-label="Main">
+          <Link href="/">Datasets</Link>
+          <a href="/graphql">GraphiQL</a>
+        </nav>
+        <LiveStatus />
+        <div className="who">
+          <span>
+            Signed in as <strong>{who}</strong>
+          </span>
+          <button type="button" onClick={() => signOut()}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      <main>
+        <Switch>
+          <Route path="/">
+            <DatasetsView />
+          </Route>
+          {mayReview && <Route path="/datasets/:name/conflicts">{(p) => <ConflictInboxView dataset={decodeURIComponent(p.name)} />}</Route>}
+          {mayReview && <Route path="/datasets/:name/backlog">{(p) => <BacklogView dataset={decodeURIComponent(p.name)} />}</Route>}
+          {mayReview && <Route path="/entities/:id">{(p) => <EntityView id={p.id} />}</Route>}
+          <Route>
+            <h1 tabIndex={-1}>Nothing here</h1>
+            <p>
+              This page does not exist{mayReview ? '' : ' for this token'}. <Link href="/">Back to the datasets</Link>.
+            </p>
+          </Route>
+        </Switch>
+      </main>
+    </>
+  );
+}
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

@@ -1,0 +1,96 @@
+import { GraphQLError } from 'graphql';
+import { isUuid, validateName } from '../../core/validate.js';
+import { conflictingPropertiesOf, lastConflictAtOf } from '../../sync/conflict-facts.js';
+import { datasetStats, type DatasetStats } from '../../sync/dataset-stats.js';
+import { builder } from '../builder.js';
+import { HeldChange } from './branches.js';
+import { Dataset } from './datasets.js';
+import { Entity } from './entities.js';
+import { ConflictTypeEnum } from './enums.js';
+
+/** Read fields the dashboard (src/dashboard) needs beyond the sync API: at-a-glance counts, the conflict inbox, a held change's entity. */
+
+const DatasetStatsRef = builder.objectRef<DatasetStats>('DatasetStats').implement({
+  description: 'A dataset at a glance.',
+  fields: (t) => ({
+    entities: t.exposeInt('entities', { description: 'Entities not deleted.' }),
+    hardConflicts: t.exposeInt('hardConflicts', { description: 'Entities with an unresolved HARD conflict (deleted ones included).' }),
+    softConflicts: t.exposeInt('softConflicts', { description: 'Entities with an unresolved SOFT conflict (deleted ones included).' }),
+    heldChanges: t.exposeInt('heldChanges', { description: 'Changes waiting in the backlog for their predecessor.' }),
+    oldestHeldSince: t.expose('oldestHeldSince', { type: 'DateTime', nullable: true, description: 'When the oldest of them was held; null when none is.' }),
+  }),
+});
+
+builder.drizzleObjectField(Dataset, 'stats', (t) =>
+  t.field({
+    type: DatasetStatsRef,
+    nullable: true,
+    description: 'Counts for reviewers and admins (null with FORBIDDEN for collectors).',
+    authScopes: { reviewer: true },
+    select: { columns: { id: true, name: true } },
+    resolve: (d, _args, ctx) => datasetStats(ctx.db, d),
+  }),
+);
+
+builder.drizzleObjectFields(Entity, (t) => ({
+  conflictingProperties: t.field({
+    type: ['String'],
+    description: 'The properties of its unresolved conflicts, sorted: the union of conflictingProperties of the versions not yet resolved (empty for SOFT ones).',
+    select: { extras: { conflictingProperties: conflictingPropertiesOf } },
+    resolve: (e) => e.conflictingProperties,
+  }),
+  lastConflictAt: t.field({
+    type: 'DateTime',
+    nullable: true,
+    description: 'When the newest of its unresolved conflicting versions was made; null without an open conflict.',
+    select: { extras: { lastConflictAt: lastConflictAtOf } },
+    resolve: (e) => (e.lastConflictAt === null ? null : new Date(e.lastConflictAt)),
+  }),
+}));
+
+builder.drizzleObjectField(HeldChange, 'entity', (t) =>
+  t.relation('entity', { nullable: true, description: 'Its entity; null while the create it waits for has not arrived.' }),
+);
+
+/** The inbox cursor is plugin-drizzle's (lastConflictAt, id) tuple; a tampered one would reach SQL. Refuse it clearly. */
+function checkInboxCursor(cursor: string | null | undefined): void {
+  if (cursor == null) return;
+  const decoded = Buffer.from(cursor, 'base64').toString('utf8');
+  let parts: unknown = null;
+  try {
+    parts = decoded.startsWith('DC:T:') ? JSON.parse(decoded.slice(5)) : null;
+  } catch {
+    // not JSON: refused below
+  }
+  const [at, id] = Array.isArray(parts) && parts.length === 2 ? parts : [undefined, undefined];
+  const atOk = at === null || (typeof at === 'string' && /^S:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(at));
+  if (!atOk || typeof id !== 'string' || !id.startsWith('S:') || !isUuid(id.slice(2))) {
+    throw new GraphQLError(`Invalid cursor "${cursor.slice(0, 60)}"`, { extensions: { code: 'INVALID_CURSOR' } });
+  }
+}
+
+builder.queryFields((t) => ({
+  conflictInbox: t.drizzleConnection({
+    type: 'entities',
+    description: 'Entities of a dataset with an unresolved conflict, the newest conflict first (by lastConflictAt), deleted ones included; paged with first/after.',
+    args: {
+      dataset: t.arg.string({ required: true }),
+      conflict: t.arg({ type: ConflictTypeEnum, required: false, description: 'Only SOFT or only HARD conflicts.' }),
+    },
+    // As for `entities`: edges and nodes are lists (×10 each by default), so the page size over 10.
+    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? 20, 500) / 10) }),
+    authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
+    resolve: (query, _root, args, ctx) => {
+      checkInboxCursor(args.after);
+      checkInboxCursor(args.before);
+      if (validateName(args.dataset)) return [];
+      return ctx.db.query.entities.findMany(
+        query({
+          where: { dataset: { name: args.dataset }, conflict: args.conflict ? { eq: args.conflict } : { isNotNull: true } },
+          extras: { lastConflictAt: lastConflictAtOf },
+          orderBy: { lastConflictAt: 'desc' },
+        }),
+      );
+    },
+  }),
+}));
