@@ -123,7 +123,7 @@ describe('reviewing as an admin', () => {
     const server = v6.getByRole('region', { name: "Server's view of version 6" });
     expect((await author.getByRole('row', { name: /height/ }).innerText()).replace(/\s+/g, ' ')).toBe('height also changed meanwhile 13 → 16');
     expect((await server.getByRole('row', { name: /height/ }).innerText()).replace(/\s+/g, ' ')).toBe('height also changed meanwhile 14 → 16');
-    expect(await server.innerText()).toContain('compared with version 5');
+    expect(await server.innerText()).toContain('What changed compared with version 5, the one before it. The change was applied against version 2.');
 
     const v4 = page.getByRole('article', { name: 'Version 4: Changed' });
     expect(await v4.innerText()).toContain('released: it was held until the step before it in its run arrived');

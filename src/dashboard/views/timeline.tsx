@@ -110,7 +110,11 @@ function VersionCard({ v }: { v: Version }) {
         </section>
         <section aria-label={`Server's view of version ${v.version}`}>
           <h4>Server's view</h4>
-          <p className="hint">{v.appliedOn === null ? 'The record as created.' : `What changed compared with version ${v.appliedOn}, the one it was applied on.`}</p>
+          <p className="hint">
+            {v.version === 1
+              ? 'The record as created.'
+              : `What changed compared with version ${v.version - 1}, the one before it.${v.appliedOn !== null && v.appliedOn !== v.version - 1 ? ` The change was applied against version ${v.appliedOn}.` : ''}`}
+          </p>
           <DiffTable diffs={v.serverDiff} caption={`Server's changes in version ${v.version}`} highlight={v.conflictingProperties} />
         </section>
       </div>
