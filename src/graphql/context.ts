@@ -2,7 +2,7 @@ import type { Principal } from '../core/auth.js';
 import type { Limits } from '../core/types.js';
 import type { Db } from '../db/client.js';
 import type { SyncEvent } from '../core/events.js';
-import type { ChangeResult } from '../sync/process.js';
+import type { ChangeResult } from '../core/results.js';
 import type { EventBus } from './pubsub.js';
 
 /** Everything a resolver may use. The database comes from here, never from a module import. */

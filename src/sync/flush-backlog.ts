@@ -1,13 +1,12 @@
-import { and, asc, eq, lte } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
+import { historyNeeds, originNeeds } from '../core/batch-facts.js';
+import { planForce } from '../core/batch-plan.js';
 import { changeError } from '../core/errors.js';
-import { changes, isOriginal, heldChanges } from '../db/changes.js';
-import type { Db } from '../db/client.js';
-import { datasets } from '../db/datasets.js';
-import { entities } from '../db/entities.js';
 import type { SyncEvent } from '../core/events.js';
-import { lockEntity } from './locks.js';
-import { yieldToEventLoop } from './yield.js';
-import { applyHeldChange, changeResult, releaseChain, type ChangeResult } from './process.js';
+import { changeResult, type ChangeResult } from '../core/results.js';
+import { changes, heldChanges, isOriginal } from '../db/changes.js';
+import type { Db } from '../db/client.js';
+import { LOCK, loadFacts, lockAll, persist, rowsOf, tryLockEntities } from './batch-store.js';
 import { isTransient, withTransientRetry } from './retry.js';
 
 export interface FlushResult {
@@ -19,81 +18,128 @@ export interface FlushResult {
 /** How long a change waits for its predecessor before a flush forces it, unless configured. */
 export const DEFAULT_HOLD_TIMEOUT_SECONDS = 300;
 
+/** Held changes forced in one transaction. */
+const FORCE_BATCH = 500;
+
+interface Due {
+  changeId: string;
+  entityId: string;
+}
+
 /**
  * DESIGN step 6: applies changes held longer than `olderThanSeconds`, oldest first, each on top
- * of its entity's current version, then releases their successors. Safe on many instances at
- * once: every write to an entity's backlog happens under that entity's advisory lock, and the
- * held row is re-read under it, so each held change is applied exactly once.
+ * of its entity's current version, then releases their successors; optionally only one dataset's
+ * or one change's (an administrator's "Force now"). Set-based: up to FORCE_BATCH held changes per
+ * transaction (core planForce). Safe on many instances at once: a transaction takes the locks of
+ * the entities it forces, skipping those another transaction holds (they are forced later in the
+ * run, waiting for them once), and re-reads the backlog under them, so each held change is forced
+ * exactly once.
  */
 export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; dataset?: string; changeId?: string }): Promise<FlushResult> {
   const cutoff = new Date(Date.now() - opts.olderThanSeconds * 1000);
-  /** Held changes listed at a time. */
-  const batch = 200;
   const forced: ChangeResult[] = [];
   const events: SyncEvent[] = [];
-  const seen = new Set<string>();
+  const skipped: Due[] = [];
+  // Keyset pagination over (held_since, change_id): what stays held (skipped) is not listed again.
+  let after: { heldSince: string; changeId: string } | null = null;
   for (;;) {
-    const due = await db
-      .select({ changeId: heldChanges.changeId, entityId: heldChanges.entityId })
-      .from(heldChanges)
-      // Optionally one dataset's or one change's (an administrator's "Force now"); and() skips an undefined filter.
-      .where(and(lte(heldChanges.heldSince, cutoff), opts.dataset === undefined ? undefined : eq(heldChanges.datasetName, opts.dataset), opts.changeId === undefined ? undefined : eq(heldChanges.changeId, opts.changeId)))
-      .orderBy(asc(heldChanges.heldSince), asc(heldChanges.changeId))
-      .limit(batch);
-    const fresh = due.filter((d) => !seen.has(d.changeId));
-    if (fresh.length === 0) break;
-    for (const d of fresh) {
-      seen.add(d.changeId);
-      const r = await forceOrRecord(db, d.changeId, d.entityId);
-      await yieldToEventLoop();
-      if (r) {
-        forced.push(r.result);
-        events.push(...r.events);
-      }
-    }
+    const rows: { change_id: string; entity_id: string; held_since: string }[] = rowsOf(
+      await db.execute(sql`
+        select /* heldChangesDue */ change_id, entity_id, held_since::text as held_since from held_changes
+         where held_since <= ${cutoff.toISOString()}::timestamptz
+           ${opts.dataset === undefined ? sql`` : sql`and dataset_name = ${opts.dataset}`}
+           ${opts.changeId === undefined ? sql`` : sql`and change_id = ${opts.changeId}`}
+           ${after === null ? sql`` : sql`and (held_since, change_id) > (${after.heldSince}::timestamptz, ${after.changeId})`}
+         order by held_since, change_id limit ${FORCE_BATCH}`),
+    );
+    if (rows.length === 0) break;
+    const last = rows[rows.length - 1]!;
+    after = { heldSince: last.held_since, changeId: last.change_id };
+    const r = await forceBatch(db, rows.map((d) => ({ changeId: d.change_id, entityId: d.entity_id })), false);
+    forced.push(...r.forced);
+    events.push(...r.events);
+    skipped.push(...r.skipped);
+  }
+  // Entities that were busy (a submission, another instance's flush): waited for, once.
+  for (let i = 0; i < skipped.length; i += FORCE_BATCH) {
+    const r = await forceBatch(db, skipped.slice(i, i + FORCE_BATCH), true);
+    forced.push(...r.forced);
+    events.push(...r.events);
   }
   return { forced, events };
 }
 
+interface Forced {
+  forced: ChangeResult[];
+  events: SyncEvent[];
+  skipped: Due[];
+}
+
 /**
- * Forces one held change. A transient failure is retried (and, if the database stays away, ends
- * the run: the change stays held for the next one); any other failure is this change's alone: it
- * leaves the backlog recorded as REJECTED INTERNAL_ERROR, and the flush goes on with the others.
+ * Forces some held changes in one transaction. A transient failure is retried (and, if the
+ * database stays away, ends the run: the changes stay held for the next one); any other failure
+ * sends them one by one, so a change that fails alone leaves the backlog recorded as REJECTED
+ * INTERNAL_ERROR and the flush goes on with the others.
  */
-async function forceOrRecord(db: Db, changeId: string, entityId: string): Promise<{ result: ChangeResult; events: SyncEvent[] } | null> {
+async function forceBatch(db: Db, due: readonly Due[], wait: boolean): Promise<Forced> {
   try {
-    return await withTransientRetry(() => forceOne(db, changeId, entityId));
+    return await withTransientRetry(() => forceTx(db, due, wait));
   } catch (cause) {
     if (isTransient(cause)) throw cause;
-    const error = changeError('INTERNAL_ERROR', `forcing it failed: ${String((cause as Error)?.message ?? cause).slice(0, 200)}`);
-    const taken = await db.transaction(async (tx) => {
-      await lockEntity(tx, entityId);
-      const [held] = await tx.delete(heldChanges).where(eq(heldChanges.changeId, changeId)).returning({ changeId: heldChanges.changeId });
-      if (!held) return false;
-      await tx
-        .update(changes)
-        .set({ outcome: 'REJECTED', errorCode: error.code, errorMessage: error.message, processedAt: new Date() })
-        .where(and(eq(changes.changeId, changeId), isOriginal));
-      return true;
-    });
-    return taken ? { result: changeResult(changeId, 'REJECTED', { entityId, error }), events: [] } : null;
+    const out: Forced = { forced: [], events: [], skipped: [] };
+    for (const d of due) {
+      const r = await withTransientRetry(() => forceTx(db, [d], true)).catch(async (error: unknown) => {
+        if (isTransient(error)) throw error;
+        return recordForceFailure(db, d, error);
+      });
+      out.forced.push(...r.forced);
+      out.events.push(...r.events);
+    }
+    return out;
   }
 }
 
-async function forceOne(db: Db, changeId: string, entityId: string): Promise<{ result: ChangeResult; events: SyncEvent[] } | null> {
+async function forceTx(db: Db, due: readonly Due[], wait: boolean): Promise<Forced> {
   return db.transaction(async (tx) => {
-    await lockEntity(tx, entityId);
-    // Another instance (or a release) may have taken it since it was listed.
-    const [held] = await tx.delete(heldChanges).where(and(eq(heldChanges.changeId, changeId))).returning();
-    if (!held) return null;
-    const [entity] = await tx.select().from(entities).where(eq(entities.id, entityId)).limit(1);
-    const forced = await applyHeldChange(tx, held, 'FORCED', entity ?? null);
-    if (forced.result.outcome !== 'APPLIED' || !forced.entity) return { result: forced.result, events: forced.events };
-    const released = await releaseChain(tx, held.change, forced.entity, held.datasetName);
-    forced.result.released = released.results;
-    const flushed: SyncEvent = { type: 'backlogFlushed', reason: 'FORCED', datasetName: held.datasetName, entityId, changes: [{ changeId, version: forced.result.version! }] };
-    return { result: forced.result, events: [...forced.events, flushed, ...released.events] };
+    const ids = [...new Set(due.map((d) => d.entityId))];
+    let locked: Set<string>;
+    if (wait) {
+      await lockAll(tx, ids.map((key) => ({ space: LOCK.entity, key })));
+      locked = new Set(ids);
+    } else locked = await tryLockEntities(tx, ids);
+    const mine = due.filter((d) => locked.has(d.entityId));
+    const skipped = due.filter((d) => !locked.has(d.entityId));
+    if (mine.length === 0) return { forced: [], events: [], skipped };
+    const entityIds = [...new Set(mine.map((d) => d.entityId))];
+    // The whole backlog of those entities, re-read under their locks: a change another flush or a
+    // release took meanwhile is no longer there, and the successors it may release are.
+    const facts = await loadFacts(tx, { changeKeys: [], datasetNames: [], entityIds, branchIds: [], heldOfEntities: entityIds }, (held, entities) => ({
+      history: historyNeeds([], held, entities),
+      ...originNeeds([], held),
+    }));
+    const plan = planForce(
+      mine.map((d) => d.changeId),
+      facts,
+    );
+    await persist(tx, plan.writes);
+    return { forced: plan.results, events: plan.events, skipped };
   });
+}
+
+/** A held change that cannot be forced, even alone: recorded as such and taken out of the backlog. */
+async function recordForceFailure(db: Db, d: Due, cause: unknown): Promise<Forced> {
+  const error = changeError('INTERNAL_ERROR', `forcing it failed: ${String((cause as Error)?.message ?? cause).slice(0, 200)}`);
+  const taken = await db.transaction(async (tx) => {
+    await lockAll(tx, [{ space: LOCK.entity, key: d.entityId }]);
+    const [held] = await tx.delete(heldChanges).where(eq(heldChanges.changeId, d.changeId)).returning({ changeId: heldChanges.changeId });
+    if (!held) return false;
+    await tx
+      .update(changes)
+      .set({ outcome: 'REJECTED', errorCode: error.code, errorMessage: error.message, processedAt: new Date() })
+      .where(and(eq(changes.changeId, d.changeId), isOriginal));
+    return true;
+  });
+  return { forced: taken ? [changeResult(d.changeId, 'REJECTED', { entityId: d.entityId, error })] : [], events: [], skipped: [] };
 }
 
 export interface Flusher {

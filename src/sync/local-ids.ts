@@ -1,22 +1,31 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { and, eq } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { localIds } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 
 /**
- * The entity UUID behind a device's local id, minted at first sight: an update may arrive
- * before its create, and both must name the same entity. The mapping is scoped to the dataset
- * and the device, so two devices may use one local id for different entities, and a change in
- * one dataset can neither find nor take the mapping of another.
+ * The entity UUIDs behind devices' local ids, minted at first sight: an update may arrive before
+ * its create, and both must name the same entity. A mapping is scoped to the dataset and the
+ * device, so two devices may use one local id for different entities, and a change in one dataset
+ * can neither find nor take the mapping of another. One insert (in key order, so concurrent
+ * batches take the index entries in one order) and one read, for a whole batch.
  */
-export async function resolveLocalId(db: Db, deviceId: string, localId: string, datasetName: string): Promise<string> {
-  await db.insert(localIds).values({ deviceId, localId, entityId: randomUUID(), datasetName }).onConflictDoNothing();
-  const [row] = await db
-    .select({ entityId: localIds.entityId })
+export async function resolveLocalIds(db: Db, wanted: readonly { datasetName: string; deviceId: string; localId: string }[]): Promise<Map<string, string>> {
+  const keys = [...new Map(wanted.map((w) => [JSON.stringify([w.datasetName, w.deviceId, w.localId]), w])).values()].sort((a, b) =>
+    a.datasetName < b.datasetName ? -1 : a.datasetName > b.datasetName ? 1 : a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.localId < b.localId ? -1 : a.localId > b.localId ? 1 : 0,
+  );
+  const d = sql.param(keys.map((k) => k.datasetName));
+  const v = sql.param(keys.map((k) => k.deviceId));
+  const l = sql.param(keys.map((k) => k.localId));
+  const u = sql.param(keys.map(() => randomUUID()));
+  await db.execute(sql`
+    insert into local_ids /* mintLocalIds */ (dataset_name, device_id, local_id, entity_id)
+    select * from unnest(${d}::text[], ${v}::text[], ${l}::text[], ${u}::uuid[]) on conflict do nothing`);
+  const rows = await db
+    .select({ datasetName: localIds.datasetName, deviceId: localIds.deviceId, localId: localIds.localId, entityId: localIds.entityId })
     .from(localIds)
-    .where(and(eq(localIds.datasetName, datasetName), eq(localIds.deviceId, deviceId), eq(localIds.localId, localId)))
-    .limit(1);
-  return row!.entityId;
+    .innerJoin(sql`unnest(${d}::text[], ${v}::text[], ${l}::text[]) as w(dataset_name, device_id, local_id)`, sql`${localIds.datasetName} = w.dataset_name and ${localIds.deviceId} = w.device_id and ${localIds.localId} = w.local_id`);
+  return new Map(rows.map((r) => [JSON.stringify([r.datasetName, r.deviceId, r.localId]), r.entityId]));
 }
 
 /**

@@ -1,18 +1,17 @@
-import { and, eq } from 'drizzle-orm';
+import type { BatchChange } from '../core/batch-facts.js';
+import { batchKeys, historyNeeds, originNeeds } from '../core/batch-facts.js';
+import { planBatch } from '../core/batch-plan.js';
 import { changeError, DomainError } from '../core/errors.js';
-import { asStoredJson, scrubNul } from '../core/json.js';
-import { DEFAULT_LIMITS, type ChangeError, type ChangeInput, type Limits } from '../core/types.js';
-import { changeKey, deepestValue, isValidDeviceId, isValidLocalId, normalizeUuid, normalizePayload, samePayload, validateChange, validateName, type Validation } from '../core/validate.js';
-import { changes, isOriginal, heldChanges } from '../db/changes.js';
-import type { Db, Tx } from '../db/client.js';
-import { entityVersions } from '../db/entities.js';
-import { isTransient, withTransientRetry } from './retry.js';
-import { yieldToEventLoop } from './yield.js';
 import type { SyncEvent } from '../core/events.js';
-import { resolveLocalId } from './local-ids.js';
-import { lockChangeAndEntity } from './locks.js';
-import { changeResult, placeNewChange, type ChangeResult, type DatasetCache, type Processed } from './process.js';
-
+import { asStoredJson, scrubNul } from '../core/json.js';
+import { changeResult, type ChangeResult } from '../core/results.js';
+import { DEFAULT_LIMITS, type ChangeInput, type Limits } from '../core/types.js';
+import { changeKey, deepestValue, isValidDeviceId, isValidLocalId, normalizeUuid, normalizePayload, validateChange, validateName, type Validation } from '../core/validate.js';
+import { changes } from '../db/changes.js';
+import type { Db } from '../db/client.js';
+import { LOCK, loadFacts, lockAll, persist } from './batch-store.js';
+import { localBranchId, resolveLocalIds } from './local-ids.js';
+import { isTransient, withTransientRetry } from './retry.js';
 
 export interface SubmitResult {
   results: ChangeResult[];
@@ -23,45 +22,77 @@ export interface SubmitResult {
 const MAX_CHANGE_KEY = 200;
 
 /**
- * Processes a batch in input order, one transaction per change, so a create and its update
- * in one batch work and one bad change never undoes its neighbours. Returns the events for
- * the caller to publish after the commits.
+ * Processes a batch in one transaction (DESIGN "Processing a change"): the locks of every change,
+ * entity and run it touches, in one sorted order; what it needs, loaded in a few statements; every
+ * change decided in input order by the pure plan (core planBatch); the plan written in a few
+ * multi-row statements. Transient failures are retried; a batch that fails for any other reason is
+ * processed again change by change, so one poison change is recorded alone and the rest land.
+ * Returns the events for the caller to publish after the commit.
  */
 export async function submitChanges(db: Db, inputs: readonly ChangeInput[], limits: Limits = DEFAULT_LIMITS): Promise<SubmitResult> {
   if (inputs.length === 0) throw new DomainError('EMPTY_BATCH');
   if (inputs.length > limits.maxBatch) throw new DomainError('BATCH_TOO_LARGE', `the batch holds ${inputs.length} changes; the limit is ${limits.maxBatch}`);
-  const results: ChangeResult[] = [];
-  const events: SyncEvent[] = [];
-  // Datasets seen in this batch: one lookup per dataset, not per change (names never change,
-  // properties only grow; a batch sees the declarations as they were when it met them).
-  const datasetsSeen: DatasetCache = new Map();
-  for (const input of inputs) {
-    const r = await processChange(db, input, limits, datasetsSeen);
-    if (input.localId != null) r.result.localId = input.localId;
-    results.push(r.result);
-    events.push(...r.events);
-    await yieldToEventLoop();
+  const named = await withTransientRetry(() => nameByLocalIds(db, inputs));
+  const batch = named.map((input) => prepare(input, limits));
+  try {
+    return await withTransientRetry(() => runBatch(db, batch));
+  } catch (cause) {
+    if (isTransient(cause)) throw cause;
+    const results: ChangeResult[] = [];
+    const events: SyncEvent[] = [];
+    for (const [i, change] of batch.entries()) {
+      const one = await withTransientRetry(() => runBatch(db, [change])).catch((error: unknown) => {
+        if (isTransient(error)) throw error;
+        return recordFailure(db, inputs[i]!, change, error);
+      });
+      results.push(...one.results);
+      events.push(...one.events);
+    }
+    return { results, events };
   }
-  return { results, events };
+}
+
+/** One transaction: lock, load, decide, write. */
+async function runBatch(db: Db, batch: readonly BatchChange[]): Promise<SubmitResult> {
+  return db.transaction(async (tx) => {
+    const keys = batchKeys(batch);
+    await lockAll(tx, [
+      ...keys.changeKeys.map((key) => ({ space: LOCK.change, key })),
+      ...keys.entityIds.map((key) => ({ space: LOCK.entity, key })),
+      ...keys.branchIds.map((key) => ({ space: LOCK.run, key })),
+    ]);
+    // Held changes of every entity a branchless create names: it may be the create of their run.
+    const creates = batch.flatMap((c) => (c.validation.ok && c.validation.change.action === 'CREATE' && !c.validation.change.branchId ? [c.validation.change.entityId] : []));
+    const facts = await loadFacts(tx, { ...keys, heldOfEntities: creates }, (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) }));
+    const plan = planBatch(batch, facts);
+    await persist(tx, plan.writes);
+    return { results: plan.results, events: plan.events };
+  });
 }
 
 /**
- * One change, answered whatever happens to it: a transient database failure (a serialization
- * failure, a deadlock, a cut connection, a commit whose answer was lost) is retried, and a
- * retry of a change that did commit finds it and answers DUPLICATE, so no answer contradicts
- * what was committed; a database that stays unreachable fails the request (retryable as a
- * whole, never a rejection). Any other failure is a fault of this change alone: it is recorded
- * as INTERNAL_ERROR and the rest of the batch goes on.
+ * A local id names its entity through the device's mapping in its dataset, minted at first sight
+ * for the whole batch at once (one insert, one read). Only ids that can be keys are looked up;
+ * the others are rejected by validation.
  */
-async function processChange(db: Db, input: ChangeInput, limits: Limits, datasetsSeen: DatasetCache): Promise<Processed> {
-  return withTransientRetry(async () => {
-    try {
-      return await processOne(db, input, limits, datasetsSeen);
-    } catch (cause) {
-      if (isTransient(cause)) throw cause;
-      return recordFailure(db, input, cause);
-    }
-  });
+async function nameByLocalIds(db: Db, inputs: readonly ChangeInput[]): Promise<ChangeInput[]> {
+  const mappable = (i: ChangeInput) => !i.entityId && !!i.deviceId && isValidDeviceId(i.deviceId) && isValidLocalId(i.localId) && validateName(i.dataset) === null;
+  const wanted = inputs.filter(mappable).map((i) => ({ datasetName: i.dataset, deviceId: i.deviceId!, localId: i.localId! }));
+  if (wanted.length === 0) return [...inputs];
+  const minted = await resolveLocalIds(db, wanted);
+  return inputs.map((i) => (mappable(i) ? { ...i, entityId: minted.get(localKey(i.dataset, i.deviceId!, i.localId!))! } : i));
+}
+
+const localKey = (datasetName: string, deviceId: string, localId: string) => JSON.stringify([datasetName, deviceId, localId]);
+
+/** A change as the plan takes it: validated, keyed, and its change log row before the outcome. */
+function prepare(input: ChangeInput, limits: Limits): BatchChange {
+  const validation = validateChange(input, limits);
+  const { key, addressable, record } = recordOf(input, validation);
+  const change = validation.ok ? validation.change : null;
+  // A local-id change without a run may join the device's implicit run of that local id.
+  const implicitBranch = change && change.localId && change.deviceId && !change.branchId ? localBranchId(change.entityId) : null;
+  return { key, addressable, record, validation, implicitBranch, localId: input.localId ?? null };
 }
 
 /** The change log row of a change, before its outcome is known. */
@@ -85,23 +116,13 @@ function recordOf(input: ChangeInput, validation: Validation | null) {
   return { key, addressable, record };
 }
 
-async function processOne(db: Db, input: ChangeInput, limits: Limits, datasetsSeen: DatasetCache): Promise<Processed> {
-  // A local id names its entity through the device's mapping in its dataset (minted at first
-  // sight). Only ids that can be keys are looked up; the others are rejected by validation.
-  const mappable = !input.entityId && !!input.deviceId && isValidDeviceId(input.deviceId) && isValidLocalId(input.localId) && validateName(input.dataset) === null;
-  const named = mappable ? { ...input, entityId: await resolveLocalId(db, input.deviceId!, input.localId!, input.dataset) } : input;
-  const validation = validateChange(named, limits);
-  const { key, addressable, record } = recordOf(input, validation);
-  return processInTransaction(db, validation, key, addressable, record, datasetsSeen);
-}
-
 /**
- * An unexpected failure of one change (a bug, a value the database refuses): the change is not
- * lost silently. It is recorded as a non-original row, so a resend of the same id is processed
- * afresh, and answered REJECTED INTERNAL_ERROR.
+ * An unexpected failure of one change alone (a bug, a value the database refuses): the change is
+ * not lost silently. It is recorded as a non-original row, so a resend of the same id is
+ * processed afresh, and answered REJECTED INTERNAL_ERROR.
  */
-async function recordFailure(db: Db, input: ChangeInput, cause: unknown): Promise<Processed> {
-  const { key, record } = recordOf(input, null);
+async function recordFailure(db: Db, input: ChangeInput, change: BatchChange, cause: unknown): Promise<SubmitResult> {
+  const { record } = recordOf(input, null);
   const error = changeError('INTERNAL_ERROR', 'resend the change');
   const detail = String((cause as Error)?.message ?? cause).slice(0, 200);
   await db
@@ -110,58 +131,7 @@ async function recordFailure(db: Db, input: ChangeInput, cause: unknown): Promis
     .catch(() => {
       throw cause;
     });
-  return { result: changeResult(key, 'REJECTED', { entityId: record.entityId, error }), events: [] };
+  const result = changeResult(change.key, 'REJECTED', { entityId: record.entityId, error });
+  if (change.localId !== null) result.localId = change.localId;
+  return { results: [result], events: [] };
 }
-
-type ChangeRecord = Parameters<typeof placeNewChange>[1];
-
-async function processInTransaction(db: Db, validation: Validation, key: string, addressable: boolean, record: ChangeRecord, datasetsSeen: DatasetCache): Promise<Processed> {
-  return db.transaction(async (tx) => {
-    await lockChangeAndEntity(tx, key, validation.ok ? validation.change.entityId : null, validation.ok ? validation.change.branchId : null);
-
-    if (addressable) {
-      const [prior] = await tx.select().from(changes).where(and(eq(changes.changeId, key), isOriginal)).limit(1);
-      if (prior) {
-        if (!samePayload(prior.payload, record.payload)) {
-          const error = changeError('CHANGE_ID_REUSED', key);
-          // Recorded beside the original (not as it), so the reused id's payload is not lost either.
-          await tx.insert(changes).values({ ...record, original: false, outcome: 'REJECTED', errorCode: error.code, errorMessage: error.message, processedAt: new Date() });
-          return { result: changeResult(key, 'REJECTED', { entityId: record.entityId, error }), events: [] };
-        }
-        const version = prior.entityId && prior.version ? await versionConflict(tx, prior.entityId, prior.version) : null;
-        const [held] = prior.outcome === 'HELD' ? await tx.select({ waitsFor: heldChanges.waitsFor }).from(heldChanges).where(eq(heldChanges.changeId, key)).limit(1) : [];
-        return {
-          result: changeResult(key, 'DUPLICATE', {
-            originalOutcome: prior.outcome,
-            entityId: prior.entityId,
-            version: prior.version,
-            conflict: version?.conflict ?? null,
-            conflictingProperties: version?.conflictingProperties ?? [],
-            waitsFor: held?.waitsFor ?? null,
-            error: prior.errorCode ? { code: prior.errorCode, message: prior.errorMessage ?? '' } : null,
-          }),
-          events: [],
-        };
-      }
-    }
-
-    const reject = async (error: ChangeError): Promise<Processed> => {
-      await tx.insert(changes).values({ ...record, original: addressable, outcome: 'REJECTED', errorCode: error.code, errorMessage: error.message, processedAt: new Date() });
-      return { result: changeResult(key, 'REJECTED', { entityId: record.entityId, error }), events: [] };
-    };
-
-    if (!addressable) return reject(changeError('MALFORMED_ID', `id of ${key.length} characters`));
-    if (!validation.ok) return reject(validation.error);
-    return placeNewChange(tx, record, validation.change, datasetsSeen);
-  });
-}
-
-async function versionConflict(tx: Tx, entityId: string, version: number) {
-  const [row] = await tx
-    .select({ conflict: entityVersions.conflict, conflictingProperties: entityVersions.conflictingProperties })
-    .from(entityVersions)
-    .where(and(eq(entityVersions.entityId, entityId), eq(entityVersions.version, version)))
-    .limit(1);
-  return row ?? null;
-}
-

@@ -73,33 +73,51 @@ describe('run positions are bounded where they are accepted', () => {
 });
 
 describe('one failing held change never stops the forced flush', () => {
-  it('a held change that cannot be forced is recorded INTERNAL_ERROR and leaves the backlog; the others are forced', async () => {
+  it('a held change the database refuses to apply is recorded INTERNAL_ERROR and leaves the backlog; the others are forced', async () => {
     const a = await d.createDataset(['height']);
     const b = await d.createDataset(['height']);
-    // A held change accepted before positions were bounded: forcing it asks for position 2^31.
     const poisonEntity = await d.create(a, 'Poison');
-    const poison = { id: randomUUID(), branchId: randomUUID() };
-    const change = { id: poison.id, deviceId: null, dataset: a, entityId: poisonEntity, action: 'UPDATE', label: null, data: { height: 1 }, baseVersion: 2147483647, trunkVersion: 1, branchId: poison.branchId };
-    await t.database.db.execute(sql`insert into changes (change_id, dataset_name, entity_id, action, payload, outcome) values (${poison.id}, ${a}, ${poisonEntity}, 'UPDATE', ${JSON.stringify(change)}::jsonb, 'HELD')`);
-    await t.database.db.execute(sql`insert into held_changes (change_id, entity_id, dataset_name, branch_id, trunk_version, base_version, waits_for, change, held_since)
-      values (${poison.id}, ${poisonEntity}, ${a}, ${poison.branchId}, 1, 2147483647, 2147483646, ${JSON.stringify(change)}::jsonb, now() - interval '1 hour')`);
-    // An ordinary held change in another dataset, held after it (so forced after it).
-    const healthy = await d.create(b, 'Healthy');
-    const run = offlineRun(b, healthy, 1);
-    const waiting = run.update(2, { height: 2 });
-    expect(await o.one(waiting)).toMatchObject({ outcome: 'HELD' });
+    const poisonRun = offlineRun(a, poisonEntity, 1);
+    const poison = poisonRun.update(2, { height: 1 });
+    expect(await o.one(poison)).toMatchObject({ outcome: 'HELD' });
+    // The poison: the database refuses its version (standing in for a bug, or a value it cannot take).
+    await t.database.db.execute(sql.raw(`create function refuse_poison() returns trigger language plpgsql as $$
+      begin if new.change_id = '${poison.id}' then raise exception 'refused for the test'; end if; return new; end $$`));
+    await t.database.db.execute(sql`create trigger refuse_poison before insert on entity_versions for each row execute function refuse_poison()`);
+    try {
+      // An ordinary held change in another dataset, held after it (so forced after it).
+      const healthy = await d.create(b, 'Healthy');
+      const waiting = offlineRun(b, healthy, 1).update(2, { height: 2 });
+      expect(await o.one(waiting)).toMatchObject({ outcome: 'HELD' });
 
-    const res = await t.gql(`mutation { flushBacklog(olderThanSeconds: 0) { changeId outcome version error { code } } }`);
+      const res = await t.gql(`mutation { flushBacklog(olderThanSeconds: 0) { changeId outcome version error { code } } }`);
+      noInternalError(res);
+      const forced = ok(res).flushBacklog as { changeId: string; outcome: string; version: number | null; error: { code: string } | null }[];
+      expect(forced.find((r) => r.changeId === poison.id)).toEqual({ changeId: poison.id, outcome: 'REJECTED', version: null, error: { code: 'INTERNAL_ERROR' } });
+      expect(forced.find((r) => r.changeId === waiting.id)).toEqual({ changeId: waiting.id, outcome: 'APPLIED', version: 2, error: null });
+      expect(await d.change(poison.id)).toMatchObject({ outcome: 'REJECTED', errorCode: 'INTERNAL_ERROR', version: null });
+      expect(await o.held({ dataset: a })).toEqual([]);
+      expect(await o.held({ dataset: b })).toEqual([]);
+      expect((await d.entity(poisonEntity))!).toMatchObject({ version: 1 });
+      // Nothing is left to fail again.
+      expect(ok(await t.gql(`mutation { flushBacklog(olderThanSeconds: 0) { changeId } }`)).flushBacklog).toEqual([]);
+    } finally {
+      await t.database.db.execute(sql`drop trigger refuse_poison on entity_versions`);
+    }
+  });
+
+  it('a held change accepted before positions were bounded (baseVersion 2^31 - 1) is forced: no position past it is ever asked for', async () => {
+    const ds = await d.createDataset(['height']);
+    const id = await d.create(ds, 'Old');
+    const old = { id: randomUUID(), branchId: randomUUID() };
+    const change = { id: old.id, deviceId: null, dataset: ds, entityId: id, action: 'UPDATE', label: null, data: { height: 1 }, baseVersion: 2147483647, trunkVersion: 1, branchId: old.branchId };
+    await t.database.db.execute(sql`insert into changes (change_id, dataset_name, entity_id, action, payload, outcome) values (${old.id}, ${ds}, ${id}, 'UPDATE', ${JSON.stringify(change)}::jsonb, 'HELD')`);
+    await t.database.db.execute(sql`insert into held_changes (change_id, entity_id, dataset_name, branch_id, trunk_version, base_version, waits_for, change, held_since)
+      values (${old.id}, ${id}, ${ds}, ${old.branchId}, 1, 2147483647, 2147483646, ${JSON.stringify(change)}::jsonb, now() - interval '1 hour')`);
+    const res = await t.gql(`mutation($c: String) { flushBacklog(olderThanSeconds: 0, changeId: $c) { changeId outcome version error { code } } }`, { c: old.id });
     noInternalError(res);
-    const forced = ok(res).flushBacklog as { changeId: string; outcome: string; version: number | null; error: { code: string } | null }[];
-    expect(forced.find((r) => r.changeId === poison.id)).toEqual({ changeId: poison.id, outcome: 'REJECTED', version: null, error: { code: 'INTERNAL_ERROR' } });
-    expect(forced.find((r) => r.changeId === waiting.id)).toEqual({ changeId: waiting.id, outcome: 'APPLIED', version: 2, error: null });
-    expect(await d.change(poison.id)).toMatchObject({ outcome: 'REJECTED', errorCode: 'INTERNAL_ERROR', version: null });
-    expect(await o.held({ dataset: a })).toEqual([]);
-    expect(await o.held({ dataset: b })).toEqual([]);
-    expect((await d.entity(poisonEntity))!).toMatchObject({ version: 1 });
-    // Nothing is left to fail again.
-    expect(ok(await t.gql(`mutation { flushBacklog(olderThanSeconds: 0) { changeId } }`)).flushBacklog).toEqual([]);
+    expect(ok(res).flushBacklog).toEqual([{ changeId: old.id, outcome: 'APPLIED', version: 2, error: null }]);
+    expect(await o.held({ dataset: ds })).toEqual([]);
   });
 });
 

@@ -8,7 +8,7 @@ import { openDatabase, type Database, type Db } from '../../src/db/client.js';
 import { entities, entityVersions } from '../../src/db/entities.js';
 import { createDataset } from '../../src/sync/datasets.js';
 import { flushBacklog } from '../../src/sync/flush-backlog.js';
-import type { ChangeResult } from '../../src/sync/process.js';
+import type { ChangeResult } from '../../src/core/results.js';
 import { submitChanges } from '../../src/sync/submit-changes.js';
 
 /**

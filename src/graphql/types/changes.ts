@@ -12,7 +12,7 @@ import {
 } from 'graphql';
 import { DomainError } from '../../core/errors.js';
 import { changeKey } from '../../core/validate.js';
-import type { ChangeResult } from '../../sync/process.js';
+import type { ChangeResult } from '../../core/results.js';
 import { submitChanges } from '../../sync/submit-changes.js';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';

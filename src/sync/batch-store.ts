@@ -1,0 +1,307 @@
+import { sql } from 'drizzle-orm';
+import type { BatchFacts, DatasetRecord, EntityRecord, HeldRecord, HistoryRow, PriorRecord, RunMember } from '../core/batch-facts.js';
+import type { BatchWrites } from '../core/batch-plan.js';
+import type { EntityOrigin } from '../core/placement.js';
+import type { Tx } from '../db/client.js';
+
+/**
+ * The set-based half of the write path (DESIGN "Processing a change"): the locks of a batch in one
+ * sorted statement, the facts it needs in a few statements keyed by arrays, and its plan written
+ * in one multi-row statement per table. Every statement has one text whatever the batch size
+ * (arrays and one JSON document as parameters), so the driver prepares it once; each is named for
+ * logs and pg_stat_statements.
+ */
+
+/** postgres.js answers rows as an array, PGlite as `{ rows }`. */
+export function rowsOf<T = Record<string, unknown>>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? [])) as T[];
+}
+
+const json = (value: unknown) => JSON.stringify(value);
+
+/** Advisory lock spaces (the row of an entity or run may not exist yet, so a row lock cannot do). */
+export const LOCK = { change: 1, entity: 2, run: 3 } as const;
+
+/**
+ * Takes transaction-scoped advisory locks, all in one sorted order (space, then hash), so two
+ * batches over overlapping entities in any input order never deadlock.
+ */
+export async function lockAll(tx: Tx, keys: readonly { space: number; key: string }[]): Promise<void> {
+  if (keys.length === 0) return;
+  await tx.execute(sql`
+    select /* lockBatch */ count(pg_advisory_xact_lock(space, h)) from (
+      select distinct space, hashtext(key) as h from unnest(${sql.param(keys.map((k) => k.space))}::int[], ${sql.param(keys.map((k) => k.key))}::text[]) as k(space, key)
+      order by space, h offset 0) sorted`);
+}
+
+/**
+ * Tries the entity locks of a flush in sorted order and answers the entities it holds now: those
+ * another transaction holds (a submission, another instance's flush) are skipped, not waited for.
+ */
+export async function tryLockEntities(tx: Tx, entityIds: readonly string[]): Promise<Set<string>> {
+  const rows = rowsOf<{ id: string; got: boolean }>(
+    await tx.execute(sql`
+      select /* tryLockFlush */ id, pg_try_advisory_xact_lock(${LOCK.entity}, hashtext(id)) as got from (
+        select distinct id from unnest(${sql.param([...entityIds])}::text[]) as e(id) order by hashtext(id), id offset 0) sorted`),
+  );
+  return new Set(rows.filter((r) => r.got).map((r) => r.id));
+}
+
+/** What to load: the batch's own keys, and whose held changes count (the batch's runs', some entities' whole backlog). */
+export interface FactKeys {
+  changeKeys: readonly string[];
+  datasetNames: readonly string[];
+  entityIds: readonly string[];
+  branchIds: readonly string[];
+  /** Entities whose every held change may be released or adopted (branchless creates, forced changes). */
+  heldOfEntities: readonly string[];
+}
+
+/** Which versions and origins the rules will read, once the held changes and entities are known (core batch-facts). */
+export type HistoryPlanner = (held: readonly HeldRecord[], entities: ReadonlyMap<string, EntityRecord>) => { history: Map<string, number>; origins: readonly string[]; offlineRuns: readonly string[] };
+
+/** Loads a batch's facts under its locks: three round trips of independent statements. */
+export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner): Promise<BatchFacts> {
+  const [priors, entities, datasets, held] = await Promise.all([
+    loadPriors(tx, keys.changeKeys),
+    loadEntities(tx, keys.entityIds),
+    loadDatasets(tx, keys.datasetNames),
+    loadHeld(tx, keys.branchIds, keys.heldOfEntities),
+  ]);
+  const missing = [...new Set(held.map((h) => h.datasetName))].filter((n) => !datasets.has(n));
+  const more = missing.length > 0 ? await loadDatasets(tx, missing) : new Map<string, DatasetRecord>();
+  const need = needs(held, entities);
+  const [offlineRuns, origins, history] = await Promise.all([loadOfflineRuns(tx, need.offlineRuns), loadOrigins(tx, need.origins), loadHistory(tx, need.history)]);
+  const runIds = [...new Set([...keys.branchIds, ...held.map((h) => h.branchId), ...[...offlineRuns.values()].flat()])];
+  return {
+    datasets: new Map([...datasets, ...more]),
+    entities,
+    priors,
+    runs: await loadRuns(tx, runIds),
+    held,
+    history,
+    historyFrom: need.history,
+    origins,
+    offlineRuns,
+  };
+}
+
+async function loadPriors(tx: Tx, keys: readonly string[]): Promise<Map<string, PriorRecord>> {
+  if (keys.length === 0) return new Map();
+  const rows = rowsOf<Record<string, unknown>>(
+    await tx.execute(sql`
+      select /* priorChanges */ c.change_id, c.outcome, c.entity_id, c.version, c.error_code, c.error_message, c.payload, v.conflict, v.conflicting_properties, h.waits_for
+        from changes c
+        left join entity_versions v on v.entity_id = c.entity_id and v.version = c.version
+        left join held_changes h on h.change_id = c.change_id
+       where c.change_id = any(${sql.param([...keys])}::text[]) and c.original`),
+  );
+  return new Map(
+    rows.map((r) => [
+      r.change_id as string,
+      {
+        outcome: r.outcome as PriorRecord['outcome'],
+        entityId: (r.entity_id as string | null) ?? null,
+        version: r.version == null ? null : Number(r.version),
+        errorCode: (r.error_code as PriorRecord['errorCode']) ?? null,
+        errorMessage: (r.error_message as string | null) ?? null,
+        payload: parsed(r.payload) as Record<string, unknown>,
+        conflict: (r.conflict as PriorRecord['conflict']) ?? null,
+        conflictingProperties: pgArray(r.conflicting_properties),
+        waitsFor: r.waits_for == null ? null : Number(r.waits_for),
+      },
+    ]),
+  );
+}
+
+async function loadEntities(tx: Tx, ids: readonly string[]): Promise<Map<string, EntityRecord>> {
+  if (ids.length === 0) return new Map();
+  const rows = rowsOf<Record<string, unknown>>(
+    await tx.execute(sql`select /* batchEntities */ id, dataset_id, label, data, version, conflict, deleted from entities where id = any(${sql.param([...ids])}::uuid[])`),
+  );
+  return new Map(
+    rows.map((r) => [
+      r.id as string,
+      { id: r.id as string, datasetId: r.dataset_id as string, label: r.label as string, data: parsed(r.data) as EntityRecord['data'], version: Number(r.version), conflict: (r.conflict as EntityRecord['conflict']) ?? null, deleted: Boolean(r.deleted) },
+    ]),
+  );
+}
+
+async function loadDatasets(tx: Tx, names: readonly string[]): Promise<Map<string, DatasetRecord>> {
+  if (names.length === 0) return new Map();
+  const rows = rowsOf<Record<string, unknown>>(await tx.execute(sql`select /* batchDatasets */ id, name, properties from datasets where name = any(${sql.param([...names])}::text[])`));
+  return new Map(rows.map((r) => [r.name as string, { id: r.id as string, name: r.name as string, properties: pgArray(r.properties) }]));
+}
+
+async function loadHeld(tx: Tx, branchIds: readonly string[], entityIds: readonly string[]): Promise<HeldRecord[]> {
+  if (branchIds.length === 0 && entityIds.length === 0) return [];
+  const rows = rowsOf<Record<string, unknown>>(
+    await tx.execute(sql`
+      select /* batchHeld */ change_id, entity_id, dataset_name, device_id, branch_id, trunk_version, base_version, waits_for, change from held_changes
+       where branch_id = any(${sql.param([...branchIds])}::uuid[]) or entity_id = any(${sql.param([...entityIds])}::uuid[])
+       order by held_since, change_id`),
+  );
+  return rows.map((r) => ({
+    changeId: r.change_id as string,
+    entityId: r.entity_id as string,
+    datasetName: r.dataset_name as string,
+    deviceId: (r.device_id as string | null) ?? null,
+    branchId: r.branch_id as string,
+    trunkVersion: r.trunk_version == null ? null : Number(r.trunk_version),
+    baseVersion: Number(r.base_version),
+    waitsFor: Number(r.waits_for),
+    change: parsed(r.change) as HeldRecord['change'],
+  }));
+}
+
+async function loadRuns(tx: Tx, branchIds: readonly string[]): Promise<Map<string, RunMember[]>> {
+  if (branchIds.length === 0) return new Map();
+  const rows = rowsOf<Record<string, unknown>>(
+    await tx.execute(sql`
+      select /* runMembers */ branch_id, entity_id, version, base_version, trunk_version, conflict, source, changed from entity_versions
+       where branch_id = any(${sql.param([...branchIds])}::uuid[]) order by version`),
+  );
+  const runs = new Map<string, RunMember[]>();
+  for (const r of rows) {
+    const member: RunMember = {
+      branchId: r.branch_id as string,
+      entityId: r.entity_id as string,
+      version: Number(r.version),
+      baseVersion: r.base_version == null ? 0 : Number(r.base_version),
+      trunkVersion: r.trunk_version == null ? null : Number(r.trunk_version),
+      conflict: (r.conflict as RunMember['conflict']) ?? null,
+      source: r.source as RunMember['source'],
+      changed: parsed(r.changed) as RunMember['changed'],
+    };
+    runs.set(member.branchId, [...(runs.get(member.branchId) ?? []), member]);
+  }
+  return runs;
+}
+
+async function loadOfflineRuns(tx: Tx, entityIds: readonly string[]): Promise<Map<string, string[]>> {
+  if (entityIds.length === 0) return new Map();
+  const rows = rowsOf<{ entity_id: string; branch_id: string }>(
+    await tx.execute(sql`
+      select /* offlineRuns */ entity_id, branch_id from entity_versions
+       where entity_id = any(${sql.param([...entityIds])}::uuid[]) and trunk_version is null and branch_id is not null
+       group by entity_id, branch_id order by entity_id, min(version)`),
+  );
+  const out = new Map<string, string[]>();
+  for (const r of rows) out.set(r.entity_id, [...(out.get(r.entity_id) ?? []), r.branch_id]);
+  return out;
+}
+
+async function loadOrigins(tx: Tx, entityIds: readonly string[]): Promise<Map<string, EntityOrigin>> {
+  if (entityIds.length === 0) return new Map();
+  const rows = rowsOf<Record<string, unknown>>(
+    await tx.execute(sql`
+      select /* entityOrigins */ entity_id, version, action, source, branch_id, conflict, changed from entity_versions
+       where entity_id = any(${sql.param([...entityIds])}::uuid[]) and version = 1`),
+  );
+  return new Map(
+    rows.map((r) => [
+      r.entity_id as string,
+      { version: 1, action: r.action as EntityOrigin['action'], source: r.source as EntityOrigin['source'], branchId: (r.branch_id as string | null) ?? null, conflict: (r.conflict as EntityOrigin['conflict']) ?? null, changed: parsed(r.changed) as EntityOrigin['changed'] },
+    ]),
+  );
+}
+
+async function loadHistory(tx: Tx, from: ReadonlyMap<string, number>): Promise<Map<string, HistoryRow[]>> {
+  if (from.size === 0) return new Map();
+  const rows = rowsOf<Record<string, unknown>>(
+    await tx.execute(sql`
+      select /* versionsSince */ v.entity_id, v.version, v.branch_id, v.label, v.data, v.changed
+        from unnest(${sql.param([...from.keys()])}::uuid[], ${sql.param([...from.values()])}::int[]) as n(entity_id, first)
+        join entity_versions v on v.entity_id = n.entity_id and v.version >= n.first
+       order by v.entity_id, v.version`),
+  );
+  const out = new Map<string, HistoryRow[]>();
+  for (const r of rows) {
+    const row: HistoryRow = { entityId: r.entity_id as string, version: Number(r.version), branchId: (r.branch_id as string | null) ?? null, label: r.label as string, data: parsed(r.data) as HistoryRow['data'], changed: parsed(r.changed) as HistoryRow['changed'] };
+    out.set(row.entityId, [...(out.get(row.entityId) ?? []), row]);
+  }
+  return out;
+}
+
+/** jsonb comes back parsed from both drivers; a raw string (some configurations) is parsed here. */
+function parsed(v: unknown): unknown {
+  return typeof v === 'string' ? JSON.parse(v) : v;
+}
+
+/** A text[] as an array (postgres.js parses it; a literal `{a,b}` is parsed here). */
+function pgArray(v: unknown): string[] {
+  if (Array.isArray(v)) return v as string[];
+  if (typeof v === 'string' && v.startsWith('{')) return v === '{}' ? [] : v.slice(1, -1).split(',').map((s) => s.replace(/^"(.*)"$/, '$1'));
+  return [];
+}
+
+/**
+ * Writes a plan: one statement per table, entities before the versions that reference them,
+ * versions in the order made (their sequence is the pull order within the transaction).
+ */
+export async function persist(tx: Tx, w: BatchWrites): Promise<void> {
+  const statements: Promise<unknown>[] = [];
+  if (w.changes.length > 0) {
+    statements.push(
+      tx.execute(sql`
+        insert into changes /* recordChanges */ (change_id, original, device_id, dataset_name, entity_id, action, payload, outcome, error_code, error_message, version, processed_at)
+        select change_id, original, device_id, dataset_name, entity_id, action, payload, outcome, error_code, error_message, version, now()
+          from jsonb_to_recordset(${json(w.changes.map((c) => ({ change_id: c.changeId, original: c.original, device_id: c.deviceId, dataset_name: c.datasetName, entity_id: c.entityId, action: c.action, payload: c.payload, outcome: c.outcome, error_code: c.errorCode, error_message: c.errorMessage, version: c.version })))}::jsonb)
+            as r(change_id text, original boolean, device_id text, dataset_name text, entity_id uuid, action text, payload jsonb, outcome text, error_code text, error_message text, version int)`),
+    );
+  }
+  if (w.entities.length > 0) {
+    statements.push(
+      tx.execute(sql`
+        insert into entities /* writeEntities */ (id, dataset_id, label, data, version, conflict, deleted)
+        select id, dataset_id, label, data, version, conflict, deleted
+          from jsonb_to_recordset(${json(w.entities.map((e) => ({ id: e.id, dataset_id: e.datasetId, label: e.label, data: e.data, version: e.version, conflict: e.conflict, deleted: e.deleted })))}::jsonb)
+            as r(id uuid, dataset_id uuid, label text, data jsonb, version int, conflict text, deleted boolean)
+        on conflict (id) do update set label = excluded.label, data = excluded.data, version = excluded.version, conflict = excluded.conflict, deleted = excluded.deleted, updated_at = now()`),
+    );
+  }
+  if (w.versions.length > 0) {
+    statements.push(
+      tx.execute(sql`
+        insert into entity_versions /* writeVersions */ (entity_id, version, applied_on, base_version, action, label, data, changed, operations, deleted, conflict,
+            conflicting_properties, source, branch_id, trunk_version, server_diff, base_diff, author_view_unavailable, change_id, device_id)
+        select entity_id, version, applied_on, base_version, action, label, data, changed, operations, deleted, conflict,
+               array(select jsonb_array_elements_text(conflicting_properties)), source, branch_id, trunk_version, server_diff, base_diff, author_view_unavailable, change_id, device_id
+          from jsonb_to_recordset(${json(
+            w.versions.map((v, n) => ({
+              n,
+              entity_id: v.entityId, version: v.version, applied_on: v.appliedOn, base_version: v.baseVersion, action: v.action, label: v.label, data: v.data, changed: v.changed,
+              operations: v.operations, deleted: v.deleted, conflict: v.conflict, conflicting_properties: v.conflictingProperties, source: v.source, branch_id: v.branchId,
+              trunk_version: v.trunkVersion, server_diff: v.serverDiff, base_diff: v.baseDiff, author_view_unavailable: v.authorViewUnavailable, change_id: v.changeId, device_id: v.deviceId,
+            })),
+          )}::jsonb)
+            as r(n int, entity_id uuid, version int, applied_on int, base_version int, action text, label text, data jsonb, changed jsonb, operations jsonb, deleted boolean, conflict text,
+                 conflicting_properties jsonb, source text, branch_id uuid, trunk_version int, server_diff jsonb, base_diff jsonb, author_view_unavailable text, change_id text, device_id text)
+         order by n`),
+    );
+  }
+  if (w.heldDeleted.length > 0) {
+    statements.push(tx.execute(sql`delete from held_changes /* takeHeld */ where change_id = any(${sql.param(w.heldDeleted)}::text[])`));
+  }
+  if (w.heldInserted.length > 0) {
+    statements.push(
+      tx.execute(sql`
+        insert into held_changes /* holdChanges */ (change_id, entity_id, dataset_name, device_id, branch_id, trunk_version, base_version, waits_for, change, held_since)
+        select change_id, entity_id, dataset_name, device_id, branch_id, trunk_version, base_version, waits_for, change, now() + n * interval '1 microsecond'
+          from jsonb_to_recordset(${json(w.heldInserted.map((h, n) => ({ n, change_id: h.changeId, entity_id: h.entityId, dataset_name: h.datasetName, device_id: h.deviceId, branch_id: h.branchId, trunk_version: h.trunkVersion, base_version: h.baseVersion, waits_for: h.waitsFor, change: h.change })))}::jsonb)
+            -- Held in input order: the flush forces oldest first, and one transaction has one now().
+            as r(n int, change_id text, entity_id uuid, dataset_name text, device_id text, branch_id uuid, trunk_version int, base_version int, waits_for int, change jsonb)`),
+    );
+  }
+  if (w.outcomes.length > 0) {
+    statements.push(
+      tx.execute(sql`
+        update changes /* settleHeld */ c set outcome = r.outcome, version = r.version, error_code = r.error_code, error_message = r.error_message, processed_at = now()
+          from jsonb_to_recordset(${json(w.outcomes.map((o) => ({ change_id: o.changeId, outcome: o.outcome, version: o.version, error_code: o.errorCode, error_message: o.errorMessage })))}::jsonb)
+            as r(change_id text, outcome text, version int, error_code text, error_message text)
+         where c.change_id = r.change_id and c.original`),
+    );
+  }
+  // Sent at once (pipelined on one connection), run in this order by the server.
+  await Promise.all(statements);
+}
