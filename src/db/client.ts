@@ -64,6 +64,7 @@ export async function databaseAnswers(db: Db): Promise<boolean> {
  * An error of postgres.js for a connection that went away (cut, terminated by the server, ended).
  * 3.4.9 can reject a query nobody awaits any more when its connection is cut under load (seen in
  * the fault test); the driver reconnects by itself, so such a stray rejection is no reason to die.
+ * (Its unawaited type fetch on connect, whose 57P01 was no such code, is fixed in patches/.)
  */
 export function isDroppedConnection(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
