@@ -6,7 +6,7 @@ import { createYoga } from 'graphql-yoga';
 import { DEFAULT_LIMITS, type Limits } from '../core/types.js';
 import { databaseAnswers, type Db } from '../db/client.js';
 import type { Context } from '../graphql/context.js';
-import { createEventBus, type EventBus } from '../graphql/pubsub.js';
+import { createEventBus, SubscriptionEnd, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
 import { startRevocationSweep } from '../sync/tokens.js';
 import type { SyncEvent } from '../sync/events.js';
@@ -165,7 +165,8 @@ export function buildApp(opts: AppOptions): App {
     onError: (error) => onError('revocation sweep failed', error),
   });
   void (async () => {
-    for await (const { tokenId } of revocations) sockets.closeToken(tokenId);
+    // Read at once, event by event: this subscriber never falls behind (SubscriptionEnd).
+    for await (const e of revocations) if (!(e instanceof SubscriptionEnd)) sockets.closeToken(e.tokenId);
   })();
   let flusher: Flusher | null = null;
   let stopped: Promise<void> | null = null;
