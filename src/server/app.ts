@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { GraphQLError } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { DEFAULT_LIMITS, type Limits } from '../core/types.js';
 import { databaseAnswers, type Db } from '../db/client.js';
@@ -14,7 +15,8 @@ import { DEFAULT_HOLD_TIMEOUT_SECONDS, startBacklogFlusher, type Flusher } from 
 import { hardeningPlugins, type HardeningOptions } from './hardening.js';
 import { requestTracker } from './drain.js';
 import { createMetrics } from './metrics.js';
-import { authenticator, type AuthOptions } from './auth.js';
+import { authenticator, SOCKET_REFUSALS, type AuthOptions } from './auth.js';
+import { createMaskError, errorResponse, tooLarge } from './errors.js';
 import { attachWebSocket, type SocketOptions } from './ws.js';
 
 export interface AppOptions {
@@ -69,7 +71,8 @@ export function buildApp(opts: AppOptions): App {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const maxBodyBytes = opts.maxBodyBytes ?? limits.maxBatch * limits.maxChangeBytes;
   const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? DEFAULT_HOLD_TIMEOUT_SECONDS;
-  const auth = authenticator(opts.db, opts.auth ?? {});
+  const endpoint = '/graphql';
+  const auth = authenticator(opts.db, { ...opts.auth, endpoint, onError: (error) => onError('authentication failed', error) });
   const closing = new AbortController();
   // Every live subscription listens for it: lift the 10-listener leak warning.
   setMaxListeners(0, closing.signal);
@@ -81,13 +84,17 @@ export function buildApp(opts: AppOptions): App {
     metrics.published(events);
     bus.publish(events);
   };
+  const maskError = createMaskError({ maxBodyBytes });
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
+    graphqlEndpoint: endpoint,
     graphiql: opts.graphiql === false ? false : { subscriptionsProtocol: 'WS' },
     landingPage: false,
     // Yoga's own cap (25 MB) would cut a legal full batch short; ours below refuses larger ones first.
     maxRequestBodySize: maxBodyBytes,
     logging: opts.logger ?? 'warn',
+    // Masked as yoga masks, but a database that cannot be reached is SERVICE_UNAVAILABLE (503).
+    maskedErrors: { maskError },
     // Authenticated per request and per socket operation, so a revoked token stops at once.
     context: async (initial): Promise<Context> => ({
       db: opts.db,
@@ -107,12 +114,7 @@ export function buildApp(opts: AppOptions): App {
         onRequest({ request, endResponse, fetchAPI }) {
           const length = Number(request.headers.get('content-length') ?? 0);
           if (length > maxBodyBytes) {
-            endResponse(
-              new fetchAPI.Response(JSON.stringify({ errors: [{ message: `request body of ${length} bytes exceeds ${maxBodyBytes}`, extensions: { code: 'TOO_LARGE' } }] }), {
-                status: 413,
-                headers: { 'content-type': 'application/json' },
-              }),
-            );
+            endResponse(errorResponse(fetchAPI, 413, 'TOO_LARGE', tooLarge(maxBodyBytes, length).message));
           }
         },
       },
@@ -154,7 +156,9 @@ export function buildApp(opts: AppOptions): App {
     keepAliveMs: opts.socket?.keepAliveMs ?? 12_000,
     connectionInitWaitTimeoutMs: opts.socket?.connectionInitWaitTimeoutMs ?? 3_000,
     maxPayloadBytes: maxBodyBytes,
-    authenticate: async ({ connectionParams, req }) => (await auth.principal({ connectionParams, req })).tokenId,
+    authenticate: auth.socket,
+    revoked: SOCKET_REFUSALS.revoked,
+    maskError: (error) => maskError(error, 'Unexpected error.') as GraphQLError,
   });
   // A revoked token's sockets close at once, whichever instance revoked it (the bus spans them).
   const revocations = bus.pubsub.subscribe('tokenRevoked');

@@ -102,7 +102,7 @@ describe.runIf(backend === 'postgres')('a connection cut under the driver', () =
       requests = Promise.all(Array.from({ length: 4 }, () => post(url)));
       const stuck = await waitUntil(async () => {
         const rows = await waitingOn(TYPE_FETCH);
-        return rows.length > 0 && rows;
+        return rows.length > 0 ? rows : null;
       }, 'a connection of the service stuck in its type fetch', 10_000);
       await cut(stuck.map((s) => s.pid));
     } finally {
@@ -124,7 +124,7 @@ describe.runIf(backend === 'postgres')('a connection cut under the driver', () =
       first = Promise.all(Array.from({ length: 12 }, () => post(url)));
       const stuck = await waitUntil(async () => {
         const rows = await waitingOn(DATASETS);
-        return rows.length === 10 && rows;
+        return rows.length === 10 ? rows : null;
       }, 'every connection of the service waiting on the lock', 10_000);
       await cut(stuck.map((s) => s.pid));
     } finally {
