@@ -46,6 +46,21 @@ const flushIntervalSeconds = seconds('FLUSH_INTERVAL_SECONDS', env.FLUSH_INTERVA
 const keepAliveSeconds = seconds('SOCKET_KEEPALIVE_SECONDS', env.SOCKET_KEEPALIVE_SECONDS);
 const port = env.PORT ? Number(env.PORT) : 4000;
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT takes a port number (0 for any free one), not "${env.PORT}"`);
+/** CORS_ORIGINS: comma-separated browser origins allowed to call the API (none by default). */
+function origins(raw: string | undefined): string[] {
+  const list = (raw ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0);
+  for (const o of list) {
+    let origin: string | null = null;
+    try {
+      origin = new URL(o).origin;
+    } catch {
+      // reported below
+    }
+    if (origin !== o) fail(`CORS_ORIGINS takes origins like https://dash.example.org (scheme, host, optional port, no path), not "${o}"`);
+  }
+  return list;
+}
+const corsOrigins = origins(env.CORS_ORIGINS);
 // A stray rejection from the driver for a dropped connection is logged; anything else still
 // crashes the process (rethrown, it becomes an uncaught exception), as Node does by default.
 process.on('unhandledRejection', (reason) => {
@@ -140,6 +155,7 @@ const app = buildApp({
   ...(shutdownTimeoutSeconds !== undefined ? { shutdownTimeoutSeconds } : {}),
   auth: { anonymousRole },
   metricsToken: env.METRICS_TOKEN || null,
+  corsOrigins,
 });
 // A fresh embedded database has no token yet: make the first admin token and show it once.
 const firstAdminSecret = database.kind === 'pglite' ? await createFirstAdminToken(database.db) : null;

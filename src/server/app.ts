@@ -37,6 +37,11 @@ export interface AppOptions {
   metricsToken?: string | null;
   /** Who may do what: requests authenticate with API tokens; anonymous access only when configured. */
   auth?: AuthOptions;
+  /**
+   * Browser origins (`https://dash.example.org`) allowed to call the API from their pages
+   * (CORS_ORIGINS). None by default: no CORS headers, so browsers allow only the same origin.
+   */
+  corsOrigins?: readonly string[];
   /** Structured logger (pino in main.ts); yoga logs through it too. */
   logger?: Logger;
   /** How long stop() lets in-flight requests, socket operations and a flush run finish (default 10). */
@@ -85,10 +90,14 @@ export function buildApp(opts: AppOptions): App {
     bus.publish(events);
   };
   const maskError = createMaskError({ maxBodyBytes });
+  const corsOrigins = new Set(opts.corsOrigins ?? []);
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: endpoint,
     graphiql: opts.graphiql === false ? false : { subscriptionsProtocol: 'WS' },
+    // Only configured origins get CORS headers, and no credentials (tokens are bearer headers,
+    // not cookies); yoga's default would echo every origin with Allow-Credentials.
+    cors: corsOrigins.size === 0 ? false : (request) => (corsOrigins.has(request.headers.get('origin') ?? '') ? { credentials: false, methods: ['GET', 'POST'] } : false),
     landingPage: false,
     // Yoga's own cap (25 MB) would cut a legal full batch short; ours below refuses larger ones first.
     maxRequestBodySize: maxBodyBytes,

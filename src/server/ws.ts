@@ -12,6 +12,11 @@ export interface SocketOptions {
   /** Largest message accepted once the socket is acknowledged (ws's default is 100 MiB). */
   maxPayloadBytes?: number;
   /**
+   * What a socket may send before connection_ack (its connection_init, pings), in bytes on the
+   * wire: a stranger's socket cannot make the server buffer a 32 MiB message (default 16 KiB).
+   */
+  maxInitBytes?: number;
+  /**
    * Checks a socket's credentials at connection_init (payload or upgrade request): its token id
    * (null: anonymous), or the close code and reason that refuse it. Absent: no check.
    */
@@ -25,6 +30,7 @@ export interface SocketOptions {
   maskError?: (error: unknown) => GraphQLError;
 }
 
+export const DEFAULT_MAX_INIT_BYTES = 16 * 1024;
 
 /**
  * GraphQL over WebSocket (graphql-transport-ws) on the HTTP server's own port and path,
@@ -46,8 +52,26 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
     else ids?.delete(id);
     if (draining && [...inFlight.values()].every((s) => s.size === 0)) settled?.();
   };
-  wss.on('connection', (socket) => {
+  const maxInitBytes = opts.maxInitBytes ?? DEFAULT_MAX_INIT_BYTES;
+  // Until its connection_ack, a socket's bytes are counted on the TCP socket itself: ws has one
+  // maxPayload for every socket of a server (and no public way to raise it for one), and it
+  // would buffer a whole message up to that before anyone sees it.
+  const stopCounting = new WeakMap<object, () => void>();
+  wss.on('connection', (socket, req) => {
     socket.once('close', () => done(socket));
+    const tcp = req.socket;
+    let received = 0;
+    const count = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received <= maxInitBytes) return;
+      tcp.off('data', count);
+      // Read no more of it (what is in flight stays in the kernel), say why, and let it go.
+      tcp.pause();
+      socket.close(1009, `Message Too Big: at most ${maxInitBytes} bytes before connection_ack`);
+      setTimeout(() => socket.terminate(), 1000).unref();
+    };
+    tcp.on('data', count);
+    stopCounting.set(socket, () => tcp.off('data', count));
     // A client gone mid-answer (its TCP reset arrived before ws noticed): the answer has nowhere
     // to go. graphql-ws would log that as an internal error and close with 4500; drop it quietly.
     const send = socket.send.bind(socket);
@@ -79,6 +103,8 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
           }
           if (outcome.tokenId !== null) tokenOf.set(socket, outcome.tokenId);
         }
+        // Acknowledged: from now on the socket may send what an HTTP body may hold.
+        stopCounting.get(socket)?.();
         return true;
       },
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
