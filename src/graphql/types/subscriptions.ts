@@ -95,6 +95,8 @@ function events<T extends EntityEvent['type']>(ctx: Context, type: T, args: { da
     const revoked = ctx.pubsub.subscribe('tokenRevoked', { signal: ended.signal, filter: (e) => e.tokenId === tokenId });
     void revoked.next().then((r) => {
       if (!r.done) ended.abort(new SubscriptionEnd(tokenRevoked()));
+      // One revocation is all it waits for.
+      void revoked.return();
     });
   };
   return ctx.pubsub.subscribe(type, { signal: ended.signal, filter: matches<EventOf<T>>(args), onStart: watch, onEnd: () => ended.abort() });
