@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { isDroppedConnection, openDatabase } from './db/client.js';
 import { postgresNotifier } from './db/notify.js';
 import { createEventBus } from './graphql/pubsub.js';
-import { buildApp } from './server/app.js';
+import { buildApp, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS } from './server/app.js';
 import type { HardeningOptions } from './server/hardening.js';
 import type { SyncEvent } from './sync/events.js';
 import { DEFAULT_HOLD_TIMEOUT_SECONDS, flushBacklog } from './sync/flush-backlog.js';
@@ -14,8 +14,13 @@ import { DEFAULT_LIMITS, type Limits } from './core/types.js';
 
 /** The only place that reads the environment and the command line. */
 const env = process.env;
-// Structured JSON logs; LOG_LEVEL picks how much (pino levels: debug, info, warn, error).
-const logger = pino({ name: 'entity-sync', level: env.LOG_LEVEL ?? 'info' });
+// Structured JSON logs on stdout; LOG_LEVEL picks how much (pino levels: debug, info, warn, error).
+// Written through process.stdout, not pino's default sonic-boom: on a pipe whose reader is gone
+// sonic-boom's exit flush retries the EPIPE every 100 ms for ever, so the process never exits;
+// process.stdout queues what a full pipe cannot take and drops it at exit. A log pipe that broke
+// (EPIPE) or failed otherwise is no reason to stop serving: its errors are ignored.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+const logger = pino({ name: 'entity-sync', level: env.LOG_LEVEL ?? 'info' }, process.stdout);
 const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: {
@@ -168,6 +173,12 @@ let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
+  // The drain is bounded by SHUTDOWN_TIMEOUT_SECONDS; closing after it takes a moment. Should
+  // anything hang past both (a database that never answers its close), the process still ends.
+  setTimeout(() => {
+    logger.error('shutdown did not finish in time: exiting');
+    process.exit(1);
+  }, ((shutdownTimeoutSeconds ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS) + 2) * 1000).unref();
   // Graceful: app.stop() refuses new connections and lets in-flight work finish (bounded by
   // SHUTDOWN_TIMEOUT_SECONDS) before the database closes under it.
   logger.info({ signal }, 'stopping');

@@ -48,6 +48,9 @@ export interface AppOptions {
   shutdownTimeoutSeconds?: number;
 }
 
+/** How long stop() lets in-flight work finish by default (SHUTDOWN_TIMEOUT_SECONDS). */
+export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 10;
+
 export interface Logger {
   debug: (...args: unknown[]) => void;
   info: (...args: unknown[]) => void;
@@ -82,7 +85,7 @@ export function buildApp(opts: AppOptions): App {
   // Every live subscription listens for it: lift the 10-listener leak warning.
   setMaxListeners(0, closing.signal);
   const flushIntervalSeconds = opts.flushIntervalSeconds ?? 30;
-  const shutdownTimeoutMs = (opts.shutdownTimeoutSeconds ?? 10) * 1000;
+  const shutdownTimeoutMs = (opts.shutdownTimeoutSeconds ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS) * 1000;
   const metrics = createMetrics({ db: opts.db, openSockets: () => sockets.wss.clients.size, onError: (error) => onError('metrics scrape failed', error) });
   // Everything this instance commits is published here (never what the bus brings from other instances).
   const publish = (events: readonly SyncEvent[]) => {
