@@ -108,6 +108,15 @@ describe('with the database unreachable', () => {
 
     // Resolvers read the database: the same answer, from the masked error.
     expectUnavailable(await post(anonymousUrl));
+    // A batch too: not a REJECTED change the client would drop, but a request to send again.
+    const change = { id: '0b9d6a3e-1c55-4f0a-9a1e-5d7c2f3b8a01', dataset: 'trees', entityId: '7f3c9e2a-4b1d-4e8f-a6c5-2d9b0e1f3a77', action: 'CREATE', label: 'x', data: {} };
+    expectUnavailable(
+      await send(anonymousUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: 'mutation($c: [ChangeInput!]!) { submitChanges(changes: $c) { __typename ... on MutationSubmitChangesSuccess { data { outcome } } } }', variables: { c: [change] } }),
+      }),
+    );
     expectUnavailable(await send(`${anonymousUrl}?query=${encodeURIComponent(QUERY)}`, { headers: { accept: 'application/json' } }));
 
     // A socket's connection_init cannot be authenticated: 1013, worth retrying later.
