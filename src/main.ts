@@ -16,8 +16,13 @@ import { DEFAULT_LIMITS, type Limits } from './core/types.js';
 
 /** The only place that reads the environment and the command line. */
 const env = process.env;
-// Structured JSON logs; LOG_LEVEL picks how much (pino levels: debug, info, warn, error).
-const logger = pino({ name: 'entity-sync', level: env.LOG_LEVEL ?? 'info' });
+// Structured JSON logs on stdout; LOG_LEVEL picks how much (pino levels: debug, info, warn, error).
+// Written through process.stdout, not pino's default sonic-boom: on a pipe whose reader is gone
+// sonic-boom's exit flush retries the EPIPE every 100 ms for ever, so the process never exits;
+// process.stdout queues what a full pipe cannot take and drops it at exit. A log pipe that broke
+// (EPIPE) or failed otherwise is no reason to stop serving: its errors are ignored.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+const logger = pino({ name: 'entity-sync', level: env.LOG_LEVEL ?? 'info' }, process.stdout);
 const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: {
@@ -48,6 +53,21 @@ const flushIntervalSeconds = seconds('FLUSH_INTERVAL_SECONDS', env.FLUSH_INTERVA
 const keepAliveSeconds = seconds('SOCKET_KEEPALIVE_SECONDS', env.SOCKET_KEEPALIVE_SECONDS);
 const port = env.PORT ? Number(env.PORT) : 4000;
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT takes a port number (0 for any free one), not "${env.PORT}"`);
+/** CORS_ORIGINS: comma-separated browser origins allowed to call the API (none by default). */
+function origins(raw: string | undefined): string[] {
+  const list = (raw ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0);
+  for (const o of list) {
+    let origin: string | null = null;
+    try {
+      origin = new URL(o).origin;
+    } catch {
+      // reported below
+    }
+    if (origin !== o) fail(`CORS_ORIGINS takes origins like https://dash.example.org (scheme, host, optional port, no path), not "${o}"`);
+  }
+  return list;
+}
+const corsOrigins = origins(env.CORS_ORIGINS);
 // A stray rejection from the driver for a dropped connection is logged; anything else still
 // crashes the process (rethrown, it becomes an uncaught exception), as Node does by default.
 process.on('unhandledRejection', (reason) => {
@@ -103,6 +123,7 @@ const app = buildApp({
   ...(shutdownTimeoutSeconds !== undefined ? { shutdownTimeoutSeconds } : {}),
   auth: { anonymousRole },
   metricsToken: env.METRICS_TOKEN || null,
+  corsOrigins,
 });
 // A fresh embedded database has no token yet: make the first admin token and show it once.
 const firstAdminSecret = database.kind === 'pglite' ? await createFirstAdminToken(database.db) : null;
@@ -118,6 +139,12 @@ let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
+  // The drain is bounded by SHUTDOWN_TIMEOUT_SECONDS; closing after it takes a moment. Should
+  // anything hang past both (a database that never answers its close), the process still ends.
+  setTimeout(() => {
+    logger.error('shutdown did not finish in time: exiting');
+    process.exit(1);
+  }, ((shutdownTimeoutSeconds ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS) + 2) * 1000).unref();
   // Graceful: app.stop() refuses new connections and lets in-flight work finish (bounded by
   // SHUTDOWN_TIMEOUT_SECONDS) before the database closes under it.
   logger.info({ signal }, 'stopping');

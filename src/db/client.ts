@@ -88,8 +88,52 @@ export async function databaseAnswers(db: Db): Promise<boolean> {
  * An error of postgres.js for a connection that went away (cut, terminated by the server, ended).
  * 3.4.9 can reject a query nobody awaits any more when its connection is cut under load (seen in
  * the fault test); the driver reconnects by itself, so such a stray rejection is no reason to die.
+ * (Its unawaited type fetch on connect, whose 57P01 was no such code, is fixed in patches/.)
  */
 export function isDroppedConnection(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'CONNECTION_CLOSED' || code === 'CONNECTION_DESTROYED' || code === 'CONNECTION_ENDED';
+}
+
+/** postgres.js and Node socket codes for a database that cannot be reached or went away. */
+const UNREACHABLE_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  // SQLSTATE: shut down or terminated (57P01-57P03), the database gone (3D000), no connection
+  // slot left (53300), refused credentials (28000, 28P01: the service cannot get in either).
+  '57P01',
+  '57P02',
+  '57P03',
+  '3D000',
+  '53300',
+  '28000',
+  '28P01',
+]);
+
+/**
+ * True when `error` (or what it wraps: Drizzle's DrizzleQueryError keeps the driver's error as
+ * `cause`, GraphQL errors keep it as `originalError`) says the database cannot be reached: the
+ * request may succeed later, unlike a failure of the request itself. Also SQLSTATE class 08
+ * (connection exceptions), a database that takes no connections (`allow_connections false`)
+ * and a closed PGlite.
+ */
+export function isDatabaseUnreachable(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    if (code === '55000' && typeof message === 'string' && message.includes('not currently accepting connections')) return true;
+    if (message === 'PGlite is closed') return true;
+    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
+  }
+  return false;
 }

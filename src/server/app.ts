@@ -2,11 +2,12 @@ import { timingSafeEqual } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { GraphQLError } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { DEFAULT_LIMITS, type Limits } from '../core/types.js';
 import { databaseAnswers, type Db } from '../db/client.js';
 import type { Context } from '../graphql/context.js';
-import { createEventBus, type EventBus } from '../graphql/pubsub.js';
+import { createEventBus, SubscriptionEnd, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
 import { startRevocationSweep } from '../sync/tokens.js';
 import type { SyncEvent } from '../core/events.js';
@@ -14,7 +15,8 @@ import { DEFAULT_HOLD_TIMEOUT_SECONDS, startBacklogFlusher, type Flusher } from 
 import { hardeningPlugins, type HardeningOptions } from './hardening.js';
 import { requestTracker } from './drain.js';
 import { createMetrics } from './metrics.js';
-import { authenticator, type AuthOptions } from './auth.js';
+import { authenticator, SOCKET_REFUSALS, type AuthOptions } from './auth.js';
+import { createMaskError, errorResponse, tooLarge } from './errors.js';
 import { attachWebSocket, type SocketOptions } from './ws.js';
 import { staticAssets } from './static.js';
 
@@ -36,6 +38,11 @@ export interface AppOptions {
   metricsToken?: string | null;
   /** Who may do what: requests authenticate with API tokens; anonymous access only when configured. */
   auth?: AuthOptions;
+  /**
+   * Browser origins (`https://dash.example.org`) allowed to call the API from their pages
+   * (CORS_ORIGINS). None by default: no CORS headers, so browsers allow only the same origin.
+   */
+  corsOrigins?: readonly string[];
   /** Structured logger (pino in main.ts); yoga logs through it too. */
   logger?: Logger;
   /** How long stop() lets in-flight requests, socket operations and a flush run finish (default 10). */
@@ -77,7 +84,8 @@ export function buildApp(opts: AppOptions): App {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const maxBodyBytes = opts.maxBodyBytes ?? limits.maxBatch * limits.maxChangeBytes;
   const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? DEFAULT_HOLD_TIMEOUT_SECONDS;
-  const auth = authenticator(opts.db, opts.auth ?? {});
+  const endpoint = '/graphql';
+  const auth = authenticator(opts.db, { ...opts.auth, endpoint, onError: (error) => onError('authentication failed', error) });
   const closing = new AbortController();
   // Every live subscription listens for it: lift the 10-listener leak warning.
   setMaxListeners(0, closing.signal);
@@ -90,14 +98,22 @@ export function buildApp(opts: AppOptions): App {
     bus.publish(events);
   };
   const assets = staticAssets(opts.dashboardDir);
+  const maskError = createMaskError({ maxBodyBytes });
+  const corsOrigins = new Set(opts.corsOrigins ?? []);
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
+    graphqlEndpoint: endpoint,
     graphiql: opts.graphiql === false ? false : { subscriptionsProtocol: 'WS' },
     renderGraphiQL: assets.renderGraphiQL,
+    // Only configured origins get CORS headers, and no credentials (tokens are bearer headers,
+    // not cookies); yoga's default would echo every origin with Allow-Credentials.
+    cors: corsOrigins.size === 0 ? false : (request) => (corsOrigins.has(request.headers.get('origin') ?? '') ? { credentials: false, methods: ['GET', 'POST'] } : false),
     landingPage: false,
     // Yoga's own cap (25 MB) would cut a legal full batch short; ours below refuses larger ones first.
     maxRequestBodySize: maxBodyBytes,
     logging: opts.logger ?? 'warn',
+    // Masked as yoga masks, but a database that cannot be reached is SERVICE_UNAVAILABLE (503).
+    maskedErrors: { maskError },
     // Authenticated per request and per socket operation, so a revoked token stops at once.
     context: async (initial): Promise<Context> => ({
       db: opts.db,
@@ -117,12 +133,7 @@ export function buildApp(opts: AppOptions): App {
         onRequest({ request, endResponse, fetchAPI }) {
           const length = Number(request.headers.get('content-length') ?? 0);
           if (length > maxBodyBytes) {
-            endResponse(
-              new fetchAPI.Response(JSON.stringify({ errors: [{ message: `request body of ${length} bytes exceeds ${maxBodyBytes}`, extensions: { code: 'TOO_LARGE' } }] }), {
-                status: 413,
-                headers: { 'content-type': 'application/json' },
-              }),
-            );
+            endResponse(errorResponse(fetchAPI, 413, 'TOO_LARGE', tooLarge(maxBodyBytes, length).message));
           }
         },
       },
@@ -165,7 +176,9 @@ export function buildApp(opts: AppOptions): App {
     keepAliveMs: opts.socket?.keepAliveMs ?? 12_000,
     connectionInitWaitTimeoutMs: opts.socket?.connectionInitWaitTimeoutMs ?? 3_000,
     maxPayloadBytes: maxBodyBytes,
-    authenticate: async ({ connectionParams, req }) => (await auth.principal({ connectionParams, req })).tokenId,
+    authenticate: auth.socket,
+    revoked: SOCKET_REFUSALS.revoked,
+    maskError: (error) => maskError(error, 'Unexpected error.') as GraphQLError,
   });
   // A revoked token's sockets close at once, whichever instance revoked it (the bus spans them).
   const revocations = bus.pubsub.subscribe('tokenRevoked');
@@ -176,7 +189,8 @@ export function buildApp(opts: AppOptions): App {
     onError: (error) => onError('revocation sweep failed', error),
   });
   void (async () => {
-    for await (const { tokenId } of revocations) sockets.closeToken(tokenId);
+    // Read at once, event by event: this subscriber never falls behind (SubscriptionEnd).
+    for await (const e of revocations) if (!(e instanceof SubscriptionEnd)) sockets.closeToken(e.tokenId);
   })();
   let flusher: Flusher | null = null;
   let stopped: Promise<void> | null = null;

@@ -3,8 +3,9 @@ import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Principal, Role } from '../core/auth.js';
 import { ERROR_CODES } from '../core/types.js';
-import type { Db } from '../db/client.js';
-import { authenticate } from '../sync/tokens.js';
+import { isDatabaseUnreachable, type Db } from '../db/client.js';
+import { authenticate, refusalOf } from '../sync/tokens.js';
+import { errorResponse, serviceUnavailable, unavailableResponse } from './errors.js';
 
 export interface AuthOptions {
   /**
@@ -15,6 +16,22 @@ export interface AuthOptions {
   /** How often each instance re-reads recent revocations, in case an event was lost (default 10). */
   revocationSweepSeconds?: number;
 }
+
+/** Why a request or socket is nobody the server will serve. */
+export type Refusal = 'no-token' | 'unknown' | 'revoked' | 'unavailable';
+type Outcome = { principal: Principal } | { refused: Refusal };
+
+/**
+ * The close code and reason of a socket refused at connection_init (and, for 'revoked', one
+ * whose token is revoked while it is open). graphql-ws clients retry 4403 (the client may gain
+ * credentials) and 1013, and give up on 4401: the same token will never be accepted.
+ */
+export const SOCKET_REFUSALS: Record<Refusal, { code: number; reason: string }> = {
+  'no-token': { code: 4403, reason: 'Forbidden: no API token' },
+  unknown: { code: 4401, reason: 'Unauthorized: unknown API token' },
+  revoked: { code: 4401, reason: 'Unauthorized: API token revoked' },
+  unavailable: { code: 1013, reason: 'Try Again Later: the database cannot be reached' },
+};
 
 /** The bearer secret of an HTTP request, a socket's connection_init payload, or its upgrade request. */
 function bearerOf(source: { request?: Request; connectionParams?: Record<string, unknown> | undefined; req?: IncomingMessage }): string | null {
@@ -32,43 +49,63 @@ function unauthenticated(): GraphQLError {
   });
 }
 
-/** Who a request is; throws UNAUTHENTICATED (401) when it is nobody the server knows. */
-async function principalFor(db: Db, secret: string | null, opts: AuthOptions): Promise<Principal> {
+/**
+ * Who a request is, or why it is refused. With `why`, a refused token is looked up again to
+ * tell unknown from revoked (sockets say which). A database that cannot be reached is a
+ * refusal too; any other failure is thrown.
+ */
+async function principalFor(db: Db, secret: string | null, opts: AuthOptions, why = false): Promise<Outcome> {
   if (secret === null) {
-    if (opts.anonymousRole) return { tokenId: null, role: opts.anonymousRole, deviceId: null, datasets: null };
-    throw unauthenticated();
+    return opts.anonymousRole ? { principal: { tokenId: null, role: opts.anonymousRole, deviceId: null, datasets: null } } : { refused: 'no-token' };
   }
-  const principal = await authenticate(db, secret);
-  if (!principal) throw unauthenticated();
-  return principal;
+  try {
+    const principal = await authenticate(db, secret);
+    if (principal) return { principal };
+    return { refused: why ? await refusalOf(db, secret) : 'unknown' };
+  } catch (error) {
+    if (isDatabaseUnreachable(error)) return { refused: 'unavailable' };
+    throw error;
+  }
 }
 
 /**
- * Authentication for yoga: POSTs are authenticated before their body is read, so a client that
- * is nobody (no token, a wrong or revoked one) cannot make the server buffer and parse a 32 MiB
- * body or probe the schema with validation errors. The principal found there is the context's;
- * other requests (GET, socket operations) are authenticated when their context is built.
+ * Authentication for yoga. Every request to the GraphQL endpoint, whatever its method, is
+ * authenticated first (only a CORS preflight and the GraphiQL page, which yoga answers before
+ * this plugin, are not): before its body is read or its document parsed and validated, so a
+ * client that is nobody (no token, a wrong or revoked one) cannot make the server buffer a
+ * 32 MiB body or probe the schema with validation errors. The principal found there is the
+ * context's; socket operations are authenticated when their context is built.
  */
-export function authenticator(db: Db, opts: AuthOptions) {
+export function authenticator(db: Db, opts: AuthOptions & { endpoint: string; onError?: (error: unknown) => void }) {
   const early = new WeakMap<Request, Principal>();
   const plugin: Plugin = {
-    async onRequest({ request, endResponse, fetchAPI }) {
-      if (request.method !== 'POST') return;
+    async onRequest({ request, url, endResponse, fetchAPI }) {
+      if (url.pathname !== opts.endpoint || request.method === 'OPTIONS') return;
+      let outcome: Outcome;
       try {
-        early.set(request, await principalFor(db, bearerOf({ request }), opts));
+        outcome = await principalFor(db, bearerOf({ request }), opts);
       } catch (error) {
-        if (!(error instanceof GraphQLError)) throw error;
-        endResponse(
-          new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }), {
-            status: 401,
-            headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer' },
-          }),
-        );
+        // Thrown on, it would reach the HTTP adapter, which answers 500 text/plain with the stack.
+        opts.onError?.(error);
+        return endResponse(errorResponse(fetchAPI, 500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.'));
       }
+      if ('principal' in outcome) early.set(request, outcome.principal);
+      else if (outcome.refused === 'unavailable') endResponse(unavailableResponse(fetchAPI));
+      else endResponse(errorResponse(fetchAPI, 401, 'UNAUTHENTICATED', ERROR_CODES.UNAUTHENTICATED, { 'www-authenticate': 'Bearer' }));
     },
   };
-  /** The principal of a request or socket operation; throws UNAUTHENTICATED. */
-  const principal = async (initial: { request?: Request; connectionParams?: Record<string, unknown>; req?: IncomingMessage }): Promise<Principal> =>
-    (initial.request && early.get(initial.request)) ?? principalFor(db, bearerOf(initial), opts);
-  return { plugin, principal };
+  /** The principal of a request or socket operation; throws UNAUTHENTICATED (401) or SERVICE_UNAVAILABLE (503). */
+  const principal = async (initial: { request?: Request; connectionParams?: Record<string, unknown>; req?: IncomingMessage }): Promise<Principal> => {
+    const known = initial.request && early.get(initial.request);
+    if (known) return known;
+    const outcome = await principalFor(db, bearerOf(initial), opts);
+    if ('principal' in outcome) return outcome.principal;
+    throw outcome.refused === 'unavailable' ? serviceUnavailable() : unauthenticated();
+  };
+  /** A socket's connection_init: its token id, or how to close it. */
+  const socket = async (connection: { connectionParams: Record<string, unknown> | undefined; req: IncomingMessage }) => {
+    const outcome = await principalFor(db, bearerOf(connection), opts, true);
+    return 'principal' in outcome ? { tokenId: outcome.principal.tokenId } : { refuse: SOCKET_REFUSALS[outcome.refused] };
+  };
+  return { plugin, principal, socket };
 }

@@ -1,4 +1,5 @@
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, type ExecutionResult, type ValidationContext } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 
@@ -38,6 +39,15 @@ export const DEFAULT_HARDENING: HardeningOptions = {
   introspection: true,
 };
 
+/**
+ * The depth of the standard introspection query (graphql-js getIntrospectionQuery, what
+ * GraphiQL and code generators send) as GraphQL Armor counts it, every fragment spread a level:
+ * 21, well over maxDepth. Selections under `__schema` may go this deep (or maxDepth, if that
+ * is more) and no deeper; everything else keeps maxDepth. Armor alone skips `__schema`
+ * entirely (ignoreIntrospection), which let a 44-level introspection query through.
+ */
+export const INTROSPECTION_DEPTH = 21;
+
 /** The `extensions.code` of each refusal; the message says which limit and by how much. */
 export const HARDENING_CODES = {
   maxDepth: 'QUERY_TOO_DEEP',
@@ -64,8 +74,13 @@ const LIMIT_NAMES: Record<Limit, string> = {
  * validation error (and beside them); the token count runs inside the parser, which has no
  * validation context, so there it is thrown, as a syntax error would be.
  */
-function reject(limit: Limit, max: number) {
+function reject(limit: Limit, max: number, refused?: WeakSet<ValidationContext>) {
   return (context: ValidationContext | null, armorError: GraphQLError): void => {
+    // The second depth rule stays quiet about a document the first already refused.
+    if (context && refused) {
+      if (refused.has(context)) return;
+      refused.add(context);
+    }
     const found = /found (\d+(?:\.\d+)?)/.exec(armorError.message)?.[1];
     const error = new GraphQLError(`${LIMIT_NAMES[limit]} limit of ${max} exceeded${found ? ` (found ${found})` : ''}`, {
       extensions: { code: HARDENING_CODES[limit], limit: { name: limit, max, ...(found ? { found: Number(found) } : {}) } },
@@ -82,15 +97,23 @@ function reject(limit: Limit, max: number) {
  */
 export function hardeningPlugins(options: Partial<HardeningOptions> = {}): Plugin[] {
   const o: HardeningOptions = { ...DEFAULT_HARDENING, ...options };
+  const tooDeep = new WeakSet<ValidationContext>();
+  const everythingDepth = Math.max(INTROSPECTION_DEPTH, o.maxDepth);
   const armor = new EnvelopArmor({
-    maxDepth: { n: o.maxDepth, propagateOnRejection: false, onReject: [reject('maxDepth', o.maxDepth)] },
+    // Everything but `__schema` (counted as 0 here: ignoreIntrospection) to maxDepth...
+    maxDepth: { n: o.maxDepth, ignoreIntrospection: true, propagateOnRejection: false, onReject: [reject('maxDepth', o.maxDepth, tooDeep)] },
     maxAliases: { n: o.maxAliases, propagateOnRejection: false, onReject: [reject('maxAliases', o.maxAliases)] },
     maxTokens: { n: o.maxTokens, propagateOnRejection: false, onReject: [reject('maxTokens', o.maxTokens)] },
     costLimit: { enabled: false },
     maxDirectives: { n: o.maxDirectives, propagateOnRejection: false, onReject: [reject('maxDirectives', o.maxDirectives)] },
     blockFieldSuggestion: { enabled: o.blockFieldSuggestions },
   });
-  const plugins: Plugin[] = [...(armor.protect().plugins as Plugin[]), codeRequestErrors()];
+  const plugins: Plugin[] = [
+    ...(armor.protect().plugins as Plugin[]),
+    // ...and every selection, `__schema` included, to the standard introspection query's depth.
+    maxDepthPlugin({ n: everythingDepth, ignoreIntrospection: false, propagateOnRejection: false, onReject: [reject('maxDepth', everythingDepth, tooDeep)] }) as Plugin,
+    codeRequestErrors(),
+  ];
   if (!o.introspection) plugins.push(disableIntrospection());
   return plugins;
 }

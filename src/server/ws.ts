@@ -9,14 +9,28 @@ export interface SocketOptions {
   keepAliveMs: number;
   /** How long a socket may stay open without sending connection_init. */
   connectionInitWaitTimeoutMs: number;
-  /** Largest message accepted (ws's default is 100 MiB). */
+  /** Largest message accepted once the socket is acknowledged (ws's default is 100 MiB). */
   maxPayloadBytes?: number;
   /**
-   * Checks a socket's credentials at connection_init (payload or upgrade request) and returns
-   * its token id (null: anonymous); a throw refuses the socket with 4403. Absent: no check.
+   * What a socket may send before connection_ack (its connection_init, pings), in bytes on the
+   * wire: a stranger's socket cannot make the server buffer a 32 MiB message (default 16 KiB).
    */
-  authenticate?: (connection: { connectionParams: Record<string, unknown> | undefined; req: IncomingMessage }) => Promise<string | null>;
+  maxInitBytes?: number;
+  /**
+   * Checks a socket's credentials at connection_init (payload or upgrade request): its token id
+   * (null: anonymous), or the close code and reason that refuse it. Absent: no check.
+   */
+  authenticate?: (connection: {
+    connectionParams: Record<string, unknown> | undefined;
+    req: IncomingMessage;
+  }) => Promise<{ tokenId: string | null } | { refuse: { code: number; reason: string } }>;
+  /** The close code and reason for a socket whose token is revoked while it is open. */
+  revoked?: { code: number; reason: string };
+  /** Masks an unexpected error of an operation into the error the client gets (yoga's masking). */
+  maskError?: (error: unknown) => GraphQLError;
 }
+
+export const DEFAULT_MAX_INIT_BYTES = 16 * 1024;
 
 /**
  * GraphQL over WebSocket (graphql-transport-ws) on the HTTP server's own port and path,
@@ -38,8 +52,26 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
     else ids?.delete(id);
     if (draining && [...inFlight.values()].every((s) => s.size === 0)) settled?.();
   };
-  wss.on('connection', (socket) => {
+  const maxInitBytes = opts.maxInitBytes ?? DEFAULT_MAX_INIT_BYTES;
+  // Until its connection_ack, a socket's bytes are counted on the TCP socket itself: ws has one
+  // maxPayload for every socket of a server (and no public way to raise it for one), and it
+  // would buffer a whole message up to that before anyone sees it.
+  const stopCounting = new WeakMap<object, () => void>();
+  wss.on('connection', (socket, req) => {
     socket.once('close', () => done(socket));
+    const tcp = req.socket;
+    let received = 0;
+    const count = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received <= maxInitBytes) return;
+      tcp.off('data', count);
+      // Read no more of it (what is in flight stays in the kernel), say why, and let it go.
+      tcp.pause();
+      socket.close(1009, `Message Too Big: at most ${maxInitBytes} bytes before connection_ack`);
+      setTimeout(() => socket.terminate(), 1000).unref();
+    };
+    tcp.on('data', count);
+    stopCounting.set(socket, () => tcp.off('data', count));
     // A client gone mid-answer (its TCP reset arrived before ws noticed): the answer has nowhere
     // to go. graphql-ws would log that as an internal error and close with 4500; drop it quietly.
     const send = socket.send.bind(socket);
@@ -56,14 +88,24 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
     {
       connectionInitWaitTimeout: opts.connectionInitWaitTimeoutMs,
       onConnect: async (ctx) => {
-        if (!opts.authenticate) return true;
-        try {
-          const tokenId = await opts.authenticate({ connectionParams: ctx.connectionParams, req: ctx.extra.request });
-          if (tokenId !== null) tokenOf.set(ctx.extra.socket, tokenId);
-          return true;
-        } catch {
-          return false; // graphql-ws closes with 4403 Forbidden
+        const socket = ctx.extra.socket;
+        if (opts.authenticate) {
+          let outcome: Awaited<ReturnType<NonNullable<SocketOptions['authenticate']>>>;
+          try {
+            outcome = await opts.authenticate({ connectionParams: ctx.connectionParams, req: ctx.extra.request });
+          } catch {
+            outcome = { refuse: { code: 1011, reason: 'Internal Error' } };
+          }
+          if ('refuse' in outcome) {
+            // Closed here with our code; graphql-ws's own close (4403) after `false` is then a no-op.
+            socket.close(outcome.refuse.code, outcome.refuse.reason);
+            return false;
+          }
+          if (outcome.tokenId !== null) tokenOf.set(socket, outcome.tokenId);
         }
+        // Acknowledged: from now on the socket may send what an HTTP body may hold.
+        stopCounting.get(socket)?.();
+        return true;
       },
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
@@ -81,10 +123,11 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
           contextValue = await contextFactory();
           document = parse(params.query);
         } catch (error) {
-          // A refused credential or document (syntax, token flood) answers this operation;
-          // thrown on, graphql-ws would close the whole socket with 4500.
+          // A refused credential or document (syntax, token flood), an unreachable database or
+          // any other failure answers this operation, masked; thrown on, graphql-ws would close
+          // the whole socket with 4500 and the error's message as the reason.
           if (error instanceof GraphQLError) return [error];
-          throw error;
+          return [opts.maskError ? opts.maskError(error) : new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })];
         }
         const args = { schema, operationName: params.operationName, document, variableValues: params.variables, contextValue, rootValue: { execute, subscribe } };
         const errors = validate(args.schema, args.document);
@@ -111,9 +154,10 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
       if ([...inFlight.values()].every((s) => s.size === 0)) return Promise.resolve();
       return new Promise<void>((resolve) => (settled = resolve));
     },
-    /** Closes the sockets that authenticated with this token (it was revoked) with 4403. */
+    /** Closes the sockets that authenticated with this token: it was revoked (SocketOptions.revoked). */
     closeToken: (tokenId: string) => {
-      for (const client of wss.clients) if (tokenOf.get(client) === tokenId) client.close(4403, 'Forbidden: token revoked');
+      const { code, reason } = opts.revoked ?? { code: 4401, reason: 'Unauthorized: API token revoked' };
+      for (const client of wss.clients) if (tokenOf.get(client) === tokenId) client.close(code, reason);
     },
     /** Closes every socket with 1001 (going away), then the socket server; the HTTP server stays. */
     close: async () => {

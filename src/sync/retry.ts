@@ -1,33 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isDatabaseUnreachable } from '../db/client.js';
+
+/** Serialization failure and deadlock: the same work succeeds when tried again. */
+const CONTENTION = new Set(['40001', '40P01']);
 
 /**
- * SQLSTATEs and driver codes of failures that say nothing about the change itself: the same work
- * may succeed when tried again. 40001 serialization failure, 40P01 deadlock, 57P01-57P03 the server
- * terminating or starting, 53300 too many connections, class 08 connection exceptions; postgres.js's
- * own codes for a connection that went away; Node's socket errors.
+ * True for a failure that says nothing about the work itself: the database could not be reached
+ * (db isDatabaseUnreachable: a cut connection, a terminated backend, a commit whose answer was
+ * lost) or the work lost a race (serialization failure, deadlock). Drizzle wraps the driver's
+ * error in `cause`.
  */
-const TRANSIENT_CODES = new Set([
-  '40001',
-  '40P01',
-  '57P01',
-  '57P02',
-  '57P03',
-  '53300',
-  'CONNECTION_CLOSED',
-  'CONNECTION_DESTROYED',
-  'CONNECTION_ENDED',
-  'CONNECT_TIMEOUT',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-]);
-
-/** True when an error (or one it wraps: Drizzle wraps the driver's in `cause`) is transient. */
 export function isTransient(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  if (isDatabaseUnreachable(error)) return true;
+  for (let e: unknown = error, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && (TRANSIENT_CODES.has(code) || code.startsWith('08'))) return true;
+    if (typeof code === 'string' && CONTENTION.has(code)) return true;
   }
   return false;
 }
@@ -37,7 +24,7 @@ export const TRANSIENT_ATTEMPTS = 6;
 
 /**
  * Runs `work` again while it fails transiently, with a short doubling backoff; the last transient
- * failure is thrown (the caller answers "unavailable, resend"), any other at once.
+ * failure is thrown (the request answers 503 SERVICE_UNAVAILABLE: resend), any other at once.
  */
 export async function withTransientRetry<T>(work: () => Promise<T>, attempts = TRANSIENT_ATTEMPTS): Promise<T> {
   for (let attempt = 1; ; attempt++) {

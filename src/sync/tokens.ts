@@ -59,6 +59,17 @@ export async function authenticate(db: Db, secret: string): Promise<Principal | 
   return row ? { tokenId: row.id, role: row.role, deviceId: row.deviceId, datasets: row.datasets } : null;
 }
 
+/**
+ * Why authenticate() found no one for a secret: it was never issued, or it was revoked. Asked
+ * only after a refusal, so that a socket can be told which (one is worth fixing, neither worth
+ * retrying as is).
+ */
+export async function refusalOf(db: Db, secret: string): Promise<'unknown' | 'revoked'> {
+  if (!secret.startsWith(PREFIX) || secret.length > 200) return 'unknown';
+  const [row] = await db.select({ revokedAt: apiTokens.revokedAt }).from(apiTokens).where(eq(apiTokens.secretHash, hashSecret(secret))).limit(1);
+  return row?.revokedAt ? 'revoked' : 'unknown';
+}
+
 /** Revokes a token; the returned event closes its open sockets and streams on every instance. */
 export async function revokeToken(db: Db, id: string): Promise<{ token: TokenRow; events: SyncEvent[] }> {
   const uuid = normalizeUuid(id);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import type { Limits } from '../../src/core/types.js';
 import type { Database } from '../../src/db/client.js';
-import { buildApp, type App } from '../../src/server/app.js';
+import { buildApp, type App, type AppOptions } from '../../src/server/app.js';
 import type { AuthOptions } from '../../src/server/auth.js';
 import { freshDatabase } from './database.js';
 
@@ -32,6 +32,10 @@ export interface TestAppOptions {
   flushIntervalSeconds?: number;
   /** Default: anonymous requests act as admin, so tests of other rules need no token. */
   auth?: AuthOptions;
+  /** Document limits and introspection (server defaults when absent). */
+  hardening?: AppOptions['hardening'];
+  /** Browser origins that get CORS headers (none when absent). */
+  corsOrigins?: readonly string[];
 }
 
 async function post(url: string, headers: Record<string, string>, query: string, variables?: Record<string, unknown>): Promise<GqlResponse> {
@@ -85,6 +89,8 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     ...(opts.holdTimeoutSeconds !== undefined ? { holdTimeoutSeconds: opts.holdTimeoutSeconds } : {}),
     ...(opts.flushIntervalSeconds !== undefined ? { flushIntervalSeconds: opts.flushIntervalSeconds } : {}),
     auth: opts.auth ?? { anonymousRole: 'admin' },
+    ...(opts.hardening ? { hardening: opts.hardening } : {}),
+    ...(opts.corsOrigins ? { corsOrigins: opts.corsOrigins } : {}),
   });
   const url = await app.start(0, '127.0.0.1');
   return {

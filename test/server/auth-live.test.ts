@@ -63,13 +63,39 @@ async function touchTrees(): Promise<string> {
 }
 
 describe('sockets authenticate at connection_init', () => {
-  it('without a token, or with a wrong one, the socket is closed with 4403', async () => {
-    for (const s of [socket(), socket('est_not-a-token')]) {
+  it('without a token 4403 (a client may retry once it has one); with an unknown or a revoked one 4401, saying which', async () => {
+    const { secret: revokedSecret, token } = await createToken(t.database.db, { name: 'gone', role: 'collector', datasets: ['trees'] });
+    await revokeToken(t.database.db, token.id);
+    for (const [s, closed] of [
+      [socket(), { code: 4403, reason: 'Forbidden: no API token' }],
+      [socket('est_not-a-token'), { code: 4401, reason: 'Unauthorized: unknown API token' }],
+      [socket('not even the format'), { code: 4401, reason: 'Unauthorized: unknown API token' }],
+      [socket(revokedSecret), { code: 4401, reason: 'Unauthorized: API token revoked' }],
+    ] as const) {
       const sub = s.subscribe(CHANGED_SUB, { ds: 'trees' });
       await waitUntil(() => s.closed.code, 'the server to close the socket');
-      expect(s.closed).toEqual({ code: 4403, reason: 'Forbidden' });
+      expect(s.closed).toEqual(closed);
       expect(sub.values).toEqual([]);
     }
+  });
+
+  it('a graphql-ws client retries 4403 but gives up on 4401 at once', async () => {
+    const attempts = (token?: string) => {
+      let connecting = 0;
+      const client = createClient({
+        url: wsUrl(t.url),
+        webSocketImpl: WebSocket,
+        retryAttempts: 2,
+        retryWait: async () => {},
+        ...(token ? { connectionParams: { authorization: `Bearer ${token}` } } : {}),
+        on: { connecting: () => (connecting += 1) },
+      });
+      return new Promise<{ connecting: number; code: number }>((resolve) => {
+        client.subscribe({ query: '{ viewer { role } }' }, { next: () => {}, complete: () => {}, error: (e) => resolve({ connecting, code: (e as { code: number }).code }) });
+      }).finally(() => client.dispose());
+    };
+    expect(await attempts()).toEqual({ connecting: 3, code: 4403 });
+    expect(await attempts('est_not-a-token')).toEqual({ connecting: 1, code: 4401 });
   });
 
   it('with a token in connection_init: events of its datasets; another dataset is FORBIDDEN', async () => {
@@ -131,7 +157,7 @@ describe('what an event shows to whom', () => {
 });
 
 describe('a token revoked while connected', () => {
-  it('closes its sockets with 4403 and ends their subscriptions; other tokens stay connected', async () => {
+  it('closes its sockets with 4401 and ends their subscriptions; other tokens stay connected', async () => {
     const { secret, token } = await createToken(t.database.db, { name: 'doomed', role: 'collector', datasets: ['trees'] });
     const doomed = socket(secret);
     const kept = socket(other.secret);
@@ -146,7 +172,7 @@ describe('a token revoked while connected', () => {
     expect(r.data.revokeApiToken.data.id).toBe(token.id);
     expect(r.data.revokeApiToken.data.revokedAt).toEqual(expect.any(String));
     await waitUntil(() => doomed.closed.code, 'the revoked socket to close', 3000);
-    expect(doomed.closed).toEqual({ code: 4403, reason: 'Forbidden: token revoked' });
+    expect(doomed.closed).toEqual({ code: 4401, reason: 'Unauthorized: API token revoked' });
 
     await touchTrees();
     await keptSub.take(2);
@@ -158,7 +184,7 @@ describe('a token revoked while connected', () => {
     expect(after.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 
-  it('ends its SSE streams', async () => {
+  it('ends its SSE streams with an error that says why (TOKEN_REVOKED), then the end', async () => {
     const { secret, token } = await createToken(t.database.db, { name: 'sse', role: 'reviewer', datasets: ['trees'] });
     const stream = sseSubscribe(t.url, CHANGED_SUB, { ds: 'trees' }, { token: secret });
     try {
@@ -169,6 +195,18 @@ describe('a token revoked while connected', () => {
       await t.gqlAs(admin, 'mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }', { id: token.id });
       await waitUntil(() => stream.completed, 'the SSE stream to end', 3000);
       expect(stream.values).toHaveLength(1);
+      expect(stream.frames.map((f) => f.event)).toEqual(['next', 'next', 'complete']);
+      expect(JSON.parse(stream.frames[1]!.data)).toEqual({
+        data: null,
+        errors: [
+          {
+            message: 'the API token of this subscription was revoked: it has ended, and a new one needs another token',
+            locations: [{ line: 1, column: 38 }],
+            path: ['entityChanged'],
+            extensions: { code: 'TOKEN_REVOKED' },
+          },
+        ],
+      });
     } finally {
       stream.close();
     }
@@ -189,7 +227,8 @@ describe('a token revoked while connected', () => {
       const { events } = await revokeToken(t.database.db, token.id);
       expect(events).toEqual([{ type: 'tokenRevoked', tokenId: token.id }]);
       await waitUntil(() => s.closed.code && stream.completed, 'the sweep to end the socket and the stream', 3000);
-      expect(s.closed).toEqual({ code: 4403, reason: 'Forbidden: token revoked' });
+      expect(s.closed).toEqual({ code: 4401, reason: 'Unauthorized: API token revoked' });
+      expect(JSON.stringify(stream.errors)).toContain('"code":"TOKEN_REVOKED"');
     } finally {
       stream.close();
     }

@@ -1,5 +1,6 @@
-import { filter, pipe, Repeater } from 'graphql-yoga';
+import { GraphQLError } from 'graphql';
 import type { Context } from '../context.js';
+import { SubscriptionEnd } from '../pubsub.js';
 import { normalizeUuid } from '../../core/validate.js';
 import type { EntityEvent } from '../../core/events.js';
 import { builder } from '../builder.js';
@@ -73,34 +74,38 @@ const matches =
   (e: E): boolean =>
     e.datasetName === args.dataset && (args.entityId == null || e.entityId === normalizeUuid(args.entityId));
 
-/**
- * Ends once the caller's token is revoked (on any instance) or the server begins to shut down.
- * A Repeater, not an async generator: a generator parked in an await ignores return() until its
- * next event, which would leak its subscription when the other side of the race ends first.
- */
-function endOf(ctx: Context): Repeater<never> {
-  return new Repeater<never>(async (_push, stop) => {
-    if (ctx.closing.aborted) return stop();
-    const onClosing = () => stop();
-    ctx.closing.addEventListener('abort', onClosing, { once: true });
-    const tokenId = ctx.principal.tokenId;
-    const revoked = tokenId === null ? null : ctx.pubsub.subscribe('tokenRevoked');
-    if (revoked) {
-      void (async () => {
-        for await (const e of revoked) if (e.tokenId === tokenId) return stop();
-      })();
-    }
-    await stop;
-    ctx.closing.removeEventListener('abort', onClosing);
-    await revoked?.return?.();
+const tokenRevoked = () =>
+  new GraphQLError('the API token of this subscription was revoked: it has ended, and a new one needs another token', {
+    extensions: { code: 'TOKEN_REVOKED' },
   });
+
+/**
+ * The matching events of one type, over WebSocket or SSE alike, until the server shuts down (the
+ * stream completes) or the caller's token is revoked on any instance (a last TOKEN_REVOKED error,
+ * then the end). One AbortSignal ends it. Its watches begin when the subscription starts and
+ * end with it, for whatever reason it ends (the client left, too slow), so none outlives it.
+ */
+function events<T extends EntityEvent['type']>(ctx: Context, type: T, args: { dataset: string; entityId?: string | number | null }) {
+  const ended = new AbortController();
+  const watch = () => {
+    if (ctx.closing.aborted) return ended.abort();
+    ctx.closing.addEventListener('abort', () => ended.abort(), { once: true, signal: ended.signal });
+    const tokenId = ctx.principal.tokenId;
+    if (tokenId === null) return;
+    const revoked = ctx.pubsub.subscribe('tokenRevoked', { signal: ended.signal, filter: (e) => e.tokenId === tokenId });
+    void revoked.next().then((r) => {
+      if (!r.done) ended.abort(new SubscriptionEnd(tokenRevoked()));
+      // One revocation is all it waits for.
+      void revoked.return();
+    });
+  };
+  return ctx.pubsub.subscribe(type, { signal: ended.signal, filter: matches<EventOf<T>>(args), onStart: watch, onEnd: () => ended.abort() });
 }
 
-/** The matching events of one type, over WebSocket or SSE alike, until the token is revoked or the server stops. */
-function events<T extends EntityEvent['type']>(ctx: Context, type: T, args: { dataset: string; entityId?: string | number | null }) {
-  const source = pipe(ctx.pubsub.subscribe(type) as AsyncIterable<EventOf<T>>, filter(matches<EventOf<T>>(args)));
-  // The race ends (and unsubscribes both) as soon as either ends.
-  return Repeater.race([source, endOf(ctx)]);
+/** Each event as it is, or the reason the subscription ends (thrown, so the client gets it as an error). */
+function eventOrEnd<E>(e: E | SubscriptionEnd): E {
+  if (e instanceof SubscriptionEnd) throw e.error;
+  return e;
 }
 
 builder.subscriptionFields((t) => ({
@@ -109,27 +114,27 @@ builder.subscriptionFields((t) => ({
     args: scope(t),
     authScopes: (_root, args) => ({ dataset: args.dataset }),
     subscribe: (_root, args, ctx) => events(ctx, 'entityChanged', args),
-    resolve: (e) => e,
+    resolve: eventOrEnd,
   }),
   conflictDetected: t.field({
     type: ConflictDetectedEvent,
     args: scope(t),
     authScopes: (_root, args) => ({ dataset: args.dataset }),
     subscribe: (_root, args, ctx) => events(ctx, 'conflictDetected', args),
-    resolve: (e) => e,
+    resolve: eventOrEnd,
   }),
   changeHeld: t.field({
     type: ChangeHeldEvent,
     args: scope(t),
     authScopes: (_root, args) => ({ dataset: args.dataset }),
     subscribe: (_root, args, ctx) => events(ctx, 'changeHeld', args),
-    resolve: (e) => e,
+    resolve: eventOrEnd,
   }),
   backlogFlushed: t.field({
     type: BacklogFlushedEvent,
     args: scope(t),
     authScopes: (_root, args) => ({ dataset: args.dataset }),
     subscribe: (_root, args, ctx) => events(ctx, 'backlogFlushed', args),
-    resolve: (e) => e,
+    resolve: eventOrEnd,
   }),
 }));
