@@ -190,7 +190,11 @@ export function buildApp(opts: AppOptions): App {
   });
   void (async () => {
     // Read at once, event by event: this subscriber never falls behind (SubscriptionEnd).
-    for await (const e of revocations) if (!(e instanceof SubscriptionEnd)) sockets.closeToken(e.tokenId);
+    for await (const e of revocations) {
+      if (e instanceof SubscriptionEnd) continue;
+      auth.forget(e.tokenId);
+      sockets.closeToken(e.tokenId);
+    }
   })();
   let flusher: Flusher | null = null;
   let stopped: Promise<void> | null = null;

@@ -54,13 +54,18 @@ function unauthenticated(): GraphQLError {
  * tell unknown from revoked (sockets say which). A database that cannot be reached is a
  * refusal too; any other failure is thrown.
  */
-async function principalFor(db: Db, secret: string | null, opts: AuthOptions, why = false): Promise<Outcome> {
+async function principalFor(db: Db, secret: string | null, opts: AuthOptions, cache: TokenCache, why = false): Promise<Outcome> {
   if (secret === null) {
     return opts.anonymousRole ? { principal: { tokenId: null, role: opts.anonymousRole, deviceId: null, datasets: null } } : { refused: 'no-token' };
   }
+  const cached = cache.get(secret);
+  if (cached) return { principal: cached };
   try {
     const principal = await authenticate(db, secret);
-    if (principal) return { principal };
+    if (principal) {
+      cache.set(secret, principal);
+      return { principal };
+    }
     return { refused: why ? await refusalOf(db, secret) : 'unknown' };
   } catch (error) {
     if (isDatabaseUnreachable(error)) return { refused: 'unavailable' };
@@ -76,14 +81,44 @@ async function principalFor(db: Db, secret: string | null, opts: AuthOptions, wh
  * 32 MiB body or probe the schema with validation errors. The principal found there is the
  * context's; socket operations are authenticated when their context is built.
  */
+/** How long a token lookup is reused: a revocation also drops it at once (forget), on every instance. */
+const TOKEN_CACHE_MS = 5_000;
+/** Entries kept at most; past it the oldest go first. */
+const TOKEN_CACHE_SIZE = 10_000;
+
+/**
+ * Token lookups of the last few seconds, so a busy device does not cost a query per request. Only
+ * known tokens are kept (a wrong one is looked up every time); a revocation event drops the token's
+ * entries at once (app.ts), and the revocation sweep repeats lost events, so a revoked token stops
+ * working as before; an entry never outlives TOKEN_CACHE_MS either way.
+ */
+class TokenCache {
+  private readonly entries = new Map<string, { principal: Principal; until: number }>();
+  get(secret: string): Principal | null {
+    const e = this.entries.get(secret);
+    if (!e) return null;
+    if (e.until > Date.now()) return e.principal;
+    this.entries.delete(secret);
+    return null;
+  }
+  set(secret: string, principal: Principal): void {
+    if (this.entries.size >= TOKEN_CACHE_SIZE) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(secret, { principal, until: Date.now() + TOKEN_CACHE_MS });
+  }
+  forget(tokenId: string): void {
+    for (const [secret, e] of this.entries) if (e.principal.tokenId === tokenId) this.entries.delete(secret);
+  }
+}
+
 export function authenticator(db: Db, opts: AuthOptions & { endpoint: string; onError?: (error: unknown) => void }) {
   const early = new WeakMap<Request, Principal>();
+  const cache = new TokenCache();
   const plugin: Plugin = {
     async onRequest({ request, url, endResponse, fetchAPI }) {
       if (url.pathname !== opts.endpoint || request.method === 'OPTIONS') return;
       let outcome: Outcome;
       try {
-        outcome = await principalFor(db, bearerOf({ request }), opts);
+        outcome = await principalFor(db, bearerOf({ request }), opts, cache);
       } catch (error) {
         // Thrown on, it would reach the HTTP adapter, which answers 500 text/plain with the stack.
         opts.onError?.(error);
@@ -98,14 +133,16 @@ export function authenticator(db: Db, opts: AuthOptions & { endpoint: string; on
   const principal = async (initial: { request?: Request; connectionParams?: Record<string, unknown>; req?: IncomingMessage }): Promise<Principal> => {
     const known = initial.request && early.get(initial.request);
     if (known) return known;
-    const outcome = await principalFor(db, bearerOf(initial), opts);
+    const outcome = await principalFor(db, bearerOf(initial), opts, cache);
     if ('principal' in outcome) return outcome.principal;
     throw outcome.refused === 'unavailable' ? serviceUnavailable() : unauthenticated();
   };
   /** A socket's connection_init: its token id, or how to close it. */
   const socket = async (connection: { connectionParams: Record<string, unknown> | undefined; req: IncomingMessage }) => {
-    const outcome = await principalFor(db, bearerOf(connection), opts, true);
+    const outcome = await principalFor(db, bearerOf(connection), opts, cache, true);
     return 'principal' in outcome ? { tokenId: outcome.principal.tokenId } : { refuse: SOCKET_REFUSALS[outcome.refused] };
   };
-  return { plugin, principal, socket };
+  /** A token was revoked: its cached lookups go at once. */
+  const forget = (tokenId: string) => cache.forget(tokenId);
+  return { plugin, principal, socket, forget };
 }

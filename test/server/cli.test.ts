@@ -84,7 +84,7 @@ describe('the CLI beside a running embedded server', () => {
       expect(await viewerOf(service.url, collector.secret)).toEqual({ status: 401, role: null, code: 'UNAUTHENTICATED' });
       // The service heard of it on its own bus (its revocation sweep runs only every 10 s).
       await waitUntil(() => socket.closed.code !== undefined, 'the revoked token’s socket to close', 2000);
-      expect(socket.closed).toEqual({ code: 4403, reason: 'Forbidden: token revoked' });
+      expect(socket.closed).toEqual({ code: 4401, reason: 'Unauthorized: API token revoked' });
     } finally {
       await socket.close();
     }
@@ -204,8 +204,8 @@ describe.runIf(backend === 'postgres')('`npm run token -- revoke` on Postgres wi
       // started, later than that (one command of a few seconds), so it is the NOTIFY that closes them.
       await waitUntil(() => sockets.every((s) => s.closed.code !== undefined), 'both instances to close the revoked token’s socket', 2000);
       expect(sockets.map((s) => s.closed)).toEqual([
-        { code: 4403, reason: 'Forbidden: token revoked' },
-        { code: 4403, reason: 'Forbidden: token revoked' },
+        { code: 4401, reason: 'Unauthorized: API token revoked' },
+        { code: 4401, reason: 'Unauthorized: API token revoked' },
       ]);
     } finally {
       for (const s of sockets) await s.close();
