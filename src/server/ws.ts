@@ -41,8 +41,8 @@ export const DEFAULT_MAX_INIT_BYTES = 16 * 1024;
 export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, any>, opts: SocketOptions) {
   // Messages as large as an HTTP body may be; a larger one closes the socket with 1009.
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, ...(opts.maxPayloadBytes ? { maxPayload: opts.maxPayloadBytes } : {}) });
-  // Queries and mutations running per socket (subscriptions never end on their own, so they are
-  // not counted): a graceful shutdown lets them answer before it closes the socket.
+  // Operations running per socket: a graceful shutdown lets queries and mutations answer, and
+  // subscriptions (which it ends first, Context.closing) send their complete, before it closes the socket.
   const inFlight = new Map<object, Set<string>>();
   let draining = false;
   let settled: (() => void) | null = null;
@@ -134,21 +134,22 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
         if (errors.length) return errors;
         // Checked last, after every await: an operation let through here is counted before drain() looks.
         if (draining) return [new GraphQLError('the server is shutting down: send it again on a new connection', { extensions: { code: 'SHUTTING_DOWN' } })];
-        if (getOperationAST(args.document, args.operationName)?.operation !== 'subscription') {
-          const ids = inFlight.get(ctx.extra.socket) ?? new Set<string>();
-          inFlight.set(ctx.extra.socket, ids.add(id));
-        }
+        const ids = inFlight.get(ctx.extra.socket) ?? new Set<string>();
+        inFlight.set(ctx.extra.socket, ids.add(id));
         return args;
       },
-      // After the result was sent (or the client cancelled): the operation is no longer in flight.
-      onComplete: (ctx, id) => done(ctx.extra.socket, id),
+      // graphql-ws calls this before it sends the complete message: the operation counts as done
+      // a turn later, once that message is on the socket, so a shutdown never closes over it.
+      onComplete: (ctx, id) => {
+        setImmediate(() => done(ctx.extra.socket, id));
+      },
     },
     wss,
     opts.keepAliveMs,
   );
   return {
     wss,
-    /** Refuses new operations from now on; resolves once every running query and mutation has answered. */
+    /** Refuses new operations from now on; resolves once every running operation has answered or completed (end subscriptions first). */
     drain: (): Promise<void> => {
       draining = true;
       if ([...inFlight.values()].every((s) => s.size === 0)) return Promise.resolve();
