@@ -99,6 +99,8 @@ export interface SyncContext {
   held(filter?: { entityId?: string; branchId?: string }): Promise<HeldRow[]>;
   /** The change log's original row of a change (null when the change was never received). */
   logOf(changeId: string): Promise<LogRow | null>;
+  /** The change log's original rows of an entity, in the order received. */
+  logsOf(entityId: string): Promise<LogRow[]>;
   run: typeof offlineRun;
   close(): Promise<void>;
 }
@@ -187,6 +189,7 @@ export async function openSyncContext(opts: { max?: number; limits?: Limits } = 
         )
         .orderBy(asc(heldChanges.baseVersion)),
     logOf: async (changeId) => (await db.select().from(changes).where(and(eq(changes.changeId, changeId), sql`${changes.original}`)).limit(1))[0] ?? null,
+    logsOf: async (entityId) => db.select().from(changes).where(and(eq(changes.entityId, entityId), sql`${changes.original}`)).orderBy(asc(changes.receiptId)),
     run: offlineRun,
     close: () => database.close(),
   };
