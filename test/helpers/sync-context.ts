@@ -31,7 +31,7 @@ export type HeldRow = typeof heldChanges.$inferSelect;
 export type LogRow = typeof changes.$inferSelect;
 
 /** What a test expects of one version; only the fields given are compared. */
-export type ExpectedVersion = Partial<Pick<VersionRow, 'changeId' | 'action' | 'label' | 'data' | 'deleted' | 'conflict' | 'conflictingProperties' | 'source' | 'branchId' | 'baseVersion' | 'appliedOn'>>;
+export type ExpectedVersion = Partial<Pick<VersionRow, 'changeId' | 'action' | 'label' | 'data' | 'deleted' | 'conflict' | 'conflictingProperties' | 'source' | 'branchId' | 'baseVersion' | 'appliedOn' | 'deviceId' | 'trunkVersion'>>;
 
 export const withId = (c: Change): Sent => ({ ...c, id: c.id ?? randomUUID() }) as Sent;
 
