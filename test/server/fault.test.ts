@@ -10,7 +10,9 @@ import { spawnService, waitUntil, within, type Service } from '../helpers/live.j
  * SIGKILLed and started again twice and every database connection is cut once. A client whose
  * batch got no answer resends it, same change ids, until one comes. Afterwards every change
  * acknowledged as APPLIED, HELD or DUPLICATE is in the change log exactly once, every version
- * comes from exactly one change, and each entity's versions are 1..n without gaps.
+ * comes from exactly one change, and each entity's versions are 1..n without gaps. Only requests
+ * that overlap a kill or the cut may go unanswered or be told to resend: outside those windows a
+ * 5xx, a GraphQL error or an INTERNAL_ERROR fails the test, even if a resend got past it.
  */
 
 const SUBMIT = `mutation($c: [ChangeInput!]!) { submitChanges(changes: $c) {
@@ -69,6 +71,24 @@ describe.runIf(backend === 'postgres')('fault test: kill -9, restarts and cut da
     let answers = 0;
     let lostAnswers = 0;
     let resentInternal = 0;
+    /**
+     * The fault windows: from a kill until the service listens again, from the cut until /ready
+     * answers 200 again. Only a request whose lifetime overlaps one may go without an answer (no
+     * response, a 5xx, a GraphQL error) or be told to resend (INTERNAL_ERROR); anything else is a
+     * bug a resend would hide, and fails the test.
+     */
+    const windows: { what: string; start: number; end: number | null }[] = [];
+    const openWindow = (what: string) => windows.push({ what, start: Date.now(), end: null });
+    const closeWindow = () => {
+      const w = windows.at(-1);
+      if (w && w.end === null) w.end = Date.now();
+    };
+    const unexpected: { client: number; what: string; sentAt: number; lostAt: number }[] = [];
+    /** A lost answer of a request sent at `sentAt`: noted as unexpected unless a fault window overlaps the request. */
+    const lost = (client: number, sentAt: number, what: string) => {
+      const lostAt = Date.now();
+      if (!windows.some((w) => w.start <= lostAt && (w.end === null || w.end >= sentAt))) unexpected.push({ client, what: what.slice(0, 300), sentAt: sentAt - began, lostAt: lostAt - began });
+    };
     /** When set, the next client to get an answer kills the service at once, before it looks at the answer. */
     let killOnAnswer: (() => void) | null = null;
     let stopping = false;
@@ -85,6 +105,7 @@ describe.runIf(backend === 'postgres')('fault test: kill -9, restarts and cut da
           continue;
         }
         let body: any;
+        const sentAt = Date.now();
         try {
           const res = await fetch(target, {
             method: 'POST',
@@ -93,8 +114,9 @@ describe.runIf(backend === 'postgres')('fault test: kill -9, restarts and cut da
             signal: AbortSignal.timeout(15_000),
           });
           body = await res.json();
-          if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-        } catch {
+          if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${JSON.stringify(body)}`);
+        } catch (e) {
+          lost(client, sentAt, String((e as Error)?.cause ?? e));
           lostAnswers += 1;
           await sleep(25);
           continue;
@@ -107,6 +129,7 @@ describe.runIf(backend === 'postgres')('fault test: kill -9, restarts and cut da
         const results: RunResult[] | undefined = body?.data?.submitChanges?.data;
         if (!results) {
           // A GraphQL error instead of results (the database was unreachable for the whole batch): no answer, resend.
+          lost(client, sentAt, `no results: ${JSON.stringify(body)}`);
           lostAnswers += 1;
           await sleep(50);
           continue;
@@ -117,6 +140,7 @@ describe.runIf(backend === 'postgres')('fault test: kill -9, restarts and cut da
         // A change that failed for an internal reason (its connection was cut) was rolled back and
         // recorded as such; the service says to resend it, which the client does with the whole batch.
         if (results.some((r) => r.outcome === 'REJECTED' && r.error?.code === 'INTERNAL_ERROR')) {
+          lost(client, sentAt, `INTERNAL_ERROR: ${JSON.stringify(results.filter((r) => r.error?.code === 'INTERNAL_ERROR').map((r) => r.error))}`);
           resentInternal += 1;
           await sleep(50);
           continue;
@@ -227,15 +251,18 @@ describe.runIf(backend === 'postgres')('fault test: kill -9, restarts and cut da
         if (restarting || !service || alive(service.pid)) continue;
         restarting = true;
         url = null;
+        openWindow('a crash');
         const code = await service.stop();
         crashes.push({ code, output: service.output(), afterCut: cutDone });
         await start();
+        closeWindow();
         restarting = false;
       }
     })();
     const settled = () => Promise.race([waitUntil(() => !restarting && url, 'the service to be up', 30_000), failed]);
     /** SIGKILL now; the caller restarts the service with `restart`. */
     const killNow = () => {
+      openWindow('kill -9');
       restarting = true;
       url = null;
       process.kill(service!.pid, 'SIGKILL');
@@ -244,6 +271,7 @@ describe.runIf(backend === 'postgres')('fault test: kill -9, restarts and cut da
       expect(await service!.stop()).toBeNull(); // killed by the signal, not exited by itself
       outputs.push(service!.output());
       await start();
+      closeWindow();
       restarting = false;
     };
 
@@ -262,6 +290,7 @@ describe.runIf(backend === 'postgres')('fault test: kill -9, restarts and cut da
 
     // 2. Cut every connection of the service to the database (the test's own query survives).
     // The select list runs only for the rows the where clause kept: this database, not this connection.
+    openWindow('connections cut');
     const cut = await database.sql!<{ pid: number; terminated: boolean }[]>`select pid, pg_terminate_backend(pid) as terminated
       from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`;
     expect(cut.length).toBeGreaterThan(0);
@@ -270,6 +299,7 @@ describe.runIf(backend === 'postgres')('fault test: kill -9, restarts and cut da
     // The service answers /ready again: the driver reconnected.
     const ready = async () => !!url && (await fetch(url.replace(/\/graphql$/, '/ready')).catch(() => null))?.status === 200;
     await Promise.race([waitUntil(ready, '/ready to answer 200 after the cut', 30_000, 50), failed]);
+    closeWindow();
     await answersAfter(4, 'answers after the connections were cut');
     const pids = await database.sql!<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`;
     expect(pids.map((p) => p.pid).filter((p) => cut.some((c) => c.pid === p))).toEqual([]);
@@ -292,6 +322,8 @@ describe.runIf(backend === 'postgres')('fault test: kill -9, restarts and cut da
     // No process exited by itself: the driver reconnected after the cut.
     expect(crashes.map((c) => ({ ...c, output: c.output.slice(-2000) }))).toEqual([]);
 
+    // Outside the fault windows every request was answered, without a 5xx or an INTERNAL_ERROR.
+    expect(unexpected, `fault windows (ms from the start): ${JSON.stringify(windows.map((w) => ({ ...w, start: w.start - began, end: w.end && w.end - began })))}`).toEqual([]);
     // Every change sent was answered in the end, and with an acknowledgement.
     expect(lostAnswers, 'requests that got no answer (the kills, at least)').toBeGreaterThan(0);
     expect([...sent].filter((id) => !acks.has(id))).toEqual([]);

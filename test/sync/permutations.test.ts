@@ -1,36 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq } from 'drizzle-orm';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeInput, JsonValue, PropertyValues } from '../../src/core/types.js';
-import { changes, heldChanges } from '../../src/db/changes.js';
-import { openDatabase, type Database, type Db } from '../../src/db/client.js';
-import { entities, entityVersions } from '../../src/db/entities.js';
-import { createDataset } from '../../src/sync/datasets.js';
-import { flushBacklog } from '../../src/sync/flush-backlog.js';
 import type { ChangeResult } from '../../src/core/results.js';
-import { submitChanges } from '../../src/sync/submit-changes.js';
+import { appliedOf as appliedResults, useSyncContext } from '../helpers/sync-context.js';
 
 /**
  * Issue 3's property, against the real sync layer: for any offline run of n changes delivered in
  * any permutation, with any duplicates, the final entity equals in-order delivery and version
- * numbers are dense. One PGlite database for the file; every fast-check run uses fresh entity
- * and branch ids, so runs cannot see each other.
+ * numbers are dense. One database for the file, on the back end DATABASE_URL picks (the sync
+ * context); every fast-check run uses fresh entity and branch ids, so runs cannot see each other.
+ * The wider model (operations, deletes, online edits, several runs, forced flushes) is in
+ * model.test.ts; concurrent delivery on Postgres in concurrent-delivery.test.ts.
  */
 
 const PROPS = ['p0', 'p1', 'p2', 'p3', 'p4'] as const;
 const DATASET = `perm_${randomUUID().slice(0, 8)}`;
 const NUM_RUNS = 40;
 
-let database: Database;
-let db: Db;
-
+const ctx = useSyncContext();
 beforeAll(async () => {
-  database = await openDatabase({});
-  db = database.db;
-  await createDataset(db, DATASET, PROPS);
+  await ctx.newDataset(PROPS, DATASET);
 });
-afterAll(() => database?.close());
 
 // ---------------------------------------------------------------- model
 
@@ -132,7 +123,7 @@ function expectedStates(run: Run): Snapshot[] {
 /** The entity exists at version 1 before the run begins (an online create, in order, first). */
 async function setUp(run: Run, ids: Ids): Promise<void> {
   if (run.startsWithCreate) return;
-  const { results } = await submitChanges(db, [{ id: ids.createId!, dataset: DATASET, entityId: ids.entityId, action: 'CREATE', label: run.initialLabel, data: run.initialData }]);
+  const results = await ctx.submit({ id: ids.createId!, dataset: DATASET, entityId: ids.entityId, action: 'CREATE', label: run.initialLabel, data: run.initialData });
   expect(results[0], JSON.stringify(results[0])).toMatchObject({ outcome: 'APPLIED', version: 1, conflict: null });
 }
 
@@ -149,11 +140,6 @@ function batches(delivery: Delivery): number[][] {
   return out;
 }
 
-/** Every APPLIED result, including the held changes each one released, flattened. */
-function appliedResults(results: readonly ChangeResult[]): ChangeResult[] {
-  return results.flatMap((r) => [...(r.outcome === 'APPLIED' ? [r] : []), ...appliedResults(r.released)]);
-}
-
 interface Tally {
   /** changeId -> how many times it was applied according to the results. */
   applied: Map<string, number>;
@@ -163,7 +149,7 @@ interface Tally {
 /** Delivers the batches and checks each result's outcome against what was sent before. */
 async function deliver(run: Run, ids: Ids, delivery: Delivery, tally: Tally): Promise<void> {
   for (const batch of batches(delivery)) {
-    const { results } = await submitChanges(db, batch.map((k) => changeOf(run, ids, k)));
+    const results = await ctx.submitSent(batch.map((k) => changeOf(run, ids, k)));
     expect(results).toHaveLength(batch.length);
     batch.forEach((k, i) => {
       const r = results[i]!;
@@ -182,10 +168,10 @@ async function deliver(run: Run, ids: Ids, delivery: Delivery, tally: Tally): Pr
 }
 
 async function readEntity(entityId: string) {
-  const [entity] = await db.select().from(entities).where(eq(entities.id, entityId));
-  const versions = await db.select().from(entityVersions).where(eq(entityVersions.entityId, entityId)).orderBy(asc(entityVersions.version));
-  const held = await db.select().from(heldChanges).where(eq(heldChanges.entityId, entityId));
-  const log = await db.select().from(changes).where(and(eq(changes.entityId, entityId), eq(changes.original, true)));
+  const entity = (await ctx.entity(entityId)) ?? undefined;
+  const versions = await ctx.history(entityId);
+  const held = await ctx.held({ entityId });
+  const log = await ctx.logsOf(entityId);
   return { entity, versions, held, log };
 }
 
@@ -222,6 +208,10 @@ const show = (run: Run, delivery: Delivery) =>
   `${run.startsWithCreate ? 'offline create' : 'existing entity'}; run ${JSON.stringify(run.steps)}; batches ${JSON.stringify(batches(delivery))}`;
 
 describe('offline runs through the sync layer', () => {
+  it('runs on the back end DATABASE_URL picks (it used to open PGlite whatever was set)', () => {
+    expect(ctx.database.kind).toBe(process.env.DATABASE_URL ? 'postgres' : 'pglite');
+  });
+
   it('any permutation with any duplicates: the entity equals in-order delivery, versions 1..N dense, nothing held, no conflict', async () => {
     const arb = runArb(1).chain((run) => fc.record({ run: fc.constant(run), delivery: deliveryArb(run.steps.map((_, k) => k)) }));
     await fc.assert(
@@ -286,8 +276,8 @@ describe('offline runs through the sync layer', () => {
           run.steps.map((_, k) => (run.startsWithCreate ? k : 1 + k)).filter((_, k) => k > missing),
         );
 
-        const flushed = await flushBacklog(db, { olderThanSeconds: 0 });
-        for (const r of appliedResults(flushed.forced).filter((r) => ids.changeIds.includes(r.changeId))) {
+        const forced = await ctx.flush(0);
+        for (const r of appliedResults(forced).filter((r) => ids.changeIds.includes(r.changeId))) {
           tally.applied.set(r.changeId, (tally.applied.get(r.changeId) ?? 0) + 1);
         }
         const afterFlush = await readEntity(ids.entityId);

@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { DomainError } from '../../src/core/errors.js';
+import { changesSince } from '../../src/sync/changes-since.js';
+import { useSyncContext, type Change } from '../helpers/sync-context.js';
+
+/**
+ * DESIGN "Client-local ids and pulling" through src/sync (the medium layer): a device names an
+ * entity by its own local id, the server mints the UUID and resolves it in the device's later
+ * changes (even ones that overtake the create); changesSince hands out versions after a cursor,
+ * each once, with the calling device's mappings. Both back ends.
+ */
+
+const ctx = useSyncContext();
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const localCreate = (dataset: string, deviceId: string, localId: string, label: string, data = {}): Change => ({ dataset, deviceId, localId, action: 'CREATE', label, data });
+const localUpdate = (dataset: string, deviceId: string, localId: string, n: number, data = {}): Change => ({ dataset, deviceId, localId, action: 'UPDATE', baseVersion: n, data });
+
+describe('local ids', () => {
+  it('the create returns the minted entity id beside the local id; later changes by the local id reach it', async () => {
+    const ds = await ctx.newDataset(['a', 'b']);
+    const [created] = await ctx.submit(localCreate(ds, 'phone-1', 'tree-1', 'Oak', { a: 1 }));
+    expect(created).toMatchObject({ outcome: 'APPLIED', version: 1, localId: 'tree-1' });
+    expect(created!.entityId).toMatch(UUID);
+    expect(await ctx.submit(localUpdate(ds, 'phone-1', 'tree-1', 1, { b: 2 }))).toMatchObject([{ outcome: 'APPLIED', version: 2, entityId: created!.entityId, localId: 'tree-1' }]);
+    await ctx.expectHistory(created!.entityId!, [
+      { action: 'CREATE', deviceId: 'phone-1', data: { a: 1 } },
+      { action: 'UPDATE', data: { a: 1, b: 2 }, conflict: null },
+    ]);
+  });
+
+  it('updates overtaking their create are held and released by it, in run order', async () => {
+    const ds = await ctx.newDataset(['a']);
+    const [u2, u1] = await ctx.submit(localUpdate(ds, 'phone-2', 'early', 2, { a: 2 }), localUpdate(ds, 'phone-2', 'early', 1, { a: 1 }));
+    expect([u2, u1]).toMatchObject([
+      { outcome: 'HELD', waitsFor: 1 },
+      { outcome: 'HELD', waitsFor: 0 },
+    ]);
+    expect(u1!.entityId).toBe(u2!.entityId);
+    const [c] = await ctx.submit(localCreate(ds, 'phone-2', 'early', 'Birch', { a: 0 }));
+    expect(c).toMatchObject({ outcome: 'APPLIED', version: 1, entityId: u1!.entityId });
+    expect(c!.released.map((r) => [r.changeId, r.version])).toEqual([
+      [u1!.changeId, 2],
+      [u2!.changeId, 3],
+    ]);
+    expect((await ctx.entity(u1!.entityId!))!).toMatchObject({ version: 3, data: { a: 2 }, conflict: null });
+  });
+
+  it('two devices using one local id name two entities; a local id needs a device', async () => {
+    const ds = await ctx.newDataset(['a']);
+    const [x] = await ctx.submit(localCreate(ds, 'phone-a', 'same', 'A'));
+    const [y] = await ctx.submit(localCreate(ds, 'phone-b', 'same', 'B'));
+    expect(x!.entityId).not.toBe(y!.entityId);
+    const [refused] = await ctx.submit({ dataset: ds, localId: 'same', action: 'CREATE', label: 'C' });
+    expect(refused).toMatchObject({ outcome: 'REJECTED', error: { code: 'MISSING_DEVICE_ID' } });
+    expect((await ctx.logOf(refused!.changeId))!).toMatchObject({ outcome: 'REJECTED', errorCode: 'MISSING_DEVICE_ID' });
+  });
+});
+
+describe('pulls', () => {
+  it('pages follow the cursor: every version once, in commit order; an unchanged cursor when nothing is new', async () => {
+    const ds = await ctx.newDataset(['a']);
+    const other = await ctx.newDataset(['a']);
+    const e1 = await ctx.newEntity(ds, 'One');
+    const e2 = await ctx.newEntity(ds, 'Two');
+    await ctx.newEntity(other, 'Elsewhere');
+    await ctx.submit({ dataset: ds, entityId: e1, action: 'UPDATE', baseVersion: 1, data: { a: 1 } }, { dataset: ds, entityId: e2, action: 'UPDATE', baseVersion: 1, data: { a: 2 } });
+
+    const all = await ctx.pullAll(ds, null, { limit: 2 });
+    expect(all.pages).toBe(2);
+    expect(all.versions.map((v) => [v.entityId, v.version])).toEqual([
+      [e1, 1],
+      [e2, 1],
+      [e1, 2],
+      [e2, 2],
+    ]);
+    const empty = await ctx.pull(ds, all.cursor);
+    expect({ versions: empty.versions, cursor: empty.cursor, hasMore: empty.hasMore }).toEqual({ versions: [], cursor: all.cursor, hasMore: false });
+
+    await ctx.submit({ dataset: ds, entityId: e2, action: 'DELETE', baseVersion: 2 });
+    const next = await ctx.pull(ds, all.cursor);
+    expect(next.versions.map((v) => [v.entityId, v.version, v.deleted])).toEqual([[e2, 3, true]]);
+  });
+
+  it("a device's pull carries its own local-id mappings, and only those", async () => {
+    const ds = await ctx.newDataset(['a']);
+    const [mine] = await ctx.submit(localCreate(ds, 'phone-m', 'm-1', 'Mine'));
+    await ctx.submit(localCreate(ds, 'phone-o', 'o-1', 'Theirs'));
+    expect((await ctx.pull(ds, null, { deviceId: 'phone-m' })).localIds).toEqual([{ localId: 'm-1', entityId: mine!.entityId }]);
+    expect((await ctx.pull(ds, null)).localIds).toEqual([]);
+  });
+
+  it('refuses a cursor it did not hand out, an unknown dataset and a page size out of range', async () => {
+    const ds = await ctx.newDataset(['a']);
+    const code = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => (e instanceof DomainError ? e.code : String(e)));
+    expect(await code(changesSince(ctx.db, { dataset: ds, cursor: 'not-a-cursor' }))).toBe('INVALID_CURSOR');
+    expect(await code(changesSince(ctx.db, { dataset: `missing_${randomUUID().slice(0, 8)}` }))).toBe('UNKNOWN_DATASET');
+    expect(await code(changesSince(ctx.db, { dataset: ds, limit: 0 }))).toBe('TOO_LARGE');
+    expect(await code(changesSince(ctx.db, { dataset: ds, limit: 1001 }))).toBe('TOO_LARGE');
+  });
+});
