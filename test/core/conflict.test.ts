@@ -95,6 +95,8 @@ describe('classifyConflict: the DESIGN scenarios, through applyChange and touche
 const name = fc.oneof(fc.constantFrom('a', 'b', 'c', 'd', 'label'), fc.string({ maxLength: 6 }));
 const touchedArb = fc.oneof({ weight: 5, arbitrary: fc.array(name, { maxLength: 6 }) }, { weight: 1, arbitrary: fc.constant('ALL' as const) });
 const unseenArb = fc.array(fc.array(name, { maxLength: 5 }), { maxLength: 4 });
+/** The verdicts in order of strength. */
+const LEVELS: (ConflictType | null)[] = [null, 'SOFT', 'HARD'];
 
 describe('classifyConflict: properties', () => {
   it('no unseen versions: always null with no properties', () => {
@@ -105,16 +107,59 @@ describe('classifyConflict: properties', () => {
     );
   });
 
-  it('conflictingProperties is exactly the sorted intersection of touched with the union of unseen', () => {
+  const rank = (v: ConflictType | null) => LEVELS.indexOf(v);
+  const touchedListArb = fc.array(name, { maxLength: 6 });
+
+  it('law: an unseen version never weakens the verdict, makes it at least SOFT, and never drops a name', () => {
     fc.assert(
-      fc.property(touchedArb, unseenArb, (touched, unseen) => {
+      fc.property(touchedArb, unseenArb, fc.array(name, { maxLength: 5 }), fc.nat(4), (touched, unseen, extra, at) => {
+        const before = classifyConflict(touched, unseen);
+        const more = [...unseen];
+        more.splice(at % (unseen.length + 1), 0, extra);
+        const after = classifyConflict(touched, more);
+        expect(rank(after.conflict)).toBeGreaterThanOrEqual(Math.max(rank(before.conflict), rank('SOFT')));
+        expect(after.conflictingProperties).toEqual(expect.arrayContaining(before.conflictingProperties));
+      }),
+    );
+  });
+
+  it('law: adding an unseen version that sets a touched property makes it HARD on that property', () => {
+    fc.assert(
+      fc.property(fc.array(name, { minLength: 1, maxLength: 6 }), unseenArb, fc.nat(), fc.array(name, { maxLength: 3 }), (touched, unseen, i, rest) => {
+        const shared = touched[i % touched.length]!;
+        const verdict = classifyConflict(touched, [...unseen, [...rest, shared]]);
+        expect(verdict.conflict).toBe('HARD');
+        expect(verdict.conflictingProperties).toContain(shared);
+      }),
+    );
+  });
+
+  it('law: adding an unseen version that sets nothing touched changes no name', () => {
+    fc.assert(
+      fc.property(touchedListArb, unseenArb, fc.array(name, { maxLength: 5 }), (touched, unseen, extra) => {
         fc.pre(unseen.length > 0);
-        const union = new Set(unseen.flat());
-        const universe = touched === 'ALL' ? [...union] : touched;
-        const expected = [...new Set(universe.filter((p) => union.has(p)))].sort();
-        const verdict = classifyConflict(touched, unseen);
-        expect(verdict.conflictingProperties).toEqual(expected);
-        expect(verdict.conflict).toBe(expected.length > 0 ? 'HARD' : 'SOFT');
+        const untouched = extra.filter((p) => !touched.includes(p));
+        expect(classifyConflict(touched, [...unseen, untouched])).toEqual(classifyConflict(touched, unseen));
+      }),
+    );
+  });
+
+  it('law: only what the unseen versions set together matters, not how it splits into versions', () => {
+    fc.assert(
+      fc.property(touchedArb, fc.array(fc.array(name, { maxLength: 5 }), { minLength: 1, maxLength: 4 }), (touched, unseen) => {
+        expect(classifyConflict(touched, [unseen.flat()])).toEqual(classifyConflict(touched, unseen));
+      }),
+    );
+  });
+
+  it('law: a delete (ALL) conflicts at least as much as any change, and is HARD once an unseen version set anything', () => {
+    fc.assert(
+      fc.property(touchedListArb, unseenArb, (touched, unseen) => {
+        const change = classifyConflict(touched, unseen);
+        const del = classifyConflict('ALL', unseen);
+        expect(rank(del.conflict)).toBeGreaterThanOrEqual(rank(change.conflict));
+        expect(del.conflictingProperties).toEqual(expect.arrayContaining(change.conflictingProperties));
+        if (unseen.some((v) => v.length > 0)) expect(del.conflict).toBe('HARD');
       }),
     );
   });
@@ -155,16 +200,6 @@ describe('classifyConflict: properties', () => {
     );
   });
 
-  it('ALL conflicts with exactly the union of unseen properties', () => {
-    fc.assert(
-      fc.property(unseenArb, (unseen) => {
-        fc.pre(unseen.length > 0);
-        const union = [...new Set(unseen.flat())].sort();
-        expect(classifyConflict('ALL', unseen)).toEqual({ conflict: union.length > 0 ? 'HARD' : 'SOFT', conflictingProperties: union });
-      }),
-    );
-  });
-
   it('touching more never weakens the verdict', () => {
     fc.assert(
       fc.property(fc.array(name, { maxLength: 4 }), fc.array(name, { maxLength: 4 }), unseenArb, (t, extra, unseen) => {
@@ -177,7 +212,6 @@ describe('classifyConflict: properties', () => {
   });
 });
 
-const LEVELS: (ConflictType | null)[] = [null, 'SOFT', 'HARD'];
 const level = fc.constantFrom(...LEVELS);
 
 describe('strongestConflict', () => {

@@ -431,44 +431,54 @@ describe('placeChange: properties', () => {
     );
   });
 
-  it('a later change of a run on an existing, live entity: applied iff its predecessor is applied, else held for it', () => {
-    const laterArb = fc
-      .record({ trunk: fc.integer({ min: 1, max: 6 }), ahead: fc.integer({ min: 1, max: 6 }), extra: fc.integer({ min: 0, max: 6 }), action: fc.constantFrom<'UPDATE' | 'DELETE'>('UPDATE', 'DELETE') })
-      .map(({ trunk, ahead, extra, action }) => ({ c: inRun(trunk, { action, baseVersion: trunk + ahead }), version: trunk + extra }));
+  const laterArb = fc
+    .record({ trunk: fc.integer({ min: 1, max: 6 }), ahead: fc.integer({ min: 1, max: 6 }), extra: fc.integer({ min: 0, max: 6 }), action: fc.constantFrom<'UPDATE' | 'DELETE'>('UPDATE', 'DELETE') })
+    .map(({ trunk, ahead, extra, action }) => ({ c: inRun(trunk, { action, baseVersion: trunk + ahead }), version: trunk + extra }));
+  const otherPositions = (c: ValidChange) => fc.array(appliedArb(), { maxLength: 6 }).map((a) => a.filter((v) => v.baseVersion !== runPosition(c) - 1));
+
+  it('law: a later change of a run on a live entity is held for its predecessor until that is applied, then applies', () => {
     fc.assert(
-      fc.property(laterArb, fc.array(appliedArb(), { maxLength: 6 }), fc.array(heldArb, { maxLength: 4 }), ({ c, version }, a, h) => {
-        const p = placeChange(c, state(version), facts(a, h));
-        const predecessor = a.some((v) => v.baseVersion === c.baseVersion! - 1);
-        expect(p).toEqual(predecessor ? APPLY : { kind: 'hold', waitsFor: c.baseVersion! - 1 });
-      }),
+      fc.property(
+        laterArb.chain(({ c, version }) => fc.tuple(fc.constant(c), fc.constant(version), otherPositions(c), fc.array(heldArb, { maxLength: 4 }), fc.integer({ min: 1, max: 20 }))),
+        ([c, version, others, h, predecessorVersion]) => {
+          expect(placeChange(c, state(version), facts(others, h))).toEqual({ kind: 'hold', waitsFor: runPosition(c) - 1 });
+          const withPredecessor = facts([...others, applied({ baseVersion: runPosition(c) - 1, version: predecessorVersion })], h);
+          expect(placeChange(c, state(version), withPredecessor)).toEqual(APPLY);
+        },
+      ),
       { numRuns: 500 },
     );
   });
 
-  it('an update in a run that began with an offline create: held while the entity is missing, then applied iff its predecessor is', () => {
+  it('law: while its entity does not exist, an update of a run that began offline is held, whatever the run has', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 8 }), fc.option(fc.integer({ min: 1, max: 12 })), fc.array(appliedArb(), { maxLength: 6 }), (base, version, a) => {
-        const c = inRun(null, { baseVersion: base });
-        const p = placeChange(c, version === null ? null : state(version), facts(a));
-        const predecessor = version !== null && a.some((v) => v.baseVersion === base - 1);
-        expect(p).toEqual(predecessor ? APPLY : { kind: 'hold', waitsFor: base - 1 });
+      fc.property(fc.integer({ min: 1, max: 8 }), fc.constantFrom<'UPDATE' | 'DELETE'>('UPDATE', 'DELETE'), factsArb, (base, action, b) => {
+        expect(placeChange(inRun(null, { action, baseVersion: base }), null, b)).toEqual({ kind: 'hold', waitsFor: base - 1 });
       }),
       { numRuns: 300 },
     );
   });
 
-  it('a change without a branch is never held: applied iff the entity state allows it', () => {
+  it('law: the placement of a run start (not a create) or of a change without a branch does not depend on the run', () => {
     fc.assert(
-      fc.property(anyChangeArb, entityArb, (c0, e) => {
-        const c = { ...c0, branchId: null, trunkVersion: null };
-        const p = placeChange(c, e, null);
-        if (c.action === 'CREATE') expect(p).toEqual(e ? rejected('ENTITY_EXISTS', ENTITY) : APPLY);
-        else if (!e) expect(p).toEqual(rejected('ENTITY_NOT_FOUND', ENTITY));
-        else if (e.deleted) expect(p).toEqual(rejected('ENTITY_DELETED', ENTITY));
-        else if ((c.baseVersion ?? 0) > e.version) expect(p.kind === 'reject' && p.error.code).toBe('BASE_VERSION_AHEAD');
-        else expect(p).toEqual(APPLY);
+      fc.property(anyChangeArb, entityArb, factsArb, fc.boolean(), (c0, e, b, dropBranch) => {
+        const c = dropBranch ? { ...c0, branchId: null, trunkVersion: null } : c0;
+        fc.pre(c.action !== 'CREATE' && isRunStart(c));
+        expect(placeChange(c, e, b)).toEqual(placeChange(c, e, null));
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('law: a change without a branch on a live entity applies on any version the server has had, and is ahead of one it has not', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.constantFrom<'UPDATE' | 'DELETE'>('UPDATE', 'DELETE'), (base, newer, short, action) => {
+        const c = change({ action, baseVersion: base });
+        expect(placeChange(c, state(base + newer), null)).toEqual(APPLY);
+        fc.pre(base - short >= 1);
+        expect(placeChange(c, state(base - short), null)).toEqual(rejected('BASE_VERSION_AHEAD', `baseVersion ${base}, server version ${base - short}`));
+      }),
+      { numRuns: 300 },
     );
   });
 });
@@ -570,27 +580,64 @@ describe('beneathLaterChanges', () => {
     expect(c.data).toEqual({ a: 1, b: 2 });
   });
 
-  it('property: keeps exactly the properties no later change set; beneath iff a later change is applied', () => {
-    const props = fc.constantFrom('a', 'b', 'c', 'd', 'label');
-    const changedArb = fc.dictionary(props, fc.integer(), { maxKeys: 4 }).map((d) => ({ ...d }));
+  const props = fc.constantFrom('a', 'b', 'c', 'd', 'label');
+  const changedArb = fc.dictionary(props, fc.integer(), { maxKeys: 4 }).map((d) => ({ ...d }));
+  const runFactArb = fc.array(fc.record({ baseVersion: fc.integer({ min: 0, max: 8 }), changed: changedArb }), { maxLength: 5 });
+  const beneathArb = fc.record({
+    position: fc.integer({ min: 1, max: 6 }),
+    data: fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), fc.integer(), { maxKeys: 4 }).map((d) => ({ ...d })),
+    label: fc.option(fc.constant('Elm')),
+    run: runFactArb,
+  });
+  const runFacts = (run: { baseVersion: number; changed: PropertyValues }[]) => facts(run.map((l, i) => applied({ ...l, version: i + 2 })));
+
+  it('law: it only drops, and never what no later change of the run set; every other field is the change as it was', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 6 }),
-        fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), fc.integer(), { maxKeys: 4 }).map((d) => ({ ...d })),
-        fc.option(fc.constant('Elm')),
-        fc.array(fc.record({ baseVersion: fc.integer({ min: 0, max: 8 }), changed: changedArb }), { maxLength: 5 }),
-        (position, data, label, later) => {
-          const c = inRun(1, { baseVersion: position, data, label });
-          const branch = facts(later.map((l, i) => applied({ ...l, version: i + 2 })));
-          const after = branch.applied.filter((v) => v.baseVersion > position);
-          const kept = new Set(after.flatMap((v) => Object.keys(v.changed)));
-          const r = beneathLaterChanges(c, branch);
-          expect(r.beneath).toBe(after.length > 0);
-          expect(r.change.data).toEqual(Object.fromEntries(Object.entries(data).filter(([k]) => !kept.has(k))));
-          expect(r.change.label).toBe(kept.has('label') ? null : label);
-          expect({ ...r.change, data: null, label: null }).toEqual({ ...c, data: null, label: null });
-        },
-      ),
+      fc.property(beneathArb, ({ position, data, label, run }) => {
+        const c = inRun(1, { baseVersion: position, data, label });
+        const r = beneathLaterChanges(c, runFacts(run)).change;
+        const setLater = new Set(run.filter((v) => v.baseVersion > position).flatMap((v) => Object.keys(v.changed)));
+        for (const [k, v] of Object.entries(r.data)) expect(data[k], k).toBe(v);
+        for (const k of Object.keys(data)) if (!setLater.has(k)) expect(r.data, k).toHaveProperty(k);
+        if (!setLater.has('label')) expect(r.label).toBe(label);
+        expect({ ...r, data: null, label: null }).toEqual({ ...c, data: null, label: null });
+      }),
+    );
+  });
+
+  it('law: nothing a later change of the run set survives (run order is the author\'s intent)', () => {
+    fc.assert(
+      fc.property(beneathArb, ({ position, data, label, run }) => {
+        const r = beneathLaterChanges(inRun(1, { baseVersion: position, data, label }), runFacts(run)).change;
+        for (const later of run.filter((v) => v.baseVersion > position)) {
+          for (const k of Object.keys(later.changed)) {
+            if (k === 'label') expect(r.label).toBeNull();
+            else expect(r.data).not.toHaveProperty(k);
+          }
+        }
+      }),
+    );
+  });
+
+  it('law: changes of the run at or before its position never matter, and beneath is true iff a later one is applied', () => {
+    fc.assert(
+      fc.property(beneathArb, runFactArb, ({ position, data, label, run }, extra) => {
+        const c = inRun(1, { baseVersion: position, data, label });
+        const earlier = extra.map((v) => ({ ...v, baseVersion: v.baseVersion % (position + 1) }));
+        const r = beneathLaterChanges(c, runFacts(run));
+        expect(beneathLaterChanges(c, runFacts([...run, ...earlier]))).toEqual(r);
+        expect(r.beneath).toBe(run.some((v) => v.baseVersion > position));
+      }),
+    );
+  });
+
+  it('law: idempotent: what is left of a change beneath its run is left as it is', () => {
+    fc.assert(
+      fc.property(beneathArb, ({ position, data, label, run }) => {
+        const branch = runFacts(run);
+        const once = beneathLaterChanges(inRun(1, { baseVersion: position, data, label }), branch).change;
+        expect(beneathLaterChanges(once, branch).change).toEqual(once);
+      }),
     );
   });
 });
@@ -679,13 +726,30 @@ describe('authorView', () => {
     expect(authorView(inRun(1, { baseVersion: 2 }), 'IN_ORDER', false, null)).toEqual({ kind: 'unavailable', reason: NO_PREDECESSOR });
   });
 
-  it('property: a later change with clean earlier changes sees exactly its predecessor version', () => {
+  it('law: later changes of the run never change the author view', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 8 }), fc.array(appliedArb(), { maxLength: 6 }), (position, a) => {
-        const clean = a.map((v) => ({ ...v, source: 'IN_ORDER' as const, conflict: null }));
-        const view = authorView(inRun(1, { baseVersion: position }), 'IN_ORDER', false, facts(clean));
-        const predecessor = clean.find((v) => v.baseVersion === position - 1);
-        expect(view).toEqual(predecessor ? { kind: 'version', version: predecessor.version } : { kind: 'unavailable', reason: NO_PREDECESSOR });
+      fc.property(fc.integer({ min: 2, max: 8 }), fc.array(appliedArb(), { maxLength: 6 }), fc.array(appliedArb(), { maxLength: 4 }), sourceArb, (position, a, later, source) => {
+        const c = inRun(1, { baseVersion: position });
+        const ahead = later.map((v) => ({ ...v, baseVersion: position + 1 + (v.baseVersion % 4) }));
+        expect(authorView(c, source, false, facts([...a, ...ahead]))).toEqual(authorView(c, source, false, facts(a)));
+      }),
+    );
+  });
+
+  it('law: an earlier change of the run forced or in conflict leaves no author view, whatever else the run has', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 8 }), fc.array(appliedArb(), { maxLength: 6 }), fc.nat(), fc.constantFrom<[VersionSource, ConflictType | null]>(['FORCED', 'SOFT'], ['IN_ORDER', 'SOFT'], ['RELEASED', 'HARD']), (position, a, at, [source, conflict]) => {
+        const spoiled = applied({ baseVersion: at % position, source, conflict, version: 30 });
+        expect(authorView(inRun(1, { baseVersion: position }), 'IN_ORDER', false, facts([...a, spoiled])).kind).toBe('unavailable');
+      }),
+    );
+  });
+
+  it('law: a view that is a version is the trunk or the version of the run\'s change just before', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(appliedArb(), { maxLength: 6 }), (position, a) => {
+        const view = authorView(inRun(1, { baseVersion: position }), 'IN_ORDER', false, facts(a));
+        if (view.kind === 'version') expect(position === 1 ? [1] : a.filter((v) => v.baseVersion === position - 1).map((v) => v.version)).toContain(view.version);
       }),
     );
   });

@@ -137,7 +137,10 @@ describe('unseenVersions', () => {
         const after = seenUpTo(change, asUpdate);
         expect(unseen.every((v) => v > after)).toBe(true);
         if (!asUpdate) expect(unseen.filter((v) => own.includes(v))).toEqual([]);
-        expect(unseen).toEqual(all.map((v) => v.version).filter((v) => v > after && (asUpdate || !own.includes(v))));
+        // Nothing else is left out: every version after what the author saw that is not its run's.
+        for (const v of all) if (v.version > after && (asUpdate || !own.includes(v.version))) expect(unseen, String(v.version)).toContain(v.version);
+        // In the order they were given.
+        expect(unseen).toEqual([...unseen].sort((a, b) => a - b));
       }),
     );
   });
@@ -183,8 +186,30 @@ describe('appliedOnVersion: the server version a change was applied against', ()
         const f = facts(positions.map((p, i) => member({ baseVersion: trunk + p, version: 10 + i })));
         const on = appliedOnVersion(inRun(trunk, { baseVersion: position }), false, f);
         const lower = f.applied.filter((v) => v.baseVersion < position);
-        if (lower.length === 0) expect(on).toBe(trunk);
-        else expect(on).toBe(lower.reduce((a, b) => (b.baseVersion > a.baseVersion ? b : a)).version);
+        expect([trunk, ...lower.map((v) => v.version)]).toContain(on);
+        // Changes of the run at or after its position never matter.
+        const later = f.applied.filter((v) => v.baseVersion >= position);
+        expect(appliedOnVersion(inRun(trunk, { baseVersion: position }), false, facts(lower))).toBe(on);
+        expect(appliedOnVersion(inRun(trunk, { baseVersion: position }), false, facts([...later, ...lower].reverse()))).toBe(on);
+        // The predecessor, when applied, is what it was applied against.
+        const predecessor = lower.find((v) => v.baseVersion === position - 1);
+        if (predecessor) expect(on).toBe(predecessor.version);
+      }),
+    );
+  });
+
+  it('law: an earlier change of the run joining the facts moves appliedOn only to that change, and only when it is closer', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 2, max: 6 }), fc.uniqueArray(fc.integer({ min: 0, max: 5 }), { maxLength: 4 }), fc.nat(), (trunk, step, positions, pick) => {
+        const position = trunk + step;
+        const all = positions.filter((p) => p < step).map((p, i) => member({ baseVersion: trunk + p, version: 10 + i }));
+        fc.pre(all.length > 0);
+        const joining = all[pick % all.length]!;
+        const rest = all.filter((v) => v !== joining);
+        const before = appliedOnVersion(inRun(trunk, { baseVersion: position }), false, facts(rest));
+        const after = appliedOnVersion(inRun(trunk, { baseVersion: position }), false, facts(all));
+        const closer = rest.every((v) => v.baseVersion < joining.baseVersion);
+        expect(after).toBe(closer ? joining.version : before);
       }),
     );
   });

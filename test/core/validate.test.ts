@@ -672,6 +672,115 @@ describe('validateChange: which check wins', () => {
   });
 });
 
+// ---- every error code: returned by validateChange, or never, and why --------------------
+
+/**
+ * ERROR_CODES split in two: the codes validateChange returns, each with one input that gets
+ * it, and the codes it never returns, each with the reason (what it would need to know). The
+ * two lists must cover ERROR_CODES exactly, so a new code forces this table to be updated.
+ */
+const RETURNS: Partial<Record<ErrorCode, { input: ChangeInput; limits?: Limits }>> = {
+  INVALID_PROPERTY_VALUE: { input: update({ data: { height: NaN } }) },
+  TOO_LARGE: { input: update(), limits: { ...DEFAULT_LIMITS, maxChangeBytes: 10 } },
+  MALFORMED_CHANGE: { input: loose(update(), { action: 'MERGE' }) },
+  INVALID_DEVICE_ID: { input: update({ deviceId: 'd'.repeat(201) }) },
+  MALFORMED_ID: { input: update({ id: 'change-1' }) },
+  MISSING_DEVICE_ID: { input: create({ localId: 'tree-1' }) },
+  MISSING_ENTITY_ID: { input: update({ entityId: null }) },
+  TRUNK_VERSION_WITHOUT_BRANCH: { input: update({ trunkVersion: 1 }) },
+  BASE_VERSION_INVALID: { input: update({ baseVersion: 0 }) },
+  UNKNOWN_PROPERTY: { input: update({ data: withKey({}, 'label', 'x') }) },
+  MISSING_LABEL: { input: create({ label: null }) },
+  INVALID_LABEL: { input: update({ label: 'a\u0001b' }) },
+  BASE_VERSION_MISSING: { input: update({ baseVersion: null }) },
+  BASE_BELOW_TRUNK: { input: update({ branchId: BRANCH, trunkVersion: 4, baseVersion: 3 }) },
+  RUN_TOO_LONG: { input: update({ branchId: BRANCH, trunkVersion: 1, baseVersion: 2 + DEFAULT_LIMITS.maxRunLength }) },
+  INVALID_OPERATION: { input: update({ operations: [{ op: 'INCREMENT', property: 'height' }] }) },
+};
+const NEVER_RETURNS: Partial<Record<ErrorCode, string>> = {
+  UNKNOWN_DATASET: 'needs the datasets in the database (sync)',
+  ENTITY_NOT_FOUND: 'needs the entity (placeChange)',
+  ENTITY_EXISTS: 'needs the entity (placeChange)',
+  ENTITY_DELETED: 'needs the entity (placeChange)',
+  BASE_VERSION_AHEAD: "needs the entity's version (placeChange)",
+  TRUNK_VERSION_AHEAD: "needs the entity's version (placeChange)",
+  BRANCH_TRUNK_CHANGED: "needs the run's other changes (checkBranch)",
+  BRANCH_POSITION_TAKEN: "needs the run's other changes (checkBranch)",
+  BRANCH_ON_OTHER_ENTITY: "needs the run's other changes (checkBranch)",
+  CHANGE_ID_REUSED: 'needs the change log (sync)',
+  EMPTY_BATCH: 'a property of the batch, not of one change (submitChanges)',
+  BATCH_TOO_LARGE: 'a property of the batch, not of one change (submitChanges)',
+  DATASET_EXISTS: 'about creating datasets, not changes',
+  INVALID_NAME: 'about dataset, property and token names, not changes (validateName)',
+  NOT_IN_CONFLICT: 'about resolving conflicts (resolveConflict)',
+  INTERNAL_ERROR: 'an unexpected failure while processing, after validation (sync)',
+  OPERATION_TYPE_MISMATCH: 'needs the current value (applyOperations)',
+  VALUE_OUT_OF_RANGE: 'needs the current value (applyOperations)',
+  LOCAL_ID_UNKNOWN: "needs the device's local-id mappings (sync)",
+  INVALID_CURSOR: 'about pulls, not changes',
+  UNAUTHENTICATED: 'about the request, not the change (auth)',
+  FORBIDDEN: 'about the request, not the change (auth)',
+  TOKEN_NOT_FOUND: 'about API tokens, not changes',
+  ADMIN_TOKEN_RESTRICTED: 'about API tokens, not changes',
+};
+const RETURNED_CODES = (Object.keys(RETURNS) as ErrorCode[]).sort();
+const NEVER_CODES = (Object.keys(NEVER_RETURNS) as ErrorCode[]).sort();
+
+describe('validateChange: every error code, returned or not', () => {
+  it('the returned and the never-returned codes split ERROR_CODES exactly', () => {
+    expect(RETURNED_CODES.filter((c) => NEVER_CODES.includes(c))).toEqual([]);
+    expect([...RETURNED_CODES, ...NEVER_CODES].sort()).toEqual(Object.keys(ERROR_CODES).sort());
+  });
+
+  it.each(RETURNED_CODES)('returns %s for its example', (code) => {
+    const { input, limits } = RETURNS[code]!;
+    expect(codeOf(input, limits)).toBe(code);
+  });
+
+  it('returns only those codes, whatever it is given', () => {
+    // Loose inputs: each field mostly valid (or absent), sometimes wrong in one of the ways the
+    // checks look for, so every check gets its turn; id and dataset are always strings, as the
+    // schema requires (String!).
+    const mostly = (valid: fc.Arbitrary<unknown>, ...wrong: unknown[]) => fc.oneof({ weight: 12, arbitrary: valid }, { weight: 1, arbitrary: fc.constantFrom(...wrong) });
+    const version = fc.integer({ min: 1, max: 12 });
+    const operation = fc.record({
+      op: mostly(fc.constantFrom('SET', 'UNSET', 'LIST_ADD', 'LIST_REMOVE', 'INCREMENT', 'SET_LABEL'), 'MERGE'),
+      property: mostly(fc.constantFrom('height', 'kids'), '', 'label', null),
+      value: mostly(fc.jsonValue({ maxDepth: 2 }), undefined, 'n\u0000', ' '),
+      index: mostly(fc.option(fc.nat(3)), -1, 1.5),
+      by: mostly(fc.integer(), null, Infinity),
+    });
+    const anyInput = fc.record({
+      id: mostly(fc.uuid(), '', 'x', '\u0000'),
+      entityId: mostly(fc.uuid(), null, undefined, '', 'x'),
+      branchId: mostly(fc.option(fc.uuid()), 'x'),
+      dataset: mostly(fc.constant('trees'), 'a\u0000'),
+      deviceId: mostly(fc.option(fc.constantFrom('tab-1', '')), 'd'.repeat(201), '\u0000'),
+      localId: mostly(fc.oneof({ weight: 8, arbitrary: fc.constantFrom(null, undefined) }, { weight: 1, arbitrary: fc.constant('tree-1') }), '', '\u0000'),
+      label: mostly(fc.option(fc.constant('Oak')), '', ' ', 'a\u0001', 'x'.repeat(1001)),
+      action: mostly(fc.constantFrom('CREATE', 'UPDATE', 'DELETE'), 'MERGE'),
+      baseVersion: mostly(fc.option(version, { freq: 4 }), 0, 1.5, NaN, 2 ** 31, DEFAULT_LIMITS.maxRunLength + 5),
+      trunkVersion: mostly(fc.option(version), 0, 1.5),
+      data: fc.oneof(
+        { weight: 4, arbitrary: fc.option(fc.dictionary(fc.constantFrom('height', 'species'), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 2 })) },
+        { weight: 1, arbitrary: fc.constantFrom<unknown>([], 'x', { label: 1 }, { height: NaN }, { height: [undefined] }, { 'a\u0000': 1 }) },
+      ),
+      operations: fc.option(fc.array(operation, { minLength: 1, maxLength: 2 }), { freq: 2 }),
+    });
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(anyInput, fc.constantFrom(DEFAULT_LIMITS, { ...DEFAULT_LIMITS, maxChangeBytes: 600, maxProperties: 1 }, { ...DEFAULT_LIMITS, maxRunLength: 5 }), (raw, limits) => {
+        const code = codeOf(raw as unknown as ChangeInput, limits);
+        seen.add(code);
+        expect([...RETURNED_CODES, 'OK']).toContain(code);
+      }),
+      { numRuns: 3000 },
+    );
+    // The generator reaches most of the checks, so the property says something about each.
+    expect(RETURNED_CODES.filter((c) => !seen.has(c))).toEqual([]);
+  });
+});
+
 // ---- generated changes -------------------------------------------------------------------
 
 const absent = fc.constantFrom(null, undefined);
@@ -782,6 +891,14 @@ describe('validateChange: generated changes', () => {
     ['a label too long', 'INVALID_LABEL', (c) => ({ input: { ...c, label: 'x'.repeat(DEFAULT_LIMITS.maxLabelLength + 1) } })],
     ['a delete without baseVersion', 'BASE_VERSION_MISSING', (c) => ({ input: { ...c, action: 'DELETE', baseVersion: undefined } })],
     ['base below trunk', 'BASE_BELOW_TRUNK', (c) => ({ input: { ...c, branchId: BRANCH, trunkVersion: 10, baseVersion: 9 } })],
+    ['a deviceId too long', 'INVALID_DEVICE_ID', (c) => ({ input: { ...c, deviceId: 'd'.repeat(201) } })],
+    ['a localId without deviceId', 'MISSING_DEVICE_ID', (c) => ({ input: { ...c, localId: 'tree-1', deviceId: null } })],
+    [
+      'a run one change too long',
+      'RUN_TOO_LONG',
+      (c) => ({ input: { ...c, action: 'UPDATE', branchId: BRANCH, trunkVersion: 1, baseVersion: 2 + DEFAULT_LIMITS.maxRunLength, label: null } }),
+    ],
+    ['an unknown operation', 'INVALID_OPERATION', (c) => ({ input: { ...c, operations: [{ op: 'MERGE' }] } })],
   ];
 
   it.each(defects)('rejects any well-formed change with one defect (%s) as %s', (_, code, apply) => {
@@ -795,23 +912,7 @@ describe('validateChange: generated changes', () => {
   });
 
   it('has a generated case for every code validateChange can return', () => {
-    const codes = new Set(defects.map(([, code]) => code));
-    expect([...codes].sort()).toEqual(
-      [
-        'BASE_BELOW_TRUNK',
-        'BASE_VERSION_INVALID',
-        'BASE_VERSION_MISSING',
-        'INVALID_LABEL',
-        'INVALID_PROPERTY_VALUE',
-        'MALFORMED_CHANGE',
-        'MALFORMED_ID',
-        'MISSING_ENTITY_ID',
-        'MISSING_LABEL',
-        'TOO_LARGE',
-        'TRUNK_VERSION_WITHOUT_BRANCH',
-        'UNKNOWN_PROPERTY',
-      ].sort(),
-    );
+    expect([...new Set(defects.map(([, code]) => code))].sort()).toEqual(RETURNED_CODES);
   });
 
   it('always gives a message that starts with the code sentence', () => {

@@ -236,11 +236,25 @@ describe('a release chain that meets its run\'s delete', () => {
 
     const landed = await o.one(del);
     expect(landed).toMatchObject({ outcome: 'APPLIED', version: 2 });
-    expect(landed.released.filter((r) => r.outcome === 'APPLIED')).toEqual([]);
+    // The chain reaches it at once and refuses it there; it is not left for the flush.
+    expect(landed.released).toEqual([
+      {
+        changeId: upd.id,
+        outcome: 'REJECTED',
+        originalOutcome: null,
+        entityId: id,
+        version: null,
+        conflict: null,
+        conflictingProperties: [],
+        error: { code: 'ENTITY_DELETED', message: `the entity has been deleted: ${id}` },
+        waitsFor: null,
+      },
+    ]);
+    expect(await o.held({ entityId: id })).toEqual([]);
     expect((await o.entity(id))!).toMatchObject({ deleted: true, version: 2, data: { height: 0 } });
 
-    // Rejected at once or left for the flush to refuse: either way it ends rejected, nothing applied.
-    await o.flush(0);
+    // A flush afterwards finds nothing of it to force.
+    expect((await o.flush(0)).filter((r) => r.entityId === id)).toEqual([]);
     expect((await d.change(upd.id))!).toMatchObject({ outcome: 'REJECTED', errorCode: 'ENTITY_DELETED', version: null });
     expect(await o.held({ entityId: id })).toEqual([]);
     const e = (await o.entity(id))!;

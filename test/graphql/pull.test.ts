@@ -39,6 +39,31 @@ async function waitAllPullable(db: Db, timeoutMs = 30_000): Promise<void> {
   }
 }
 
+/**
+ * Records the text of every statement the app sends to its database until `stop()`: pulls are
+ * judged by the work they cause, which is exact, rather than by a time, which is not.
+ */
+function recordStatements(): { stop: () => string[] } {
+  const seen: string[] = [];
+  const database = t.database;
+  if (database.pglite) {
+    const client = database.pglite;
+    const query = client.query.bind(client);
+    client.query = ((text: string, ...rest: unknown[]) => {
+      seen.push(text);
+      return (query as (...a: unknown[]) => unknown)(text, ...rest);
+    }) as typeof client.query;
+    return { stop: () => ((client.query = query), seen) };
+  }
+  const client = database.sql!;
+  const unsafe = client.unsafe.bind(client);
+  client.unsafe = ((text: string, ...rest: unknown[]) => {
+    seen.push(text);
+    return (unsafe as (...a: unknown[]) => unknown)(text, ...rest);
+  }) as typeof client.unsafe;
+  return { stop: () => ((client.unsafe = unsafe), seen) };
+}
+
 async function inProcess(changes: ChangeInput[]) {
   const { results } = await submitChanges(t.database.db, changes);
   expect(results.filter((r) => r.outcome !== 'APPLIED'), JSON.stringify(results.find((r) => r.outcome !== 'APPLIED'))).toEqual([]);
@@ -96,13 +121,14 @@ describe('pull pagination over 10,000 versions', () => {
     await waitAllPullable(t.database.db);
 
     // Pull it all over HTTP.
-    const started = Date.now();
+    const recording = recordStatements();
     const seen: string[] = [];
     const pages: number[] = [];
     let cursor: string | null = null;
     let guard = 0;
     for (;;) {
-      const page: Awaited<ReturnType<typeof s.pull<PulledVersion>>> = await s.pull<PulledVersion>(ds, { cursor, limit: 1000 }, 'version entity { id }');
+      // Everything is pullable already (above): no settling between pages, so only the app queries.
+      const page: Awaited<ReturnType<typeof s.pull<PulledVersion>>> = await s.pull<PulledVersion>(ds, { cursor, limit: 1000 }, 'version entity { id }', false);
       pages.push(page.versions.length);
       seen.push(...page.versions.map((v) => `${v.entity.id}:${v.version}`));
       if (page.versions.length > 0) expect(page.cursor).not.toBe(cursor);
@@ -111,7 +137,12 @@ describe('pull pagination over 10,000 versions', () => {
       if (!page.hasMore) break;
       expect(++guard).toBeLessThan(20);
     }
-    const elapsed = Date.now() - started;
+    // The work of a pull does not grow with its page: per page one dataset lookup, the page
+    // query, and one load of the page's entities for the selection (no query per version).
+    const kind = (q: string) => (q.includes('/* changesSince */') ? 'page' : /^select "id" from "datasets"/.test(q) ? 'dataset' : /^select "d0"/.test(q) ? 'selection' : q.slice(0, 200));
+    // (The revocation poll of the token cache runs on its own timer: not a pull's work.)
+    const pullWork = recording.stop().filter((q) => !/^select "id" from "api_tokens" where "api_tokens"."revoked_at"/.test(q));
+    expect(pullWork.map(kind)).toEqual(pages.flatMap(() => ['dataset', 'page', 'selection']));
 
     expect(pages).toEqual([1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]);
     expect(seen).toHaveLength(ENTITIES * VERSIONS);
@@ -151,8 +182,6 @@ describe('pull pagination over 10,000 versions', () => {
     expect(next.hasMore).toBe(false);
     expect(after[0]!.version).toBe(VERSIONS + 1);
 
-    // The pulls themselves stay quick.
-    expect(elapsed).toBeLessThan(45_000);
   }, 120_000);
 });
 
@@ -206,9 +235,8 @@ describe('pull basics', () => {
   it('an empty dataset: an empty page, hasMore false, a cursor to keep', async () => {
     const ds = await d.createDataset(['n']);
     const p = await s.pull(ds);
-    expect(p).toMatchObject({ versions: [], hasMore: false, localIds: [] });
-    expect(typeof p.cursor).toBe('string');
-    expect(p.cursor.length).toBeGreaterThan(0);
+    // The cursor of the very start: before every transaction.
+    expect(p).toEqual({ versions: [], hasMore: false, localIds: [], cursor: Buffer.from('v1:0:0').toString('base64url') });
     // That cursor works, and later versions follow it.
     const id = await d.create(ds, 'Late');
     await waitAllPullable(t.database.db);
@@ -218,10 +246,9 @@ describe('pull basics', () => {
 });
 
 describe('pull errors are DomainErrors with a code', () => {
-  const expectError = async (dataset: string, opts: { cursor?: string | null; limit?: number | null }, code: string) => {
+  const expectError = async (dataset: string, opts: { cursor?: string | null; limit?: number | null }, code: string, message: string) => {
     const r = await s.pullRaw(dataset, opts);
-    expect(r, JSON.stringify(opts)).toMatchObject({ __typename: 'DomainError', code });
-    if (r.__typename === 'DomainError') expect(r.message.length).toBeGreaterThan(0);
+    expect(r, JSON.stringify(opts)).toEqual({ __typename: 'DomainError', code, message });
   };
 
   it('INVALID_CURSOR for anything this server did not hand out', async () => {
@@ -238,7 +265,7 @@ describe('pull errors are DomainErrors with a code', () => {
       Buffer.from('v1:1:1\u0000').toString('base64url'),
       'x'.repeat(10_000),
     ]) {
-      await expectError(ds, { cursor }, 'INVALID_CURSOR');
+      await expectError(ds, { cursor }, 'INVALID_CURSOR', `"${cursor.slice(0, 60)}" is not a cursor this server handed out`);
     }
   });
 
@@ -253,13 +280,13 @@ describe('pull errors are DomainErrors with a code', () => {
   });
 
   it('UNKNOWN_DATASET, also for a name holding NUL', async () => {
-    await expectError('no_such_dataset', {}, 'UNKNOWN_DATASET');
-    await expectError('bad\u0000name', {}, 'UNKNOWN_DATASET');
+    await expectError('no_such_dataset', {}, 'UNKNOWN_DATASET', 'no dataset named "no_such_dataset"');
+    await expectError('bad\u0000name', {}, 'UNKNOWN_DATASET', 'no dataset named "bad\u0000name"');
   });
 
   it('TOO_LARGE for a limit outside 1..1000; 1 and 1000 are fine', async () => {
     const ds = await d.createDataset(['n']);
-    for (const limit of [0, 1001, -1, 1_000_000]) await expectError(ds, { limit }, 'TOO_LARGE');
+    for (const limit of [0, 1001, -1, 1_000_000]) await expectError(ds, { limit }, 'TOO_LARGE', 'limit must be 1 to 1000');
     for (const limit of [1, 1000]) expect((await s.pullRaw(ds, { limit })).__typename).toBe('QueryChangesSinceSuccess');
   });
 });

@@ -203,35 +203,56 @@ describe('HTTP and GraphQL-level errors are never a 500', () => {
     expect(ok(await t.gql('{ datasets { name } }')).datasets.length).toBeGreaterThan(0);
   });
 
-  it('wrong GraphQL types are validation errors, not 500s', async () => {
+  it('wrong GraphQL types are validation errors, not 500s: each with its status, code and message', async () => {
     const q = `mutation($c: ChangeInput!) { submitChange(change: $c) { outcome } }`;
     const base = { id: randomUUID(), dataset: ds, entityId: randomUUID(), action: 'UPDATE' };
-    const cases: [string, Record<string, unknown> | undefined][] = [
-      [q, { c: { ...base, baseVersion: 'one' } }],
-      [q, { c: { ...base, baseVersion: 2 ** 31 } }],
-      [q, { c: { ...base, baseVersion: 1.5 } }],
-      [q, { c: { ...base, action: 'MOVE' } }],
-      [q, { c: { ...base, id: null } }],
-      [q, { c: { ...base, unknownField: 1 } }],
-      [q, undefined],
-      [`mutation { submitChanges(changes: {}) { __typename } }`, undefined],
-      [`{ entity(id: 5) { nope } }`, undefined],
-      [`{ entities { nodes { id } } }`, undefined],
-      [`{ datasets { name `, undefined],
+    const bad = (at: string, value: string, why: string) => [400, [['BAD_USER_INPUT', `Variable "$c" got invalid value ${value} at "c.${at}"; ${why}`]]] as const;
+    const invalid = (...messages: string[]) => [200, messages.map((m) => ['GRAPHQL_VALIDATION_FAILED', m])] as const;
+    const cases: [string, Record<string, unknown> | undefined, readonly [number, readonly (readonly string[])[]]][] = [
+      [q, { c: { ...base, baseVersion: 'one' } }, bad('baseVersion', '"one"', 'Int cannot represent non-integer value: "one"')],
+      [q, { c: { ...base, baseVersion: 2 ** 31 } }, bad('baseVersion', '2147483648', 'Int cannot represent non 32-bit signed integer value: 2147483648')],
+      [q, { c: { ...base, baseVersion: 1.5 } }, bad('baseVersion', '1.5', 'Int cannot represent non-integer value: 1.5')],
+      [q, { c: { ...base, action: 'MOVE' } }, bad('action', '"MOVE"', 'Value "MOVE" does not exist in "ChangeAction" enum.')],
+      [q, { c: { ...base, id: null } }, bad('id', 'null', 'Expected non-nullable type "String!" not to be null.')],
+      [
+        q,
+        { c: { ...base, unknownField: 1 } },
+        [400, [['BAD_USER_INPUT', `Variable "$c" got invalid value { id: "${base.id}", dataset: "${ds}", entityId: "${base.entityId}", action: "UPDATE", unknownField: 1 }; Field "unknownField" is not defined by type "ChangeInput".`]]],
+      ],
+      [q, undefined, [400, [['BAD_USER_INPUT', 'Variable "$c" of required type "ChangeInput!" was not provided.']]]],
+      [
+        `mutation { submitChanges(changes: {}) { __typename } }`,
+        undefined,
+        invalid(
+          'Field "ChangeInput.action" of required type "ChangeAction!" was not provided.',
+          'Field "ChangeInput.dataset" of required type "String!" was not provided.',
+          'Field "ChangeInput.id" of required type "String!" was not provided.',
+        ),
+      ],
+      [`{ entity(id: 5) { nope } }`, undefined, invalid('Cannot query field "nope" on type "Entity".')],
+      [`{ entities { nodes { id } } }`, undefined, invalid('Field "entities" argument "dataset" of type "String!" is required, but it was not provided.')],
+      [`{ datasets { name `, undefined, [200, [['GRAPHQL_PARSE_FAILED', 'Syntax Error: Expected Name, found <EOF>.']]]],
     ];
-    for (const [query, variables] of cases) {
+    for (const [query, variables, expected] of cases) {
       const res = await t.gql(query, variables);
       noInternalError(res);
-      expect(res.errors?.length, JSON.stringify(variables)).toBeGreaterThan(0);
+      expect([res.status, res.errors?.map((e) => [e.extensions?.code, e.message])], JSON.stringify(variables)).toEqual(expected);
       expect(res.data ?? null).toBeNull();
     }
   });
 
-  it('a body that is not JSON is a 4xx', async () => {
-    for (const body of ['{not json', '[]', '"a string"', '']) {
+  it('a body that is not JSON is a 400 BAD_REQUEST saying why', async () => {
+    const cases: [string, string][] = [
+      ['{not json', 'POST body sent invalid JSON.'],
+      ['[]', 'Batching is not supported.'],
+      ['"a string"', 'POST body is expected to be object but received string'],
+      ['', 'POST body sent invalid JSON.'],
+    ];
+    for (const [body, message] of cases) {
       const res = await fetch(t.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-      expect(res.status, body).toBeGreaterThanOrEqual(400);
-      expect(res.status, body).toBeLessThan(500);
+      expect(res.status, body).toBe(400);
+      const { errors } = (await res.json()) as { errors: { message: string; extensions: { code: string } }[] };
+      expect(errors.map((e) => [e.extensions.code, e.message]), body).toEqual([['BAD_REQUEST', message]]);
     }
   });
 
