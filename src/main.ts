@@ -2,16 +2,12 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { isDroppedConnection, openDatabase } from './db/client.js';
 import { postgresNotifier } from './db/notify.js';
-import { createEventBus } from './graphql/pubsub.js';
-import { buildApp, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS } from './server/app.js';
 import type { HardeningOptions } from './server/hardening.js';
 import { DEFAULT_HOLD_TIMEOUT_SECONDS } from './sync/flush-backlog.js';
 import { createFirstAdminToken } from './sync/tokens.js';
 import { isRole, ROLES } from './core/auth.js';
 import { FolderLockedError } from './db/folder-lock.js';
-import { answerCommand } from './cli/commands.js';
 import { runCli } from './cli/run.js';
-import { startControlChannel } from './server/control.js';
 import { DEFAULT_LIMITS, type Limits } from './core/types.js';
 
 /** The only place that reads the environment and the command line. */
@@ -87,6 +83,13 @@ const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL }
   process.exit(1);
 });
 
+// Loaded only to serve: an operator command (above) needs none of the GraphQL and HTTP stack.
+const [{ createEventBus }, { buildApp, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS }, { startControlChannel }, { answerCommand }] = await Promise.all([
+  import('./graphql/pubsub.js'),
+  import('./server/app.js'),
+  import('./server/control.js'),
+  import('./cli/commands.js'),
+]);
 /** Events across instances over Postgres LISTEN/NOTIFY; in process on PGlite (one process owns it). */
 const bus = createEventBus(database.sql ? { notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') } : {});
 /** A positive integer from the environment, or undefined when unset. */

@@ -1,18 +1,25 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../../src/db/client.js';
 
 /**
- * On PGlite, initdb plus migrations cost seconds per test file. Do them once here and dump
- * the data folder; each file's fresh database loads that dump (PGlite's loadDataDir).
+ * On PGlite, initdb plus migrations cost seconds per database. Do them once here: a dump of the
+ * migrated data folder, which each file's fresh in-process database loads (PGlite's loadDataDir),
+ * and the same migrated folder on disk, which a spawned service's fresh data folder is copied
+ * from (test/helpers/live.ts). Spawned PGlite services run on Postgres runs too.
  */
 export const templatePath = fileURLToPath(new URL('../../.tmp/pglite-template.tar', import.meta.url));
+export const templateFolder = fileURLToPath(new URL('../../.tmp/pglite-template-folder', import.meta.url));
 
 export default async function setup(): Promise<void> {
+  mkdirSync(fileURLToPath(new URL('../../.tmp', import.meta.url)), { recursive: true });
+  rmSync(templateFolder, { recursive: true, force: true });
+  const folder = await openDatabase({ dataDir: templateFolder });
+  await folder.close();
+  if (existsSync(`${templateFolder}/entity-sync.lock`)) throw new Error('the template folder kept its lock');
   if (process.env.DATABASE_URL) return;
   const database = await openDatabase({});
   const dump = await database.pglite!.dumpDataDir('none');
-  mkdirSync(fileURLToPath(new URL('../../.tmp', import.meta.url)), { recursive: true });
   writeFileSync(templatePath, Buffer.from(await dump.arrayBuffer()));
   await database.close();
 }

@@ -1,5 +1,9 @@
 import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { templateFolder } from './global-setup.js';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { EventBus } from '../../src/graphql/pubsub.js';
@@ -272,17 +276,38 @@ export function sseSubscribe<T = any>(
 }
 
 /**
+ * A spawned process's PGlite data folder: a fresh one (`memory://`, or a folder the test made and
+ * left empty) starts as a copy of the migrated template (global-setup.ts), so a start costs no
+ * initdb and no migrations (seconds each). `memory://` becomes a temporary folder, removed when the
+ * process ends: as fresh, and as gone afterwards.
+ */
+function seeded(env: Record<string, string>): { env: Record<string, string>; cleanup: () => void } {
+  const pglite = !(env.DATABASE_URL ?? process.env.DATABASE_URL);
+  const dir = env.DATA_DIR;
+  if (!pglite || dir === undefined) return { env, cleanup: () => {} };
+  if (dir === 'memory://') {
+    const temp = mkdtempSync(join(tmpdir(), 'es-memory-'));
+    cpSync(templateFolder, temp, { recursive: true });
+    return { env: { ...env, DATA_DIR: temp }, cleanup: () => rmSync(temp, { recursive: true, force: true }) };
+  }
+  if (existsSync(dir) && readdirSync(dir).length === 0) cpSync(templateFolder, dir, { recursive: true });
+  return { env, cleanup: () => {} };
+}
+
+/**
  * Runs the service entry point (`node --import tsx src/main.ts`) as its own process with `env`
  * (PORT 0 and HOST 127.0.0.1 unless given) and waits for its "entity-sync listening on <url>" line.
  * Starting a process is slow (PGlite starts and migrates; tsx compiles), so that wait is long.
  */
-export async function spawnService(env: Record<string, string>, startTimeoutMs = 60_000) {
+export async function spawnService(given: Record<string, string>, startTimeoutMs = 60_000) {
+  const { env, cleanup } = seeded(given);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', GRAPHIQL: 'false', FLUSH_INTERVAL_SECONDS: '0', ANONYMOUS_ROLE: 'admin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  void exited.then(cleanup);
   let output = '';
   child.stdout.on('data', (b) => (output += b));
   child.stderr.on('data', (b) => (output += b));
@@ -313,7 +338,8 @@ export type Service = Awaited<ReturnType<typeof spawnService>>;
  * Runs `node --import tsx src/main.ts ...args` to its end (an operator command, or a start that
  * is expected to refuse) with `env` over this process's environment; its exit code and output.
  */
-export function runMain(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runMain(args: readonly string[], given: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { env, cleanup } = seeded(given);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', GRAPHIQL: 'false', FLUSH_INTERVAL_SECONDS: '0', ...env },
@@ -327,6 +353,7 @@ export function runMain(args: readonly string[], env: Record<string, string>, ti
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+  void ended.then(cleanup, cleanup);
   return within(ended, timeoutMs, `main.ts ${args.join(' ')} to exit`).catch((e: Error) => {
     child.kill('SIGKILL');
     throw new Error(`${e.message}\nstdout: ${stdout}\nstderr: ${stderr}`);
