@@ -21,8 +21,8 @@ import { CHANGED_SUB, socketClient, spawnService, sseSubscribe, waitUntil, withi
  * restart on the same data. On PGlite in a temporary data folder, or on the test Postgres.
  */
 
-const BATCH = 500;
-const SOCKET_BATCH = 200;
+const BATCH = 300;
+const SOCKET_BATCH = 100;
 
 let dataDir: string | null = null;
 let closeDb: (() => Promise<void>) | null = null;
@@ -34,7 +34,7 @@ let sqlBeside: ((q: string) => Promise<unknown>) | null = null;
  * transaction open for seconds and the signal lands inside it, not by luck.
  */
 const SLOW = [
-  `create or replace function slow_version() returns trigger language plpgsql as $$ begin perform count(*) from generate_series(1, 100000); return new; end $$`,
+  `create or replace function slow_version() returns trigger language plpgsql as $$ begin perform count(*) from generate_series(1, 30000); return new; end $$`,
   `create trigger slow_version before insert on entity_versions for each row when (new.label like 'slow %') execute function slow_version()`,
 ];
 
