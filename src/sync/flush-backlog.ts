@@ -7,7 +7,7 @@ import { changeResult, type ChangeResult } from '../core/results.js';
 import { changes, heldChanges, isOriginal } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 import { LOCK, loadFacts, lockAll, persist, rowsOf, tryLockEntities } from './batch-store.js';
-import { isTransient, withTransientRetry } from './retry.js';
+import { failureMessage, isTransient, withTransientRetry } from './retry.js';
 
 export interface FlushResult {
   /** Each forced change, with the successors it released. */
@@ -128,7 +128,7 @@ async function forceTx(db: Db, due: readonly Due[], wait: boolean): Promise<Forc
 
 /** A held change that cannot be forced, even alone: recorded as such and taken out of the backlog. */
 async function recordForceFailure(db: Db, d: Due, cause: unknown): Promise<Forced> {
-  const error = changeError('INTERNAL_ERROR', `forcing it failed: ${String((cause as Error)?.message ?? cause).slice(0, 200)}`);
+  const error = changeError('INTERNAL_ERROR', `forcing it failed: ${failureMessage(cause)}`);
   const taken = await db.transaction(async (tx) => {
     await lockAll(tx, [{ space: LOCK.entity, key: d.entityId }]);
     const [held] = await tx.delete(heldChanges).where(eq(heldChanges.changeId, d.changeId)).returning({ changeId: heldChanges.changeId });

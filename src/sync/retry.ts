@@ -36,3 +36,10 @@ export async function withTransientRetry<T>(work: () => Promise<T>, attempts = T
     }
   }
 }
+
+/** What went wrong, in a line: the innermost cause's message (Drizzle wraps the driver's error, whose message says why). */
+export function failureMessage(error: unknown): string {
+  let e: unknown = error;
+  for (let depth = 0; depth < 8 && (e as { cause?: unknown } | null)?.cause; depth++) e = (e as { cause: unknown }).cause;
+  return String((e as Error | null)?.message ?? e).slice(0, 200);
+}

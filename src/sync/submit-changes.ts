@@ -11,11 +11,13 @@ import { changes } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 import { LOCK, loadFacts, lockAll, persist } from './batch-store.js';
 import { localBranchId, resolveLocalIds } from './local-ids.js';
-import { isTransient, withTransientRetry } from './retry.js';
+import { failureMessage, isTransient, withTransientRetry } from './retry.js';
 
 export interface SubmitResult {
   results: ChangeResult[];
   events: SyncEvent[];
+  /** The batch failed as a whole for an unexpected reason and was processed change by change (a poison change, or a bug). */
+  oneByOne: boolean;
 }
 
 /** Ids longer than this cannot be keys (btree entries are bounded); such changes are rejected. */
@@ -48,7 +50,7 @@ export async function submitChanges(db: Db, inputs: readonly ChangeInput[], limi
       results.push(...one.results);
       events.push(...one.events);
     }
-    return { results, events };
+    return { results, events, oneByOne: true };
   }
 }
 
@@ -66,7 +68,7 @@ async function runBatch(db: Db, batch: readonly BatchChange[]): Promise<SubmitRe
     const facts = await loadFacts(tx, { ...keys, heldOfEntities: creates }, (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) }));
     const plan = planBatch(batch, facts);
     await persist(tx, plan.writes);
-    return { results: plan.results, events: plan.events };
+    return { results: plan.results, events: plan.events, oneByOne: false };
   });
 }
 
@@ -124,7 +126,7 @@ function recordOf(input: ChangeInput, validation: Validation | null) {
 async function recordFailure(db: Db, input: ChangeInput, change: BatchChange, cause: unknown): Promise<SubmitResult> {
   const { record } = recordOf(input, null);
   const error = changeError('INTERNAL_ERROR', 'resend the change');
-  const detail = String((cause as Error)?.message ?? cause).slice(0, 200);
+  const detail = failureMessage(cause);
   await db
     .insert(changes)
     .values({ ...record, original: false, outcome: 'REJECTED', errorCode: error.code, errorMessage: `${error.message} (${detail})`, processedAt: new Date() })
@@ -133,5 +135,5 @@ async function recordFailure(db: Db, input: ChangeInput, change: BatchChange, ca
     });
   const result = changeResult(change.key, 'REJECTED', { entityId: record.entityId, error });
   if (change.localId !== null) result.localId = change.localId;
-  return { results: [result], events: [] };
+  return { results: [result], events: [], oneByOne: false };
 }

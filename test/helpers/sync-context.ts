@@ -77,6 +77,8 @@ export interface SyncContext {
   db: Db;
   database: Database & { url?: string };
   backend: 'pglite' | 'postgres';
+  /** Batches that failed as a whole and were processed change by change (submitChanges' oneByOne). */
+  oneByOne: number;
   /** Every event the use-cases returned for publishing, in order. */
   events: SyncEvent[];
   newDataset(properties?: readonly string[], name?: string): Promise<string>;
@@ -114,6 +116,7 @@ export async function openSyncContext(opts: { max?: number; limits?: Limits } = 
   async function submitSent(batch: readonly Sent[]): Promise<ChangeResult[]> {
     const r = await submitChanges(db, batch, limits);
     events.push(...r.events);
+    if (r.oneByOne) ctx.oneByOne++;
     expect(r.results.map((x) => x.changeId)).toEqual(batch.map((c) => c.id.toLowerCase()));
     return r.results;
   }
@@ -142,6 +145,7 @@ export async function openSyncContext(opts: { max?: number; limits?: Limits } = 
     db,
     database,
     backend,
+    oneByOne: 0,
     events,
     newDataset: async (properties = ['a', 'b', 'c'], name = `ds_${randomBytes(5).toString('hex')}`) => (await createDataset(db, name, properties)).name,
     newEntity: async (dataset, label = 'Thing', data = {}, extra = {}) => {
