@@ -54,7 +54,8 @@ async function listed(env: Record<string, string>, id: string): Promise<string[]
 
 const holder = (dir: string) => JSON.parse(readFileSync(join(dir, LOCK), 'utf8')) as { pid: number; command: string };
 
-describe('the CLI beside a running embedded server', () => {
+// The embedded (PGlite) folder's commands: the PGlite run's; the Postgres run has its own below.
+describe.runIf(backend === 'pglite')('the CLI beside a running embedded server', () => {
   const dir = mkdtempSync(join(tmpdir(), 'es-cli-'));
   const env = { DATA_DIR: dir, DATABASE_URL: '', ANONYMOUS_ROLE: '' };
   let service: Service;
@@ -159,7 +160,7 @@ describe('the CLI beside a running embedded server', () => {
   }, 240_000);
 });
 
-describe('a folder held by a live process that is no service', () => {
+describe.runIf(backend === 'pglite')('a folder held by a live process that is no service', () => {
   it('a server refuses it without opening PGlite (the folder stays as it was)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'es-cli-held-'));
     try {
