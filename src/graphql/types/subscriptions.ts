@@ -25,16 +25,34 @@ function eventBase<T extends EntityEvent>(name: string, description: string) {
       entity: t.drizzleField({
         type: 'entities',
         nullable: true,
+        description: 'The entity as it is when the event is read (later versions may have landed since).',
         resolve: (query, e, _args, ctx) => ctx.db.query.entities.findFirst(query({ where: { id: e.entityId } })),
       }),
     }),
   });
 }
 
+/**
+ * The version an event announces, as it was made: `entity` is the entity as it is by the time the
+ * event is read (later versions may have landed meanwhile), this is the one the event is about.
+ */
+function announcedVersion<T extends EventOf<'entityChanged' | 'conflictDetected'>>(ref: ReturnType<typeof eventBase<T>>) {
+  builder.objectField(ref, 'entityVersion', (t) =>
+    t.drizzleField({
+      type: 'entityVersions',
+      nullable: true,
+      description: 'The version this event announces, as it was made (not the entity as it is now: see `entity`).',
+      resolve: (query, e, _args, ctx) => ctx.db.query.entityVersions.findFirst(query({ where: { entityId: e.entityId, version: e.version } })),
+    }),
+  );
+}
+
 const EntityChangedEvent = eventBase<EventOf<'entityChanged'>>('EntityChangedEvent', 'An entity got a new version.');
 builder.objectField(EntityChangedEvent, 'version', (t) => t.exposeInt('version'));
+announcedVersion(EntityChangedEvent);
 
 const ConflictDetectedEvent = eventBase<EventOf<'conflictDetected'>>('ConflictDetectedEvent', 'A change was applied in conflict.');
+announcedVersion(ConflictDetectedEvent);
 builder.objectFields(ConflictDetectedEvent, (t) => ({
   version: t.exposeInt('version'),
   type: t.field({ type: ConflictTypeEnum, resolve: (e) => e.conflict }),
