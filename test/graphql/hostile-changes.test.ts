@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../src/core/types.js';
 import { createToken } from '../../src/sync/tokens.js';
 import { startTestApp, useApp, type TestApp } from '../helpers/app.js';
+import { recordStatements } from '../helpers/statements.js';
 import { domain, noInternalError, offline, offlineRun, ok, postRaw, sync, uniqueName } from '../helpers/domain.js';
 
 /**
@@ -260,5 +261,48 @@ describe('who sees a run: one rule on every path', () => {
 
     const seen = ok(await t.gqlAs(reviewer.secret, PULL, { ds })).changesSince.data.versions;
     expect(seen[0].entity.branches).toEqual([{ id: run.branchId, changes: [{ changeId: held.id, state: 'HELD' }] }]);
+  });
+});
+
+describe('runs under a page are loaded for the page and priced by their page sizes', () => {
+  it('a pull of 60 versions asking for every entity\'s runs: the answer is right, from six statements whatever the page', async () => {
+    const ds = await d.createDataset(['height']);
+    const ENTITIES = 20;
+    const ids = Array.from({ length: ENTITIES }, () => randomUUID());
+    await d.submit(...ids.map((entityId) => ({ dataset: ds, entityId, action: 'CREATE' as const, label: 'E', data: { height: 0 } })));
+    // Each entity: one run of two applied changes, and one run with a gap (a held change).
+    const runs = ids.map((id) => ({ done: offlineRun(ds, id, 1), waiting: offlineRun(ds, id, 1) }));
+    await o.submit(...runs.flatMap(({ done }) => [done.update(1, { height: 1 }), done.update(2, { height: 2 })]));
+    await o.submit(...runs.map(({ waiting }) => waiting.update(3, { height: 9 })));
+
+    const PULL = `query($ds: String!) { changesSince(dataset: $ds, limit: 100) { ... on QueryChangesSinceSuccess { data { versions { version entity { id
+      branches { id trunkVersion missing { from to } changes { position state } } } } } } } }`;
+    await s.pull(ds);
+    const recording = recordStatements(t.database);
+    const res = await t.gql(PULL, { ds });
+    const statements = recording.stop();
+    noInternalError(res);
+    const versions = ok(res).changesSince.data.versions as { version: number; entity: { id: string; branches: unknown[] } }[];
+    expect(versions).toHaveLength(ENTITIES * 3);
+    for (const [i, id] of ids.entries()) {
+      const expected = [
+        { id: runs[i]!.done.branchId, trunkVersion: 1, missing: [], changes: [{ position: 1, state: 'APPLIED' }, { position: 2, state: 'APPLIED' }] },
+        { id: runs[i]!.waiting.branchId, trunkVersion: 1, missing: [{ from: 1, to: 2 }], changes: [{ position: 3, state: 'HELD' }] },
+      ];
+      for (const v of versions.filter((x) => x.entity.id === id)) expect(v.entity.branches).toEqual(expected);
+    }
+    // Authentication aside: the page, its entities, their runs, and each run field once for the page.
+    // The dataset, the page, its entities; then the runs of all 20 entities at once, and their
+    // members once for `changes` and once for `missing` (a loader per place in the query).
+    const named = statements.map((q) => /\/\* (\w+) \*\//.exec(q)?.[1] ?? 'unnamed');
+    expect(named.slice(3)).toEqual(['runsOfEntities', 'runMembers', 'runMembers']);
+    expect(statements).toHaveLength(6);
+  });
+
+  it('is priced by its page sizes: every run\'s changes under a 1,000-version page is refused before it runs', async () => {
+    const res = await t.gql(`{ changesSince(dataset: "x", limit: 1000) { ... on QueryChangesSinceSuccess { data { versions { entity { branches(limit: 100) { changes(limit: 1000) { position } } } } } } } }`);
+    expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(res.errors![0]!.message).toMatch(/^query cost limit of 600000 exceeded \(found \d+\)$/);
+    expect(Number(/found (\d+)/.exec(res.errors![0]!.message)![1])).toBeGreaterThan(1000 * 100 * 1000);
   });
 });

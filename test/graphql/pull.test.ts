@@ -6,6 +6,7 @@ import type { Db } from '../../src/db/client.js';
 import { encodeCursor, PULL_HORIZON } from '../../src/sync/changes-since.js';
 import { submitChanges } from '../../src/sync/submit-changes.js';
 import { useApp } from '../helpers/app.js';
+import { recordStatements } from '../helpers/statements.js';
 import { domain, noInternalError, sync, type ChangesPageRow, type Domain, type PulledVersion, type Sync } from '../helpers/domain.js';
 
 /**
@@ -37,31 +38,6 @@ async function waitAllPullable(db: Db, timeoutMs = 30_000): Promise<void> {
     if (Date.now() > until) throw new Error('a transaction older than the test versions is still running on the server');
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/**
- * Records the text of every statement the app sends to its database until `stop()`: pulls are
- * judged by the work they cause, which is exact, rather than by a time, which is not.
- */
-function recordStatements(): { stop: () => string[] } {
-  const seen: string[] = [];
-  const database = t.database;
-  if (database.pglite) {
-    const client = database.pglite;
-    const query = client.query.bind(client);
-    client.query = ((text: string, ...rest: unknown[]) => {
-      seen.push(text);
-      return (query as (...a: unknown[]) => unknown)(text, ...rest);
-    }) as typeof client.query;
-    return { stop: () => ((client.query = query), seen) };
-  }
-  const client = database.sql!;
-  const unsafe = client.unsafe.bind(client);
-  client.unsafe = ((text: string, ...rest: unknown[]) => {
-    seen.push(text);
-    return (unsafe as (...a: unknown[]) => unknown)(text, ...rest);
-  }) as typeof client.unsafe;
-  return { stop: () => ((client.unsafe = unsafe), seen) };
 }
 
 async function inProcess(changes: ChangeInput[]) {
@@ -121,7 +97,7 @@ describe('pull pagination over 10,000 versions', () => {
     await waitAllPullable(t.database.db);
 
     // Pull it all over HTTP.
-    const recording = recordStatements();
+    const recording = recordStatements(t.database);
     const seen: string[] = [];
     const pages: number[] = [];
     let cursor: string | null = null;
