@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { TransportError } from '../../src/client/errors.js';
@@ -54,6 +54,44 @@ async function treeWithClient(opts: { onBatch?: () => void; ackTimeoutMs?: numbe
   return { ds, id, client, events, sent, setOnBatch: (fn: () => void) => (onBatch = fn) };
 }
 
+/** How many changes this server has answered DUPLICATE (its /metrics counter). */
+async function duplicatesCounted(): Promise<number> {
+  const text = await (await fetch(t.url.replace(/\/graphql$/, '/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith('entity_sync_changes_total{outcome="DUPLICATE"}'));
+  return Number(line?.split(' ')[1] ?? 0);
+}
+
+/**
+ * A TCP front door on a port of its own, forwarding to whichever server is up (`to(port)`);
+ * while none is (`to(null)`), it cuts each connection at once. The port stays this test's the
+ * whole time, so nothing else can take it while the server is down and back.
+ */
+async function frontDoor() {
+  let target: number | null = null;
+  const open = new Set<Socket>();
+  const server = createServer((inbound) => {
+    open.add(inbound);
+    inbound.on('close', () => open.delete(inbound));
+    inbound.on('error', () => {});
+    if (target === null) return void inbound.destroy();
+    const outbound = connect(target, '127.0.0.1');
+    outbound.on('error', () => inbound.destroy());
+    outbound.on('close', () => inbound.destroy());
+    inbound.on('close', () => outbound.destroy());
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/graphql`,
+    to(serverUrl: string | null) {
+      target = serverUrl === null ? null : Number(new URL(serverUrl).port);
+      if (target === null) for (const s of open) s.destroy();
+    },
+    close: () => new Promise<void>((resolve) => (open.forEach((s) => s.destroy()), server.close(() => resolve()))),
+  };
+}
+
 async function expectEachOnce(id: string, changeIds: string[]) {
   const e = (await serverEntity(t, id))!;
   expect(e.versions.map((v) => v.changeId).slice(1)).toEqual(changeIds);
@@ -105,9 +143,10 @@ describe('socket first, HTTP when it fails', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
     expect(events.transport[0]).toMatchObject({ mode: 'http', reason: expect.stringContaining('1000 ms') });
     expect(events.applied.slice(1).map((a) => [a.changeId, a.duplicate])).toEqual([[ids[0], false], [ids[1], false]]);
-    // The server now reads the stalled frame: a resend it recognises.
+    // The server now reads the stalled frame: a resend it recognises, both changes DUPLICATE.
+    const before = await duplicatesCounted();
     for (const s of stalled) s.resume();
-    await new Promise((r) => setTimeout(r, 300));
+    await until(async () => (await duplicatesCounted()) === before + 2, 'the late socket copy to be answered DUPLICATE twice');
     expect(await expectEachOnce(id, ids)).toMatchObject({ version: 3, data: { height: 6 } });
   });
 
@@ -125,11 +164,12 @@ describe('socket first, HTTP when it fails', () => {
 
 describe('a server that is down for a while', () => {
   it('edits queue while it is down, sync fails without losing them, and lands them once it is back on the same database', async () => {
-    // A second server on the test's database, so the next one can take over its port.
+    // A second server on the test's database, reached through a front door whose port outlives it.
     const db = t.database.db;
+    const door = await frontDoor();
     let app: App = buildApp({ db, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' } });
-    const url = await app.start(0, '127.0.0.1');
-    const port = Number(new URL(url).port);
+    door.to(await app.start(0, '127.0.0.1'));
+    const url = door.url;
     const gql = async (query: string, variables?: Record<string, unknown>) => (await (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) })).json()) as any;
     try {
       const ds = await createDataset({ gql } as TestApp, ['height']);
@@ -139,6 +179,7 @@ describe('a server that is down for a while', () => {
       const id = await client.create(ds, { label: 'Elm', data: { height: 1 } });
       await client.sync();
       await app.stop();
+      door.to(null);
 
       const ids = [await client.update(id, { height: 2 }), await client.update(id, [{ op: 'INCREMENT', property: 'height', by: 10 }])];
       await expect(client.sync()).rejects.toBeInstanceOf(TransportError);
@@ -147,7 +188,7 @@ describe('a server that is down for a while', () => {
       expect(client.pending().map((e) => e.status)).toEqual(['pending', 'pending']);
 
       app = buildApp({ db, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' } });
-      await app.start(port, '127.0.0.1');
+      door.to(await app.start(0, '127.0.0.1'));
       expect(await client.sync()).toMatchObject({ pushed: 2, pending: 0 });
       expect(events.applied.slice(1).map((a) => [a.changeId, a.version])).toEqual([[ids[0], 2], [ids[1], 3]]);
       const e = (await serverEntity({ gql }, id))!;
@@ -156,6 +197,7 @@ describe('a server that is down for a while', () => {
       expect(client.view(id)).toMatchObject({ data: { height: 12 }, serverVersion: 3, pending: 0 });
     } finally {
       await app.stop();
+      await door.close();
     }
   });
 });

@@ -169,7 +169,11 @@ describe('conflictInbox', () => {
       const res = await t.gqlAs(token, INBOX, { ds: shared });
       expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
     }
-    expect(ok(await t.gqlAs(tokens.reviewer, INBOX, { ds: shared })).conflictInbox.edges.length).toBeGreaterThan(0);
+    // The dataset's reviewer sees it: its newest conflict first (made here, so that the check
+    // holds whatever other tests left in the shared dataset).
+    const id = await conflicted(shared, 'for the reviewer');
+    const seen = ok(await t.gqlAs(tokens.reviewer, INBOX, { ds: shared, first: 1 })).conflictInbox.edges;
+    expect(seen.map((e: { node: { id: string; label: string; conflict: string } }) => e.node)).toMatchObject([{ id, label: 'for the reviewer', conflict: 'HARD' }]);
   });
 });
 

@@ -169,22 +169,28 @@ describe.runIf(backend === 'postgres')('pulling while slow and fast transactions
     try {
       // Elsewhere: a transaction with a transaction id, left open while we write and pull here.
       let endElsewhere!: () => void;
+      let elsewhereHasIdNow!: () => void;
+      const elsewhereHasId = new Promise<void>((resolve) => (elsewhereHasIdNow = resolve));
       const elsewhereOpen = elsewhere.begin(async (tx) => {
         await tx`select pg_current_xact_id()`;
+        elsewhereHasIdNow();
         await new Promise<void>((resolve) => (endElsewhere = resolve));
       });
-      await sleep(100);
+      await elsewhereHasId;
       const first = await d.create(ds, 'First', { n: 1 });
       const pulled = await s.pull(ds, {}, 'version entity { id }', false);
       expect(pulled.versions.map((v) => (v as { entity: { id: string } }).entity.id)).toEqual([first]);
 
       // Here: an open transaction of this database older than the next version holds it back...
       let endHere!: () => void;
+      let hereHasIdNow!: () => void;
+      const hereHasId = new Promise<void>((resolve) => (hereHasIdNow = resolve));
       const hereOpen = here.begin(async (tx) => {
         await tx`select pg_current_xact_id()`;
+        hereHasIdNow();
         await new Promise<void>((resolve) => (endHere = resolve));
       });
-      await sleep(100);
+      await hereHasId;
       const second = await d.create(ds, 'Second', { n: 1 });
       const held = await s.pull(ds, { cursor: pulled.cursor }, 'version entity { id }', false);
       expect(held.versions).toEqual([]);

@@ -32,6 +32,34 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Resolves once a probe of `url` (one every 50 ms) has waited `ms` for its answer: the service's
+ * event loop is busy. A spawned service on PGlite runs its database in its own thread, so a
+ * stalled /health is how a test outside it sees a long transaction under way.
+ */
+export function stalled(url: string, ms: number): Promise<void> {
+  return within(
+    new Promise<void>((resolve) => {
+      const pending = new Set<number>();
+      const timer = setInterval(() => {
+        const sent = Date.now();
+        if ([...pending].some((at) => sent - at >= ms)) {
+          clearInterval(timer);
+          resolve();
+          return;
+        }
+        pending.add(sent);
+        void fetch(url).then(
+          () => pending.delete(sent),
+          () => pending.delete(sent),
+        );
+      }, 50);
+    }),
+    60_000,
+    'the service to be busy with the batch',
+  );
+}
+
 /** The four subscriptions, each with every field a test checks; `$ds` dataset, optional `$e` entity. */
 const EVENT_ENTITY = 'entity { id label version conflict data }';
 export const CONFLICT_SUB = `subscription($ds: String!, $e: ID) { conflictDetected(dataset: $ds, entityId: $e) {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
 import { createToken, revokeToken } from '../../src/sync/tokens.js';
@@ -41,8 +41,13 @@ beforeAll(async () => {
   collector = await make('tablet 1');
   other = await make('tablet 2');
 });
+// Each test starts with no socket and no live subscription, whatever ran before it (CI also runs
+// the suite shuffled), so the counts a test waits for are its own.
+afterEach(async () => {
+  for (const s of sockets.splice(0)) await s.close().catch(() => {});
+  await waitUntil(() => tracker.active() === 0, 'every subscription of the test to end');
+});
 afterAll(async () => {
-  for (const s of sockets) await s.close().catch(() => {});
   await t?.close();
 });
 
@@ -105,7 +110,7 @@ describe('sockets authenticate at connection_init', () => {
     await waitUntil(() => birds.errors.length, 'the birds subscription to be refused');
     expect(JSON.stringify(birds.errors)).toContain('"code":"FORBIDDEN"');
     // The socket stays usable for what the token may do.
-    await new Promise((r) => setTimeout(r, 100));
+    await tracker.waitActive('entityChanged');
     const id = await touchTrees();
     const [event] = await trees.take(1);
     expect(event).toMatchObject({ dataset: 'trees', entityId: id, version: 1 });
@@ -163,7 +168,7 @@ describe('a token revoked while connected', () => {
     const kept = socket(other.secret);
     const doomedSub = doomed.subscribe(CHANGED_SUB, { ds: 'trees' });
     const keptSub = kept.subscribe(CHANGED_SUB, { ds: 'trees' });
-    await new Promise((r) => setTimeout(r, 150));
+    await tracker.waitActive('entityChanged', 2);
     await touchTrees();
     await doomedSub.take(1);
     await keptSub.take(1);
@@ -189,7 +194,7 @@ describe('a token revoked while connected', () => {
     const stream = sseSubscribe(t.url, CHANGED_SUB, { ds: 'trees' }, { token: secret });
     try {
       expect((await stream.opened).status).toBe(200);
-      await new Promise((r) => setTimeout(r, 150));
+      await tracker.waitActive('entityChanged');
       await touchTrees();
       await stream.take(1);
       await t.gqlAs(admin, 'mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }', { id: token.id });
@@ -219,7 +224,7 @@ describe('a token revoked while connected', () => {
     const stream = sseSubscribe(t.url, CHANGED_SUB, { ds: 'trees' }, { token: secret });
     try {
       expect((await stream.opened).status).toBe(200);
-      await new Promise((r) => setTimeout(r, 150));
+      await tracker.waitActive('entityChanged', 2);
       await touchTrees();
       await onSocket.take(1);
       await stream.take(1);

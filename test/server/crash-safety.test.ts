@@ -8,7 +8,7 @@ import { openDatabase } from '../../src/db/client.js';
 import type { GqlResponse } from '../helpers/app.js';
 import { backend, freshDatabase } from '../helpers/database.js';
 import { offlineRun, RUN_RESULT, uniqueName, type ChangeInput, type RunResult } from '../helpers/domain.js';
-import { spawnService, waitUntil, within, type Service } from '../helpers/live.js';
+import { spawnService, stalled, waitUntil, within, type Service } from '../helpers/live.js';
 
 /**
  * Crash safety (issue 7): a change acknowledged as APPLIED or HELD survives a `kill -9` of the
@@ -239,8 +239,8 @@ describe.each(backends)('kill -9 of the service on %s', (kind) => {
       () => 'answered' as const,
       () => 'no answer' as const,
     );
-    // On Postgres the test sees the batch's transaction writing its versions; on PGlite it cannot
-    // look beside the service, and waits a second of a transaction that lasts several.
+    // On Postgres the test sees the batch's transaction writing its versions; on PGlite, whose
+    // database runs in the service's thread, it sees the service stop answering /health.
     if (kind === 'postgres') {
       await waitUntil(
         async () => (await database!.sql!<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where datname = current_database() and query like '%writeVersions%' and state = 'active'`)[0]!.n > 0 || null,
@@ -249,7 +249,7 @@ describe.each(backends)('kill -9 of the service on %s', (kind) => {
         5,
       );
     } else {
-      await new Promise((r) => setTimeout(r, 1000));
+      await stalled(s.url.replace(/\/graphql$/, '/health'), 1000);
     }
     process.kill(s.pid, 'SIGKILL');
     expect(await within(sent, 10_000, 'the in-flight request to fail')).toBe('no answer');

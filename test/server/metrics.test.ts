@@ -74,77 +74,93 @@ function flushCounts(s: Scrape) {
 
 const conflictCounts = (s: Scrape) => ({ SOFT: s.value('entity_sync_conflicts_total', { type: 'SOFT' }), HARD: s.value('entity_sync_conflicts_total', { type: 'HARD' }) });
 
+/**
+ * Runs a test against a server and database of its own, so that the counters it pins exactly
+ * start at 0 whatever ran before it (CI also runs the suite shuffled).
+ */
+async function withFreshApp(test: (f: { d: Domain; o: Offline; scrape: () => Promise<Scrape> }) => Promise<void>) {
+  const f = await startTestApp({ flushIntervalSeconds: 0 });
+  try {
+    const fBase = f.url.replace(/\/graphql$/, '');
+    await test({ d: domain(f), o: offline(f), scrape: () => scrape(fBase) });
+  } finally {
+    await f.close();
+  }
+}
+
 describe('GET /metrics', () => {
-  it('answers in the Prometheus text format, with process metrics and every series at 0 before any work', async () => {
-    const s = await scrape();
-    expect(s.status).toBe(200);
-    expect(s.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect(s.text).toContain('# TYPE entity_sync_changes_total counter');
-    expect(s.text).toContain('# TYPE entity_sync_held_changes gauge');
-    expect(s.text).toContain('# TYPE entity_sync_http_request_duration_seconds histogram');
-    // Default process metrics, from this app's own registry.
-    expect(s.value('process_cpu_user_seconds_total')).toBeGreaterThan(0);
-    expect(s.value('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
-    expect(changeCounts(s)).toEqual({ APPLIED: 0, HELD: 0, DUPLICATE: 0, ENTITY_NOT_FOUND: undefined, UNKNOWN_DATASET: undefined });
-    expect(conflictCounts(s)).toEqual({ SOFT: 0, HARD: 0 });
-    expect(flushCounts(s)).toEqual({ periodicRuns: 0, mutationRuns: 0, periodicForced: 0, mutationForced: 0 });
-    expect(s.value('entity_sync_held_changes')).toBe(0);
-    expect(s.value('entity_sync_held_change_oldest_age_seconds')).toBe(0);
-    expect(s.value('entity_sync_open_sockets')).toBe(0);
-  });
+  it('answers in the Prometheus text format, with process metrics and every series at 0 before any work', () =>
+    withFreshApp(async ({ scrape }) => {
+      const s = await scrape();
+      expect(s.status).toBe(200);
+      expect(s.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(s.text).toContain('# TYPE entity_sync_changes_total counter');
+      expect(s.text).toContain('# TYPE entity_sync_held_changes gauge');
+      expect(s.text).toContain('# TYPE entity_sync_http_request_duration_seconds histogram');
+      // Default process metrics, from this app's own registry.
+      expect(s.value('process_cpu_user_seconds_total')).toBeGreaterThan(0);
+      expect(s.value('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+      expect(changeCounts(s)).toEqual({ APPLIED: 0, HELD: 0, DUPLICATE: 0, ENTITY_NOT_FOUND: undefined, UNKNOWN_DATASET: undefined });
+      expect(conflictCounts(s)).toEqual({ SOFT: 0, HARD: 0 });
+      expect(flushCounts(s)).toEqual({ periodicRuns: 0, mutationRuns: 0, periodicForced: 0, mutationForced: 0 });
+      expect(s.value('entity_sync_held_changes')).toBe(0);
+      expect(s.value('entity_sync_held_change_oldest_age_seconds')).toBe(0);
+      expect(s.value('entity_sync_open_sockets')).toBe(0);
+    }));
 
-  it('counts changes by outcome, conflicts by type, the backlog, and flush runs with what they forced', async () => {
-    const ds = await d.createDataset(['name', 'age']);
-    const create = { id: randomUUID(), dataset: ds, entityId: randomUUID(), action: 'CREATE' as const, label: 'Ann', data: { name: 'Ann', age: 30 } };
-    const e = create.entityId;
-    // APPLIED ×4: the create; an update of age on v1; another update of age on v1 (HARD: v2 set
-    // age); an update of name on v1 (SOFT: v2 and v3 changed only age).
-    expect((await d.submit(create))[0]).toMatchObject({ outcome: 'APPLIED', version: 1 });
-    expect(await d.update(ds, e, 1, { age: 31 })).toMatchObject({ outcome: 'APPLIED', version: 2, conflict: null });
-    expect(await d.update(ds, e, 1, { age: 32 })).toMatchObject({ outcome: 'APPLIED', version: 3, conflict: 'HARD', conflictingProperties: ['age'] });
-    expect(await d.update(ds, e, 1, { name: 'Anna' })).toMatchObject({ outcome: 'APPLIED', version: 4, conflict: 'SOFT' });
-    // HELD ×2: the second change of two offline runs whose first change never came.
-    const runs = [offlineRun(ds, e, 4), offlineRun(ds, e, 4)];
-    const held = await o.submit(runs[0]!.update(2, { age: 40 }), runs[1]!.update(2, { name: 'Annie' }));
-    expect(held.map((r) => r.outcome)).toEqual(['HELD', 'HELD']);
-    // DUPLICATE: the create again. REJECTED: an unknown entity, an unknown dataset (one batch).
-    const [dup, notFound, noDataset] = await d.submit(
-      create,
-      { dataset: ds, entityId: randomUUID(), action: 'UPDATE', baseVersion: 1, data: { age: 1 } },
-      { dataset: uniqueName('missing'), entityId: randomUUID(), action: 'CREATE', label: 'x', data: {} },
-    );
-    expect([dup!.outcome, notFound!.error?.code, noDataset!.error?.code]).toEqual(['DUPLICATE', 'ENTITY_NOT_FOUND', 'UNKNOWN_DATASET']);
+  it('counts changes by outcome, conflicts by type, the backlog, and flush runs with what they forced', () =>
+    withFreshApp(async ({ d, o, scrape }) => {
+      const ds = await d.createDataset(['name', 'age']);
+      const create = { id: randomUUID(), dataset: ds, entityId: randomUUID(), action: 'CREATE' as const, label: 'Ann', data: { name: 'Ann', age: 30 } };
+      const e = create.entityId;
+      // APPLIED ×4: the create; an update of age on v1; another update of age on v1 (HARD: v2 set
+      // age); an update of name on v1 (SOFT: v2 and v3 changed only age).
+      expect((await d.submit(create))[0]).toMatchObject({ outcome: 'APPLIED', version: 1 });
+      expect(await d.update(ds, e, 1, { age: 31 })).toMatchObject({ outcome: 'APPLIED', version: 2, conflict: null });
+      expect(await d.update(ds, e, 1, { age: 32 })).toMatchObject({ outcome: 'APPLIED', version: 3, conflict: 'HARD', conflictingProperties: ['age'] });
+      expect(await d.update(ds, e, 1, { name: 'Anna' })).toMatchObject({ outcome: 'APPLIED', version: 4, conflict: 'SOFT' });
+      // HELD ×2: the second change of two offline runs whose first change never came.
+      const runs = [offlineRun(ds, e, 4), offlineRun(ds, e, 4)];
+      const held = await o.submit(runs[0]!.update(2, { age: 40 }), runs[1]!.update(2, { name: 'Annie' }));
+      expect(held.map((r) => r.outcome)).toEqual(['HELD', 'HELD']);
+      // DUPLICATE: the create again. REJECTED: an unknown entity, an unknown dataset (one batch).
+      const [dup, notFound, noDataset] = await d.submit(
+        create,
+        { dataset: ds, entityId: randomUUID(), action: 'UPDATE', baseVersion: 1, data: { age: 1 } },
+        { dataset: uniqueName('missing'), entityId: randomUUID(), action: 'CREATE', label: 'x', data: {} },
+      );
+      expect([dup!.outcome, notFound!.error?.code, noDataset!.error?.code]).toEqual(['DUPLICATE', 'ENTITY_NOT_FOUND', 'UNKNOWN_DATASET']);
 
-    // The oldest held change has waited a measurable time (database clock) by now.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const before = await scrape();
-    expect(changeCounts(before)).toEqual({ APPLIED: 4, HELD: 2, DUPLICATE: 1, ENTITY_NOT_FOUND: 1, UNKNOWN_DATASET: 1 });
-    expect(conflictCounts(before)).toEqual({ SOFT: 1, HARD: 1 });
-    expect(flushCounts(before)).toEqual({ periodicRuns: 0, mutationRuns: 0, periodicForced: 0, mutationForced: 0 });
-    expect(before.value('entity_sync_held_changes')).toBe(2);
-    const age = before.value('entity_sync_held_change_oldest_age_seconds')!;
-    expect(age).toBeGreaterThan(0.04);
-    expect(age).toBeLessThan(30);
+      // The oldest held change has waited a measurable time (database clock) by now.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const before = await scrape();
+      expect(changeCounts(before)).toEqual({ APPLIED: 4, HELD: 2, DUPLICATE: 1, ENTITY_NOT_FOUND: 1, UNKNOWN_DATASET: 1 });
+      expect(conflictCounts(before)).toEqual({ SOFT: 1, HARD: 1 });
+      expect(flushCounts(before)).toEqual({ periodicRuns: 0, mutationRuns: 0, periodicForced: 0, mutationForced: 0 });
+      expect(before.value('entity_sync_held_changes')).toBe(2);
+      const age = before.value('entity_sync_held_change_oldest_age_seconds')!;
+      expect(age).toBeGreaterThan(0.04);
+      expect(age).toBeLessThan(30);
 
-    // The flushBacklog mutation forces both. A forced change's author view is unknown, so each is
-    // flagged SOFT (DESIGN step 6): two more conflicts, counted like any other.
-    const forced = await o.flush(0);
-    expect(forced.map((r) => [r.outcome, r.conflict])).toEqual([
-      ['APPLIED', 'SOFT'],
-      ['APPLIED', 'SOFT'],
-    ]);
-    const after = await scrape();
-    expect(flushCounts(after)).toEqual({ periodicRuns: 0, mutationRuns: 1, periodicForced: 0, mutationForced: 2 });
-    expect(conflictCounts(after)).toEqual({ SOFT: 3, HARD: 1 });
-    expect(after.value('entity_sync_held_changes')).toBe(0);
-    expect(after.value('entity_sync_held_change_oldest_age_seconds')).toBe(0);
-    // Forcing is not a submission: the outcome counters did not move.
-    expect(changeCounts(after)).toEqual(changeCounts(before));
+      // The flushBacklog mutation forces both. A forced change's author view is unknown, so each is
+      // flagged SOFT (DESIGN step 6): two more conflicts, counted like any other.
+      const forced = await o.flush(0);
+      expect(forced.map((r) => [r.outcome, r.conflict])).toEqual([
+        ['APPLIED', 'SOFT'],
+        ['APPLIED', 'SOFT'],
+      ]);
+      const after = await scrape();
+      expect(flushCounts(after)).toEqual({ periodicRuns: 0, mutationRuns: 1, periodicForced: 0, mutationForced: 2 });
+      expect(conflictCounts(after)).toEqual({ SOFT: 3, HARD: 1 });
+      expect(after.value('entity_sync_held_changes')).toBe(0);
+      expect(after.value('entity_sync_held_change_oldest_age_seconds')).toBe(0);
+      // Forcing is not a submission: the outcome counters did not move.
+      expect(changeCounts(after)).toEqual(changeCounts(before));
 
-    // A flush with nothing to force is still a run.
-    expect(await o.flush(0)).toEqual([]);
-    expect(flushCounts(await scrape())).toEqual({ periodicRuns: 0, mutationRuns: 2, periodicForced: 0, mutationForced: 2 });
-  });
+      // A flush with nothing to force is still a run.
+      expect(await o.flush(0)).toEqual([]);
+      expect(flushCounts(await scrape())).toEqual({ periodicRuns: 0, mutationRuns: 2, periodicForced: 0, mutationForced: 2 });
+    }));
 
   it('times HTTP requests by route, method and status; unknown paths share one label', async () => {
     const s0 = await scrape();

@@ -12,7 +12,7 @@ import { buildApp } from '../../src/server/app.js';
 import { startTestApp, type GqlResponse, type TestApp } from '../helpers/app.js';
 import { backend, freshDatabase } from '../helpers/database.js';
 import { domain, ok } from '../helpers/domain.js';
-import { CHANGED_SUB, socketClient, spawnService, sseSubscribe, waitUntil, within, wsUrl, type Service } from '../helpers/live.js';
+import { CHANGED_SUB, socketClient, spawnService, sseSubscribe, stalled, waitUntil, within, wsUrl, type Service } from '../helpers/live.js';
 
 /**
  * Graceful shutdown of the real service (`node src/main.ts` as a child process): on SIGTERM it
@@ -70,30 +70,6 @@ function client(url: string): TestApp {
       return { ...((await res.json()) as Omit<GqlResponse, 'status'>), status: res.status };
     },
   } as TestApp;
-}
-
-/** Resolves once a probe of `url` (one every 50 ms) has waited `ms` for its answer: the service's event loop is busy. */
-function stalled(url: string, ms: number): Promise<void> {
-  return within(
-    new Promise<void>((resolve) => {
-      const pending = new Set<number>();
-      const timer = setInterval(() => {
-        const sent = Date.now();
-        if ([...pending].some((at) => sent - at >= ms)) {
-          clearInterval(timer);
-          resolve();
-          return;
-        }
-        pending.add(sent);
-        void fetch(url).then(
-          () => pending.delete(sent),
-          () => pending.delete(sent),
-        );
-      }, 50);
-    }),
-    60_000,
-    'the service to be busy with the batch',
-  );
 }
 
 /** Resolves with the connect error's code; a connection that opens is a failure. */
