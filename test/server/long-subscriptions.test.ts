@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/client.js';
 import { postgresNotifier } from '../../src/db/notify.js';
 import { createEventBus, MAX_EVENTS_BEHIND, type EventBus } from '../../src/graphql/pubsub.js';
@@ -95,8 +95,13 @@ describe('5,000 events to one subscriber (one instance, in-process events)', () 
     database = await freshDatabase();
     s = await serve(createEventBus(), database);
   });
+  // Each test ends its sockets (and so their subscriptions) before the next, in whatever order
+  // they run (CI also runs the suite shuffled).
+  afterEach(async () => {
+    for (const ws of sockets.splice(0)) await ws.close();
+    await waitUntil(() => s.tracker.active() === 0, 'every subscription of the test to end');
+  });
   afterAll(async () => {
-    for (const ws of sockets) await ws.close();
     await s?.app.stop();
     await database?.close();
   });
@@ -127,7 +132,7 @@ describe('5,000 events to one subscriber (one instance, in-process events)', () 
       // What was queued is dropped: the client resubscribes and pulls instead.
       expect(stream.values.length).toBeLessThan(MAX_EVENTS_BEHIND);
     }
-    await waitUntil(() => s.tracker.active() === 0, 'no subscription left on the bus').catch((e) => { console.log(s.tracker.active('entityChanged'), s.tracker.active('tokenRevoked')); throw e; });
+    await waitUntil(() => s.tracker.active() === 0, 'no subscription left on the bus');
     // The socket itself stays open, and a new subscription works.
     expect(ws.closed.code).toBeUndefined();
     const again = ws.subscribe(SUB, { ds });
