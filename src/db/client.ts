@@ -75,14 +75,24 @@ export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
 }
 
 /** True when the database answers a trivial query: what /ready reports. */
-export async function databaseAnswers(db: Db): Promise<boolean> {
+export async function databaseAnswers(db: Db, timeoutMs = READY_TIMEOUT_MS): Promise<boolean> {
+  // A database that does not answer in time (every pooled connection busy, a server that hangs)
+  // is not ready either: the probe says so instead of leaving the load balancer to time out.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+  const answered = db.execute(sql`select /* ready */ 1`).then(
+    () => true,
+    () => false,
+  );
   try {
-    await db.execute(sql`select /* ready */ 1`);
-    return true;
-  } catch {
-    return false;
+    return await Promise.race([answered, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
+
+/** How long /ready waits for the database before it answers 503. */
+export const READY_TIMEOUT_MS = 2000;
 
 /**
  * An error of postgres.js for a connection that went away (cut, terminated by the server, ended).

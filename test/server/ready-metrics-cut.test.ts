@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/client.js';
+import { openDatabase, READY_TIMEOUT_MS, type Database } from '../../src/db/client.js';
 import { postgresNotifier } from '../../src/db/notify.js';
 import { createEventBus } from '../../src/graphql/pubsub.js';
 import { buildApp, type App } from '../../src/server/app.js';
@@ -112,6 +112,23 @@ describe.runIf(backend === 'postgres')('/ready and /metrics on Postgres', () => 
     }
     await waitUntil(async () => (await ready()).status === 200, '/ready to answer 200 after the database took connections again', 30_000, 50);
     expect(await ready()).toEqual({ status: 200, body: { status: 'ok' } });
+  });
+
+  it('/ready answers 503 within its timeout while every pooled connection is busy, 200 once one is free', async () => {
+    const a = await instance();
+    // The instance's pool has 3 connections: three long queries take them all.
+    const busy = Promise.all([1, 2, 3].map(() => a.database.sql!`select pg_sleep(4)`));
+    await waitUntil(
+      async () => (await admin<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where datname = ${dbName} and query like 'select pg_sleep%' and state = 'active'`)[0]!.n === 3 || null,
+      'the three long queries to run',
+    );
+    const at = Date.now();
+    const res = await within(fetch(`${a.base}/ready`), 5000, '/ready to answer');
+    expect({ status: res.status, body: await res.json() }).toEqual({ status: 503, body: { status: 'unavailable' } });
+    expect(Date.now() - at).toBeGreaterThanOrEqual(READY_TIMEOUT_MS - 50);
+    await busy;
+    const after = await fetch(`${a.base}/ready`);
+    expect({ status: after.status, body: await after.json() }).toEqual({ status: 200, body: { status: 'ok' } });
   });
 
   it('two instances on LISTEN/NOTIFY: each counts only what it processed itself', async () => {
