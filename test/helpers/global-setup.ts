@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../../src/db/client.js';
 
@@ -13,13 +13,21 @@ export const templateFolder = fileURLToPath(new URL('../../.tmp/pglite-template-
 
 export default async function setup(): Promise<void> {
   mkdirSync(fileURLToPath(new URL('../../.tmp', import.meta.url)), { recursive: true });
-  rmSync(templateFolder, { recursive: true, force: true });
-  const folder = await openDatabase({ dataDir: templateFolder });
+  // Built beside and renamed into place, each whole: another vitest run on this checkout (a
+  // browser run, a developer's second terminal) may be copying the current ones meanwhile.
+  const building = `${templateFolder}.${process.pid}`;
+  rmSync(building, { recursive: true, force: true });
+  const folder = await openDatabase({ dataDir: building });
   await folder.close();
-  if (existsSync(`${templateFolder}/entity-sync.lock`)) throw new Error('the template folder kept its lock');
+  if (existsSync(`${building}/entity-sync.lock`)) throw new Error('the template folder kept its lock');
+  const old = `${templateFolder}.old.${process.pid}`;
+  if (existsSync(templateFolder)) renameSync(templateFolder, old);
+  renameSync(building, templateFolder);
+  rmSync(old, { recursive: true, force: true });
   if (process.env.DATABASE_URL) return;
   const database = await openDatabase({});
   const dump = await database.pglite!.dumpDataDir('none');
-  writeFileSync(templatePath, Buffer.from(await dump.arrayBuffer()));
+  writeFileSync(`${templatePath}.${process.pid}`, Buffer.from(await dump.arrayBuffer()));
+  renameSync(`${templatePath}.${process.pid}`, templatePath);
   await database.close();
 }
