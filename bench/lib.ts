@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { RunShape } from './workloads.js';
 
 export interface LoadResult {
   count: number;
@@ -28,22 +29,26 @@ export interface BaselineConfig {
   url: string;
   dataset: string;
   deviceId: string;
-  /** Entities the raw-SQL baseline updates (100 per batch, all at version 1 to begin with). */
-  entityIds: string[];
   clients: number;
 }
+
+/** Which baseline a batch round runs (bench/set-sql.ts, bench/raw-sql.ts). */
+export type BatchKind = 'set' | 'perChange' | 'setRuns';
 
 /** Parent -> baseline process. */
 export type BaselineCommand =
   | { cmd: 'init'; config: BaselineConfig }
-  | { cmd: 'rawBatch' }
+  /** The workers of a batch baseline: each a device with entities of its own (for runs: one run each per batch). */
+  | { cmd: 'batchWorkers'; kind: BatchKind; dataset: string; workers: { deviceId: string; entityIds: string[] }[]; runShape?: RunShape }
+  /** Every worker sends `batches` batches, one at a time, all workers at once; timed. */
+  | { cmd: 'batchRound'; kind: BatchKind; batches: number }
+  /** Mean milliseconds by statement per batch (per change for perChange) since the last call. */
+  | { cmd: 'batchSteps'; kind: BatchKind }
   | { cmd: 'resetSteps' }
   | { cmd: 'echo'; count: number }
   | { cmd: 'memory' }
-  /** Forces every held change that is due, by raw SQL (bench/raw-sql.ts rawFlush), timed. */
-  | { cmd: 'rawFlush' }
-  /** Mean milliseconds per forced change, by statement, since the last call. */
-  | { cmd: 'flushSteps' }
+  /** Forces every held change that is due, by set-based SQL (bench/set-sql.ts setFlush), timed. */
+  | { cmd: 'setFlush' }
   /** `count` in-order raw-SQL updates of one entity, one at a time, each timed. */
   | { cmd: 'rawUpdates'; entityId: string; fromVersion: number; count: number }
   /** Reads the whole dataset's versions in pages of `limit` as changesSince does, by raw SQL, each page timed. */
@@ -57,22 +62,26 @@ export interface BaselineReply {
   /** rawBatch: wall time of the batch; echo: latencies and wall time of the run. */
   run?: TimedRun;
   memory?: MemorySnapshot;
-  /** Mean milliseconds per raw-SQL statement since the last resetSteps. */
+  /** Mean milliseconds per raw-SQL statement since the last resetSteps or batchSteps. */
   steps?: { step: string; ms: number }[];
-  /** rawFlush: changes forced; rawPull: versions read. */
+  /** setFlush: changes forced; rawPull: versions read. */
   count?: number;
+  /** batchWorkers, batchRound: each worker's entities (for runs, those created too), in the order first touched. */
+  touched?: string[][];
   /** rawUpdates: the entity's version after them. */
   version?: number;
 }
 
 /** Parent -> live-server process (bench/live-server.ts). */
-export type LiveServerCommand = { cmd: 'start'; kind: SubscriberTarget['kind']; databaseUrl: string } | { cmd: 'memory' } | { cmd: 'exit' };
+export type LiveServerCommand = { cmd: 'start'; kind: SubscriberTarget['kind']; databaseUrl: string } | { cmd: 'memory' } | { cmd: 'cpu' } | { cmd: 'exit' };
 
 export interface LiveServerReply {
   ok: boolean;
   error?: string;
   url?: string;
   memory?: MemorySnapshot;
+  /** cpu: the server process's process.cpuUsage() so far. */
+  cpu?: NodeJS.CpuUsage;
 }
 
 /** A server the subscriber process opens sockets to and sends mutations through. */
@@ -156,9 +165,9 @@ export function useToken(token: string | null): void {
   bearer = token;
 }
 
-/** POSTs one GraphQL operation; throws on HTTP or GraphQL errors. */
-export async function gql<T>(url: string, query: string, variables: Record<string, unknown>): Promise<T> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) };
+/** POSTs one GraphQL operation (with the token of useToken unless given one); throws on HTTP or GraphQL errors. */
+export async function gql<T>(url: string, query: string, variables: Record<string, unknown>, token: string | null = bearer): Promise<T> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
   const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   const body = (await res.json()) as { data?: T; errors?: { message: string }[] };
   if (res.status !== 200 || body.errors || !body.data) throw new Error(`HTTP ${res.status}: ${JSON.stringify(body.errors ?? body).slice(0, 500)}`);
@@ -179,6 +188,26 @@ export async function concurrentLoad(clients: number, total: number, op: (worker
       for (let i = next++; i < total; i = next++) {
         const t0 = performance.now();
         await op(worker, i);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { latencies, seconds: (performance.now() - start) / 1000, cpuMs: cpuSince(cpu) };
+}
+
+/**
+ * `workers` concurrent workers, each doing `count` operations of its own one after the other;
+ * each operation timed, and the CPU of this process over the run.
+ */
+export async function perWorker(workers: number, count: number, op: (worker: number) => Promise<void>): Promise<TimedRun> {
+  const latencies: number[] = [];
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        await op(w);
         latencies.push(performance.now() - t0);
       }
     }),

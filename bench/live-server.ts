@@ -1,7 +1,8 @@
 /**
- * One live-events server in a process of its own, started by bench/run.ts for the live phase,
- * so that the memory each server needs per open socket is read on a process that does nothing
- * else (the subscribers live in bench/subscribers.ts):
+ * One server in a process of its own, started by bench/run.ts for the batch, live and load phases,
+ * so that its memory (per open socket, in the live phase) and its CPU time (`cpu`: per change,
+ * in the batch phase) are read on a process that does nothing else (the clients and subscribers
+ * live in other processes):
  * - `entity-sync`: buildApp on the bench database with the production event bus over Postgres
  *   LISTEN/NOTIFY, as src/main.ts wires it when DATABASE_URL is set (a second instance beside
  *   the one in the parent process);
@@ -16,21 +17,25 @@ import { startPubSubServer } from './yoga-pubsub.js';
 
 let stop: (() => Promise<void>) | undefined;
 
-async function start(kind: 'entity-sync' | 'yoga-pubsub', databaseUrl: string): Promise<string> {
-  if (kind === 'yoga-pubsub') {
-    const server = await startPubSubServer();
-    stop = server.stop;
-    return server.url;
-  }
+/** entity-sync as src/main.ts wires it for a real Postgres (also used in process by bench/profile.ts). */
+export async function startEntitySync(databaseUrl: string): Promise<{ url: string; stop(): Promise<void> }> {
   const database: Database = await openDatabase({ url: databaseUrl, migrate: false });
   const bus = createEventBus({ notifier: postgresNotifier(database.sql!), onError: (e) => console.error('event bus', e) });
   const app: App = buildApp({ db: database.db, bus, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' } });
   const url = await app.start(0, '127.0.0.1');
-  stop = async () => {
-    await app.stop();
-    await database.close();
+  return {
+    url,
+    stop: async () => {
+      await app.stop();
+      await database.close();
+    },
   };
-  return url;
+}
+
+async function start(kind: 'entity-sync' | 'yoga-pubsub', databaseUrl: string): Promise<string> {
+  const server = kind === 'yoga-pubsub' ? await startPubSubServer() : await startEntitySync(databaseUrl);
+  stop = server.stop;
+  return server.url;
 }
 
 async function handle(msg: LiveServerCommand): Promise<LiveServerReply> {
@@ -39,10 +44,13 @@ async function handle(msg: LiveServerCommand): Promise<LiveServerReply> {
       return { ok: true, url: await start(msg.kind, msg.databaseUrl) };
     case 'memory':
       return { ok: true, memory: memory() };
+    case 'cpu':
+      return { ok: true, cpu: process.cpuUsage() };
     case 'exit':
       await stop?.();
       return { ok: true };
   }
 }
 
-serveCommands(handle);
+// Forked with an IPC channel (bench/run.ts), this module is the server's process.
+if (process.send) serveCommands(handle);

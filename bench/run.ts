@@ -4,8 +4,10 @@
  * - A fresh database `es_bench_<random>` on the server named by DATABASE_URL (default
  *   postgres://postgres@127.0.0.1:5432/postgres), dropped at the end.
  * - The real server (buildApp) on port 0 *in this process*, and its load generator.
+ * - For the batch phases (bench/batches.ts), a second entity-sync server in a process of its own
+ *   (bench/live-server.ts), so that its CPU time per change is its alone; the clients here.
  * - The baselines in a child process (bench/baseline.ts), driven over IPC so their runs
- *   interleave with entity-sync's while their memory stays their own.
+ *   interleave with entity-sync's while their memory and CPU time stay their own.
  * - For live events, each server in a fresh process of its own (bench/live-server.ts): a second
  *   entity-sync instance whose event bus goes through Postgres LISTEN/NOTIFY, as src/main.ts
  *   wires it for a real Postgres, and the bare yoga + graphql-ws + createPubSub server; their
@@ -22,6 +24,8 @@ import { openDatabase } from '../src/db/client.js';
 import { buildApp } from '../src/server/app.js';
 import { flushBacklog } from '../src/sync/flush-backlog.js';
 import { createToken } from '../src/sync/tokens.js';
+import { BATCH_DATASET, batchPhase } from './batches.js';
+import { sameRows } from './checks.js';
 import { entityWithHistory, heldChangeFactory } from './fixtures.js';
 import {
   BENCH_PROPS,
@@ -44,24 +48,28 @@ import {
 import { CHANGES_SINCE } from '../src/client/documents.js';
 import { loadPhase } from './load.js';
 import { report, type Settings } from './report.js';
-import { BatchedClient, createDataset, createEntities, DATASET, DEVICE, InProcessUpdater, SingleClients } from './service.js';
+import { createDataset, createEntities, DATASET, DEVICE, InProcessUpdater, SingleClients } from './service.js';
 
+// BENCH_QUICK=1: fewer rounds and a smaller backlog, to check the bench itself (figures noisier).
+const quick = process.env.BENCH_QUICK === '1';
 const settings: Settings = {
+  batchClients: 4,
   batchSize: 100,
-  warmupBatches: 3,
-  batches: 20,
+  runShape: { collect: 10, existing: 10, length: 5 },
+  batchWarmup: 1,
+  batchRounds: quick ? 2 : 4,
+  batchPerRound: quick ? 2 : 5,
   clients: 16,
   entitiesPerClient: 4,
   warmupRequests: 200,
-  requests: 2000,
+  requests: quick ? 800 : 2000,
   rounds: 8,
-  target: 0.35,
-  flushWarmup: 30,
-  flushRounds: 4,
-  flushPerRound: 150,
+  flushWarmup: 200,
+  // BENCH_FLUSH_HELD: held changes forced per side (default 20,000).
+  flushHeld: Number(process.env.BENCH_FLUSH_HELD ?? (quick ? 2000 : 20000)),
   historyVersions: 5000,
   historyWarmup: 10,
-  historyUpdates: 240,
+  historyUpdates: quick ? 80 : 240,
   historyRounds: 4,
   historyTarget: 1.5,
   sockets: 1000,
@@ -69,16 +77,19 @@ const settings: Settings = {
   liveEvents: 32,
   liveRounds: 4,
   pullLimit: 1000,
-  pullRounds: 4,
+  // The bench dataset holds a few thousand versions (the batch phases write to a dataset of their own): 8 passes.
+  pullRounds: 8,
   loadClients: 50,
   loadBatchSize: 5,
   // BENCH_LOAD_SECONDS: how long each side of the load phase runs (default 60).
   loadSeconds: Number(process.env.BENCH_LOAD_SECONDS ?? 60),
 };
 if (!(settings.loadSeconds > 0)) throw new Error(`BENCH_LOAD_SECONDS takes a positive number of seconds, not "${process.env.BENCH_LOAD_SECONDS}"`);
+if (!(settings.flushHeld > 0)) throw new Error(`BENCH_FLUSH_HELD takes a positive number, not "${process.env.BENCH_FLUSH_HELD}"`);
 
 const started = performance.now();
 const log = (s: string) => console.log(`[bench ${((performance.now() - started) / 1000).toFixed(1)}s] ${s}`);
+const n = (x: number) => x.toLocaleString('en-US');
 
 /** A child process driven over IPC: one command at a time, one reply each. */
 function startChild<C, R extends { ok: boolean; error?: string }>(file: string): { send(cmd: C): Promise<R>; child: ChildProcess } {
@@ -142,39 +153,28 @@ try {
     const s = settings;
     log(`server at ${url}, database ${dbName}`);
     await createDataset(url, BENCH_PROPS);
-    const batchIds = await createEntities(url, s.batchSize, s.batchSize, 'batched');
-    const rawIds = await createEntities(url, s.batchSize, s.batchSize, 'raw');
     const singleIds = await createEntities(url, s.clients * s.entitiesPerClient, s.batchSize, 'single');
-    await baseline.send({ cmd: 'init', config: { url: benchUrl.toString(), dataset: DATASET, deviceId: DEVICE, entityIds: rawIds, clients: s.clients } });
-    log(`dataset and ${batchIds.length + rawIds.length + singleIds.length} entities created via the API; baseline process ready`);
+    await baseline.send({ cmd: 'init', config: { url: benchUrl.toString(), dataset: DATASET, deviceId: DEVICE, clients: s.clients } });
+    log(`dataset and ${singleIds.length} entities created via the API; baseline process ready`);
+
+    // Phase 1: batches (bench/batches.ts), the server in a process of its own, its clients here.
+    const batchServer = startChild<LiveServerCommand, LiveServerReply>('./live-server.ts');
+    liveServers.push(batchServer);
+    const batchUrl = (await batchServer.send({ cmd: 'start', kind: 'entity-sync', databaseUrl: benchUrl.toString() })).url!;
+    const batches = await batchPhase({
+      setupUrl: url,
+      server: { url: batchUrl, cpu: async () => (await batchServer.send({ cmd: 'cpu' })).cpu!, memory: async () => (await batchServer.send({ cmd: 'memory' })).memory! },
+      baseline: (cmd) => baseline.send(cmd),
+      tokenFor: async (deviceId) => (await createToken(database.db, { name: deviceId, role: 'collector', deviceId, datasets: [BATCH_DATASET] })).secret,
+      sql: setupSql,
+      settings: { clients: s.batchClients, batchSize: s.batchSize, runShape: s.runShape, warmup: s.batchWarmup, rounds: s.batchRounds, perRound: s.batchPerRound },
+      log,
+    });
+    await batchServer.send({ cmd: 'exit' });
+    liveServers.splice(liveServers.indexOf(batchServer), 1);
+
     // Measured requests go as a field device would: a collector token bound to its device and dataset.
     useToken((await createToken(database.db, { name: 'bench tablet', role: 'collector', deviceId: DEVICE, datasets: [DATASET] })).secret);
-
-    // Phase 1: batches of updates, entity-sync and raw SQL alternating (ABBA order).
-    const batched = new BatchedClient(url, batchIds);
-    const rawBatch = async () => (await baseline.send({ cmd: 'rawBatch' })).run!;
-    for (let i = 0; i < s.warmupBatches; i++) {
-      await batched.batch();
-      await rawBatch();
-    }
-    await baseline.send({ cmd: 'resetSteps' });
-    const mine: TimedRun[] = [];
-    const theirs: TimedRun[] = [];
-    for (let i = 0; i < s.batches; i++) {
-      if (i % 2 === 0) {
-        mine.push(await batched.batch());
-        theirs.push(await rawBatch());
-      } else {
-        theirs.push(await rawBatch());
-        mine.push(await batched.batch());
-      }
-    }
-    const batchedResult = combine(mine, s.batchSize);
-    const rawResult = combine(theirs, s.batchSize);
-    const rawSteps = (await baseline.send({ cmd: 'resetSteps' })).steps!;
-    const batchedMemory = memory();
-    const rawMemory = (await baseline.send({ cmd: 'memory' })).memory!;
-    log(`batched: entity-sync ${Math.round(batchedResult.rate)}/s, raw SQL ${Math.round(rawResult.rate)}/s`);
 
     // Phase 2: single submitChange vs yoga echo, 16 clients, alternating runs.
     const singles = new SingleClients(url, singleIds, s.clients);
@@ -242,38 +242,34 @@ try {
     if (minePull.some((p) => p.count !== rawPulls[0]!.count)) throw new Error(`a pull pass read ${minePull.map((p) => p.count)} versions, raw SQL ${rawPulls[0]!.count}`);
     log(`pull: entity-sync ${Math.round(pullResult.es.rate)} versions/s, raw SQL ${Math.round(pullResult.raw.rate)} versions/s`);
 
-    // Phase 3: forced flush of held changes, entity-sync (in process) and raw SQL alternating.
-    // Each round's held changes are made (untimed) just before it, so each flush sees only its own.
+    // Phase 3: forced flush of a backlog of held changes, entity-sync (in process) then set-based SQL.
+    // Each side's backlog is made (untimed) just before it, so each flush sees only its own.
     const makeHeld = await heldChangeFactory(database.db, setupSql);
-    const esFlush = async (count: number): Promise<TimedRun> => {
-      await makeHeld(count, 'held');
+    const esFlush = async (count: number, prefix: string): Promise<{ run: TimedRun; first: string }> => {
+      const [first] = await makeHeld(count, prefix);
       let forced = 0;
       const run = await timed(async () => {
         const r = await flushBacklog(database.db, { olderThanSeconds: 0 });
         forced = r.forced.filter((f) => f.outcome === 'APPLIED' && f.released.length === 0).length;
       });
       if (forced !== count) throw new Error(`flushBacklog forced ${forced} of ${count} held changes`);
-      return run;
+      return { run, first: first! };
     };
-    const rawFlushRound = async (count: number): Promise<TimedRun> => {
-      await makeHeld(count, 'held');
-      const r = await baseline.send({ cmd: 'rawFlush' });
-      if (r.count !== count) throw new Error(`raw flush forced ${r.count} of ${count} held changes`);
-      return r.run!;
+    const setFlush = async (count: number, prefix: string) => {
+      const [first] = await makeHeld(count, prefix);
+      const r = await baseline.send({ cmd: 'setFlush' });
+      if (r.count !== count) throw new Error(`set-based flush forced ${r.count} of ${count} held changes`);
+      return { run: r.run!, steps: r.steps!, first: first! };
     };
-    await esFlush(s.flushWarmup);
-    await rawFlushRound(s.flushWarmup);
-    await baseline.send({ cmd: 'flushSteps' });
-    const esFlushRuns: TimedRun[] = [];
-    const rawFlushRuns: TimedRun[] = [];
-    for (let i = 0; i < 2 * s.flushRounds; i++) {
-      if (i % 4 === 0 || i % 4 === 3) esFlushRuns.push(await esFlush(s.flushPerRound));
-      else rawFlushRuns.push(await rawFlushRound(s.flushPerRound));
-    }
-    const flushResult = combine(esFlushRuns, s.flushPerRound);
-    const rawFlushResult = combine(rawFlushRuns, s.flushPerRound);
-    const flushSteps = (await baseline.send({ cmd: 'flushSteps' })).steps!;
-    const flushedTotal = 2 * (s.flushWarmup + s.flushRounds * s.flushPerRound) + 1;
+    await esFlush(s.flushWarmup, 'held warm-up');
+    await setFlush(s.flushWarmup, 'held warm-up set');
+    log(`flush: forcing ${n(s.flushHeld)} held changes by flushBacklog`);
+    const esFlushed = await esFlush(s.flushHeld, 'held');
+    log(`flush: forcing ${n(s.flushHeld)} held changes by set-based SQL`);
+    const setFlushed = await setFlush(s.flushHeld, 'held set');
+    const flushResult = combine([esFlushed.run], s.flushHeld);
+    const setFlushResult = combine([setFlushed.run], s.flushHeld);
+    const flushedTotal = 2 * (s.flushWarmup + s.flushHeld) + 1;
     const [flushCheck] = await setupSql<{ held: number; forced: number; v2: number }[]>`select
       (select count(*)::int from held_changes) as held,
       (select count(*)::int from entity_versions where source = 'FORCED' and version = 2 and conflict = 'SOFT') as forced,
@@ -281,7 +277,8 @@ try {
     if (flushCheck?.held !== 0 || flushCheck.forced !== flushedTotal || flushCheck.v2 !== flushedTotal) {
       throw new Error(`after the flushes: expected nothing held and ${flushedTotal} forced versions, found ${JSON.stringify(flushCheck)}`);
     }
-    log(`flush: entity-sync ${Math.round(flushResult.rate)}/s, raw SQL ${Math.round(rawFlushResult.rate)}/s`);
+    await sameRows(setupSql, 'forced flush', esFlushed.first, setFlushed.first);
+    log(`flush: entity-sync ${Math.round(flushResult.rate)}/s, set-based SQL ${Math.round(setFlushResult.rate)}/s`);
 
     // Phase 4: in-order updates of an entity with a long history vs one with a single version.
     const esBig = new InProcessUpdater(database.db, await entityWithHistory(database.db, setupSql, s.historyVersions, 'history big'), s.historyVersions);
@@ -308,11 +305,13 @@ try {
     const historyResult = { esBig: combine(history.esBig), esSmall: combine(history.esSmall), rawBig: combine(history.rawBig), rawSmall: combine(history.rawSmall) };
     log(`history: entity-sync ${(1000 / historyResult.esBig.rate).toFixed(2)} vs ${(1000 / historyResult.esSmall.rate).toFixed(2)} ms/update`);
 
-    // Every change of phases 1, 2 and 4 landed exactly once: versions = creates + updates of both sides.
-    const creates = 2 * s.batchSize + s.clients * s.entitiesPerClient;
+    // Every change of phases 2 to 4 landed exactly once: versions = creates + updates of both sides
+    // (the batch phases checked their own dataset).
+    const creates = s.clients * s.entitiesPerClient;
     const historyMade = 2 * (s.historyVersions + 1) + 4 * (s.historyWarmup + s.historyUpdates);
-    const expected = creates + 2 * (s.warmupBatches + s.batches) * s.batchSize + s.warmupRequests + s.requests + historyMade + 2 * flushedTotal;
-    const [count] = await database.sql!<{ n: number }[]>`select count(*)::int as n from entity_versions`;
+    const expected = creates + s.warmupRequests + s.requests + historyMade + 2 * flushedTotal;
+    const [count] = await database.sql!<{ n: number }[]>`select count(*)::int as n from entity_versions v join entities e on e.id = v.entity_id
+      join datasets d on d.id = e.dataset_id where d.name = ${DATASET}`;
     if (count?.n !== expected) throw new Error(`expected ${expected} entity versions, found ${count?.n}`);
 
     // Phase 5: live events. Each server in a fresh process of its own (bench/live-server.ts):
@@ -382,14 +381,12 @@ try {
     console.log(
       report(
         {
-          batched: batchedResult,
-          raw: rawResult,
-          rawSteps,
+          batches,
           single: singleResult,
           echo: echoResult,
-          memory: { batched: batchedMemory, raw: rawMemory, single: singleMemory, echo: echoMemory },
+          memory: { single: singleMemory, echo: echoMemory },
           pull: pullResult,
-          flush: { es: flushResult, raw: rawFlushResult, rawSteps: flushSteps },
+          flush: { es: flushResult, set: setFlushResult, setSteps: setFlushed.steps },
           history: historyResult,
           live: { ...liveResult, memory: liveMemory },
           loadTest,

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../src/db/client.js';
 import { submitChanges } from '../src/sync/submit-changes.js';
-import { concurrentLoad, gql, timed, updateData, type TimedRun } from './lib.js';
+import { concurrentLoad, gql, updateData, type TimedRun } from './lib.js';
 
 export const DATASET = 'bench';
 export const DEVICE = 'bench-device';
@@ -39,54 +39,30 @@ export function updateChange(entityId: string, baseVersion: number, n: number): 
   return { id: randomUUID(), deviceId: DEVICE, dataset: DATASET, entityId, action: 'UPDATE', baseVersion, data: updateData(n) };
 }
 
-async function submitBatch(url: string, changes: Record<string, unknown>[]): Promise<Result[]> {
+async function submitBatch(url: string, changes: readonly object[]): Promise<Result[]> {
   const data = await gql<{ submitChanges: { __typename: string; data?: Result[]; code?: string; message?: string } }>(url, SUBMIT_CHANGES, { changes });
   const r = data.submitChanges;
   if (!r.data || r.data.length !== changes.length) throw new Error(`submitChanges failed: ${r.code}: ${r.message}`);
   return r.data;
 }
 
-export async function createDataset(url: string, properties: readonly string[]): Promise<void> {
-  const data = await gql<{ createDataset: { __typename: string } }>(url, CREATE_DATASET, { n: DATASET, p: [...properties] });
+export async function createDataset(url: string, properties: readonly string[], name = DATASET): Promise<void> {
+  const data = await gql<{ createDataset: { __typename: string } }>(url, CREATE_DATASET, { n: name, p: [...properties] });
   if (data.createDataset.__typename !== 'MutationCreateDatasetSuccess') throw new Error(`createDataset: ${data.createDataset.__typename}`);
 }
 
 /** Creates `count` entities through the API, `batchSize` per submitChanges; all end at version 1. */
-export async function createEntities(url: string, count: number, batchSize: number, prefix: string): Promise<string[]> {
+export async function createEntities(url: string, count: number, batchSize: number, prefix: string, dataset = DATASET): Promise<string[]> {
   const ids = Array.from({ length: count }, () => randomUUID());
   for (let i = 0; i < ids.length; i += batchSize) {
     const slice = ids.slice(i, i + batchSize);
     const results = await submitBatch(
       url,
-      slice.map((entityId, j) => ({ id: randomUUID(), deviceId: DEVICE, dataset: DATASET, entityId, action: 'CREATE', label: `${prefix} ${i + j}`, data: updateData(0) })),
+      slice.map((entityId, j) => ({ id: randomUUID(), deviceId: DEVICE, dataset, entityId, action: 'CREATE', label: `${prefix} ${i + j}`, data: updateData(0) })),
     );
     results.forEach((r) => checkApplied(r, 1));
   }
   return ids;
-}
-
-/** One in-order UPDATE per entity per batch, every result checked. */
-export class BatchedClient {
-  private versions: Map<string, number>;
-  private n = 0;
-  constructor(
-    private url: string,
-    private ids: string[],
-  ) {
-    this.versions = new Map(ids.map((id) => [id, 1]));
-  }
-
-  batch(): Promise<TimedRun> {
-    const changes = this.ids.map((id) => updateChange(id, this.versions.get(id)!, this.n++));
-    return timed(async () => {
-      const results = await submitBatch(this.url, changes);
-      results.forEach((r, i) => {
-        const id = this.ids[i]!;
-        checkApplied(r, this.versions.get(id)! + 1);
-        this.versions.set(id, r.version!);
-      });
-    });
-  }
 }
 
 /** `clients` concurrent clients, each sending single submitChange updates to its own entities in turn. */
