@@ -1,0 +1,55 @@
+/**
+ * `npm run bench:profile`: the batch phases of the bench (bench/batches.ts: in-order batches and
+ * reversed offline runs, entity-sync only) with the server *in this process*, for
+ * `node --cpu-prof`; then bench/profile-top.ts prints the hottest frames. The HTTP clients are in
+ * this process too (their frames are undici's and bench/'s, not src/'s).
+ *
+ * BENCH_PROFILE_ROUNDS (default 8) rounds of 5 batches per client; a fresh database
+ * `es_profile_<random>` on DATABASE_URL's server, dropped at the end.
+ */
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { openDatabase } from '../src/db/client.js';
+import { createToken } from '../src/sync/tokens.js';
+import { BATCH_DATASET, batchPhase } from './batches.js';
+import { useToken } from './lib.js';
+import { startEntitySync } from './live-server.js';
+
+const rounds = Number(process.env.BENCH_PROFILE_ROUNDS ?? 8);
+const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const dbName = `es_profile_${randomBytes(6).toString('hex')}`;
+const url = new URL(adminUrl);
+url.pathname = `/${dbName}`;
+const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+await admin.unsafe(`create database ${dbName}`);
+const started = performance.now();
+const log = (s: string) => console.log(`[profile ${((performance.now() - started) / 1000).toFixed(1)}s] ${s}`);
+try {
+  const database = await openDatabase({ url: url.toString() });
+  const sql = postgres(url.toString(), { max: 2, onnotice: () => {} });
+  const server = await startEntitySync(url.toString());
+  try {
+    useToken((await createToken(database.db, { name: 'profile admin', role: 'admin' })).secret);
+    const cpu = process.cpuUsage();
+    const figures = await batchPhase({
+      setupUrl: server.url,
+      server: { url: server.url, cpu: async () => process.cpuUsage(), memory: async () => ({ rssMb: process.memoryUsage().rss / 2 ** 20, heapMb: process.memoryUsage().heapUsed / 2 ** 20 }) },
+      tokenFor: async (deviceId) => (await createToken(database.db, { name: deviceId, role: 'collector', deviceId, datasets: [BATCH_DATASET] })).secret,
+      sql,
+      settings: { clients: 4, batchSize: 100, runShape: { collect: 10, existing: 10, length: 5 }, warmup: 1, rounds, perRound: 5 },
+      log,
+    });
+    for (const [what, r] of [['in-order', figures.inOrder.es], ['offline runs', figures.runs.es]] as const) {
+      log(`${what}: ${Math.round(r.rate)} changes/s, batch p50 ${r.p50.toFixed(1)} ms, CPU ${((r.cpuMs ?? NaN) / r.count).toFixed(3)} ms per change (server and clients)`);
+    }
+    const used = process.cpuUsage(cpu);
+    log(`this process over the phases (set-up included): ${(used.user / 1000).toFixed(0)} ms user, ${(used.system / 1000).toFixed(0)} ms system CPU`);
+  } finally {
+    await server.stop();
+    await sql.end({ timeout: 5 });
+    await database.close();
+  }
+} finally {
+  await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+  await admin.end();
+}
