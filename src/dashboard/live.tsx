@@ -28,6 +28,7 @@ const EVENTS = [
   graphql(`subscription ChangeHeld($dataset: String!) { changeHeld(dataset: $dataset) { entityId } }`),
   graphql(`subscription BacklogFlushed($dataset: String!) { backlogFlushed(dataset: $dataset) { entityId } }`),
   graphql(`subscription EntityChanged($dataset: String!) { entityChanged(dataset: $dataset) { entityId } }`),
+  graphql(`subscription ConflictResolved($dataset: String!) { conflictResolved(dataset: $dataset) { entityId } }`),
 ].map((document) => print(document));
 
 /** The server closes a socket whose credentials it refuses with 44xx: retrying with the same token cannot help. */

@@ -147,8 +147,15 @@ describe('reviewing as an admin', () => {
     await tablet.close();
   });
 
-  it('"Resolve" clears the conflict on the server', async () => {
+  it('"Resolve" clears the conflict on the server, and another reviewer\'s open inbox drops it live', async () => {
     expect((await s.entity(oak)).conflict).toBe('HARD');
+    // A second reviewer with the inbox open in another tab.
+    const other = await signIn(tokens.reviewer);
+    await other.getByRole('link', { name: `Conflict inbox of ${DS}: 2 open` }).click();
+    await other.getByRole('link', { name: 'Oak by the gate' }).waitFor();
+    let loads = 0;
+    other.on('load', () => loads++);
+
     await page.getByRole('button', { name: 'Resolve' }).click();
     await page.getByRole('status').filter({ hasText: 'Resolved: the conflict is cleared.' }).waitFor();
     expect((await s.entity(oak)).conflict).toBeNull();
@@ -156,6 +163,11 @@ describe('reviewing as an admin', () => {
     expect(inbox).toEqual([{ id: birch }]);
     await page.getByRole('button', { name: 'Resolve' }).waitFor({ state: 'detached' });
     await page.getByRole('status').filter({ hasText: 'Resolved: the conflict is cleared.' }).waitFor();
+
+    await other.getByRole('link', { name: 'Oak by the gate' }).waitFor({ state: 'detached' });
+    expect(await rowTexts(other, /^Open conflicts in/)).toHaveLength(1);
+    expect(loads).toBe(0);
+    await other.close();
   });
 
   it('a held change appears live with its countdown, and "Force now" applies it', async () => {

@@ -126,6 +126,28 @@ describe('conflictDetected', () => {
   });
 });
 
+const RESOLVED_SUB = `subscription($ds: String!, $e: ID) { conflictResolved(dataset: $ds, entityId: $e) { dataset entityId version entity { id version conflict } } }`;
+TOPIC[RESOLVED_SUB] = 'conflictResolved';
+const RESOLVE = `mutation($id: ID!) { resolveConflict(entityId: $id) { __typename ... on DomainError { code } } }`;
+
+describe('conflictResolved', () => {
+  it("a reviewer's resolution is one event of its dataset (other dashboards drop the entity from their inbox); a refused one publishes nothing", async () => {
+    const [ds, other] = [await d.createDataset(PROPS), await d.createDataset(PROPS)];
+    const resolved = await live(RESOLVED_SUB, ds);
+    const elsewhere = await live(RESOLVED_SUB, other);
+    const id = await softConflict(ds);
+    const calm = await d.create(ds, 'Calm', { height: 1 });
+    expect((await t.gql(RESOLVE, { id: calm })).data.resolveConflict).toEqual({ __typename: 'DomainError', code: 'NOT_IN_CONFLICT' });
+    expect((await t.gql(RESOLVE, { id })).data.resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
+    // The resolution of another dataset's entity, as a sentinel: it is published after the first.
+    const sentinel = await softConflict(other);
+    expect((await t.gql(RESOLVE, { id: sentinel })).data.resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
+    expect(await elsewhere.take(1)).toEqual([{ dataset: other, entityId: sentinel, version: 3, entity: { id: sentinel, version: 3, conflict: null } }]);
+    expect(resolved.values).toEqual([{ dataset: ds, entityId: id, version: 3, entity: { id, version: 3, conflict: null } }]);
+    expect(resolved.errors).toEqual([]);
+  });
+});
+
 describe('changeHeld and backlogFlushed', () => {
   it('held changes then their predecessor: changeHeld for each (waitsFor, changeId, branchId), then one backlogFlushed RELEASED in run order', async () => {
     const ds = await d.createDataset(PROPS);

@@ -83,6 +83,9 @@ builder.objectFields(BacklogFlushedEvent, (t) => ({
   changes: t.field({ type: [FlushedChange], description: 'In the order applied, with the versions made.', resolve: (e) => e.changes }),
 }));
 
+const ConflictResolvedEvent = eventBase<EventOf<'conflictResolved'>>('ConflictResolvedEvent', "A reviewer resolved an entity's conflict.");
+builder.objectField(ConflictResolvedEvent, 'version', (t) => t.exposeInt('version', { description: 'The version the entity was at when its conflict was resolved.' }));
+
 const scope = (t: Parameters<Parameters<typeof builder.subscriptionFields>[0]>[0]) => ({
   dataset: t.arg.string({ required: true }),
   entityId: t.arg.id({ required: false, description: 'Only events of this entity.' }),
@@ -153,6 +156,13 @@ builder.subscriptionFields((t) => ({
     args: scope(t),
     authScopes: (_root, args) => ({ dataset: args.dataset }),
     subscribe: (_root, args, ctx) => events(ctx, 'backlogFlushed', args),
+    resolve: eventOrEnd,
+  }),
+  conflictResolved: t.field({
+    type: ConflictResolvedEvent,
+    args: scope(t),
+    authScopes: (_root, args) => ({ dataset: args.dataset }),
+    subscribe: (_root, args, ctx) => events(ctx, 'conflictResolved', args),
     resolve: eventOrEnd,
   }),
 }));
