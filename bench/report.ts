@@ -13,7 +13,7 @@ export interface Measured {
   /** Pulling the whole dataset: versions/s over all passes, and the latency of one page. */
   pull: { es: { rate: number; page: LoadResult; versions: number }; raw: { rate: number; page: LoadResult; versions: number } };
   /** Forced flush of a backlog: entity-sync and set-based SQL; the latter's time per batch by statement. */
-  flush: { es: LoadResult; set: LoadResult; setSteps: { step: string; ms: number }[] };
+  flush: { es: LoadResult; set: LoadResult; setSteps: { step: string; ms: number }[]; transactions: { es: number; set: number } };
   /** In-order single updates on an entity with a long history (big) and with one version (small). */
   history: { esBig: LoadResult; esSmall: LoadResult; rawBig: LoadResult; rawSmall: LoadResult };
   /** Event latencies (count = samples) and the servers' memory around opening the sockets. */
@@ -110,6 +110,7 @@ export function report(m: Measured, s: Settings): string {
     plain('RSS after single phase (vs yoga-echo process)', fmt.mb(m.memory.single.rssMb), fmt.mb(m.memory.echo.rssMb), r(m.memory.single.rssMb, m.memory.echo.rssMb)),
     plain('heap used after single phase (vs yoga-echo process)', fmt.mb(m.memory.single.heapMb), fmt.mb(m.memory.echo.heapMb), r(m.memory.single.heapMb, m.memory.echo.heapMb)),
     [`flushBacklog, forced flush of ${n(s.flushHeld)} held changes: changes/s (vs set-based SQL)`, fmt.rate(m.flush.es.rate), fmt.rate(m.flush.set.rate), r(m.flush.es.rate, m.flush.set.rate), '≥ 5,000/s', met(m.flush.es.rate >= 5000)],
+    plain(`flushBacklog: transactions that wrote the forced versions (vs set-based SQL)`, n(m.flush.transactions.es), n(m.flush.transactions.set), r(m.flush.transactions.es, m.flush.transactions.set)),
     plain(`flushBacklog: Node CPU per forced change (vs set-based SQL process)`, fmt.ms(cpuPer(m.flush.es)), fmt.ms(cpuPer(m.flush.set)), r(cpuPer(m.flush.es), cpuPer(m.flush.set))),
     plain(`update, entity with ${n(s.historyVersions)} versions: ms/update (vs per-change SQL)`, fmt.ms(msPer(h.esBig)), fmt.ms(msPer(h.rawBig)), r(msPer(h.esBig), msPer(h.rawBig))),
     plain(`update, entity with 1 version: ms/update (vs per-change SQL)`, fmt.ms(msPer(h.esSmall)), fmt.ms(msPer(h.rawSmall)), r(msPer(h.esSmall), msPer(h.rawSmall))),
@@ -175,7 +176,8 @@ export function report(m: Measured, s: Settings): string {
   periodic task's and \`npm run flush\`'s path; events returned, not published), then the set-based SQL flush (bench/set-sql.ts
   setFlush) runs in the baseline process: 500 per transaction, one statement taking what is due (FOR UPDATE SKIP LOCKED) with its
   entities, entity try-locks and a successor check, then one multi-row statement each for held rows, entities, FORCED versions
-  and the change log. Checked: every change forced exactly once, nothing held, the same rows on both sides.
+  and the change log. Checked: every change forced exactly once, nothing held, the same rows on both sides. Transactions:
+  distinct txids of the forced versions (batches of 500: ${n(Math.ceil(s.flushHeld / 500))}; one per change when forcing falls back change by change).
 - History: one entity with ${n(s.historyVersions)} versions (create + ${n(s.historyVersions - 1)} online updates; the first two made by submitChanges,
   the rest cloned by SQL inserts) and one with 1 version (created by submitChanges); ${s.historyUpdates} in-order single updates each
   (after ${s.historyWarmup} warm-up; the small one ends at ${s.historyUpdates + s.historyWarmup + 1} versions), through src/sync/submit-changes.ts in process, no HTTP.

@@ -245,21 +245,24 @@ try {
     // Phase 3: forced flush of a backlog of held changes, entity-sync (in process) then set-based SQL.
     // Each side's backlog is made (untimed) just before it, so each flush sees only its own.
     const makeHeld = await heldChangeFactory(database.db, setupSql);
-    const esFlush = async (count: number, prefix: string): Promise<{ run: TimedRun; first: string }> => {
-      const [first] = await makeHeld(count, prefix);
+    // How many transactions wrote a side's forced versions (each version carries its writer's txid).
+    const writers = async (ids: string[]) =>
+      (await setupSql<{ n: number }[]>`select count(distinct txid)::int as n from entity_versions where entity_id = any(${ids}::uuid[]) and source = 'FORCED'`)[0]!.n;
+    const esFlush = async (count: number, prefix: string): Promise<{ run: TimedRun; ids: string[] }> => {
+      const ids = await makeHeld(count, prefix);
       let forced = 0;
       const run = await timed(async () => {
         const r = await flushBacklog(database.db, { olderThanSeconds: 0 });
         forced = r.forced.filter((f) => f.outcome === 'APPLIED' && f.released.length === 0).length;
       });
       if (forced !== count) throw new Error(`flushBacklog forced ${forced} of ${count} held changes`);
-      return { run, first: first! };
+      return { run, ids };
     };
     const setFlush = async (count: number, prefix: string) => {
-      const [first] = await makeHeld(count, prefix);
+      const ids = await makeHeld(count, prefix);
       const r = await baseline.send({ cmd: 'setFlush' });
       if (r.count !== count) throw new Error(`set-based flush forced ${r.count} of ${count} held changes`);
-      return { run: r.run!, steps: r.steps!, first: first! };
+      return { run: r.run!, steps: r.steps!, ids };
     };
     await esFlush(s.flushWarmup, 'held warm-up');
     await setFlush(s.flushWarmup, 'held warm-up set');
@@ -277,7 +280,8 @@ try {
     if (flushCheck?.held !== 0 || flushCheck.forced !== flushedTotal || flushCheck.v2 !== flushedTotal) {
       throw new Error(`after the flushes: expected nothing held and ${flushedTotal} forced versions, found ${JSON.stringify(flushCheck)}`);
     }
-    await sameRows(setupSql, 'forced flush', esFlushed.first, setFlushed.first);
+    await sameRows(setupSql, 'forced flush', esFlushed.ids[0]!, setFlushed.ids[0]!);
+    const flushTransactions = { es: await writers(esFlushed.ids), set: await writers(setFlushed.ids) };
     log(`flush: entity-sync ${Math.round(flushResult.rate)}/s, set-based SQL ${Math.round(setFlushResult.rate)}/s`);
 
     // Phase 4: in-order updates of an entity with a long history vs one with a single version.
@@ -386,7 +390,7 @@ try {
           echo: echoResult,
           memory: { single: singleMemory, echo: echoMemory },
           pull: pullResult,
-          flush: { es: flushResult, set: setFlushResult, setSteps: setFlushed.steps },
+          flush: { es: flushResult, set: setFlushResult, setSteps: setFlushed.steps, transactions: flushTransactions },
           history: historyResult,
           live: { ...liveResult, memory: liveMemory },
           loadTest,
