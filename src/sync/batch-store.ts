@@ -41,8 +41,8 @@ export async function lockAll(tx: Tx, keys: readonly { space: number; key: strin
 export async function tryLockEntities(tx: Tx, entityIds: readonly string[]): Promise<Set<string>> {
   const rows = rowsOf<{ id: string; got: boolean }>(
     await tx.execute(sql`
-      select /* tryLockFlush */ id, pg_try_advisory_xact_lock(${LOCK.entity}, hashtext(id)) as got from (
-        select distinct id from unnest(${sql.param([...entityIds])}::text[]) as e(id) order by hashtext(id), id offset 0) sorted`),
+      select /* tryLockFlush */ id, pg_try_advisory_xact_lock(${LOCK.entity}, h) as got from (
+        select distinct id, hashtext(id) as h from unnest(${sql.param([...entityIds])}::text[]) as e(id) order by h, id offset 0) sorted`),
   );
   return new Set(rows.filter((r) => r.got).map((r) => r.id));
 }

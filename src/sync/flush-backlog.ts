@@ -13,6 +13,11 @@ export interface FlushResult {
   /** Each forced change, with the successors it released. */
   forced: ChangeResult[];
   events: SyncEvent[];
+  /**
+   * Batches that failed as a whole and were forced change by change instead (the answers are the
+   * same, the cost is not): 0 unless a held change cannot be forced.
+   */
+  oneByOne: number;
 }
 
 /** How long a change waits for its predecessor before a flush forces it, unless configured. */
@@ -40,6 +45,7 @@ export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; dat
   const forced: ChangeResult[] = [];
   const events: SyncEvent[] = [];
   const skipped: Due[] = [];
+  let oneByOne = 0;
   // Keyset pagination over (held_since, change_id): what stays held (skipped) is not listed again.
   let after: { heldSince: string; changeId: string } | null = null;
   for (;;) {
@@ -59,20 +65,23 @@ export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; dat
     forced.push(...r.forced);
     events.push(...r.events);
     skipped.push(...r.skipped);
+    if (r.oneByOne) oneByOne++;
   }
   // Entities that were busy (a submission, another instance's flush): waited for, once.
   for (let i = 0; i < skipped.length; i += FORCE_BATCH) {
     const r = await forceBatch(db, skipped.slice(i, i + FORCE_BATCH), true);
     forced.push(...r.forced);
     events.push(...r.events);
+    if (r.oneByOne) oneByOne++;
   }
-  return { forced, events };
+  return { forced, events, oneByOne };
 }
 
 interface Forced {
   forced: ChangeResult[];
   events: SyncEvent[];
   skipped: Due[];
+  oneByOne?: boolean;
 }
 
 /**
@@ -86,7 +95,7 @@ async function forceBatch(db: Db, due: readonly Due[], wait: boolean): Promise<F
     return await withTransientRetry(() => forceTx(db, due, wait));
   } catch (cause) {
     if (isTransient(cause)) throw cause;
-    const out: Forced = { forced: [], events: [], skipped: [] };
+    const out: Forced = { forced: [], events: [], skipped: [], oneByOne: true };
     for (const d of due) {
       const r = await withTransientRetry(() => forceTx(db, [d], true)).catch(async (error: unknown) => {
         if (isTransient(error)) throw error;

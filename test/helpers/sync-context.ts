@@ -77,7 +77,7 @@ export interface SyncContext {
   db: Db;
   database: Database & { url?: string };
   backend: 'pglite' | 'postgres';
-  /** Batches that failed as a whole and were processed change by change (submitChanges' oneByOne). */
+  /** Batches that failed as a whole and were processed change by change (submitChanges' and flushBacklog's oneByOne). */
   oneByOne: number;
   /** Every event the use-cases returned for publishing, in order. */
   events: SyncEvent[];
@@ -159,6 +159,7 @@ export async function openSyncContext(opts: { max?: number; limits?: Limits } = 
     flush: async (olderThanSeconds = 0) => {
       const r = await flushBacklog(db, { olderThanSeconds });
       events.push(...r.events);
+      ctx.oneByOne += r.oneByOne;
       return r.forced;
     },
     pull,

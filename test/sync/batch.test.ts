@@ -137,6 +137,50 @@ describe('a batch with a poison change', () => {
   });
 });
 
+describe('the forced flush is set-based too', () => {
+  it('520 held changes are forced by two transactions (batches of 500), none change by change; a poison one is recorded alone', async () => {
+    const ds = await ctx.newDataset(['height']);
+    const ids = Array.from({ length: 520 }, () => randomUUID());
+    for (let i = 0; i < ids.length; i += 260) {
+      const created = await ctx.submit(...ids.slice(i, i + 260).map((entityId, k): Change => ({ dataset: ds, entityId, action: 'CREATE', label: `e${i + k}`, data: { height: 0 } })));
+      expect(created.every((r) => r.outcome === 'APPLIED')).toBe(true);
+    }
+    // On each entity, the second change of an offline run whose first never came: held.
+    const held: Sent[] = ids.map((entityId, k) => offlineRun(ds, entityId, 1).update(2, { height: k + 1 }));
+    for (let i = 0; i < held.length; i += 260) {
+      const r = await ctx.submitSent(held.slice(i, i + 260));
+      expect(r.every((x) => x.outcome === 'HELD')).toBe(true);
+    }
+    const before = ctx.oneByOne;
+    const forced = await ctx.flush(0);
+    expect(forced.map((r) => [r.outcome, r.version])).toEqual(held.map(() => ['APPLIED', 2]));
+    expect(ctx.oneByOne).toBe(before);
+    const [written] = rowsOf<{ transactions: number; versions: number }>(
+      await ctx.db.execute(sql`select count(distinct v.txid)::int as transactions, count(*)::int as versions from entity_versions v
+        join entities e on e.id = v.entity_id join datasets d on d.id = e.dataset_id where d.name = ${ds} and v.source = 'FORCED'`),
+    );
+    expect(written).toEqual({ transactions: 2, versions: 520 });
+
+    // A held change the database refuses: the batch falls back change by change, that one is
+    // recorded INTERNAL_ERROR and out of the backlog, the others are forced.
+    const more = [0, 1, 2].map((k) => offlineRun(ds, ids[k]!, 2).update(2, { height: 100 + k }));
+    expect((await ctx.submitSent(more)).map((r) => r.outcome)).toEqual(['HELD', 'HELD', 'HELD']);
+    const undo = await refuse(ctx, more[1]!.id);
+    try {
+      const r = await ctx.flush(0);
+      expect(r.map((x) => [x.changeId, x.outcome, x.error?.code ?? null])).toEqual([
+        [more[0]!.id, 'APPLIED', null],
+        [more[1]!.id, 'REJECTED', 'INTERNAL_ERROR'],
+        [more[2]!.id, 'APPLIED', null],
+      ]);
+      expect(ctx.oneByOne).toBe(before + 1);
+      expect(await ctx.held({ entityId: ids[1]! })).toEqual([]);
+    } finally {
+      await undo();
+    }
+  });
+});
+
 /** What a run of batches leaves: every answer, and the stored state of every entity (volatile columns aside). */
 async function outcome(c: SyncContext, batches: readonly Sent[][]): Promise<{ answers: unknown[]; state: unknown }> {
   const answers: unknown[] = [];
