@@ -1,0 +1,1 @@
+CREATE INDEX "event_payloads_created_at_idx" ON "event_payloads" ("created_at");
