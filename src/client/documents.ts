@@ -15,7 +15,7 @@ export const CHANGES_SINCE = `query ChangesSince($dataset: String!, $cursor: Str
     __typename
     ... on QueryChangesSinceSuccess { data {
       cursor hasMore localIds { localId entityId }
-      versions { entity { id } version label data deleted changeId conflict conflictingProperties }
+      versions { entityId version label data deleted changeId conflict conflictingProperties }
     } }
     ... on DomainError { code message }
   }

@@ -76,7 +76,7 @@ export function applyPull(state: ClientState, dataset: string, page: PullPage, e
   for (const m of page.localIds) mapLocalId(state, m.localId, m.entityId);
   const touched = new Set<string>();
   for (const v of page.versions) {
-    const id = v.entity.id;
+    const id = v.entityId;
     touched.add(id);
     const known = state.entities[id];
     if (!known || known.version < v.version) {

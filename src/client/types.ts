@@ -79,7 +79,7 @@ export interface ChangeResult {
 
 /** A pulled version. */
 export interface PulledVersion {
-  entity: { id: string };
+  entityId: string;
   version: number;
   label: string;
   data: PropertyValues;

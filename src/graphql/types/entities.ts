@@ -94,6 +94,7 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
     changeId: t.exposeString('changeId'),
     deviceId: t.exposeString('deviceId', { nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    entityId: t.exposeID('entityId', { description: "The entity's id, without loading the entity (what a pull needs)." }),
     entity: t.relation('entity'),
   }),
 });
