@@ -60,9 +60,15 @@ export interface FactKeys {
 /** Which versions and origins the rules will read, once the held changes and entities are known (core batch-facts). */
 export type HistoryPlanner = (held: readonly HeldRecord[], entities: ReadonlyMap<string, EntityRecord>) => { history: Map<string, number>; origins: readonly string[]; offlineRuns: readonly string[] };
 
-/** Loads a batch's facts under its locks: three round trips of independent statements. */
-export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner): Promise<BatchFacts> {
-  const [priors, entities, datasets, held] = await Promise.all([
+/**
+ * Loads a batch's facts under its locks: three round trips of independent statements. `locked`
+ * is the lock statement, when the caller sent it just before: the first loads are sent right
+ * behind it on the same connection, which runs them after it (a pipeline, not a race), so they
+ * share its round trip and still read only once the locks are held.
+ */
+export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, locked: Promise<void> = Promise.resolve()): Promise<BatchFacts> {
+  const [, priors, entities, datasets, held] = await Promise.all([
+    locked,
     loadPriors(tx, keys.changeKeys),
     loadEntities(tx, keys.entityIds),
     loadDatasets(tx, keys.datasetNames),

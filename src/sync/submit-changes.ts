@@ -58,14 +58,16 @@ export async function submitChanges(db: Db, inputs: readonly ChangeInput[], limi
 async function runBatch(db: Db, batch: readonly BatchChange[]): Promise<SubmitResult> {
   return db.transaction(async (tx) => {
     const keys = batchKeys(batch);
-    await lockAll(tx, [
+    // The locks go out first and the first loads right behind them, in one round trip: the
+    // connection runs them in order, so every load reads under the locks (see loadFacts).
+    const locked = lockAll(tx, [
       ...keys.changeKeys.map((key) => ({ space: LOCK.change, key })),
       ...keys.entityIds.map((key) => ({ space: LOCK.entity, key })),
       ...keys.branchIds.map((key) => ({ space: LOCK.run, key })),
     ]);
     // Held changes of every entity a branchless create names: it may be the create of their run.
     const creates = batch.flatMap((c) => (c.validation.ok && c.validation.change.action === 'CREATE' && !c.validation.change.branchId ? [c.validation.change.entityId] : []));
-    const facts = await loadFacts(tx, { ...keys, heldOfEntities: creates }, (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) }));
+    const facts = await loadFacts(tx, { ...keys, heldOfEntities: creates }, (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) }), locked);
     const plan = planBatch(batch, facts);
     await persist(tx, plan.writes);
     return { results: plan.results, events: plan.events, oneByOne: false };
