@@ -328,7 +328,8 @@ describe('planForce', () => {
     submit(s, [update(2, 1, { height: 2 }, { branchId: B, trunkVersion: null })]);
     const p = force(s, [id(2), id(99)]);
     expect(p.results.map(brief)).toEqual([[id(2), 'APPLIED', 1, 'SOFT']]);
-    expect(s.entities.get(E)).toMatchObject({ label: UNKNOWN_LABEL, data: { height: 2 }, version: 1 });
+    expect(UNKNOWN_LABEL).toBe('(label unknown)');
+    expect(s.entities.get(E)).toMatchObject({ label: '(label unknown)', data: { height: 2 }, version: 1 });
     expect(force(s, [id(2)]).results).toEqual([]);
     // The run's create arrives: applied beneath the forced update, its label replaces the placeholder.
     const c = submit(s, [create(1, { data: { height: 1, note: 'c' }, branchId: B, trunkVersion: null })]);
@@ -418,7 +419,7 @@ describe('batchKeys, historyNeeds, originNeeds', () => {
     const batch = [prepare(update(3, 1, { height: 3 }))];
     const facts = factsFor(s, batch);
     expect(planBatch(batch, facts).results[0]).toMatchObject({ conflict: 'HARD' });
-    expect(() => planBatch(batch, { ...facts, history: new Map(), historyFrom: new Map() })).toThrow(/not loaded/);
+    expect(() => planBatch(batch, { ...facts, history: new Map(), historyFrom: new Map() })).toThrow('versions of ' + E + ' from 1 were not loaded (from 3)');
     expect(() => planBatch(batch, { ...facts, historyFrom: new Map([[E, 3]]) })).toThrow(/from 1 were not loaded \(from 3\)/);
   });
 
@@ -574,6 +575,80 @@ describe('properties', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('more precise cases', () => {
+  const MINTED = uuid(0x10ca1, 1);
+  const local = { dataset: 'trees', deviceId: 'tab-1', localId: 'oak-1', entityId: null };
+
+  it('a local-id change joins the implicit run only when the entity is missing, a create, ahead, or already in that run', () => {
+    // The entity exists (made by its id) and the run has none of it: a local-id update is online.
+    const s = newStore();
+    submit(s, [create(1, { entityId: MINTED })]);
+    submit(s, [{ ...update(9, 1, {}), ...local }]).results; // mints MINTED for the local id
+    expect(versionsOf(s, MINTED).map((v) => [v.version, v.source, v.branchId])).toEqual([[1, 'ONLINE', null], [2, 'ONLINE', null]]);
+    // Ahead of the entity: it joins the run, so it is held rather than refused.
+    const ahead = submit(s, [{ ...update(10, 4, { note: 'x' }), ...local }]);
+    expect(ahead.results[0]).toMatchObject({ outcome: 'HELD', waitsFor: 3, localId: 'oak-1', entityId: MINTED });
+    expect(ahead.events).toEqual([{ type: 'changeHeld', datasetName: 'trees', entityId: MINTED, changeId: id(10), branchId: localBranchId(MINTED), waitsFor: 3 }]);
+    // Once the run holds a version of the entity, later local-id changes stay in it.
+    const t = newStore();
+    submit(t, [create(1, local)]);
+    const p = submit(t, [{ ...update(2, 1, { height: 3 }), ...local }]);
+    expect(p.results[0]).toMatchObject({ outcome: 'APPLIED', version: 2 });
+    expect(versionsOf(t, MINTED).map((v) => [v.source, v.branchId, v.trunkVersion, v.baseVersion])).toEqual([['IN_ORDER', localBranchId(MINTED), null, 0], ['IN_ORDER', localBranchId(MINTED), null, 1]]);
+  });
+
+  it('an ODK Collect create applied first: its run updates apply on it, in order', () => {
+    const s = newStore();
+    const odk = (n: number, base: number, data: Record<string, unknown>) => update(n, base, data, { branchId: B, trunkVersion: null });
+    submit(s, [create(1)]);
+    const p = submit(s, [odk(2, 1, { height: 2 })]);
+    expect(p.results.map(brief)).toEqual([[id(2), 'APPLIED', 2, null]]);
+    expect(p.events).toEqual([{ type: 'entityChanged', datasetName: 'trees', entityId: E, version: 2 }]);
+    submit(s, [odk(3, 2, { note: 'b' })]);
+    expect(versionsOf(s).map((v) => [v.version, v.source, v.appliedOn, v.branchId, v.conflict])).toEqual([[1, 'ONLINE', null, null, null], [2, 'IN_ORDER', 1, B, null], [3, 'IN_ORDER', 2, B, null]]);
+  });
+
+  it('an ODK Collect create after a forced update of its run applies beneath it, as an update', () => {
+    const s = newStore();
+    submit(s, [update(2, 1, { height: 2 }, { branchId: B, trunkVersion: null })]);
+    force(s, [id(2)]);
+    const c = submit(s, [create(1, { data: { height: 1, note: 'c' } })]);
+    expect(c.results[0]).toMatchObject({ outcome: 'APPLIED', version: 2, conflict: 'HARD', conflictingProperties: ['height'] });
+    expect(versionsOf(s)[1]).toMatchObject({ action: 'UPDATE', branchId: B, label: 'Oak', data: { height: 2, note: 'c' } });
+    expect(s.entities.get(E)).toMatchObject({ label: 'Oak', version: 2 });
+  });
+
+  it('a release chain stops at a refused change; only what applied is flushed', () => {
+    const s = withOak();
+    const run = (over: Partial<ChangeInput>) => ({ dataset: 'trees', entityId: E, branchId: B, trunkVersion: 1, ...over }) as ChangeInput;
+    const u3 = run({ id: id(4), action: 'UPDATE', baseVersion: 3, data: { note: 'x' } });
+    const d2 = run({ id: id(3), action: 'DELETE', baseVersion: 2 });
+    const u1 = run({ id: id(2), action: 'UPDATE', baseVersion: 1, data: { height: 2 } });
+    const u4 = run({ id: id(5), action: 'UPDATE', baseVersion: 4, data: { note: 'y' } });
+    const p = submit(s, [u3, d2, u4, u1]);
+    expect(p.results[3]!.released.map((r) => [r.changeId, r.outcome, r.error?.code ?? null])).toEqual([[id(3), 'APPLIED', null], [id(4), 'REJECTED', 'ENTITY_DELETED']]);
+    expect(p.events.filter((e) => e.type === 'backlogFlushed')).toEqual([{ type: 'backlogFlushed', reason: 'RELEASED', datasetName: 'trees', entityId: E, changes: [{ changeId: id(3), version: 3 }] }]);
+    // The one after the refused change stays held; the refused one is logged REJECTED.
+    expect(heldIds(s)).toEqual([id(5)]);
+    expect(logOf(s, id(4))).toEqual([expect.objectContaining({ outcome: 'REJECTED', errorCode: 'ENTITY_DELETED', version: null })]);
+  });
+
+  it('a forced change whose entity id was taken in another dataset is refused ENTITY_EXISTS', () => {
+    const s = newStore({ trees: ['height'], birds: ['wings'] });
+    submit(s, [update(2, 1, { height: 2 }, { branchId: B, trunkVersion: null })]);
+    submit(s, [create(1, { dataset: 'birds', data: {} })]);
+    const p = force(s, [id(2)]);
+    expect(p.results).toEqual([expect.objectContaining({ changeId: id(2), outcome: 'REJECTED', entityId: E, error: err('ENTITY_EXISTS', E) })]);
+    expect(versionsOf(s)).toHaveLength(1);
+  });
+
+  it('a reused id stays reused when resent in the same batch; the original keeps answering', () => {
+    const s = withOak();
+    const p = submit(s, [create(1, { label: 'Elm' }), create(1, { label: 'Elm' }), create(1)]);
+    expect(p.results.map((r) => [r.outcome, r.error?.code ?? null])).toEqual([['REJECTED', 'CHANGE_ID_REUSED'], ['REJECTED', 'CHANGE_ID_REUSED'], ['DUPLICATE', null]]);
   });
 });
 
