@@ -343,7 +343,7 @@ describe('planForce', () => {
     expect(heldIds(s)).toEqual([id(3), id(4)]);
     submit(s, [{ id: id(2), dataset: 'trees', entityId: E, action: 'DELETE', baseVersion: 1 }]);
     const p = force(s, [id(3), id(4)]);
-    expect(p.results.map((r) => [r.changeId, r.outcome, r.error?.code])).toEqual([[id(3), 'REJECTED', 'ENTITY_DELETED'], [id(4), 'REJECTED', 'ENTITY_NOT_FOUND']]);
+    expect(p.results.map((r) => [r.changeId, r.outcome, r.error])).toEqual([[id(3), 'REJECTED', err('ENTITY_DELETED', E)], [id(4), 'REJECTED', err('ENTITY_NOT_FOUND', E2)]]);
     expect(p.writes.outcomes.map((o) => [o.changeId, o.outcome, o.errorCode, o.version])).toEqual([[id(3), 'REJECTED', 'ENTITY_DELETED', null], [id(4), 'REJECTED', 'ENTITY_NOT_FOUND', null]]);
     expect(p.events).toEqual([]);
     expect(s.held).toEqual([]);
@@ -628,7 +628,9 @@ describe('more precise cases', () => {
     const d2 = run({ id: id(3), action: 'DELETE', baseVersion: 2 });
     const u1 = run({ id: id(2), action: 'UPDATE', baseVersion: 1, data: { height: 2 } });
     const u4 = run({ id: id(5), action: 'UPDATE', baseVersion: 4, data: { note: 'y' } });
-    const p = submit(s, [u3, d2, u4, u1]);
+    const p = submit(s, [u3, d2, u4, u1, u3]);
+    // A resend after the refusal, in the same batch, is told the refusal.
+    expect(p.results[4]).toMatchObject({ outcome: 'DUPLICATE', originalOutcome: 'REJECTED', version: null, waitsFor: null, conflict: null, error: err('ENTITY_DELETED', E) });
     expect(p.results[3]!.released.map((r) => [r.changeId, r.outcome, r.error?.code ?? null])).toEqual([[id(3), 'APPLIED', null], [id(4), 'REJECTED', 'ENTITY_DELETED']]);
     expect(p.events.filter((e) => e.type === 'backlogFlushed')).toEqual([{ type: 'backlogFlushed', reason: 'RELEASED', datasetName: 'trees', entityId: E, changes: [{ changeId: id(3), version: 3 }] }]);
     // The one after the refused change stays held; the refused one is logged REJECTED.
@@ -643,6 +645,23 @@ describe('more precise cases', () => {
     const p = force(s, [id(2)]);
     expect(p.results).toEqual([expect.objectContaining({ changeId: id(2), outcome: 'REJECTED', entityId: E, error: err('ENTITY_EXISTS', E) })]);
     expect(versionsOf(s)).toHaveLength(1);
+  });
+
+  it('an operation that does not fit the current value is refused, and nothing is written for it', () => {
+    const s = withOak();
+    const p = submit(s, [update(2, 1, {}, { operations: [{ op: 'INCREMENT', property: 'note', by: 1 }] }), update(3, 1, { age: 1 })]);
+    expect(p.results.map((r) => [r.outcome, r.error?.code ?? null, r.version])).toEqual([['REJECTED', 'OPERATION_TYPE_MISMATCH', null], ['APPLIED', null, 2]]);
+    expect(p.writes.changes.map((c) => [c.changeId, c.outcome, c.errorCode])).toEqual([[id(2), 'REJECTED', 'OPERATION_TYPE_MISMATCH'], [id(3), 'APPLIED', null]]);
+    expect(p.writes.versions.map((v) => v.changeId)).toEqual([id(3)]);
+  });
+
+  it('a run that names another trunk, or another entity, is refused by its run facts', () => {
+    const s = withOak();
+    submit(s, [create(9, { entityId: E2 }), update(8, 1, { height: 2 })]);
+    submit(s, [update(2, 1, { height: 3 }, { branchId: B, trunkVersion: 1 })]);
+    const p = submit(s, [update(3, 2, { note: 'b' }, { branchId: B, trunkVersion: 2 }), update(4, 1, { note: 'c' }, { branchId: B, trunkVersion: 1, entityId: E2 })]);
+    expect(p.results.map((r) => [r.outcome, r.error?.code ?? null])).toEqual([['REJECTED', 'BRANCH_TRUNK_CHANGED'], ['REJECTED', 'BRANCH_ON_OTHER_ENTITY']]);
+    expect(p.writes.versions).toEqual([]);
   });
 
   it('a reused id stays reused when resent in the same batch; the original keeps answering', () => {
