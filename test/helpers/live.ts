@@ -334,9 +334,15 @@ export async function spawnService(given: Record<string, string>, startTimeoutMs
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', GRAPHIQL: 'false', FLUSH_INTERVAL_SECONDS: '0', ANONYMOUS_ROLE: 'admin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  void exited.then(cleanup);
   let output = '';
+  // A process ended by a signal has no exit code: its output says which signal it was.
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, signal) => {
+      if (signal) output += `\n[the process ended by ${signal}]`;
+      resolve(code);
+    }),
+  );
+  void exited.then(cleanup);
   child.stdout.on('data', (b) => (output += b));
   child.stderr.on('data', (b) => (output += b));
   let gone = false;

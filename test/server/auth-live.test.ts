@@ -313,7 +313,7 @@ describe('the operator: first admin token and `npm run token`', () => {
       expect((await post(first.url, '{ viewer { role } }')).status).toBe(401);
       expect(await (await post(first.url, '{ viewer { role } }', adminSecret)).json()).toEqual({ data: { viewer: { role: 'admin' } } });
     } finally {
-      expect(await first.stop()).toBe(0);
+      expect(await first.stop(), first.output()).toBe(0);
     }
 
     const created = await tokenCommand(dir, 'create', '--role', 'collector', '--device', 'tab-9', '--datasets', 'trees, birds', '--name', 'Tablet 9');
