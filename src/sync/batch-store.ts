@@ -61,10 +61,11 @@ export interface FactKeys {
 export type HistoryPlanner = (held: readonly HeldRecord[], entities: ReadonlyMap<string, EntityRecord>) => { history: Map<string, number>; origins: readonly string[]; offlineRuns: readonly string[] };
 
 /**
- * Loads a batch's facts under its locks: three round trips of independent statements. `locked`
- * is the lock statement, when the caller sent it just before: the first loads are sent right
- * behind it on the same connection, which runs them after it (a pipeline, not a race), so they
- * share its round trip and still read only once the locks are held.
+ * Loads a batch's facts under its locks: two round trips of independent statements (a third for
+ * the runs an offline create may adopt). `locked` is the lock statement, when the caller sent it
+ * just before: the first loads are sent right behind it on the same connection, which runs them
+ * after it (a pipeline, not a race), so they share its round trip and still read only once the
+ * locks are held.
  */
 export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, locked: Promise<void> = Promise.resolve()): Promise<BatchFacts> {
   const [, priors, entities, datasets, held] = await Promise.all([
@@ -77,13 +78,17 @@ export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, l
   const missing = [...new Set(held.map((h) => h.datasetName))].filter((n) => !datasets.has(n));
   const more = missing.length > 0 ? await loadDatasets(tx, missing) : new Map<string, DatasetRecord>();
   const need = needs(held, entities);
-  const [offlineRuns, origins, history] = await Promise.all([loadOfflineRuns(tx, need.offlineRuns), loadOrigins(tx, need.origins), loadHistory(tx, need.history)]);
-  const runIds = [...new Set([...keys.branchIds, ...held.map((h) => h.branchId), ...[...offlineRuns.values()].flat()])];
+  // The runs the batch and the held changes name are known now: loaded beside the rest. Only
+  // runs that began offline on an entity (known from this wave) may need one more round trip.
+  const named = new Set([...keys.branchIds, ...held.map((h) => h.branchId)]);
+  const [offlineRuns, origins, history, namedRuns] = await Promise.all([loadOfflineRuns(tx, need.offlineRuns), loadOrigins(tx, need.origins), loadHistory(tx, need.history), loadRuns(tx, [...named])]);
+  const later = [...new Set([...offlineRuns.values()].flat())].filter((id) => !named.has(id));
+  const runs = later.length > 0 ? new Map([...namedRuns, ...(await loadRuns(tx, later))]) : namedRuns;
   return {
     datasets: new Map([...datasets, ...more]),
     entities,
     priors,
-    runs: await loadRuns(tx, runIds),
+    runs,
     held,
     history,
     historyFrom: need.history,
