@@ -3,7 +3,7 @@
  * exact error (code and message) or the exact shape a mutant of the rule would change.
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS, ERROR_CODES, type ChangeError, type ChangeInput, type ErrorCode, type Limits, type OperationInput, type ValidChange } from '../../src/core/types.js';
+import { DEFAULT_LIMITS, ERROR_CODES, type ChangeError, type ChangeInput, type ErrorCode, type Limits, type OperationInput } from '../../src/core/types.js';
 import {
   MAX_ID_LENGTH,
   deepestValue,
@@ -12,28 +12,9 @@ import {
   isValidLocalId,
   normalizePayload,
   undeclaredProperties,
-  validateChange,
 } from '../../src/core/validate.js';
+import { BRANCH, ID, accepted, create, loose, rejected, remove, update } from './validate-inputs.js';
 
-const ID = '3f1c2a4e-9b7d-4c1e-8a2f-0d9e8b7c6a51';
-const ENTITY = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d';
-const BRANCH = '0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d';
-
-const create = (over: Partial<ChangeInput> = {}): ChangeInput => ({ id: ID, dataset: 'trees', entityId: ENTITY, action: 'CREATE', label: 'Oak', data: { species: 'oak' }, ...over });
-const update = (over: Partial<ChangeInput> = {}): ChangeInput => ({ id: ID, dataset: 'trees', entityId: ENTITY, action: 'UPDATE', baseVersion: 3, data: { height: 12 }, ...over });
-const remove = (over: Partial<ChangeInput> = {}): ChangeInput => ({ id: ID, dataset: 'trees', entityId: ENTITY, action: 'DELETE', baseVersion: 3, ...over });
-const loose = (input: ChangeInput, over: Record<string, unknown>): ChangeInput => ({ ...input, ...over }) as ChangeInput;
-
-function accepted(input: ChangeInput, limits: Limits = DEFAULT_LIMITS): ValidChange {
-  const v = validateChange(input, limits);
-  if (!v.ok) throw new Error(`expected acceptance, got ${v.error.code}: ${v.error.message}`);
-  return v.change;
-}
-function rejected(input: ChangeInput, limits: Limits = DEFAULT_LIMITS): ChangeError {
-  const v = validateChange(input, limits);
-  if (v.ok) throw new Error(`expected rejection, got ${JSON.stringify(v.change)}`);
-  return v.error;
-}
 /** The exact error changeError builds for a code and a detail. */
 const err = (code: ErrorCode, detail?: string): ChangeError => ({ code, message: detail ? `${ERROR_CODES[code]}: ${detail}` : ERROR_CODES[code] });
 

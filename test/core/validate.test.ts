@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DomainError, changeError } from '../../src/core/errors.js';
 import { jsonBytes } from '../../src/core/json.js';
-import { DEFAULT_LIMITS, ERROR_CODES, type ChangeError, type ChangeInput, type ErrorCode, type Limits, type ValidChange } from '../../src/core/types.js';
+import { DEFAULT_LIMITS, ERROR_CODES, type ChangeInput, type ErrorCode, type Limits } from '../../src/core/types.js';
 import {
   MAX_VERSION,
   RESERVED_PROPERTIES,
@@ -17,44 +17,8 @@ import {
   validateName,
   validatePropertyNames,
 } from '../../src/core/validate.js';
+import { BRANCH, ENTITY, ID, accepted, create, loose, rejected, remove, update } from './validate-inputs.js';
 
-const ID = '3f1c2a4e-9b7d-4c1e-8a2f-0d9e8b7c6a51';
-const ENTITY = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d';
-const BRANCH = '0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d';
-
-const create = (over: Partial<ChangeInput> = {}): ChangeInput => ({
-  id: ID,
-  dataset: 'trees',
-  entityId: ENTITY,
-  action: 'CREATE',
-  label: 'Oak',
-  data: { species: 'oak' },
-  ...over,
-});
-const update = (over: Partial<ChangeInput> = {}): ChangeInput => ({
-  id: ID,
-  dataset: 'trees',
-  entityId: ENTITY,
-  action: 'UPDATE',
-  baseVersion: 3,
-  data: { height: 12 },
-  ...over,
-});
-const remove = (over: Partial<ChangeInput> = {}): ChangeInput => ({ id: ID, dataset: 'trees', entityId: ENTITY, action: 'DELETE', baseVersion: 3, ...over });
-
-/** Untyped fields, for inputs a typed client could not build but a raw request can. */
-const loose = (input: ChangeInput, over: Record<string, unknown>): ChangeInput => ({ ...input, ...over }) as ChangeInput;
-
-function accepted(input: ChangeInput, limits: Limits = DEFAULT_LIMITS): ValidChange {
-  const v = validateChange(input, limits);
-  if (!v.ok) throw new Error(`expected acceptance, got ${v.error.code}: ${v.error.message}`);
-  return v.change;
-}
-function rejected(input: ChangeInput, limits: Limits = DEFAULT_LIMITS): ChangeError {
-  const v = validateChange(input, limits);
-  if (v.ok) throw new Error(`expected rejection, got ${JSON.stringify(v.change)}`);
-  return v.error;
-}
 const codeOf = (input: ChangeInput, limits: Limits = DEFAULT_LIMITS): ErrorCode | 'OK' => {
   const v = validateChange(input, limits);
   return v.ok ? 'OK' : v.error.code;
