@@ -46,6 +46,11 @@ export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; dat
   const events: SyncEvent[] = [];
   const skipped: Due[] = [];
   let oneByOne = 0;
+  const take = (r: Forced) => {
+    forced.push(...r.forced);
+    events.push(...r.events);
+    if (r.oneByOne) oneByOne++;
+  };
   // Keyset pagination over (held_since, change_id): what stays held (skipped) is not listed again.
   let after: { heldSince: string; changeId: string } | null = null;
   for (;;) {
@@ -62,17 +67,12 @@ export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; dat
     const last = rows[rows.length - 1]!;
     after = { heldSince: last.held_since, changeId: last.change_id };
     const r = await forceBatch(db, rows.map((d) => ({ changeId: d.change_id, entityId: d.entity_id })), false);
-    forced.push(...r.forced);
-    events.push(...r.events);
+    take(r);
     skipped.push(...r.skipped);
-    if (r.oneByOne) oneByOne++;
   }
   // Entities that were busy (a submission, another instance's flush): waited for, once.
   for (let i = 0; i < skipped.length; i += FORCE_BATCH) {
-    const r = await forceBatch(db, skipped.slice(i, i + FORCE_BATCH), true);
-    forced.push(...r.forced);
-    events.push(...r.events);
-    if (r.oneByOne) oneByOne++;
+    take(await forceBatch(db, skipped.slice(i, i + FORCE_BATCH), true));
   }
   return { forced, events, oneByOne };
 }
