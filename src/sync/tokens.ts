@@ -48,26 +48,21 @@ export async function createToken(db: Db, input: NewToken): Promise<{ secret: st
   return { secret, token: token! };
 }
 
-/** The principal a bearer secret stands for, or null when it is unknown or revoked. */
-export async function authenticate(db: Db, secret: string): Promise<Principal | null> {
-  if (!secret.startsWith(PREFIX) || secret.length > 200) return null;
-  const [row] = await db
-    .select({ id: apiTokens.id, role: apiTokens.role, deviceId: apiTokens.deviceId, datasets: apiTokens.datasets })
-    .from(apiTokens)
-    .where(and(eq(apiTokens.secretHash, hashSecret(secret)), isNull(apiTokens.revokedAt)))
-    .limit(1);
-  return row ? { tokenId: row.id, role: row.role, deviceId: row.deviceId, datasets: row.datasets } : null;
-}
-
 /**
- * Why authenticate() found no one for a secret: it was never issued, or it was revoked. Asked
- * only after a refusal, so that a socket can be told which (one is worth fixing, neither worth
- * retrying as is).
+ * Who a bearer secret stands for, or why no one: it was never issued (or is not even shaped like
+ * a token), or it was revoked. One lookup either way, so that a refusal can say which (one is
+ * worth fixing, neither worth retrying as is) at no cost to anyone.
  */
-export async function refusalOf(db: Db, secret: string): Promise<'unknown' | 'revoked'> {
-  if (!secret.startsWith(PREFIX) || secret.length > 200) return 'unknown';
-  const [row] = await db.select({ revokedAt: apiTokens.revokedAt }).from(apiTokens).where(eq(apiTokens.secretHash, hashSecret(secret))).limit(1);
-  return row?.revokedAt ? 'revoked' : 'unknown';
+export async function authenticate(db: Db, secret: string): Promise<{ principal: Principal } | { refused: 'unknown' | 'revoked' }> {
+  if (!secret.startsWith(PREFIX) || secret.length > 200) return { refused: 'unknown' };
+  const [row] = await db
+    .select({ id: apiTokens.id, role: apiTokens.role, deviceId: apiTokens.deviceId, datasets: apiTokens.datasets, revokedAt: apiTokens.revokedAt })
+    .from(apiTokens)
+    .where(eq(apiTokens.secretHash, hashSecret(secret)))
+    .limit(1);
+  if (!row) return { refused: 'unknown' };
+  if (row.revokedAt) return { refused: 'revoked' };
+  return { principal: { tokenId: row.id, role: row.role, deviceId: row.deviceId, datasets: row.datasets } };
 }
 
 /** Revokes a token; the returned event closes its open sockets and streams on every instance. */

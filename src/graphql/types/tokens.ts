@@ -1,15 +1,30 @@
-import { ROLES, type Principal } from '../../core/auth.js';
+import type { Principal, Role } from '../../core/auth.js';
 import { createToken, listTokens, revokeToken } from '../../sync/tokens.js';
 import { builder } from '../builder.js';
+
+/** GraphQL spells a role in upper case like every enum; the core, the database and the CLI in lower case. */
+const ROLE_NAMES = { collector: 'COLLECTOR', reviewer: 'REVIEWER', admin: 'ADMIN' } as const satisfies Record<Role, string>;
+const legacy = (name: string) => ({
+  description: `The old lower-case spelling of \`${name}\`, still accepted as input for this release; answers always say \`${name}\`.`,
+  deprecationReason: `Use ${name}: roles are spelt in upper case like every enum, and the lower-case spelling goes in the next release.`,
+});
 
 export const RoleEnum = builder.enumType('Role', {
   description: 'What an API token may do.',
   values: {
-    collector: { description: 'Submit changes to, pull and subscribe to its datasets (as its device, when it has one).' },
-    reviewer: { description: 'Read everything in its datasets and resolve conflicts.' },
-    admin: { description: 'Everything: datasets, tokens, backlog flushes.' },
-  } satisfies Record<(typeof ROLES)[number], unknown>,
+    COLLECTOR: { description: 'Submit changes to, pull and subscribe to its datasets (as its device, when it has one).' },
+    REVIEWER: { description: 'Read everything in its datasets and resolve conflicts.' },
+    ADMIN: { description: 'Everything: datasets, tokens, backlog flushes.' },
+    // Each its own value (not the upper-case one's): a value two names shared would be answered
+    // with whichever the sorted schema lists last, the lower-case one.
+    collector: legacy('COLLECTOR'),
+    reviewer: legacy('REVIEWER'),
+    admin: legacy('ADMIN'),
+  },
 });
+
+/** The core's role for either spelling a client sent. */
+const roleOf = (name: keyof typeof ROLE_NAMES | (typeof ROLE_NAMES)[Role]): Role => name.toLowerCase() as Role;
 
 const ApiToken = builder.drizzleObject('apiTokens', {
   name: 'ApiToken',
@@ -17,7 +32,7 @@ const ApiToken = builder.drizzleObject('apiTokens', {
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
-    role: t.field({ type: RoleEnum, resolve: (row) => row.role }),
+    role: t.field({ type: RoleEnum, description: 'What it may do.', resolve: (row) => ROLE_NAMES[row.role] }),
     deviceId: t.exposeString('deviceId', { nullable: true, description: 'The only device it may act as; null: any.' }),
     datasets: t.exposeStringList('datasets', { nullable: true, description: 'The datasets it may use; null: all.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
@@ -36,7 +51,7 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
   description: 'Who the request authenticated as.',
   fields: (t) => ({
     tokenId: t.exposeID('tokenId', { nullable: true, description: 'Null for configured anonymous access.' }),
-    role: t.field({ type: RoleEnum, resolve: (p) => p.role }),
+    role: t.field({ type: RoleEnum, description: 'What the request may do.', resolve: (p) => ROLE_NAMES[p.role] }),
     deviceId: t.exposeString('deviceId', { nullable: true }),
     datasets: t.field({ type: ['String'], nullable: true, resolve: (p) => p.datasets }),
   }),
@@ -63,7 +78,7 @@ builder.mutationFields((t) => ({
       deviceId: t.arg.string({ description: 'Bind the token to one device.' }),
       datasets: t.arg.stringList({ description: 'Restrict the token to these datasets; absent: all.' }),
     },
-    resolve: (_root, args, ctx) => createToken(ctx.db, args),
+    resolve: (_root, args, ctx) => createToken(ctx.db, { ...args, role: roleOf(args.role) }),
   }),
   revokeApiToken: t.field({
     type: ApiToken,
