@@ -151,7 +151,10 @@ export function authenticator(db: Db, opts: AuthOptions & { endpoint: string; on
     throw outcome.refused === 'unavailable' ? serviceUnavailable() : unauthenticated(outcome.refused);
   };
   /** A socket's connection_init: its token id, or how to close it. */
-  const socket = async (connection: { connectionParams: Record<string, unknown> | undefined; req: IncomingMessage }) => {
+  const socket = async (connection: {
+    connectionParams: Record<string, unknown> | undefined;
+    req: IncomingMessage;
+  }): Promise<{ tokenId: string | null } | { refuse: { code: number; reason: string } }> => {
     const outcome = await principalFor(db, bearerOf(connection), opts, cache);
     return 'principal' in outcome ? { tokenId: outcome.principal.tokenId } : { refuse: SOCKET_REFUSALS[outcome.refused] };
   };

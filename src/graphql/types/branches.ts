@@ -146,10 +146,10 @@ builder.mutationFields((t) => ({
       // A filter that can name nothing (a malformed name or id) forces nothing.
       if ((args.dataset != null && validateName(args.dataset)) || changeId === null) return [];
       const olderThanSeconds = Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds);
-      const { forced, events } = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId });
-      ctx.publish(events);
-      ctx.observer.flushed(events);
-      return forced;
+      const result = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId });
+      ctx.publish(result.events);
+      ctx.observer.flushed(result);
+      return result.forced;
     },
   }),
 }));

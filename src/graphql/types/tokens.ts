@@ -78,7 +78,11 @@ builder.mutationFields((t) => ({
       deviceId: t.arg.string({ description: 'Bind the token to one device.' }),
       datasets: t.arg.stringList({ description: 'Restrict the token to these datasets; absent: all.' }),
     },
-    resolve: (_root, args, ctx) => createToken(ctx.db, { ...args, role: roleOf(args.role) }),
+    resolve: async (_root, args, ctx) => {
+      const made = await createToken(ctx.db, { ...args, role: roleOf(args.role) });
+      ctx.observer.tokenCreated(made.token, ctx.principal.tokenId);
+      return made;
+    },
   }),
   revokeApiToken: t.field({
     type: ApiToken,
