@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { isDroppedConnection, openDatabase } from './db/client.js';
+import { databaseOpenProblem } from './db/open-errors.js';
 import { postgresNotifier } from './db/notify.js';
 import type { HardeningOptions } from './server/hardening.js';
 import { DEFAULT_HOLD_TIMEOUT_SECONDS } from './sync/flush-backlog.js';
@@ -75,6 +76,13 @@ if (positionals.length > 0) {
   process.exit(await runCli({ positionals, values }, { databaseUrl: env.DATABASE_URL || null, dataDir: env.DATA_DIR ?? './data', holdTimeoutSeconds }));
 }
 const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.DATA_DIR ?? './data', owner: 'server' }).catch((error: unknown) => {
+  // A Postgres that cannot be opened (no such database, nothing on the port, refused
+  // credentials) is one sentence saying what to do, not the driver's stack.
+  const problem = env.DATABASE_URL ? databaseOpenProblem(error, env.DATABASE_URL) : null;
+  if (problem) {
+    console.error(`entity-sync cannot start: ${problem}`);
+    process.exit(1);
+  }
   if (!(error instanceof FolderLockedError)) throw error;
   // Never a second writer beside the owner: it refuses before PGlite opens a file.
   console.error(
@@ -128,8 +136,9 @@ const app = buildApp({
   metricsToken: env.METRICS_TOKEN || null,
   corsOrigins,
 });
-// A fresh embedded database has no token yet: make the first admin token and show it once.
-const firstAdminSecret = database.kind === 'pglite' ? await createFirstAdminToken(database.db) : null;
+// A database with no token yet (a fresh PGlite folder or Postgres database) has no way in: make
+// the first admin token and show it once. Of instances starting together, one makes it.
+const firstAdminSecret = await createFirstAdminToken(database.db);
 if (anonymousRole) logger.warn({ anonymousRole }, 'requests without a token act as this role: for local development only');
 const url = await app.start(port, env.HOST ?? '127.0.0.1');
 // The owner of a PGlite folder takes the operator commands (its lock file tells the CLI where).

@@ -1,6 +1,7 @@
 import { DomainError } from '../core/errors.js';
 import { openDatabase, type Database } from '../db/client.js';
 import { FolderLockedError } from '../db/folder-lock.js';
+import { databaseOpenProblem } from '../db/open-errors.js';
 import { postgresNotifier } from '../db/notify.js';
 import { createEventBus } from '../graphql/pubsub.js';
 import { notReached, sendControlCommand } from '../server/control.js';
@@ -34,7 +35,8 @@ export async function runCli(args: CommandArgs, config: CliConfig): Promise<numb
     return await throughOwner(command, config);
   } catch (error) {
     if (error instanceof DomainError) return failed(2, `${error.code}: ${error.message}`);
-    return failed(1, error instanceof Error ? error.message : String(error));
+    const problem = config.databaseUrl ? databaseOpenProblem(error, config.databaseUrl) : null;
+    return failed(1, problem ?? (error instanceof Error ? error.message : String(error)));
   }
 }
 

@@ -39,7 +39,8 @@ function skipToContent(event: MouseEvent) {
 
 function Shell() {
   const { viewer, mayReview, signOut } = useSession();
-  const who = `${viewer.role}${viewer.deviceId ? ` for device ${viewer.deviceId}` : ''}${viewer.datasets ? ` (${viewer.datasets.join(', ')})` : ''}`;
+  // Said as a word ("Signed in as reviewer"), not shouted as the enum is spelt.
+  const who = `${viewer.role.toLowerCase()}${viewer.deviceId ? ` for device ${viewer.deviceId}` : ''}${viewer.datasets ? ` (${viewer.datasets.join(', ')})` : ''}`;
   return (
     <>
       <a className="skip" href="#/" onClick={skipToContent}>

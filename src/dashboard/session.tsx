@@ -89,6 +89,6 @@ export function SessionGate({ children }: { children: ReactNode }) {
     );
   }
   const v = viewer.data.viewer;
-  const session: Session = { token, viewer: v, mayReview: v.role !== 'collector', isAdmin: v.role === 'admin', signOut };
+  const session: Session = { token, viewer: v, mayReview: v.role !== 'COLLECTOR', isAdmin: v.role === 'ADMIN', signOut };
   return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
 }

@@ -46,7 +46,12 @@ export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
   if (opts.url) {
     const client = postgres(opts.url, { max: opts.max ?? 10, onnotice: () => {} });
     const db = drizzlePostgres({ client, relations });
-    if (shouldMigrate) await migratePostgres(db, { migrationsFolder });
+    try {
+      if (shouldMigrate) await migrateAlone(opts.url, () => migratePostgres(db, { migrationsFolder }));
+    } catch (error) {
+      await client.end({ timeout: 1 }).catch(() => {});
+      throw error;
+    }
     return { db: db as unknown as Db, kind: 'postgres', sql: client, close: () => client.end({ timeout: 5 }) };
   }
   const onDisk = !opts.pglite && opts.dataDir && opts.dataDir !== 'memory://' ? opts.dataDir : null;
@@ -71,6 +76,23 @@ export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
     if (client && client !== opts.pglite) await client.close().catch(() => {});
     folder?.release();
     throw error;
+  }
+}
+
+/**
+ * Drizzle's migrator reads what is applied, then applies the rest, with no lock between: two
+ * instances started at once on a new database both run the first migration, and the second
+ * dies on "already exists" (drizzle-team/drizzle-orm#874). So each takes a session advisory lock
+ * first, on a connection of its own (whatever the pool's size): the second waits, then finds
+ * nothing left to apply. The lock goes with the connection, also when the process dies.
+ */
+async function migrateAlone(url: string, migrate: () => Promise<unknown>): Promise<void> {
+  const lock = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await lock`select /* migrationLock */ pg_advisory_lock(hashtext('entity-sync migrations'))`;
+    await migrate();
+  } finally {
+    await lock.end({ timeout: 1 });
   }
 }
 

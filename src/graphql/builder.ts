@@ -78,8 +78,33 @@ export const builder = new SchemaBuilder<{
     // A top-level error with a code, like UNAUTHENTICATED: the field is not the caller's to see.
     unauthorizedError: () => new GraphQLError(ERROR_CODES.FORBIDDEN, { extensions: { code: 'FORBIDDEN' } }),
   },
-  // Only our own error class becomes a typed result; anything else stays masked by yoga.
-  errors: { defaultTypes: [DomainError] },
-  relay: { clientMutationId: 'omit', cursorType: 'String', nodesOnConnection: true },
+  // Only our own error class becomes a typed result; anything else stays masked by yoga. The
+  // types the plugins make get descriptions here (each field describes its own `data`), so
+  // schema.graphql stays a complete reference (test/graphql/schema.test.ts checks every one).
+  errors: {
+    defaultTypes: [DomainError],
+    defaultUnionOptions: { description: 'The answer of a field that can fail with a typed error: its `…Success` (the result in `data`) or an `Error` with a code and a message.' },
+    defaultResultOptions: { description: 'The field succeeded; its result is in `data`.' },
+  },
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    nodesOnConnection: { description: 'The items of this page, in order.' },
+    defaultConnectionTypeOptions: { description: 'A page of a list: its items (`nodes`, or `edges` with their cursors) and where it sits (`pageInfo`).' },
+    defaultEdgeTypeOptions: { description: 'One item of a page, with its cursor.' },
+    edgesFieldOptions: { description: 'The items of this page with their cursors, in order.' },
+    nodeFieldOptions: { description: 'The item.' },
+    cursorFieldOptions: { description: "This item's place in the list: pass it as `after` or `before` for the items beyond it." },
+    pageInfoFieldOptions: { description: 'Whether more items come before or after this page, and the cursors of its ends.' },
+    pageInfoTypeOptions: { description: 'Where a page sits in its list.' },
+    hasNextPageFieldOptions: { description: 'More items follow this page: ask with `after: endCursor`.' },
+    hasPreviousPageFieldOptions: { description: 'More items come before this page: ask with `before: startCursor`.' },
+    startCursorFieldOptions: { description: 'The cursor of the first item of this page; null when the page is empty.' },
+    endCursorFieldOptions: { description: 'The cursor of the last item of this page; null when the page is empty.' },
+    firstArgOptions: { description: 'At most this many items, from the start of the list (or from `after`).' },
+    lastArgOptions: { description: 'At most this many items, from the end of the list (or up to `before`).' },
+    afterArgOptions: { description: "Only the items after this cursor (a page's `endCursor`, or an edge's `cursor`)." },
+    beforeArgOptions: { description: "Only the items before this cursor (a page's `startCursor`, or an edge's `cursor`)." },
+  },
   drizzle: { client: (ctx) => ctx.db, getTableConfig, relations, maxConnectionSize: 500 },
 });

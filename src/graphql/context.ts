@@ -3,6 +3,7 @@ import type { Limits } from '../core/types.js';
 import type { Db } from '../db/client.js';
 import type { SyncEvent } from '../core/events.js';
 import type { ChangeResult } from '../core/results.js';
+import type { FlushResult } from '../sync/flush-backlog.js';
 import type { EventBus } from './pubsub.js';
 
 /** Everything a resolver may use. The database comes from here, never from a module import. */
@@ -23,10 +24,12 @@ export interface Context {
   observer: SyncObserver;
 }
 
-/** What resolvers report after their use-case committed; the metrics count it. */
+/** What resolvers report after their use-case committed; the metrics count it and the logs say it. */
 export interface SyncObserver {
   /** A submitted batch's results, one per change. */
   submitted(results: readonly ChangeResult[]): void;
-  /** The flushBacklog mutation ran; its events name the changes it forced. */
-  flushed(events: readonly SyncEvent[]): void;
+  /** The flushBacklog mutation ran: what it forced, and its events. */
+  flushed(result: FlushResult): void;
+  /** An admin (`by`: its token id, null for anonymous access) made an API token. */
+  tokenCreated(token: { id: string; role: string }, by: string | null): void;
 }

@@ -11,8 +11,8 @@ import './types/pull.js';
 import './types/tokens.js';
 import './types/dashboard.js';
 
-builder.queryType({});
-builder.mutationType({});
-builder.subscriptionType({});
+builder.queryType({ description: 'Reads: datasets, entities and their history, offline runs, the backlog, pulls, tokens.' });
+builder.mutationType({ description: 'Writes: changes, datasets, conflict resolutions, backlog flushes, tokens.' });
+builder.subscriptionType({ description: 'Events of a dataset, sent after they are committed (over graphql-ws or Server-Sent Events).' });
 
 export const schema = builder.toSchema({ sortSchema: true });

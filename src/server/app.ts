@@ -6,7 +6,7 @@ import type { GraphQLError } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { DEFAULT_LIMITS, type Limits } from '../core/types.js';
 import { databaseAnswers, type Db } from '../db/client.js';
-import type { Context } from '../graphql/context.js';
+import type { Context, SyncObserver } from '../graphql/context.js';
 import { createEventBus, SubscriptionEnd, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
 import { startRevocationSweep } from '../sync/tokens.js';
@@ -19,6 +19,7 @@ import { authenticator, SOCKET_REFUSALS, type AuthOptions } from './auth.js';
 import { createMaskError, errorResponse, tooLarge } from './errors.js';
 import { attachWebSocket, type SocketOptions } from './ws.js';
 import { staticAssets } from './static.js';
+import { activityLog } from './activity-log.js';
 
 export interface AppOptions {
   db: Db;
@@ -92,10 +93,24 @@ export function buildApp(opts: AppOptions): App {
   const flushIntervalSeconds = opts.flushIntervalSeconds ?? 30;
   const shutdownTimeoutMs = (opts.shutdownTimeoutSeconds ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS) * 1000;
   const metrics = createMetrics({ db: opts.db, openSockets: () => sockets.wss.clients.size, onError: (error) => onError('metrics scrape failed', error) });
+  // What happened, at info (flushes that forced, released runs, refusals, tokens): with a logger only.
+  const activity = opts.logger ? activityLog(opts.logger) : null;
   // Everything this instance commits is published here (never what the bus brings from other instances).
   const publish = (events: readonly SyncEvent[]) => {
     metrics.published(events);
+    activity?.published(events);
     bus.publish(events);
+  };
+  const observer: SyncObserver = {
+    submitted: (results) => {
+      metrics.observer.submitted(results);
+      activity?.submitted(results);
+    },
+    flushed: (result) => {
+      metrics.observer.flushed(result);
+      activity?.flushed('mutation', result);
+    },
+    tokenCreated: (token, by) => activity?.tokenCreated(token, by),
   };
   const assets = staticAssets(opts.dashboardDir);
   const maskError = createMaskError({ maxBodyBytes });
@@ -123,7 +138,7 @@ export function buildApp(opts: AppOptions): App {
       publish,
       pubsub: bus.pubsub,
       closing: closing.signal,
-      observer: metrics.observer,
+      observer,
     }),
     plugins: [
       auth.plugin,
@@ -176,7 +191,11 @@ export function buildApp(opts: AppOptions): App {
     keepAliveMs: opts.socket?.keepAliveMs ?? 12_000,
     connectionInitWaitTimeoutMs: opts.socket?.connectionInitWaitTimeoutMs ?? 3_000,
     maxPayloadBytes: maxBodyBytes,
-    authenticate: auth.socket,
+    authenticate: async (connection) => {
+      const outcome = await auth.socket(connection);
+      if ('refuse' in outcome) activity?.socketRefused(outcome.refuse);
+      return outcome;
+    },
     revoked: SOCKET_REFUSALS.revoked,
     maskError: (error) => maskError(error, 'Unexpected error.') as GraphQLError,
   });
@@ -250,6 +269,7 @@ export function buildApp(opts: AppOptions): App {
             metrics.flushed('periodic', events);
           },
           onError: (error) => onError('backlog flush failed', error),
+          onRun: (result, ms) => activity?.flushed('periodic', result, ms),
         });
       }
       return url;

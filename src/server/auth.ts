@@ -2,9 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Principal, Role } from '../core/auth.js';
-import { ERROR_CODES } from '../core/types.js';
 import { isDatabaseUnreachable, type Db } from '../db/client.js';
-import { authenticate, refusalOf } from '../sync/tokens.js';
+import { authenticate } from '../sync/tokens.js';
 import { errorResponse, serviceUnavailable, unavailableResponse } from './errors.js';
 
 export interface AuthOptions {
@@ -18,7 +17,20 @@ export interface AuthOptions {
 }
 
 /** Why a request or socket is nobody the server will serve. */
-export type Refusal = 'no-token' | 'unknown' | 'revoked' | 'unavailable';
+export type Refusal = 'no-token' | 'malformed' | 'unknown' | 'revoked' | 'unavailable';
+type TokenRefusal = Exclude<Refusal, 'unavailable'>;
+
+/**
+ * What a refused request is told (the message of its UNAUTHENTICATED error): a missing token, a
+ * header that is not a bearer token, a token never issued and a revoked one each need a
+ * different fix. None of them says more than the caller sent.
+ */
+export const REFUSAL_MESSAGES: Record<TokenRefusal, string> = {
+  'no-token': 'no API token came with the request: send one as "Authorization: Bearer <token>"',
+  malformed: 'the Authorization header is not "Bearer <token>": send the token after the word Bearer and one space',
+  unknown: 'the API token is not one this service issued: check that it was copied whole, or ask an administrator for one',
+  revoked: 'the API token was revoked: ask an administrator for a new one',
+};
 type Outcome = { principal: Principal } | { refused: Refusal };
 
 /**
@@ -28,12 +40,16 @@ type Outcome = { principal: Principal } | { refused: Refusal };
  */
 export const SOCKET_REFUSALS: Record<Refusal, { code: number; reason: string }> = {
   'no-token': { code: 4403, reason: 'Forbidden: no API token' },
+  malformed: { code: 4401, reason: 'Unauthorized: not "Bearer <token>"' },
   unknown: { code: 4401, reason: 'Unauthorized: unknown API token' },
   revoked: { code: 4401, reason: 'Unauthorized: API token revoked' },
   unavailable: { code: 1013, reason: 'Try Again Later: the database cannot be reached' },
 };
 
-/** The bearer secret of an HTTP request, a socket's connection_init payload, or its upgrade request. */
+/**
+ * The bearer secret of an HTTP request, a socket's connection_init payload, or its upgrade
+ * request: null when none came, '' when what came is not "Bearer <token>".
+ */
 function bearerOf(source: { request?: Request; connectionParams?: Record<string, unknown> | undefined; req?: IncomingMessage }): string | null {
   const params = source.connectionParams;
   const fromParams = params && (params.authorization ?? params.Authorization);
@@ -43,30 +59,27 @@ function bearerOf(source: { request?: Request; connectionParams?: Record<string,
   return match ? match[1]! : '';
 }
 
-function unauthenticated(): GraphQLError {
-  return new GraphQLError(ERROR_CODES.UNAUTHENTICATED, {
+function unauthenticated(why: TokenRefusal): GraphQLError {
+  return new GraphQLError(REFUSAL_MESSAGES[why], {
     extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'www-authenticate': 'Bearer' } } },
   });
 }
 
 /**
- * Who a request is, or why it is refused. With `why`, a refused token is looked up again to
- * tell unknown from revoked (sockets say which). A database that cannot be reached is a
- * refusal too; any other failure is thrown.
+ * Who a request is, or why it is refused. A database that cannot be reached is a refusal too;
+ * any other failure is thrown.
  */
-async function principalFor(db: Db, secret: string | null, opts: AuthOptions, cache: TokenCache, why = false): Promise<Outcome> {
+async function principalFor(db: Db, secret: string | null, opts: AuthOptions, cache: TokenCache): Promise<Outcome> {
   if (secret === null) {
     return opts.anonymousRole ? { principal: { tokenId: null, role: opts.anonymousRole, deviceId: null, datasets: null } } : { refused: 'no-token' };
   }
+  if (secret === '') return { refused: 'malformed' };
   const cached = cache.get(secret);
   if (cached) return { principal: cached };
   try {
-    const principal = await authenticate(db, secret);
-    if (principal) {
-      cache.set(secret, principal);
-      return { principal };
-    }
-    return { refused: why ? await refusalOf(db, secret) : 'unknown' };
+    const found = await authenticate(db, secret);
+    if ('principal' in found) cache.set(secret, found.principal);
+    return found;
   } catch (error) {
     if (isDatabaseUnreachable(error)) return { refused: 'unavailable' };
     throw error;
@@ -126,7 +139,7 @@ export function authenticator(db: Db, opts: AuthOptions & { endpoint: string; on
       }
       if ('principal' in outcome) early.set(request, outcome.principal);
       else if (outcome.refused === 'unavailable') endResponse(unavailableResponse(fetchAPI));
-      else endResponse(errorResponse(fetchAPI, 401, 'UNAUTHENTICATED', ERROR_CODES.UNAUTHENTICATED, { 'www-authenticate': 'Bearer' }));
+      else endResponse(errorResponse(fetchAPI, 401, 'UNAUTHENTICATED', REFUSAL_MESSAGES[outcome.refused], { 'www-authenticate': 'Bearer' }));
     },
   };
   /** The principal of a request or socket operation; throws UNAUTHENTICATED (401) or SERVICE_UNAVAILABLE (503). */
@@ -135,11 +148,14 @@ export function authenticator(db: Db, opts: AuthOptions & { endpoint: string; on
     if (known) return known;
     const outcome = await principalFor(db, bearerOf(initial), opts, cache);
     if ('principal' in outcome) return outcome.principal;
-    throw outcome.refused === 'unavailable' ? serviceUnavailable() : unauthenticated();
+    throw outcome.refused === 'unavailable' ? serviceUnavailable() : unauthenticated(outcome.refused);
   };
   /** A socket's connection_init: its token id, or how to close it. */
-  const socket = async (connection: { connectionParams: Record<string, unknown> | undefined; req: IncomingMessage }) => {
-    const outcome = await principalFor(db, bearerOf(connection), opts, cache, true);
+  const socket = async (connection: {
+    connectionParams: Record<string, unknown> | undefined;
+    req: IncomingMessage;
+  }): Promise<{ tokenId: string | null } | { refuse: { code: number; reason: string } }> => {
+    const outcome = await principalFor(db, bearerOf(connection), opts, cache);
     return 'principal' in outcome ? { tokenId: outcome.principal.tokenId } : { refuse: SOCKET_REFUSALS[outcome.refused] };
   };
   /** A token was revoked: its cached lookups go at once. */

@@ -16,8 +16,8 @@ import type { SyncEvent } from '../core/events.js';
  */
 export interface Metrics {
   registry: Registry;
-  /** For the Context: what resolvers report. */
-  observer: SyncObserver;
+  /** For the Context: what resolvers report that is counted. */
+  observer: Pick<SyncObserver, 'submitted' | 'flushed'>;
   /** Every event this instance publishes passes here first (conflicts are counted from them). */
   published(events: readonly SyncEvent[]): void;
   /** A periodic flush run ended, with the events it published. */
@@ -105,7 +105,7 @@ export function createMetrics(opts: { db: Db; openSockets: () => number; onError
       submitted: (results) => {
         for (const r of results) changes.inc(r.outcome === 'REJECTED' ? { outcome: r.outcome, code: r.error?.code ?? 'UNKNOWN' } : { outcome: r.outcome });
       },
-      flushed: (events) => flushed('mutation', events),
+      flushed: (result) => flushed('mutation', result.events),
     },
     published: (events) => {
       for (const e of events) if (e.type === 'conflictDetected') conflicts.inc({ type: e.conflict });

@@ -161,13 +161,24 @@ export interface Flusher {
  */
 export function startBacklogFlusher(
   db: Db,
-  opts: { intervalSeconds: number; holdTimeoutSeconds: number; publish: (events: readonly SyncEvent[]) => void; onError: (error: unknown) => void },
+  opts: {
+    intervalSeconds: number;
+    holdTimeoutSeconds: number;
+    publish: (events: readonly SyncEvent[]) => void;
+    onError: (error: unknown) => void;
+    /** Told of each finished run, with how long it took (for the logs). */
+    onRun?: (result: FlushResult, ms: number) => void;
+  },
 ): Flusher {
   let running: Promise<void> | null = null;
   const tick = () => {
     if (running) return;
+    const began = performance.now();
     running = flushBacklog(db, { olderThanSeconds: opts.holdTimeoutSeconds })
-      .then((r) => opts.publish(r.events))
+      .then((r) => {
+        opts.publish(r.events);
+        opts.onRun?.(r, performance.now() - began);
+      })
       .catch(opts.onError)
       .finally(() => {
         running = null;

@@ -4,7 +4,7 @@ import type { Principal, Role } from '../core/auth.js';
 import { DomainError } from '../core/errors.js';
 import { hasNul } from '../core/json.js';
 import { normalizeUuid, validateName } from '../core/validate.js';
-import type { Db } from '../db/client.js';
+import type { Db, Tx } from '../db/client.js';
 import { apiTokens } from '../db/tokens.js';
 import type { SyncEvent } from '../core/events.js';
 
@@ -25,7 +25,7 @@ export interface NewToken {
 }
 
 /** Creates a token; the secret is returned here once and never stored. */
-export async function createToken(db: Db, input: NewToken): Promise<{ secret: string; token: TokenRow }> {
+export async function createToken(db: Db | Tx, input: NewToken): Promise<{ secret: string; token: TokenRow }> {
   // A token's name is free text for people ("Tablet 7, north site"), unlike dataset names.
   if (input.name.trim().length === 0 || input.name.length > 200 || hasNul(input.name)) {
     throw new DomainError('INVALID_NAME', 'a token name has 1 to 200 characters and no NUL');
@@ -48,26 +48,21 @@ export async function createToken(db: Db, input: NewToken): Promise<{ secret: st
   return { secret, token: token! };
 }
 
-/** The principal a bearer secret stands for, or null when it is unknown or revoked. */
-export async function authenticate(db: Db, secret: string): Promise<Principal | null> {
-  if (!secret.startsWith(PREFIX) || secret.length > 200) return null;
-  const [row] = await db
-    .select({ id: apiTokens.id, role: apiTokens.role, deviceId: apiTokens.deviceId, datasets: apiTokens.datasets })
-    .from(apiTokens)
-    .where(and(eq(apiTokens.secretHash, hashSecret(secret)), isNull(apiTokens.revokedAt)))
-    .limit(1);
-  return row ? { tokenId: row.id, role: row.role, deviceId: row.deviceId, datasets: row.datasets } : null;
-}
-
 /**
- * Why authenticate() found no one for a secret: it was never issued, or it was revoked. Asked
- * only after a refusal, so that a socket can be told which (one is worth fixing, neither worth
- * retrying as is).
+ * Who a bearer secret stands for, or why no one: it was never issued (or is not even shaped like
+ * a token), or it was revoked. One lookup either way, so that a refusal can say which (one is
+ * worth fixing, neither worth retrying as is) at no cost to anyone.
  */
-export async function refusalOf(db: Db, secret: string): Promise<'unknown' | 'revoked'> {
-  if (!secret.startsWith(PREFIX) || secret.length > 200) return 'unknown';
-  const [row] = await db.select({ revokedAt: apiTokens.revokedAt }).from(apiTokens).where(eq(apiTokens.secretHash, hashSecret(secret))).limit(1);
-  return row?.revokedAt ? 'revoked' : 'unknown';
+export async function authenticate(db: Db, secret: string): Promise<{ principal: Principal } | { refused: 'unknown' | 'revoked' }> {
+  if (!secret.startsWith(PREFIX) || secret.length > 200) return { refused: 'unknown' };
+  const [row] = await db
+    .select({ id: apiTokens.id, role: apiTokens.role, deviceId: apiTokens.deviceId, datasets: apiTokens.datasets, revokedAt: apiTokens.revokedAt })
+    .from(apiTokens)
+    .where(eq(apiTokens.secretHash, hashSecret(secret)))
+    .limit(1);
+  if (!row) return { refused: 'unknown' };
+  if (row.revokedAt) return { refused: 'revoked' };
+  return { principal: { tokenId: row.id, role: row.role, deviceId: row.deviceId, datasets: row.datasets } };
 }
 
 /** Revokes a token; the returned event closes its open sockets and streams on every instance. */
@@ -112,13 +107,17 @@ export async function listTokens(db: Db): Promise<TokenRow[]> {
 }
 
 /**
- * A fresh embedded database has no way in: make an admin token, once, for the operator to
- * read off the console. Null when any token exists already (revoked ones too: the operator
- * has been here).
+ * A fresh database has no way in: make an admin token, once, for the operator to read off the
+ * console. Null when any token exists already (revoked ones too: the operator has been here).
+ * Instances started together on one Postgres each ask: the lock lets one count and insert at a
+ * time, so the others count its token and make none.
  */
 export async function createFirstAdminToken(db: Db): Promise<string | null> {
-  const [row] = await db.select({ n: count() }).from(apiTokens);
-  if ((row?.n ?? 0) > 0) return null;
-  const { secret } = await createToken(db, { name: 'first admin', role: 'admin' });
-  return secret;
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select /* firstAdminTokenLock */ pg_advisory_xact_lock(hashtext('entity-sync first admin token'))`);
+    const [row] = await tx.select({ n: count() }).from(apiTokens);
+    if ((row?.n ?? 0) > 0) return null;
+    const { secret } = await createToken(tx, { name: 'first admin', role: 'admin' });
+    return secret;
+  });
 }

@@ -59,7 +59,7 @@ describe('without a build', () => {
     expect(await graphiql.text()).toContain('The GraphiQL page is not built yet');
 
     const api = await fetch(`${origin}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ viewer { role } }' }) });
-    expect(await api.json()).toEqual({ data: { viewer: { role: 'admin' } } });
+    expect(await api.json()).toEqual({ data: { viewer: { role: 'ADMIN' } } });
   });
 });
 

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/core/types.js';
+import { REFUSAL_MESSAGES } from '../../src/server/auth.js';
 import { createToken } from '../../src/sync/tokens.js';
 import { startTestApp, type GqlResponse, type TestApp } from '../helpers/app.js';
 import { domain, offline, offlineRun, ok, sync, type ChangeInput } from '../helpers/domain.js';
@@ -15,11 +16,11 @@ import { domain, offline, offlineRun, ok, sync, type ChangeInput } from '../help
 type RoleKey = 'admin' | 'reviewerTrees' | 'collectorTab1' | 'collectorTrees' | 'reviewerAll';
 const ROLE_KEYS: RoleKey[] = ['admin', 'reviewerTrees', 'collectorTab1', 'collectorTrees', 'reviewerAll'];
 const TOKEN_SPECS: Record<RoleKey, { role: string; deviceId: string | null; datasets: string[] | null }> = {
-  admin: { role: 'admin', deviceId: null, datasets: null },
-  reviewerTrees: { role: 'reviewer', deviceId: null, datasets: ['trees'] },
-  collectorTab1: { role: 'collector', deviceId: 'tab-1', datasets: ['trees'] },
-  collectorTrees: { role: 'collector', deviceId: null, datasets: ['trees'] },
-  reviewerAll: { role: 'reviewer', deviceId: null, datasets: null },
+  admin: { role: 'ADMIN', deviceId: null, datasets: null },
+  reviewerTrees: { role: 'REVIEWER', deviceId: null, datasets: ['trees'] },
+  collectorTab1: { role: 'COLLECTOR', deviceId: 'tab-1', datasets: ['trees'] },
+  collectorTrees: { role: 'COLLECTOR', deviceId: null, datasets: ['trees'] },
+  reviewerAll: { role: 'REVIEWER', deviceId: null, datasets: null },
 };
 const TREE_PROPS = ['height', 'species', 'note'];
 const BIRD_PROPS = ['wingspan', 'species', 'note'];
@@ -86,11 +87,12 @@ function expectForbidden(res: GqlResponse, field: string): void {
   expect(res.data?.[field] ?? null).toBeNull();
 }
 
-function expect401(res: Response, body: GqlResponse): void {
+/** Refused with 401 UNAUTHENTICATED, the message saying why (`REFUSAL_MESSAGES` in src/server/auth.ts). */
+function expect401(res: Response, body: GqlResponse, why: keyof typeof REFUSAL_MESSAGES): void {
   expect(res.status).toBe(401);
   expect(res.headers.get('www-authenticate')).toBe('Bearer');
   expect(body.data ?? null).toBeNull();
-  expect(body.errors).toEqual([expect.objectContaining({ message: ERROR_CODES.UNAUTHENTICATED, extensions: expect.objectContaining({ code: 'UNAUTHENTICATED' }) })]);
+  expect(body.errors).toEqual([expect.objectContaining({ message: REFUSAL_MESSAGES[why], extensions: expect.objectContaining({ code: 'UNAUTHENTICATED' }) })]);
 }
 
 async function raw(url: string, headers: Record<string, string>, query = '{ viewer { role } }', variables?: Record<string, unknown>): Promise<[Response, GqlResponse]> {
@@ -434,10 +436,10 @@ const ROWS: Row[] = [
     request: async (role) => {
       const before = await adminTokens();
       return {
-        query: `mutation($n: String!) { createApiToken(name: $n, role: admin) { __typename ... on MutationCreateApiTokenSuccess { data { secret token { name role revokedAt } } } } }`,
+        query: `mutation($n: String!) { createApiToken(name: $n, role: ADMIN) { __typename ... on MutationCreateApiTokenSuccess { data { secret token { name role revokedAt } } } } }`,
         variables: { n: `made by ${role}` },
         allowed: (d) => {
-          expect(d.createApiToken).toMatchObject({ __typename: 'MutationCreateApiTokenSuccess', data: { token: { name: `made by ${role}`, role: 'admin', revokedAt: null } } });
+          expect(d.createApiToken).toMatchObject({ __typename: 'MutationCreateApiTokenSuccess', data: { token: { name: `made by ${role}`, role: 'ADMIN', revokedAt: null } } });
           expect(d.createApiToken.data.secret).toMatch(/^est_[A-Za-z0-9_-]{43}$/);
         },
         unchanged: async () => expect(await adminTokens()).toEqual(before),
@@ -622,35 +624,51 @@ describe('reading by id: another dataset and an unknown id look the same', () =>
 
 describe('authentication (anonymous access off)', () => {
   it('no token: 401 UNAUTHENTICATED with www-authenticate: Bearer, for queries and mutations, and nothing stored', async () => {
-    expect401(...(await raw(t.url, {})));
+    expect401(...(await raw(t.url, {})), 'no-token');
     const c = create('trees');
-    expect401(...(await raw(t.url, {}, SUBMIT, { c: [c] })));
-    expect401(...(await raw(t.url, {}, 'mutation { createDataset(name: "sneaky", properties: []) { __typename } }')));
+    expect401(...(await raw(t.url, {}, SUBMIT, { c: [c] })), 'no-token');
+    expect401(...(await raw(t.url, {}, 'mutation { createDataset(name: "sneaky", properties: []) { __typename } }')), 'no-token');
     expect(await adminChange(c.id)).toBeNull();
     expect(ok(await asAdmin('{ dataset(name: "sneaky") { name } }')).dataset).toBeNull();
   });
 
-  it.each(['Basic x', 'Bearer', 'Bearer ', 'Bearer a b', 'Token est_abc', ''])('a malformed Authorization header %j: 401', async (header) => {
-    expect401(...(await raw(t.url, { authorization: header })));
+  it('a missing, a malformed, a wrong and a revoked token are each told apart, in words that say what to do', async () => {
+    const { secret, token } = await createToken(t.database.db, { name: 'told apart', role: 'collector', datasets: ['trees'] });
+    const said = async (headers: Record<string, string>) => {
+      const [res, body] = await raw(t.url, headers);
+      return [res.status, body.errors?.map((e) => [e.extensions?.code, e.message])];
+    };
+    const before = await said({ authorization: `Bearer ${secret}x` });
+    await t.database.db.execute(sql`update api_tokens set revoked_at = now() where id = ${token.id}`);
+    expect([await said({}), await said({ authorization: secret }), before, await said({ authorization: `Bearer ${secret}` })]).toEqual([
+      [401, [['UNAUTHENTICATED', 'no API token came with the request: send one as "Authorization: Bearer <token>"']]],
+      [401, [['UNAUTHENTICATED', 'the Authorization header is not "Bearer <token>": send the token after the word Bearer and one space']]],
+      [401, [['UNAUTHENTICATED', 'the API token is not one this service issued: check that it was copied whole, or ask an administrator for one']]],
+      [401, [['UNAUTHENTICATED', 'the API token was revoked: ask an administrator for a new one']]],
+    ]);
+  });
+
+  it.each(['Basic x', 'Bearer', 'Bearer ', 'Bearer a b', 'Token est_abc', ''])('a malformed Authorization header %j: 401 saying it is not a bearer token', async (header) => {
+    expect401(...(await raw(t.url, { authorization: header })), 'malformed');
   });
 
   it('a wrong token: 401, also one that looks right', async () => {
     const admin = tokens.admin.secret;
     const flipped = admin.slice(0, -1) + (admin.endsWith('A') ? 'B' : 'A');
     for (const secret of ['nope', `est_${randomBytes(32).toString('base64url')}`, flipped, `${admin}x`, `est_${'a'.repeat(300)}`]) {
-      expect401(...(await raw(t.url, { authorization: `Bearer ${secret}` })));
+      expect401(...(await raw(t.url, { authorization: `Bearer ${secret}` })), 'unknown');
     }
     // The real one, any case of the scheme, works.
     expect((await raw(t.url, { authorization: `bearer ${admin}` }))[0].status).toBe(200);
   });
 
   it('a revoked token: 401 on the very next request', async () => {
-    const made = ok(await asAdmin(`mutation { createApiToken(name: "short-lived", role: collector, datasets: ["trees"]) { ... on MutationCreateApiTokenSuccess { data { secret token { id } } } } }`))
+    const made = ok(await asAdmin(`mutation { createApiToken(name: "short-lived", role: COLLECTOR, datasets: ["trees"]) { ... on MutationCreateApiTokenSuccess { data { secret token { id } } } } }`))
       .createApiToken.data;
-    expect(ok(await t.gqlAs(made.secret, '{ viewer { tokenId role } }')).viewer).toEqual({ tokenId: made.token.id, role: 'collector' });
+    expect(ok(await t.gqlAs(made.secret, '{ viewer { tokenId role } }')).viewer).toEqual({ tokenId: made.token.id, role: 'COLLECTOR' });
     const revoked = ok(await asAdmin(`mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }`, { id: made.token.id })).revokeApiToken;
     expect(revoked).toEqual({ __typename: 'MutationRevokeApiTokenSuccess' });
-    expect401(...(await raw(t.url, { authorization: `Bearer ${made.secret}` })));
+    expect401(...(await raw(t.url, { authorization: `Bearer ${made.secret}` })), 'revoked');
     const c = create('trees', { deviceId: null });
     const res = await t.gqlAs(made.secret, SUBMIT, { c: [c] });
     expect(res.status).toBe(401);
@@ -698,22 +716,45 @@ describe('API tokens', () => {
       'INVALID_NAME',
       'dataset "bad\u0000name": the name is not acceptable: "bad\uFFFDname" must be 1-64 letters, digits or _ and not start with a digit',
     ],
-    ['an admin token restricted to datasets', { r: 'admin', ds: ['trees'] }, 'ADMIN_TOKEN_RESTRICTED', ERROR_CODES.ADMIN_TOKEN_RESTRICTED],
-    ['an admin token bound to a device', { r: 'admin', d: 'tab-1' }, 'ADMIN_TOKEN_RESTRICTED', ERROR_CODES.ADMIN_TOKEN_RESTRICTED],
+    ['an admin token restricted to datasets', { r: 'ADMIN', ds: ['trees'] }, 'ADMIN_TOKEN_RESTRICTED', ERROR_CODES.ADMIN_TOKEN_RESTRICTED],
+    ['an admin token bound to a device', { r: 'ADMIN', d: 'tab-1' }, 'ADMIN_TOKEN_RESTRICTED', ERROR_CODES.ADMIN_TOKEN_RESTRICTED],
   ])('createApiToken with %s: typed error %s, nothing stored', async (_name, vars, code, message) => {
     const before = await tokenRows();
-    const r = ok(await asAdmin(CREATE, { n: 'ok name', r: 'collector', ...vars })).createApiToken;
+    const r = ok(await asAdmin(CREATE, { n: 'ok name', r: 'COLLECTOR', ...vars })).createApiToken;
     expect(r).toEqual({ __typename: 'DomainError', code, message });
     expect(await tokenRows()).toEqual(before);
   });
 
+  it('roles are upper case; the old lower-case spelling is still accepted as input, deprecated, and answered in upper case', async () => {
+    for (const [given, answered] of [
+      ['reviewer', 'REVIEWER'],
+      ['COLLECTOR', 'COLLECTOR'],
+    ]) {
+      const r = ok(await asAdmin(`mutation { createApiToken(name: "spelt ${given}", role: ${given}) { ... on MutationCreateApiTokenSuccess { data { secret token { role } } } } }`)).createApiToken;
+      expect(r.data.token.role).toBe(answered);
+      expect(ok(await t.gqlAs(r.data.secret, '{ viewer { role } }')).viewer.role).toBe(answered);
+    }
+    const values = ok(await asAdmin('{ __type(name: "Role") { enumValues(includeDeprecated: true) { name isDeprecated deprecationReason } } }')).__type.enumValues;
+    expect(values).toEqual([
+      { name: 'ADMIN', isDeprecated: false, deprecationReason: null },
+      { name: 'COLLECTOR', isDeprecated: false, deprecationReason: null },
+      { name: 'REVIEWER', isDeprecated: false, deprecationReason: null },
+      ...['ADMIN', 'COLLECTOR', 'REVIEWER'].map((name) => ({
+        name: name.toLowerCase(),
+        isDeprecated: true,
+        deprecationReason: `Use ${name}: roles are spelt in upper case like every enum, and the lower-case spelling goes in the next release.`,
+      })),
+    ]);
+    expect((await asAdmin('mutation { createApiToken(name: "shouting", role: Admin) { __typename } }')).errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
   it('the limits are inclusive: a 200-char name and deviceId are accepted', async () => {
-    const r = ok(await asAdmin(CREATE, { n: 'n'.repeat(200), r: 'collector', d: 'd'.repeat(200) })).createApiToken;
+    const r = ok(await asAdmin(CREATE, { n: 'n'.repeat(200), r: 'COLLECTOR', d: 'd'.repeat(200) })).createApiToken;
     expect(r).toMatchObject({ __typename: 'MutationCreateApiTokenSuccess', data: { token: { name: 'n'.repeat(200), deviceId: 'd'.repeat(200) } } });
   });
 
   it('the secret is shown once: never listed, and the table holds only its SHA-256', async () => {
-    const r = ok(await asAdmin(CREATE, { n: 'shown once', r: 'reviewer', ds: ['trees'] })).createApiToken;
+    const r = ok(await asAdmin(CREATE, { n: 'shown once', r: 'REVIEWER', ds: ['trees'] })).createApiToken;
     expect(r.__typename).toBe('MutationCreateApiTokenSuccess');
     const { secret, token } = r.data as { secret: string; token: { id: string } };
     expect(secret).toMatch(/^est_[A-Za-z0-9_-]{43}$/);
@@ -731,7 +772,7 @@ describe('API tokens', () => {
     expect(row.secret_hash).toBe(createHash('sha256').update(secret).digest('hex'));
     // Each of the other tokens too: no column of any row holds any secret.
     for (const key of ROLE_KEYS) expect(JSON.stringify(rows)).not.toContain(tokens[key].secret);
-    expect(ok(await t.gqlAs(secret, '{ viewer { tokenId role datasets } }')).viewer).toEqual({ tokenId: token.id, role: 'reviewer', datasets: ['trees'] });
+    expect(ok(await t.gqlAs(secret, '{ viewer { tokenId role datasets } }')).viewer).toEqual({ tokenId: token.id, role: 'REVIEWER', datasets: ['trees'] });
   });
 });
 
@@ -747,19 +788,24 @@ describe('anonymous access configured as collector', () => {
   afterAll(() => anon.close());
 
   it('a request without a token acts as an unrestricted collector: it may submit, not create datasets', async () => {
-    expect(ok(await anon.gql('{ viewer { tokenId role deviceId datasets } }')).viewer).toEqual({ tokenId: null, role: 'collector', deviceId: null, datasets: null });
+    expect(ok(await anon.gql('{ viewer { tokenId role deviceId datasets } }')).viewer).toEqual({ tokenId: null, role: 'COLLECTOR', deviceId: null, datasets: null });
     const name = `anon_${randomBytes(4).toString('hex')}`;
     expectForbidden(await anon.gql(`mutation { createDataset(name: "${name}", properties: ["a"]) { __typename } }`), 'createDataset');
     expectForbidden(await anon.gql('{ apiTokens { id } }'), 'apiTokens');
     expectForbidden(await anon.gql(`{ entities(dataset: "${name}") { nodes { id } } }`), 'entities');
     expect(ok(await anon.gqlAs(admin, `{ dataset(name: "${name}") { name } }`)).dataset).toBeNull();
     // A token still counts as itself.
-    expect(ok(await anon.gqlAs(admin, '{ viewer { role } }')).viewer).toEqual({ role: 'admin' });
+    expect(ok(await anon.gqlAs(admin, '{ viewer { role } }')).viewer).toEqual({ role: 'ADMIN' });
   });
 
   it('a wrong or malformed token is still 401', async () => {
-    for (const header of [`Bearer est_${randomBytes(32).toString('base64url')}`, 'Bearer nope', 'Basic x', 'Bearer a b']) {
-      expect401(...(await raw(anon.url, { authorization: header })));
+    for (const [header, why] of [
+      [`Bearer est_${randomBytes(32).toString('base64url')}`, 'unknown'],
+      ['Bearer nope', 'unknown'],
+      ['Basic x', 'malformed'],
+      ['Bearer a b', 'malformed'],
+    ] as const) {
+      expect401(...(await raw(anon.url, { authorization: header })), why);
     }
   });
 });

@@ -68,13 +68,13 @@ async function touchTrees(): Promise<string> {
 }
 
 describe('sockets authenticate at connection_init', () => {
-  it('without a token 4403 (a client may retry once it has one); with an unknown or a revoked one 4401, saying which', async () => {
+  it('without a token 4403 (a client may retry once it has one); with a malformed, an unknown or a revoked one 4401, saying which', async () => {
     const { secret: revokedSecret, token } = await createToken(t.database.db, { name: 'gone', role: 'collector', datasets: ['trees'] });
     await revokeToken(t.database.db, token.id);
     for (const [s, closed] of [
       [socket(), { code: 4403, reason: 'Forbidden: no API token' }],
       [socket('est_not-a-token'), { code: 4401, reason: 'Unauthorized: unknown API token' }],
-      [socket('not even the format'), { code: 4401, reason: 'Unauthorized: unknown API token' }],
+      [socket('not even the format'), { code: 4401, reason: 'Unauthorized: not "Bearer <token>"' }],
       [socket(revokedSecret), { code: 4401, reason: 'Unauthorized: API token revoked' }],
     ] as const) {
       const sub = s.subscribe(CHANGED_SUB, { ds: 'trees' });
@@ -115,7 +115,7 @@ describe('sockets authenticate at connection_init', () => {
     const [event] = await trees.take(1);
     expect(event).toMatchObject({ dataset: 'trees', entityId: id, version: 1 });
     const viewer = await s.request('{ viewer { role datasets } }');
-    expect(viewer.data).toEqual({ viewer: { role: 'collector', datasets: ['trees'] } });
+    expect(viewer.data).toEqual({ viewer: { role: 'COLLECTOR', datasets: ['trees'] } });
     // Each subscription also watches for its token's revocation; ending it ends both.
     expect(tracker.active('tokenRevoked')).toBe(1);
     trees.close();
@@ -135,7 +135,7 @@ describe('sockets authenticate at connection_init', () => {
         let value: unknown;
         client.subscribe({ query: '{ viewer { role } }' }, { next: (v) => (value = v), error: reject, complete: () => resolve(value) });
       });
-      expect(result).toEqual({ data: { viewer: { role: 'collector' } } });
+      expect(result).toEqual({ data: { viewer: { role: 'COLLECTOR' } } });
     } finally {
       await client.dispose();
     }
@@ -311,7 +311,7 @@ describe('the operator: first admin token and `npm run token`', () => {
       expect(match, first.output()).not.toBeNull();
       adminSecret = match![1]!;
       expect((await post(first.url, '{ viewer { role } }')).status).toBe(401);
-      expect(await (await post(first.url, '{ viewer { role } }', adminSecret)).json()).toEqual({ data: { viewer: { role: 'admin' } } });
+      expect(await (await post(first.url, '{ viewer { role } }', adminSecret)).json()).toEqual({ data: { viewer: { role: 'ADMIN' } } });
     } finally {
       expect(await first.stop(), first.output()).toBe(0);
     }
@@ -324,9 +324,9 @@ describe('the operator: first admin token and `npm run token`', () => {
     try {
       expect(second.output()).not.toContain('admin token');
       expect(await (await post(second.url, '{ viewer { role deviceId datasets } }', secret)).json()).toEqual({
-        data: { viewer: { role: 'collector', deviceId: 'tab-9', datasets: ['trees', 'birds'] } },
+        data: { viewer: { role: 'COLLECTOR', deviceId: 'tab-9', datasets: ['trees', 'birds'] } },
       });
-      expect(await (await post(second.url, '{ viewer { role } }', adminSecret)).json()).toEqual({ data: { viewer: { role: 'admin' } } });
+      expect(await (await post(second.url, '{ viewer { role } }', adminSecret)).json()).toEqual({ data: { viewer: { role: 'ADMIN' } } });
     } finally {
       expect(await second.stop()).toBe(0);
     }

@@ -73,13 +73,13 @@ describe.runIf(backend === 'pglite')('the CLI beside a running embedded server',
   it('token create, token revoke and flush beside the running server act on it at once, are listed, and survive a restart', async () => {
     // token create: the secret works at once.
     const reviewer = created(await runMain(['token', 'create', '--role', 'reviewer', '--name', 'Beside the server'], env), 'reviewer');
-    expect(await viewerOf(service.url, reviewer.secret)).toEqual({ status: 200, role: 'reviewer', code: null });
+    expect(await viewerOf(service.url, reviewer.secret)).toEqual({ status: 200, role: 'REVIEWER', code: null });
 
     // token revoke: refused at once, and the token's open socket closes.
     const collector = created(await runMain(['token', 'create', '--role', 'collector'], env), 'collector');
     const socket = socketClient(service.url, { token: collector.secret });
     try {
-      expect((await socket.request(VIEWER)).data).toEqual({ viewer: { role: 'collector' } });
+      expect((await socket.request(VIEWER)).data).toEqual({ viewer: { role: 'COLLECTOR' } });
       const out = await runMain(['token', 'revoke', collector.id], env);
       expect([out.code, out.stdout, out.stderr]).toEqual([0, `revoked token ${collector.id}\n`, '']);
       expect(await viewerOf(service.url, collector.secret)).toEqual({ status: 401, role: null, code: 'UNAUTHENTICATED' });
@@ -117,9 +117,9 @@ describe.runIf(backend === 'pglite')('the CLI beside a running embedded server',
     // All of it was written by the folder's owner: a restart keeps it.
     expect(await service.stop()).toBe(0);
     service = await spawnService(env);
-    expect(await viewerOf(service.url, reviewer.secret)).toEqual({ status: 200, role: 'reviewer', code: null });
+    expect(await viewerOf(service.url, reviewer.secret)).toEqual({ status: 200, role: 'REVIEWER', code: null });
     expect(await viewerOf(service.url, collector.secret)).toEqual({ status: 401, role: null, code: 'UNAUTHENTICATED' });
-    expect(await viewerOf(service.url, admin)).toEqual({ status: 200, role: 'admin', code: null });
+    expect(await viewerOf(service.url, admin)).toEqual({ status: 200, role: 'ADMIN', code: null });
     expect(data(await gql(service.url, admin, READ, { id: update.id, e: entityId, ds }))).toEqual(forced);
   }, 240_000);
 
@@ -147,7 +147,7 @@ describe.runIf(backend === 'pglite')('the CLI beside a running embedded server',
     const { id, secret } = created(await runMain(['token', 'create', '--role', 'reviewer'], env), 'reviewer');
     expect(existsSync(join(dir, LOCK))).toBe(false);
     service = await spawnService(env);
-    expect(await viewerOf(service.url, secret)).toEqual({ status: 200, role: 'reviewer', code: null });
+    expect(await viewerOf(service.url, secret)).toEqual({ status: 200, role: 'REVIEWER', code: null });
     // A server killed outright leaves its lock behind, naming a dead process: the CLI takes over.
     const killed = service.pid;
     process.kill(killed, 'SIGKILL');
@@ -197,7 +197,7 @@ describe.runIf(backend === 'postgres')('`npm run token -- revoke` on Postgres wi
     services.push(...(await Promise.all([spawnService(env), spawnService(env)])));
     const sockets = services.map((s) => socketClient(s.url, { token: collector.secret }));
     try {
-      for (const [i, socket] of sockets.entries()) expect((await socket.request(VIEWER)).data, `instance ${i}`).toEqual({ viewer: { role: 'collector' } });
+      for (const [i, socket] of sockets.entries()) expect((await socket.request(VIEWER)).data, `instance ${i}`).toEqual({ viewer: { role: 'COLLECTOR' } });
       const out = await runMain(['token', 'revoke', collector.id], env);
       expect([out.code, out.stdout, out.stderr]).toEqual([0, `revoked token ${collector.id}\n`, '']);
       for (const s of services) expect(await viewerOf(s.url, collector.secret)).toEqual({ status: 401, role: null, code: 'UNAUTHENTICATED' });

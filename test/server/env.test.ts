@@ -66,9 +66,9 @@ describe('limits, the hold timeout and the metrics token from the environment', 
     const directed = (n: number) => `{ viewer { ${Array.from({ length: n }, () => '... @include(if: true) { role }').join(' ')} } }`;
     expect(data(await post(service.url, deep('label'), { id }))).toEqual({ entity: null });
     expect(refusal(await post(service.url, deep('versions(limit: 1) { version }'), { id }))).toEqual([{ code: 'QUERY_TOO_DEEP', message: 'query depth limit of 4 exceeded (found 5)' }]);
-    expect(data(await post(service.url, aliased(2)))).toEqual({ a0: { role: 'admin' }, a1: { role: 'admin' } });
+    expect(data(await post(service.url, aliased(2)))).toEqual({ a0: { role: 'ADMIN' }, a1: { role: 'ADMIN' } });
     expect(refusal(await post(service.url, aliased(3)))).toEqual([{ code: 'TOO_MANY_ALIASES', message: 'aliases limit of 2 exceeded (found 3)' }]);
-    expect(data(await post(service.url, directed(2)))).toEqual({ viewer: { role: 'admin' } });
+    expect(data(await post(service.url, directed(2)))).toEqual({ viewer: { role: 'ADMIN' } });
     expect(refusal(await post(service.url, directed(3)))).toEqual([{ code: 'TOO_MANY_DIRECTIVES', message: 'directives limit of 2 exceeded (found 3)' }]);
   });
 

@@ -9,16 +9,19 @@ const BranchChangeRef = builder.objectRef<BranchChange>('BranchChange').implemen
   description: 'One change of an offline run.',
   fields: (t) => ({
     position: t.exposeInt('position', { description: 'Its client baseVersion (0 for an offline create).' }),
-    changeId: t.exposeString('changeId'),
+    changeId: t.exposeString('changeId', { description: 'The change.' }),
     state: t.exposeString('state', { description: 'APPLIED or HELD.' }),
-    version: t.exposeInt('version', { nullable: true }),
-    heldSince: t.expose('heldSince', { type: 'DateTime', nullable: true }),
+    version: t.exposeInt('version', { nullable: true, description: 'The version it made, once applied.' }),
+    heldSince: t.expose('heldSince', { type: 'DateTime', nullable: true, description: 'Since when it waits, while it is held.' }),
   }),
 });
 
 const PositionRangeRef = builder.objectRef<PositionRange>('PositionRange').implement({
   description: 'Consecutive positions of a run, `from` to `to` inclusive.',
-  fields: (t) => ({ from: t.exposeInt('from'), to: t.exposeInt('to') }),
+  fields: (t) => ({
+    from: t.exposeInt('from', { description: 'The first position of the range.' }),
+    to: t.exposeInt('to', { description: 'The last position of the range.' }),
+  }),
 });
 
 /** Page sizes of run lists: each list is paged, and priced by its page size (Pothos complexity). */
@@ -33,9 +36,9 @@ const BranchRef = builder.objectRef<Branch>('Branch').implement({
   // Whichever path reaches a run (branch, Entity.branches under a pull or an event), one rule.
   authScopes: { reviewer: true },
   fields: (t) => ({
-    id: t.exposeID('id'),
-    entityId: t.exposeID('entityId'),
-    trunkVersion: t.exposeInt('trunkVersion', { nullable: true }),
+    id: t.exposeID('id', { description: 'The run\'s branchId.' }),
+    entityId: t.exposeID('entityId', { description: 'The entity the run edited.' }),
+    trunkVersion: t.exposeInt('trunkVersion', { nullable: true, description: 'The last server version the client had seen when the run began (null: it began with an offline create).' }),
     changes: t.loadableList({
       type: BranchChangeRef,
       description: `The run's changes in run order: at most \`limit\` (1-${MAX_CHANGES_PAGE}, default ${CHANGES_PAGE}) after position \`after\`.`,
@@ -67,15 +70,15 @@ export const HeldChange = builder.drizzleObject('heldChanges', {
   // Wherever a held change is reached from (the backlog, an event), only reviewers see it.
   authScopes: { reviewer: true },
   fields: (t) => ({
-    changeId: t.exposeString('changeId'),
-    entityId: t.exposeID('entityId'),
-    dataset: t.exposeString('datasetName'),
-    deviceId: t.exposeString('deviceId', { nullable: true }),
-    branchId: t.exposeID('branchId'),
-    trunkVersion: t.exposeInt('trunkVersion', { nullable: true }),
-    baseVersion: t.exposeInt('baseVersion'),
+    changeId: t.exposeString('changeId', { description: 'The change.' }),
+    entityId: t.exposeID('entityId', { description: 'The entity it changes.' }),
+    dataset: t.exposeString('datasetName', { description: 'The dataset of the entity.' }),
+    deviceId: t.exposeString('deviceId', { nullable: true, description: 'The device that sent it, if it said.' }),
+    branchId: t.exposeID('branchId', { description: 'Its offline run.' }),
+    trunkVersion: t.exposeInt('trunkVersion', { nullable: true, description: 'The last server version its run had seen when it began (null: an offline create began it).' }),
+    baseVersion: t.exposeInt('baseVersion', { description: 'The version it was made on, in its author\'s view (its position in the run).' }),
     waitsFor: t.exposeInt('waitsFor', { description: 'The client baseVersion of the predecessor it waits for.' }),
-    heldSince: t.expose('heldSince', { type: 'DateTime' }),
+    heldSince: t.expose('heldSince', { type: 'DateTime', description: 'Since when it waits.' }),
     forceAfter: t.field({
       type: 'DateTime',
       description: 'When the periodic flush will apply it without its predecessor.',
@@ -103,7 +106,8 @@ builder.queryFields((t) => ({
   branch: t.field({
     type: BranchRef,
     nullable: true,
-    args: { id: t.arg.id({ required: true }) },
+    description: 'The offline run with this branchId; null when the server has no change of it. Reviewers and admins.',
+    args: { id: t.arg.id({ required: true, description: 'The run\'s branchId.' }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, branch: String(args.id) } }),
     resolve: async (_root, args, ctx) => {
       const branchId = normalizeUuid(args.id);
@@ -113,7 +117,11 @@ builder.queryFields((t) => ({
   heldChanges: t.drizzleField({
     type: ['heldChanges'],
     description: 'The backlog, oldest first, filtered by any of dataset, entity and branch.',
-    args: { dataset: t.arg.string(), entityId: t.arg.id(), branchId: t.arg.id() },
+    args: {
+      dataset: t.arg.string({ description: "Only this dataset's held changes (without it: every dataset's, for tokens that may use all)." }),
+      entityId: t.arg.id({ description: "Only this entity's." }),
+      branchId: t.arg.id({ description: "Only this run's." }),
+    },
     // Without a dataset filter the backlog spans every dataset.
     authScopes: (_root, args) => ({ $all: args.dataset != null ? { reviewer: true, dataset: args.dataset } : { reviewer: true, allDatasets: true } }),
     resolve: (query, _root, args, ctx) => {
@@ -136,7 +144,7 @@ builder.mutationFields((t) => ({
     type: [ChangeResultRef],
     description: 'Forces held changes older than `olderThanSeconds` (default: the hold timeout; 0: all) now, oldest first. Returns each forced change with the successors it released.',
     args: {
-      olderThanSeconds: t.arg.int({ required: false }),
+      olderThanSeconds: t.arg.int({ required: false, description: 'Only changes held at least this long (default: the hold timeout; 0: all).' }),
       dataset: t.arg.string({ required: false, description: "Only this dataset's held changes." }),
       changeId: t.arg.string({ required: false, description: 'Only this held change (and the successors it releases).' }),
     },
@@ -146,10 +154,10 @@ builder.mutationFields((t) => ({
       // A filter that can name nothing (a malformed name or id) forces nothing.
       if ((args.dataset != null && validateName(args.dataset)) || changeId === null) return [];
       const olderThanSeconds = Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds);
-      const { forced, events } = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId });
-      ctx.publish(events);
-      ctx.observer.flushed(events);
-      return forced;
+      const result = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId });
+      ctx.publish(result.events);
+      ctx.observer.flushed(result);
+      return result.forced;
     },
   }),
 }));

@@ -24,11 +24,11 @@ export const ChangeInput = builder.inputType('ChangeInput', {
   description: 'One client change about one entity. Ids are strings here so that malformed ones are recorded and rejected with a code, not refused unseen.',
   fields: (t) => ({
     id: t.string({ required: true, description: 'Client-made UUID: the idempotency key.' }),
-    deviceId: t.string({ required: false }),
-    dataset: t.string({ required: true }),
-    entityId: t.string({ required: false }),
-    action: t.field({ type: ChangeActionEnum, required: true }),
-    label: t.string({ required: false }),
+    deviceId: t.string({ required: false, description: 'The device that made the change; a device-bound token must send its own. Needed with `localId` and to use offline runs.' }),
+    dataset: t.string({ required: true, description: 'The dataset of the entity.' }),
+    entityId: t.string({ required: false, description: 'The entity (UUID). A create may choose it, or give `localId` instead.' }),
+    action: t.field({ type: ChangeActionEnum, required: true, description: 'CREATE, UPDATE or DELETE.' }),
+    label: t.string({ required: false, description: 'The entity\'s label: required on CREATE, optional on UPDATE.' }),
     data: t.field({ type: 'JSON', required: false, description: 'Property name to value.' }),
     baseVersion: t.int({ required: false, description: 'The version the change was made on, in the client view. Required for UPDATE and DELETE.' }),
     trunkVersion: t.int({ required: false, description: 'The last server version the client had seen when its offline run began.' }),
@@ -42,24 +42,25 @@ export const ChangeResultRef = builder.objectRef<ChangeResult>('ChangeResult');
 ChangeResultRef.implement({
   description: 'What became of one submitted change.',
   fields: (t) => ({
-    changeId: t.exposeString('changeId'),
-    outcome: t.expose('outcome', { type: ChangeOutcomeEnum }),
+    changeId: t.exposeString('changeId', { description: 'The id the change was sent with.' }),
+    outcome: t.expose('outcome', { type: ChangeOutcomeEnum, description: 'APPLIED, HELD, DUPLICATE or REJECTED.' }),
     originalOutcome: t.expose('originalOutcome', { type: ChangeOutcomeEnum, nullable: true, description: 'For a DUPLICATE: the outcome of the first submission.' }),
-    entityId: t.exposeID('entityId', { nullable: true }),
+    entityId: t.exposeID('entityId', { nullable: true, description: 'The entity it is about (minted by the server for a create by `localId`); null when the change named none that could be used.' }),
     localId: t.exposeString('localId', { nullable: true, description: 'The local id the change named its entity by, beside the minted entityId.' }),
     version: t.exposeInt('version', { nullable: true, description: 'The server version the change made.' }),
-    conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true }),
-    conflictingProperties: t.exposeStringList('conflictingProperties'),
+    conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true, description: 'Whether it was applied on top of versions its author had not seen: SOFT, HARD, or null (no conflict).' }),
+    conflictingProperties: t.exposeStringList('conflictingProperties', { description: 'For a HARD conflict: the properties both sides set.' }),
     waitsFor: t.exposeInt('waitsFor', { nullable: true, description: 'For HELD: the client baseVersion of the predecessor it waits for.' }),
     released: t.field({
       type: [ChangeResultRef],
       description: 'Held changes of the same run applied right after this one, in run order.',
       resolve: (r) => r.released,
     }),
-    error: t.expose('error', { type: ChangeRejection, nullable: true }),
+    error: t.expose('error', { type: ChangeRejection, nullable: true, description: 'For REJECTED: why, as a code and a sentence.' }),
     entity: t.drizzleField({
       type: 'entities',
       nullable: true,
+      description: 'The entity as it is now; null when there is none, or it is not the token\'s to see.',
       // A rejection may name an entity of another dataset (ENTITY_EXISTS, ENTITY_NOT_FOUND, CHANGE_ID_REUSED…): never show it.
       authScopes: (r) => (r.entityId ? { entity: r.entityId } : true), unauthorizedResolver: () => null,
       resolve: (query, r, _args, ctx) => (r.entityId ? ctx.db.query.entities.findFirst(query({ where: { id: r.entityId } })) : null),
@@ -67,6 +68,7 @@ ChangeResultRef.implement({
     entityVersion: t.drizzleField({
       type: 'entityVersions',
       nullable: true,
+      description: 'The version the change made, with its diffs; null unless it was applied.',
       resolve: (query, r, _args, ctx) =>
         r.entityId && r.version ? ctx.db.query.entityVersions.findFirst(query({ where: { entityId: r.entityId, version: r.version } })) : null,
     }),
@@ -77,17 +79,17 @@ export const Change = builder.drizzleObject('changes', {
   name: 'Change',
   description: 'A change as recorded in the change log, whatever its outcome.',
   fields: (t) => ({
-    id: t.exposeString('changeId'),
-    deviceId: t.exposeString('deviceId', { nullable: true }),
-    dataset: t.exposeString('datasetName', { nullable: true }),
-    entityId: t.exposeID('entityId', { nullable: true }),
+    id: t.exposeString('changeId', { description: 'The id the client sent it with (recorded as sent, even when malformed).' }),
+    deviceId: t.exposeString('deviceId', { nullable: true, description: 'The device that sent it, if it said.' }),
+    dataset: t.exposeString('datasetName', { nullable: true, description: 'The dataset it named, if any.' }),
+    entityId: t.exposeID('entityId', { nullable: true, description: 'The entity it is about, when it named a usable one.' }),
     payload: t.expose('payload', { type: 'JSONObject', description: 'What the client sent.' }),
-    outcome: t.expose('outcome', { type: ChangeOutcomeEnum }),
-    errorCode: t.expose('errorCode', { type: ErrorCodeEnum, nullable: true }),
-    errorMessage: t.exposeString('errorMessage', { nullable: true }),
-    version: t.exposeInt('version', { nullable: true }),
-    receivedAt: t.expose('receivedAt', { type: 'DateTime' }),
-    processedAt: t.expose('processedAt', { type: 'DateTime', nullable: true }),
+    outcome: t.expose('outcome', { type: ChangeOutcomeEnum, description: 'What it came to: APPLIED, REJECTED, or HELD while it waits in the backlog (once released or forced, what it came to then).' }),
+    errorCode: t.expose('errorCode', { type: ErrorCodeEnum, nullable: true, description: 'For REJECTED: the code of the refusal.' }),
+    errorMessage: t.exposeString('errorMessage', { nullable: true, description: 'For REJECTED: the refusal in words.' }),
+    version: t.exposeInt('version', { nullable: true, description: 'The server version it made, once applied.' }),
+    receivedAt: t.expose('receivedAt', { type: 'DateTime', description: 'When the server received it.' }),
+    processedAt: t.expose('processedAt', { type: 'DateTime', nullable: true, description: 'When its outcome was last decided: on receipt, or when a held change was released or forced.' }),
   }),
 });
 
@@ -137,9 +139,9 @@ async function submit(ctx: Context, info: GraphQLResolveInfo, inputs: (typeof Ch
 builder.mutationFields((t) => ({
   submitChanges: t.field({
     type: [ChangeResultRef],
-    errors: {},
+    errors: { dataField: { description: 'One result per change, in input order.' } },
     description: 'Submits a batch; one result per change, in input order. Safe to resend: change ids make it idempotent.',
-    args: { changes: t.arg({ type: [ChangeInput], required: true }) },
+    args: { changes: t.arg({ type: [ChangeInput], required: true, description: 'The changes, in the order they were made (at most 500 per request).' }) },
     authScopes: (_root, args) => ({ batch: args.changes }),
     // The results are a list (×10 by default) under the success type: the batch size over 10.
     complexity: (args) => ({ field: 1, multiplier: Math.ceil(args.changes.length / 10) }),
@@ -148,7 +150,7 @@ builder.mutationFields((t) => ({
   submitChange: t.field({
     type: ChangeResultRef,
     description: 'Submits one change.',
-    args: { change: t.arg({ type: ChangeInput, required: true }) },
+    args: { change: t.arg({ type: ChangeInput, required: true, description: 'The change.' }) },
     authScopes: (_root, args) => ({ batch: [args.change] }),
     // No typed error union here (it answers a ChangeResult): an expected failure, such as the
     // request's batch limit, is a top-level error with its code, never a masked one.
@@ -168,7 +170,7 @@ builder.queryFields((t) => ({
     type: 'changes',
     nullable: true,
     description: 'The recorded change with this id (its first submission).',
-    args: { id: t.arg.string({ required: true }) },
+    args: { id: t.arg.string({ required: true, description: 'The change id the client sent.' }) },
     authScopes: (_root, args) => ({ change: args.id }),
     resolve: (query, _root, args, ctx) => {
       const key = changeKey(args.id);

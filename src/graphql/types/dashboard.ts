@@ -74,7 +74,7 @@ builder.queryFields((t) => ({
     type: 'entities',
     description: 'Entities of a dataset with an unresolved conflict, the newest conflict first (by lastConflictAt), deleted ones included; paged with first/after.',
     args: {
-      dataset: t.arg.string({ required: true }),
+      dataset: t.arg.string({ required: true, description: 'The dataset.' }),
       conflict: t.arg({ type: ConflictTypeEnum, required: false, description: 'Only SOFT or only HARD conflicts.' }),
     },
     // As for `entities`: edges and nodes are lists (×10 each by default), so the page size over 10.

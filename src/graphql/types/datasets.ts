@@ -6,9 +6,9 @@ export const Dataset = builder.drizzleObject('datasets', {
   name: 'Dataset',
   description: 'A named list of entities with declared property names.',
   fields: (t) => ({
-    name: t.exposeString('name'),
+    name: t.exposeString('name', { description: 'Its unique name (letters, digits and _; changes name their dataset by it).' }),
     properties: t.exposeStringList('properties', { description: 'Property names changes may set.' }),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was created.' }),
   }),
 });
 
@@ -22,7 +22,8 @@ builder.queryFields((t) => ({
   dataset: t.drizzleField({
     type: 'datasets',
     nullable: true,
-    args: { name: t.arg.string({ required: true }) },
+    description: 'The dataset with this name; null when there is none.',
+    args: { name: t.arg.string({ required: true, description: 'Its name.' }) },
     authScopes: (_root, args) => ({ dataset: args.name }),
     // A name that could never be valid (NUL, surrogates…) names nothing: no need to ask the database.
     resolve: (query, _root, args, ctx) => (validateName(args.name) ? null : ctx.db.query.datasets.findFirst(query({ where: { name: args.name } }))),
@@ -32,23 +33,24 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   createDataset: t.field({
     type: Dataset,
+    description: 'Creates a dataset with its property names. Admins only.',
     args: {
-      name: t.arg.string({ required: true }),
-      properties: t.arg.stringList({ required: true }),
+      name: t.arg.string({ required: true, description: 'A new name: 1-64 letters, digits or _, not starting with a digit.' }),
+      properties: t.arg.stringList({ required: true, description: 'The property names changes may set: each 1-64 letters, digits or _, not `label`, none twice.' }),
     },
     authScopes: { admin: true },
-    errors: {},
+    errors: { dataField: { description: 'The dataset made.' } },
     resolve: (_root, args, ctx) => createDataset(ctx.db, args.name, args.properties),
   }),
   addDatasetProperties: t.field({
     type: Dataset,
     description: 'Declares more property names. Existing ones are kept; properties are never removed.',
     args: {
-      name: t.arg.string({ required: true }),
-      properties: t.arg.stringList({ required: true }),
+      name: t.arg.string({ required: true, description: 'The dataset.' }),
+      properties: t.arg.stringList({ required: true, description: 'The property names to add; those it has already are ignored.' }),
     },
     authScopes: { admin: true },
-    errors: {},
+    errors: { dataField: { description: 'The dataset with all its properties.' } },
     resolve: (_root, args, ctx) => addDatasetProperties(ctx.db, args.name, args.properties),
   }),
 }));

@@ -21,9 +21,9 @@ function checkCursor(cursor: string | null | undefined): void {
 const PropertyDiffRef = builder.objectRef<PropertyDiff>('PropertyDiff').implement({
   description: 'One property (or `label`) with its value before and after.',
   fields: (t) => ({
-    property: t.exposeString('property'),
-    old: t.expose('old', { type: 'JSON', nullable: true }),
-    new: t.expose('new', { type: 'JSON', nullable: true }),
+    property: t.exposeString('property', { description: 'The property name, or `label`.' }),
+    old: t.expose('old', { type: 'JSON', nullable: true, description: 'Its value before; null when it had none.' }),
+    new: t.expose('new', { type: 'JSON', nullable: true, description: 'Its value after; null when it was removed.' }),
   }),
 });
 
@@ -35,15 +35,15 @@ export const Entity = builder.drizzleObject('entities', {
   name: 'Entity',
   description: 'One record: its current label, properties, server version and conflict state.',
   fields: (t) => ({
-    id: t.exposeID('id'),
-    dataset: t.relation('dataset'),
-    label: t.exposeString('label'),
+    id: t.exposeID('id', { description: 'Its UUID.' }),
+    dataset: t.relation('dataset', { description: 'The dataset it belongs to.' }),
+    label: t.exposeString('label', { description: 'Its current label, for people.' }),
     data: t.expose('data', { type: 'JSONObject', description: 'Property name to value.' }),
     version: t.exposeInt('version', { description: 'The current server version.' }),
     conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true, description: 'The strongest unresolved conflict.' }),
-    deleted: t.exposeBoolean('deleted'),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    deleted: t.exposeBoolean('deleted', { description: 'A DELETE was applied (its history stays).' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the server made its version 1.' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When its current version (or its conflict state) was written.' }),
     versions: t.relation('versions', {
       description: `The history, oldest first: at most \`limit\` versions (1-${MAX_VERSIONS_PAGE}, default ${VERSIONS_PAGE}) after version \`after\`.`,
       args: {
@@ -61,20 +61,20 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
   name: 'EntityVersion',
   description: 'One row of an entity history: the full state after a change and what the change set.',
   fields: (t) => ({
-    version: t.exposeInt('version'),
+    version: t.exposeInt('version', { description: 'Its number: 1 for the create, then one more per applied change.' }),
     appliedOn: t.exposeInt('appliedOn', { nullable: true, description: 'The server version this change was applied against (null for the create).' }),
-    action: t.expose('action', { type: ChangeActionEnum }),
-    label: t.exposeString('label'),
+    action: t.expose('action', { type: ChangeActionEnum, description: 'What the change did.' }),
+    label: t.exposeString('label', { description: 'The label after this version.' }),
     data: t.expose('data', { type: 'JSONObject', description: 'Full state after this version.' }),
     changed: t.expose('changed', { type: 'JSONObject', description: 'What the change itself set, with resulting values; `label` when it set the label.' }),
     operations: t.field({ type: [OperationRef], description: 'The operations it applied, after `changed` values from plain data.', select: { columns: { operations: true } }, resolve: (v) => v.operations }),
-    deleted: t.exposeBoolean('deleted'),
-    conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true }),
-    conflictingProperties: t.exposeStringList('conflictingProperties'),
+    deleted: t.exposeBoolean('deleted', { description: 'The entity was deleted at this version.' }),
+    conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true, description: 'Whether this change was applied on top of versions its author had not seen, and how: SOFT, HARD or null.' }),
+    conflictingProperties: t.exposeStringList('conflictingProperties', { description: 'For HARD: the properties both sides set.' }),
     resolved: t.exposeBoolean('resolved', { description: 'A reviewer resolved the conflict of this version.' }),
-    source: t.expose('source', { type: VersionSourceEnum }),
-    branchId: t.exposeID('branchId', { nullable: true }),
-    trunkVersion: t.exposeInt('trunkVersion', { nullable: true }),
+    source: t.expose('source', { type: VersionSourceEnum, description: 'How the change came to be applied: online, in run order, released or forced.' }),
+    branchId: t.exposeID('branchId', { nullable: true, description: 'The offline run the change belongs to; null for an online change.' }),
+    trunkVersion: t.exposeInt('trunkVersion', { nullable: true, description: 'The last server version its run had seen when it began (null: the run began with an offline create).' }),
     baseVersion: t.exposeInt('baseVersion', { nullable: true, description: "The version the author made the change on, counted in the author's view." }),
     branchBaseVersion: t.int({
       nullable: true,
@@ -91,11 +91,11 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
       resolve: (v) => v.baseDiff,
     }),
     authorViewUnavailable: t.exposeString('authorViewUnavailable', { nullable: true, description: 'Why baseDiff is null.' }),
-    changeId: t.exposeString('changeId'),
-    deviceId: t.exposeString('deviceId', { nullable: true }),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    changeId: t.exposeString('changeId', { description: 'The id of the change that made it.' }),
+    deviceId: t.exposeString('deviceId', { nullable: true, description: 'The device that made the change, if it said.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the server applied it.' }),
     entityId: t.exposeID('entityId', { description: "The entity's id, without loading the entity (what a pull needs)." }),
-    entity: t.relation('entity'),
+    entity: t.relation('entity', { description: 'The entity, as it is now.' }),
   }),
 });
 
@@ -103,7 +103,8 @@ builder.queryFields((t) => ({
   entity: t.drizzleField({
     type: 'entities',
     nullable: true,
-    args: { id: t.arg.id({ required: true }) },
+    description: 'The entity with this id; null when there is none. Reviewers and admins.',
+    args: { id: t.arg.id({ required: true, description: 'Its UUID.' }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, entity: String(args.id) } }),
     resolve: (query, _root, args, ctx) =>
       normalizeUuid(args.id) ? ctx.db.query.entities.findFirst(query({ where: { id: normalizeUuid(args.id)! } })) : null,
@@ -112,9 +113,9 @@ builder.queryFields((t) => ({
     type: 'entities',
     description: 'Entities of a dataset, by id, with cursor pagination.',
     args: {
-      dataset: t.arg.string({ required: true }),
+      dataset: t.arg.string({ required: true, description: 'The dataset.' }),
       conflict: t.arg({ type: ConflictTypeEnum, required: false, description: 'Only entities with this unresolved conflict.' }),
-      includeDeleted: t.arg.boolean({ required: false, defaultValue: false }),
+      includeDeleted: t.arg.boolean({ required: false, defaultValue: false, description: 'Include deleted entities too.' }),
     },
     // edges and nodes are lists (×10 each by default): the page size over 10 makes the estimate the page.
     complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? 20, 500) / 10) }),
@@ -138,7 +139,7 @@ builder.queryFields((t) => ({
   conflicts: t.drizzleField({
     type: ['entities'],
     description: 'Entities of a dataset with an unresolved conflict.',
-    args: { dataset: t.arg.string({ required: true }) },
+    args: { dataset: t.arg.string({ required: true, description: 'The dataset.' }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
     resolve: (query, _root, args, ctx) =>
       validateName(args.dataset)
@@ -150,9 +151,9 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   resolveConflict: t.drizzleField({
     type: 'entities',
-    errors: {},
+    errors: { dataField: { description: 'The entity, its conflict cleared.' } },
     description: "Clears the entity's conflict and marks its conflicting versions resolved.",
-    args: { entityId: t.arg.id({ required: true }) },
+    args: { entityId: t.arg.id({ required: true, description: 'The entity in conflict.' }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, entity: String(args.entityId) } }),
     resolve: async (query, _root, args, ctx) => {
       const { entityId, events } = await resolveConflict(ctx.db, String(args.entityId));

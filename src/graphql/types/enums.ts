@@ -11,11 +11,21 @@ export const ChangeOutcomeEnum = builder.enumType('ChangeOutcome', {
   } satisfies Record<(typeof CHANGE_OUTCOMES)[number], unknown>,
 });
 
-export const ChangeActionEnum = builder.enumType('ChangeAction', { values: CHANGE_ACTIONS });
+export const ChangeActionEnum = builder.enumType('ChangeAction', {
+  description: 'What a change does to its entity.',
+  values: {
+    CREATE: { description: 'Makes the entity (its version 1), with a label and properties.' },
+    UPDATE: { description: 'Sets properties or applies operations on the entity, made on `baseVersion`.' },
+    DELETE: { description: 'Marks the entity deleted (its history stays).' },
+  } satisfies Record<(typeof CHANGE_ACTIONS)[number], unknown>,
+});
 
 export const ConflictTypeEnum = builder.enumType('ConflictType', {
   description: 'SOFT: applied on top of unseen versions that set none of its properties. HARD: some were set by both.',
-  values: CONFLICT_TYPES,
+  values: {
+    SOFT: { description: 'Applied on top of versions its author had not seen, none of which set the properties it sets: nothing was overwritten.' },
+    HARD: { description: 'Applied on top of unseen versions that set some of the same properties to other values: one side\'s value was overwritten (`conflictingProperties`).' },
+  } satisfies Record<(typeof CONFLICT_TYPES)[number], unknown>,
 });
 
 export const VersionSourceEnum = builder.enumType('VersionSource', {

@@ -10,8 +10,8 @@ export const ErrorCodeEnum = builder.enumType('ErrorCode', {
 export const ErrorInterface = builder.interfaceRef<DomainError | ChangeError>('Error').implement({
   description: 'Every expected failure has a code and a sentence.',
   fields: (t) => ({
-    code: t.field({ type: ErrorCodeEnum, resolve: (e) => e.code }),
-    message: t.exposeString('message'),
+    code: t.field({ type: ErrorCodeEnum, description: 'What went wrong, for programs.', resolve: (e) => e.code }),
+    message: t.exposeString('message', { description: 'What went wrong, for people.' }),
   }),
 });
 

@@ -4,7 +4,10 @@ import { EntityVersion } from './entities.js';
 
 const LocalIdMapping = builder.objectRef<{ localId: string; entityId: string }>('LocalIdMapping').implement({
   description: "A device's local id and the entity UUID the server minted for it.",
-  fields: (t) => ({ localId: t.exposeString('localId'), entityId: t.exposeID('entityId') }),
+  fields: (t) => ({
+    localId: t.exposeString('localId', { description: 'The id the device gave the entity.' }),
+    entityId: t.exposeID('entityId', { description: 'The UUID the server minted for it.' }),
+  }),
 });
 
 const ChangesPageRef = builder.objectRef<ChangesPage>('ChangesPage').implement({
@@ -13,6 +16,7 @@ const ChangesPageRef = builder.objectRef<ChangesPage>('ChangesPage').implement({
     // changesSince multiplies by its limit already (below).
     versions: t.drizzleField({
       type: [EntityVersion],
+      description: 'The versions of this page, in commit order.',
       complexity: { field: 1, multiplier: 1 },
       // The page's rows again, as the selection plans them (the entity joined only when asked):
       // rows the plugin did not plan would each be reloaded field by field, several times slower.
@@ -28,11 +32,11 @@ const ChangesPageRef = builder.objectRef<ChangesPage>('ChangesPage').implement({
 builder.queryFields((t) => ({
   changesSince: t.field({
     type: ChangesPageRef,
-    errors: {},
+    errors: { dataField: { description: 'The page of versions and the cursor to continue from.' } },
     description: 'Versions of a dataset committed since `cursor` (from the start when absent). Never skips a version committed late by a slow transaction.',
     args: {
-      dataset: t.arg.string({ required: true }),
-      cursor: t.arg.string(),
+      dataset: t.arg.string({ required: true, description: 'The dataset to pull.' }),
+      cursor: t.arg.string({ description: 'The `cursor` of the last page pulled; absent: from the start.' }),
       limit: t.arg.int({ description: 'At most this many versions (1-1000, default 100).' }),
       deviceId: t.arg.string({ description: 'Whose local-id mappings to include.' }),
     },

@@ -9,6 +9,7 @@ import { ConflictTypeEnum } from './enums.js';
 type EventOf<T extends EntityEvent['type']> = Extract<EntityEvent, { type: T }>;
 
 const FlushReasonEnum = builder.enumType('FlushReason', {
+  description: 'Why held changes were applied.',
   values: {
     RELEASED: { description: 'Their predecessor arrived.' },
     FORCED: { description: 'Held longer than the hold timeout, or flushed by an administrator.' },
@@ -20,8 +21,8 @@ function eventBase<T extends EntityEvent>(name: string, description: string) {
   return builder.objectRef<T>(name).implement({
     description,
     fields: (t) => ({
-      dataset: t.string({ resolve: (e) => e.datasetName }),
-      entityId: t.id({ resolve: (e) => e.entityId }),
+      dataset: t.string({ description: 'The dataset of the entity.', resolve: (e) => e.datasetName }),
+      entityId: t.id({ description: 'The entity the event is about.', resolve: (e) => e.entityId }),
       entity: t.drizzleField({
         type: 'entities',
         nullable: true,
@@ -48,21 +49,21 @@ function announcedVersion<T extends EventOf<'entityChanged' | 'conflictDetected'
 }
 
 const EntityChangedEvent = eventBase<EventOf<'entityChanged'>>('EntityChangedEvent', 'An entity got a new version.');
-builder.objectField(EntityChangedEvent, 'version', (t) => t.exposeInt('version'));
+builder.objectField(EntityChangedEvent, 'version', (t) => t.exposeInt('version', { description: 'The version made.' }));
 announcedVersion(EntityChangedEvent);
 
 const ConflictDetectedEvent = eventBase<EventOf<'conflictDetected'>>('ConflictDetectedEvent', 'A change was applied in conflict.');
 announcedVersion(ConflictDetectedEvent);
 builder.objectFields(ConflictDetectedEvent, (t) => ({
-  version: t.exposeInt('version'),
-  type: t.field({ type: ConflictTypeEnum, resolve: (e) => e.conflict }),
-  conflictingProperties: t.exposeStringList('conflictingProperties'),
+  version: t.exposeInt('version', { description: 'The version applied in conflict.' }),
+  type: t.field({ type: ConflictTypeEnum, description: 'SOFT or HARD.', resolve: (e) => e.conflict }),
+  conflictingProperties: t.exposeStringList('conflictingProperties', { description: 'For HARD: the properties both sides set.' }),
 }));
 
 const ChangeHeldEvent = eventBase<EventOf<'changeHeld'>>('ChangeHeldEvent', 'A change went into the backlog to wait for its predecessor.');
 builder.objectFields(ChangeHeldEvent, (t) => ({
-  changeId: t.exposeString('changeId'),
-  branchId: t.exposeID('branchId'),
+  changeId: t.exposeString('changeId', { description: 'The held change.' }),
+  branchId: t.exposeID('branchId', { description: 'Its offline run.' }),
   waitsFor: t.exposeInt('waitsFor', { description: 'The client baseVersion of the predecessor it waits for.' }),
   heldChange: t.drizzleField({
     type: 'heldChanges',
@@ -75,11 +76,15 @@ builder.objectFields(ChangeHeldEvent, (t) => ({
 }));
 
 const FlushedChange = builder.objectRef<{ changeId: string; version: number }>('FlushedChange').implement({
-  fields: (t) => ({ changeId: t.exposeString('changeId'), version: t.exposeInt('version') }),
+  description: 'A held change that was applied, and the version it made.',
+  fields: (t) => ({
+    changeId: t.exposeString('changeId', { description: 'The change.' }),
+    version: t.exposeInt('version', { description: 'The version it made.' }),
+  }),
 });
 const BacklogFlushedEvent = eventBase<EventOf<'backlogFlushed'>>('BacklogFlushedEvent', 'Held changes were applied.');
 builder.objectFields(BacklogFlushedEvent, (t) => ({
-  reason: t.field({ type: FlushReasonEnum, resolve: (e) => e.reason }),
+  reason: t.field({ type: FlushReasonEnum, description: 'Released by their predecessor, or forced.', resolve: (e) => e.reason }),
   changes: t.field({ type: [FlushedChange], description: 'In the order applied, with the versions made.', resolve: (e) => e.changes }),
 }));
 
@@ -87,7 +92,7 @@ const ConflictResolvedEvent = eventBase<EventOf<'conflictResolved'>>('ConflictRe
 builder.objectField(ConflictResolvedEvent, 'version', (t) => t.exposeInt('version', { description: 'The version the entity was at when its conflict was resolved.' }));
 
 const scope = (t: Parameters<Parameters<typeof builder.subscriptionFields>[0]>[0]) => ({
-  dataset: t.arg.string({ required: true }),
+  dataset: t.arg.string({ required: true, description: 'The dataset whose events to receive.' }),
   entityId: t.arg.id({ required: false, description: 'Only events of this entity.' }),
 });
 const matches =
@@ -132,6 +137,7 @@ function eventOrEnd<E>(e: E | SubscriptionEnd): E {
 builder.subscriptionFields((t) => ({
   entityChanged: t.field({
     type: EntityChangedEvent,
+    description: 'Each new version of an entity of the dataset, after it is committed.',
     args: scope(t),
     authScopes: (_root, args) => ({ dataset: args.dataset }),
     subscribe: (_root, args, ctx) => events(ctx, 'entityChanged', args),
@@ -139,6 +145,7 @@ builder.subscriptionFields((t) => ({
   }),
   conflictDetected: t.field({
     type: ConflictDetectedEvent,
+    description: 'Each change of the dataset applied in conflict (SOFT or HARD).',
     args: scope(t),
     authScopes: (_root, args) => ({ dataset: args.dataset }),
     subscribe: (_root, args, ctx) => events(ctx, 'conflictDetected', args),
@@ -146,6 +153,7 @@ builder.subscriptionFields((t) => ({
   }),
   changeHeld: t.field({
     type: ChangeHeldEvent,
+    description: 'Each change of the dataset that went into the backlog to wait for its predecessor.',
     args: scope(t),
     authScopes: (_root, args) => ({ dataset: args.dataset }),
     subscribe: (_root, args, ctx) => events(ctx, 'changeHeld', args),
@@ -153,6 +161,7 @@ builder.subscriptionFields((t) => ({
   }),
   backlogFlushed: t.field({
     type: BacklogFlushedEvent,
+    description: 'Held changes of the dataset applied, released by their predecessor or forced; each event is about one entity.',
     args: scope(t),
     authScopes: (_root, args) => ({ dataset: args.dataset }),
     subscribe: (_root, args, ctx) => events(ctx, 'backlogFlushed', args),
@@ -160,6 +169,7 @@ builder.subscriptionFields((t) => ({
   }),
   conflictResolved: t.field({
     type: ConflictResolvedEvent,
+    description: "Each entity of the dataset whose conflict a reviewer resolved (dashboards drop it from their inbox).",
     args: scope(t),
     authScopes: (_root, args) => ({ dataset: args.dataset }),
     subscribe: (_root, args, ctx) => events(ctx, 'conflictResolved', args),

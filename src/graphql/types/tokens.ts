@@ -1,34 +1,50 @@
-import { ROLES, type Principal } from '../../core/auth.js';
+import type { Principal, Role } from '../../core/auth.js';
 import { createToken, listTokens, revokeToken } from '../../sync/tokens.js';
 import { builder } from '../builder.js';
+
+/** GraphQL spells a role in upper case like every enum; the core, the database and the CLI in lower case. */
+const ROLE_NAMES = { collector: 'COLLECTOR', reviewer: 'REVIEWER', admin: 'ADMIN' } as const satisfies Record<Role, string>;
+const legacy = (name: string) => ({
+  description: `The old lower-case spelling of \`${name}\`, still accepted as input for this release; answers always say \`${name}\`.`,
+  deprecationReason: `Use ${name}: roles are spelt in upper case like every enum, and the lower-case spelling goes in the next release.`,
+});
 
 export const RoleEnum = builder.enumType('Role', {
   description: 'What an API token may do.',
   values: {
-    collector: { description: 'Submit changes to, pull and subscribe to its datasets (as its device, when it has one).' },
-    reviewer: { description: 'Read everything in its datasets and resolve conflicts.' },
-    admin: { description: 'Everything: datasets, tokens, backlog flushes.' },
-  } satisfies Record<(typeof ROLES)[number], unknown>,
+    COLLECTOR: { description: 'Submit changes to, pull and subscribe to its datasets (as its device, when it has one).' },
+    REVIEWER: { description: 'Read everything in its datasets and resolve conflicts.' },
+    ADMIN: { description: 'Everything: datasets, tokens, backlog flushes.' },
+    // Each its own value (not the upper-case one's): a value two names shared would be answered
+    // with whichever the sorted schema lists last, the lower-case one.
+    collector: legacy('COLLECTOR'),
+    reviewer: legacy('REVIEWER'),
+    admin: legacy('ADMIN'),
+  },
 });
+
+/** The core's role for either spelling a client sent. */
+const roleOf = (name: keyof typeof ROLE_NAMES | (typeof ROLE_NAMES)[Role]): Role => name.toLowerCase() as Role;
 
 const ApiToken = builder.drizzleObject('apiTokens', {
   name: 'ApiToken',
   description: 'An API token. Its secret is shown once, when it is created, and never stored.',
   fields: (t) => ({
-    id: t.exposeID('id'),
-    name: t.exposeString('name'),
-    role: t.field({ type: RoleEnum, resolve: (row) => row.role }),
+    id: t.exposeID('id', { description: 'Its id (not the secret): what revokeApiToken and `npm run token -- revoke` take.' }),
+    name: t.exposeString('name', { description: 'What it is for, for people ("Tablet 7, north site").' }),
+    role: t.field({ type: RoleEnum, description: 'What it may do.', resolve: (row) => ROLE_NAMES[row.role] }),
     deviceId: t.exposeString('deviceId', { nullable: true, description: 'The only device it may act as; null: any.' }),
     datasets: t.exposeStringList('datasets', { nullable: true, description: 'The datasets it may use; null: all.' }),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was made.' }),
+    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true, description: 'When it was revoked; null while it works.' }),
   }),
 });
 
 const NewApiToken = builder.objectRef<{ secret: string; token: typeof ApiToken.$inferType }>('NewApiToken').implement({
+  description: 'A token just made, with its secret.',
   fields: (t) => ({
     secret: t.exposeString('secret', { description: 'Send as `Authorization: Bearer <secret>`. Shown only this once.' }),
-    token: t.field({ type: ApiToken, resolve: (r) => r.token }),
+    token: t.field({ type: ApiToken, description: 'The token as listed from now on.', resolve: (r) => r.token }),
   }),
 });
 
@@ -36,14 +52,14 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
   description: 'Who the request authenticated as.',
   fields: (t) => ({
     tokenId: t.exposeID('tokenId', { nullable: true, description: 'Null for configured anonymous access.' }),
-    role: t.field({ type: RoleEnum, resolve: (p) => p.role }),
-    deviceId: t.exposeString('deviceId', { nullable: true }),
-    datasets: t.field({ type: ['String'], nullable: true, resolve: (p) => p.datasets }),
+    role: t.field({ type: RoleEnum, description: 'What the request may do.', resolve: (p) => ROLE_NAMES[p.role] }),
+    deviceId: t.exposeString('deviceId', { nullable: true, description: 'The only device it may act as; null: any.' }),
+    datasets: t.field({ type: ['String'], nullable: true, description: 'The datasets it may use; null: all.', resolve: (p) => p.datasets }),
   }),
 });
 
 builder.queryFields((t) => ({
-  viewer: t.field({ type: Viewer, resolve: (_root, _args, ctx) => ctx.principal }),
+  viewer: t.field({ type: Viewer, description: 'Who this request authenticated as, and what it may do.', resolve: (_root, _args, ctx) => ctx.principal }),
   apiTokens: t.field({
     type: [ApiToken],
     description: 'Every token, revoked ones too, oldest first.',
@@ -55,22 +71,27 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   createApiToken: t.field({
     type: NewApiToken,
+    description: 'Makes an API token; its secret is in the answer, and only there. Admins only.',
     authScopes: { admin: true },
-    errors: {},
+    errors: { dataField: { description: 'The token and its secret.' } },
     args: {
-      name: t.arg.string({ required: true }),
-      role: t.arg({ type: RoleEnum, required: true }),
+      name: t.arg.string({ required: true, description: 'What it is for, for people: 1-200 characters.' }),
+      role: t.arg({ type: RoleEnum, required: true, description: 'What it may do. An ADMIN token takes neither deviceId nor datasets.' }),
       deviceId: t.arg.string({ description: 'Bind the token to one device.' }),
       datasets: t.arg.stringList({ description: 'Restrict the token to these datasets; absent: all.' }),
     },
-    resolve: (_root, args, ctx) => createToken(ctx.db, args),
+    resolve: async (_root, args, ctx) => {
+      const made = await createToken(ctx.db, { ...args, role: roleOf(args.role) });
+      ctx.observer.tokenCreated(made.token, ctx.principal.tokenId);
+      return made;
+    },
   }),
   revokeApiToken: t.field({
     type: ApiToken,
     description: 'Revokes a token at once: its open sockets and event streams are closed, on every instance.',
     authScopes: { admin: true },
-    errors: {},
-    args: { id: t.arg.id({ required: true }) },
+    errors: { dataField: { description: 'The token, revoked (when it was already, with the time of the first revocation).' } },
+    args: { id: t.arg.id({ required: true, description: 'The token id (not its secret).' }) },
     resolve: async (_root, args, ctx) => {
       const { token, events } = await revokeToken(ctx.db, String(args.id));
       ctx.publish(events);
