@@ -57,9 +57,9 @@ async function conflicted(ds: string): Promise<string> {
 /** Resolves every open conflict of both datasets, as the admin. */
 async function resolveOpenConflicts(): Promise<void> {
   for (const ds of ['trees', 'birds']) {
-    const open = ok(await asAdmin(`query($ds: String!) { conflicts(dataset: $ds) { id } }`, { ds })).conflicts as { id: string }[];
-    for (const { id } of open) {
-      const r = ok(await asAdmin(`mutation($id: ID!) { resolveConflict(entityId: $id) { __typename } }`, { id }));
+    const open = ok(await asAdmin(`query($ds: String!) { conflicts(dataset: $ds) { id version } }`, { ds })).conflicts as { id: string; version: number }[];
+    for (const { id, version } of open) {
+      const r = ok(await asAdmin(`mutation($id: ID!, $v: Int!) { resolveConflict(entityId: $id, version: $v) { __typename } }`, { id, v: version }));
       expect(r.resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
     }
   }
@@ -213,7 +213,7 @@ const resolveRow = (ds: 'trees' | 'birds', allow: RoleKey[]): Row => ({
   request: async () => {
     const id = await conflicted(ds);
     return {
-      query: `mutation($id: ID!) { resolveConflict(entityId: $id) { __typename ... on MutationResolveConflictSuccess { data { id conflict } } ... on DomainError { code } } }`,
+      query: `mutation($id: ID!) { resolveConflict(entityId: $id, version: 3) { __typename ... on MutationResolveConflictSuccess { data { id conflict } } ... on DomainError { code } } }`,
       variables: { id },
       allowed: (d) => expect(d.resolveConflict).toEqual({ __typename: 'MutationResolveConflictSuccess', data: { id, conflict: null } }),
       unchanged: async () => expect(await adminEntity(id)).toMatchObject({ id, version: 3, conflict: 'HARD' }),
@@ -607,7 +607,7 @@ describe('reading by id: another dataset and an unknown id look the same', () =>
   });
 
   it('resolveConflict: a trees reviewer may in trees, not in birds nor on an unknown id', async () => {
-    const MUT = `mutation($id: ID!) { resolveConflict(entityId: $id) { __typename ... on MutationResolveConflictSuccess { data { conflict } } } }`;
+    const MUT = `mutation($id: ID!) { resolveConflict(entityId: $id, version: 3) { __typename ... on MutationResolveConflictSuccess { data { conflict } } } }`;
     const trees = await conflicted('trees');
     const birds = await conflicted('birds');
     expect(ok(await gqlAs('reviewerTrees', MUT, { id: trees })).resolveConflict).toEqual({ __typename: 'MutationResolveConflictSuccess', data: { conflict: null } });

@@ -14,7 +14,7 @@ const d = domain(t);
 const o = offline(t);
 
 const PROPS = ['height', 'age', 'note'];
-const RESOLVE = `mutation($id: ID!) { resolveConflict(entityId: $id) { __typename } }`;
+const RESOLVE = `mutation($id: ID!, $v: Int!) { resolveConflict(entityId: $id, version: $v) { __typename } }`;
 const FACTS = `query($id: ID!) { entity(id: $id) { conflict conflictingProperties lastConflictAt versions { version conflict createdAt } } }`;
 const STATS = `query($n: String!) { dataset(name: $n) { name stats { entities hardConflicts softConflicts heldChanges oldestHeldSince } } }`;
 const INBOX = `query($ds: String!, $c: ConflictType, $first: Int, $after: String) {
@@ -54,7 +54,7 @@ describe('Entity.conflictingProperties and lastConflictAt', () => {
     const nested = ok(await t.gql(`query($id: ID!) { entity(id: $id) { versions(limit: 1) { entity { conflictingProperties } } } }`, { id })).entity;
     expect(nested.versions[0].entity.conflictingProperties).toEqual(['age', 'height']);
 
-    expect(ok(await t.gql(RESOLVE, { id })).resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
+    expect(ok(await t.gql(RESOLVE, { id, v: 5 })).resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
     expect(ok(await t.gql(FACTS, { id })).entity).toMatchObject({ conflict: null, conflictingProperties: [], lastConflictAt: null });
 
     // A conflict after the resolution counts alone.
@@ -154,7 +154,7 @@ describe('conflictInbox', () => {
     expect(labels(ok(await t.gql(INBOX, { ds: ds2 })).conflictInbox)).toEqual(['b', 'a']);
     await d.update(ds2, a, 1, { age: 9 });
     expect(labels(ok(await t.gql(INBOX, { ds: ds2 })).conflictInbox)).toEqual(['a', 'b']);
-    ok(await t.gql(RESOLVE, { id: a }));
+    ok(await t.gql(RESOLVE, { id: a, v: 4 }));
     expect(labels(ok(await t.gql(INBOX, { ds: ds2 })).conflictInbox)).toEqual(['b']);
   });
 

@@ -1,7 +1,6 @@
 import type { PropertyDiff } from '../../core/diff.js';
 import { GraphQLError } from 'graphql';
 import { isUuid, normalizeUuid, validateName } from '../../core/validate.js';
-import { resolveConflict } from '../../sync/resolve-conflict.js';
 import { builder } from '../builder.js';
 import { OperationRef } from './operations.js';
 import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
@@ -144,21 +143,5 @@ builder.queryFields((t) => ({
       validateName(args.dataset)
         ? []
         : ctx.db.query.entities.findMany(query({ where: { dataset: { name: args.dataset }, conflict: { isNotNull: true } }, orderBy: { updatedAt: 'asc' } })),
-  }),
-}));
-
-builder.mutationFields((t) => ({
-  resolveConflict: t.drizzleField({
-    type: 'entities',
-    errors: {},
-    description: "Clears the entity's conflict and marks its conflicting versions resolved.",
-    args: { entityId: t.arg.id({ required: true }) },
-    authScopes: (_root, args) => ({ $all: { reviewer: true, entity: String(args.entityId) } }),
-    resolve: async (query, _root, args, ctx) => {
-      const { entityId, events } = await resolveConflict(ctx.db, String(args.entityId));
-      ctx.publish(events);
-      const entity = await ctx.db.query.entities.findFirst(query({ where: { id: entityId } }));
-      return entity!;
-    },
   }),
 }));

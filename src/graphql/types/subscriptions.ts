@@ -84,7 +84,15 @@ builder.objectFields(BacklogFlushedEvent, (t) => ({
 }));
 
 const ConflictResolvedEvent = eventBase<EventOf<'conflictResolved'>>('ConflictResolvedEvent', "A reviewer resolved an entity's conflict.");
-builder.objectField(ConflictResolvedEvent, 'version', (t) => t.exposeInt('version', { description: 'The version the entity was at when its conflict was resolved.' }));
+builder.objectFields(ConflictResolvedEvent, (t) => ({
+  version: t.exposeInt('version', { description: "The entity's version once its conflict was resolved (the reviewer's new version, when it wrote one)." }),
+  resolution: t.drizzleField({
+    type: 'resolutions',
+    nullable: true,
+    description: 'The verdict: who, why, at which version, the version it wrote.',
+    resolve: (query, e, _args, ctx) => (e.resolutionId == null ? null : ctx.db.query.resolutions.findFirst(query({ where: { id: e.resolutionId } }))),
+  }),
+}));
 
 const scope = (t: Parameters<Parameters<typeof builder.subscriptionFields>[0]>[0]) => ({
   dataset: t.arg.string({ required: true }),
