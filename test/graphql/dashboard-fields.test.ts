@@ -158,13 +158,17 @@ describe('conflictInbox', () => {
     expect(labels(ok(await t.gql(INBOX, { ds: ds2 })).conflictInbox)).toEqual(['b']);
   });
 
-  it('refuses a tampered cursor, names nothing for an unknown dataset, and is for the dataset\'s reviewers only', async () => {
+  it('refuses a tampered cursor and an unknown dataset (UNKNOWN_DATASET), and is for the dataset\'s reviewers only', async () => {
     for (const after of ['bm9wZQ==', Buffer.from('DC:T:["S:1","S:x"]').toString('base64'), Buffer.from("DC:T:[\"S:2020-01-01T00:00:00.000000Z'\",\"S:" + randomUUID() + '"]').toString('base64')]) {
       const res = await t.gql(INBOX, { ds, after });
       expect(res.errors?.map((e) => e.extensions?.code), after).toEqual(['INVALID_CURSOR']);
     }
-    expect(ok(await t.gql(INBOX, { ds: uniqueName('none') })).conflictInbox.edges).toEqual([]);
-    expect(ok(await t.gql(INBOX, { ds: 'not a name' })).conflictInbox.edges).toEqual([]);
+    // A dataset that does not exist (or could not) is an error, not an inbox that reads as empty.
+    for (const name of [uniqueName('none'), 'not a name']) {
+      const res = await t.gql(INBOX, { ds: name });
+      expect(res.errors?.map((e) => [e.extensions?.code, e.message])).toEqual([['UNKNOWN_DATASET', `no dataset named "${name}"`]]);
+      expect(res.data?.conflictInbox ?? null).toBeNull();
+    }
     for (const token of [tokens.collector, tokens.otherReviewer]) {
       const res = await t.gqlAs(token, INBOX, { ds: shared });
       expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
