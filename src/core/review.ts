@@ -74,8 +74,8 @@ export function checkEdit(values: Record<string, unknown> | null | undefined, la
 
 /** DESIGN "Settling a conflict": a verdict is made at the version the reviewer looked at, and only there. */
 export function staleGuard(entity: Pick<ReviewEntity, 'id' | 'version'>, version: number): ChangeError | null {
-  if (version < entity.version) return changeError('STALE_VERSION', `entity ${entity.id} is at version ${entity.version}, not ${version}`);
-  if (version > entity.version) return changeError('VERSION_AHEAD', `entity ${entity.id} is at version ${entity.version}, not ${version}`);
+  if (version < entity.version) return changeError('STALE_VERSION', `it is at version ${entity.version}, not ${version}`);
+  if (version > entity.version) return changeError('VERSION_AHEAD', `it is at version ${entity.version}, not ${version}`);
   return null;
 }
 
@@ -131,11 +131,11 @@ export function planResolve(e: ReviewEntity | null, version: number, edit: Revie
   if (!e) return fail(changeError('ENTITY_NOT_FOUND'));
   const stale = staleGuard(e, version);
   if (stale) return fail(stale);
-  if (!e.conflict) return fail(changeError('NOT_IN_CONFLICT', `entity ${e.id} has no unresolved conflict`));
+  if (!e.conflict) return fail(changeError('NOT_IN_CONFLICT', e.id));
   const cleared = { conflict: e.conflict, conflictingProperties: [...e.openProperties], versions: e.openVersions };
   const keep = { kind: 'RESOLVE' as const, resolvesUpTo: e.version, cleared };
   if (!edit) return { ok: true, value: { ...keep, version: null, entity: { label: e.label, data: e.data, version: e.version, conflict: null, deleted: e.deleted } } };
-  if (e.deleted) return fail(changeError('ENTITY_DELETED', `entity ${e.id} is deleted: restore it (restoreEntity) before writing values`));
+  if (e.deleted) return fail(changeError('ENTITY_DELETED', `${e.id}; restore it (restoreEntity) before writing values`));
   const undeclared = undeclaredProperties(edit.data, e.properties);
   if (undeclared.length > 0) return fail(changeError('UNKNOWN_PROPERTY', undeclared.join(', ')));
   const applied = tryApplyChange(e, { id: changeId, deviceId: null, dataset: e.datasetName, entityId: e.id, action: 'UPDATE', label: edit.label, data: edit.data, baseVersion: e.version, trunkVersion: null, branchId: null });
@@ -157,7 +157,7 @@ export function planRestore(e: ReviewEntity | null, version: number, changeId: s
   if (!e) return fail(changeError('ENTITY_NOT_FOUND'));
   const stale = staleGuard(e, version);
   if (stale) return fail(stale);
-  if (!e.deleted) return fail(changeError('ENTITY_NOT_DELETED', `entity ${e.id} is not deleted`));
+  if (!e.deleted) return fail(changeError('ENTITY_NOT_DELETED', e.id));
   const row = reviewVersion(e, changeId, { label: e.label, data: e.data, deleted: false, changed: {} });
   return {
     ok: true,

@@ -11,6 +11,7 @@ import './types/pull.js';
 import './types/tokens.js';
 import './types/dashboard.js';
 import './types/review.js';
+import './types/review-reads.js';
 
 builder.queryType({});
 builder.mutationType({});
