@@ -86,7 +86,9 @@ builder.queryFields((t) => ({
         query({ where: { datasetName: args.dataset, outcome: 'REJECTED', ...(args.deviceId != null ? { deviceId: args.deviceId } : {}) }, orderBy: { receiptId: 'desc' } }),
       );
     },
-  }),
+  },
+  { description: 'A page of refused changes, newest received first.' },
+  { description: 'One refused change, with its cursor.' }),
 }));
 
 /* ---- Devices and daily series, per dataset ---- */

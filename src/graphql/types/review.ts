@@ -66,7 +66,9 @@ builder.drizzleObjectFields(Entity, (t) => ({
     },
     // edges and nodes are lists (×10 each by default): the page size over 10.
     complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? RESOLUTIONS_PAGE, MAX_RESOLUTIONS_PAGE) / 10) }),
-  }),
+  },
+  { description: "A page of an entity's verdicts, newest first." },
+  { description: 'One verdict, with its cursor.' }),
 }));
 
 builder.drizzleObjectFields(EntityVersion, (t) => ({
@@ -81,7 +83,10 @@ const ItemError = builder.objectRef<ChangeError>('ItemError').implement({
   description: 'Why one item of a bulk request was not done; the other items are answered on their own.',
   interfaces: [ErrorInterface],
   isTypeOf: (v) => !(v instanceof Error) && typeof v === 'object' && v !== null && 'code' in v,
-  fields: (t) => ({ code: t.field({ type: ErrorCodeEnum, description: 'STALE_VERSION, VERSION_AHEAD, NOT_IN_CONFLICT, ENTITY_NOT_FOUND, MALFORMED_ID or FORBIDDEN.', resolve: (e) => e.code }) }),
+  fields: (t) => ({
+    code: t.field({ type: ErrorCodeEnum, description: 'STALE_VERSION, VERSION_AHEAD, NOT_IN_CONFLICT, ENTITY_NOT_FOUND, MALFORMED_ID or FORBIDDEN.', resolve: (e) => e.code }),
+    message: t.exposeString('message', { description: 'The reason in a sentence (for STALE_VERSION, the version the entity is at).' }),
+  }),
 });
 
 const ResolveItemInput = builder.inputType('ResolveItemInput', {
