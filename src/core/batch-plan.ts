@@ -19,7 +19,7 @@ import {
   type EntityOrigin,
 } from './placement.js';
 import { changeResult, type ChangeResult } from './results.js';
-import type { ChangeError, ChangeOutcome, EntityState, ErrorCode, ValidChange, VersionSource } from './types.js';
+import type { ChangeError, ChangeOutcome, EntityState, ErrorCode, PropertyValues, ValidChange, VersionSource } from './types.js';
 import { samePayload, undeclaredProperties } from './validate.js';
 
 /** Label of an entity made by a forced update whose run's create never arrived. */
@@ -267,7 +267,10 @@ class Planner {
     const next = tried.applied;
     const version = (entity?.version ?? 0) + 1;
     const unseen = unseenVersions(change, asUpdate, branch, later);
-    const verdict = judgeConflict(touchedProperties(change), next.changed, unseen.map((v) => v.changed));
+    // Judged on what the change itself sets: beneath a later change of its run some of its writes
+    // give way, but a value both sides set alike is no one's lost write (DESIGN step 4).
+    const written = beneath ? intendedWrites(current, change, asUpdate, next) : next.changed;
+    const verdict = judgeConflict(touchedProperties(change), written, unseen.map((v) => v.changed));
     // Forced or applied beneath a later change: flagged at least SOFT so a reviewer sees it.
     const conflict = source === 'FORCED' || beneath ? strongestConflict(verdict.conflict, 'SOFT') : verdict.conflict;
 
@@ -413,4 +416,10 @@ class Planner {
     const prior = this.priors.get(changeId);
     if (prior) this.priors.set(changeId, { ...prior, ...facts, errorCode: outcome.errorCode, errorMessage: outcome.errorMessage, waitsFor: null });
   }
+}
+
+/** What a change would set with none of its writes giving way (its own `changed`), or what it set when that does not apply. */
+function intendedWrites(current: EntityState | null, change: ValidChange, asUpdate: boolean, applied: { changed: PropertyValues }): PropertyValues {
+  const whole = tryApplyChange(current, { ...change, action: asUpdate ? 'UPDATE' : change.action }, UNKNOWN_LABEL);
+  return whole.ok ? whole.applied.changed : applied.changed;
 }

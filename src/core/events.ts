@@ -23,8 +23,8 @@ export type SyncEvent =
       /** The held changes applied, in order, with the versions they made. */
       changes: { changeId: string; version: number }[];
     }
-  /** A reviewer resolved the entity's conflict (at its version `version`): inboxes drop it. */
-  | { type: 'conflictResolved'; datasetName: string; entityId: string; version: number }
+  /** A reviewer resolved the entity's conflict; `version` is the entity's version after it (inboxes drop it). */
+  | { type: 'conflictResolved'; datasetName: string; entityId: string; version: number; resolutionId: number }
   /** An API token was revoked: its open sockets and streams end on every instance. */
   | { type: 'tokenRevoked'; tokenId: string };
 

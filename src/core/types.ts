@@ -36,7 +36,7 @@ export const CONFLICT_TYPES = ['SOFT', 'HARD'] as const;
 export type ConflictType = (typeof CONFLICT_TYPES)[number];
 
 /** How a version came to be applied. */
-export const VERSION_SOURCES = ['ONLINE', 'IN_ORDER', 'RELEASED', 'FORCED'] as const;
+export const VERSION_SOURCES = ['ONLINE', 'IN_ORDER', 'RELEASED', 'FORCED', 'REVIEW'] as const;
 export type VersionSource = (typeof VERSION_SOURCES)[number];
 
 /** Every machine code a rejected change (or a failed mutation) can carry. */
@@ -69,6 +69,10 @@ export const ERROR_CODES = {
   DATASET_EXISTS: 'a dataset with this name already exists',
   INVALID_NAME: 'the name is not acceptable',
   NOT_IN_CONFLICT: 'the entity has no unresolved conflict',
+  STALE_VERSION: 'the entity has moved past the version the reviewer looked at (reload it and decide again)',
+  VERSION_AHEAD: 'the version named is ahead of the entity (no such version was ever shown)',
+  ENTITY_NOT_DELETED: 'the entity is not deleted, so there is nothing to restore',
+  INVALID_NOTE: 'the note is not acceptable',
   INTERNAL_ERROR: 'the server failed to process the change',
   INVALID_OPERATION: 'an operation is not well formed',
   OPERATION_TYPE_MISMATCH: 'an operation does not fit the type of the current value',

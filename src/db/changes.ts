@@ -30,6 +30,11 @@ export const changes = snakeCase.table(
   (t) => [
     uniqueIndex('changes_change_id_uq').on(t.changeId).where(sql`${t.original}`),
     index('changes_entity_idx').on(t.entityId),
+    // The devices of a dataset and each one's last change received (sync/devices.ts).
+    index('changes_dataset_device_idx').on(t.datasetName, t.deviceId, t.receivedAt),
+    // What the change log refused, newest first, per dataset and per device (rejectedChanges). Partial: only refusals.
+    index('changes_rejected_idx').on(t.datasetName, t.receiptId).where(sql`${t.outcome} = 'REJECTED'`),
+    index('changes_rejected_device_idx').on(t.datasetName, t.deviceId, t.receiptId).where(sql`${t.outcome} = 'REJECTED'`),
   ],
 );
 
@@ -54,6 +59,8 @@ export const heldChanges = snakeCase.table(
     uniqueIndex('held_changes_branch_position_uq').on(t.branchId, t.baseVersion),
     index('held_changes_held_since_idx').on(t.heldSince),
     index('held_changes_entity_idx').on(t.entityId),
+    // Held changes per dataset and device (the devices view, the daily backlog).
+    index('held_changes_dataset_device_idx').on(t.datasetName, t.deviceId),
   ],
 );
 

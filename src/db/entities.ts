@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   customType,
   boolean,
@@ -74,6 +75,8 @@ export const entityVersions = snakeCase.table(
     authorViewUnavailable: text(),
     changeId: text().notNull(),
     deviceId: text(),
+    /** The reviewer's resolution that resolved this version's conflict, wrote it or restored the entity with it (resolutions.id). */
+    resolutionId: bigint({ mode: 'number' }),
     /**
      * The writing transaction's id: pulls hand out only rows older than the oldest transaction
      * still running, so a slow transaction that commits late is never skipped.
@@ -85,5 +88,10 @@ export const entityVersions = snakeCase.table(
     index('entity_versions_pull_idx').on(t.txid, t.seq),
     unique('entity_versions_entity_version_uq').on(t.entityId, t.version),
     index('entity_versions_branch_idx').on(t.branchId, t.baseVersion),
+    // The daily series of the reviewer's dashboard (sync/activity.ts): conflicts opened, and
+    // versions that left the backlog, by day. Partial, so the common version costs no entry.
+    index('entity_versions_activity_idx')
+      .on(t.createdAt)
+      .where(sql`${t.conflict} is not null or ${t.source} in ('RELEASED', 'FORCED')`),
   ],
 );

@@ -10,6 +10,8 @@ import './types/subscriptions.js';
 import './types/pull.js';
 import './types/tokens.js';
 import './types/dashboard.js';
+import './types/review.js';
+import './types/review-reads.js';
 
 builder.queryType({ description: 'Reads: datasets, entities and their history, offline runs, the backlog, pulls, tokens.' });
 builder.mutationType({ description: 'Writes: changes, datasets, conflict resolutions, backlog flushes, tokens.' });

@@ -1,10 +1,12 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { DomainError } from '../core/errors.js';
 import { hasNul } from '../core/json.js';
+import { isValidDeviceId } from '../core/validate.js';
 import { localIds } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 import { datasets } from '../db/datasets.js';
 import { entities, entityVersions } from '../db/entities.js';
+import { recordPull } from './devices.js';
 
 export type VersionRow = typeof entityVersions.$inferSelect;
 
@@ -76,6 +78,9 @@ export async function changesSince(db: Db, opts: { dataset: string; cursor?: str
     )
     .orderBy(asc(entityVersions.txid), asc(entityVersions.seq))
     .limit(limit + 1);
+  // The devices view's "last pull", at most about once a minute per device. After the read, so its
+  // write is never a transaction in progress that holds back this pull's horizon.
+  if (opts.deviceId && isValidDeviceId(opts.deviceId)) await recordPull(db, opts.dataset, opts.deviceId);
   const versions = rows.slice(0, limit).map((r) => r.v);
   const last = versions.at(-1);
   const ids = [...new Set(versions.map((v) => v.entityId))];

@@ -31,3 +31,10 @@ export async function addDatasetProperties(db: Db, name: string, properties: rea
   });
 }
 
+
+/** The dataset a read names, or null: a name that could never be valid names none, without asking the database. */
+export async function findDataset(db: Db, name: string): Promise<DatasetRow | null> {
+  if (validateName(name)) return null;
+  const [row] = await db.select().from(datasets).where(eq(datasets.name, name)).limit(1);
+  return row ?? null;
+}

@@ -621,6 +621,27 @@ describe('more precise cases', () => {
     expect(s.entities.get(E)).toMatchObject({ label: 'Oak', version: 2 });
   });
 
+  it('a late create with the same label and values as the forced update of its run is SOFT (forced), not HARD: both sides set the same values', () => {
+    for (const branchId of [B, null]) {
+      const s = newStore();
+      const same = { height: 2, note: 'c', age: 3 };
+      submit(s, [update(2, 1, same, { branchId: B, trunkVersion: null, label: 'Oak' })]);
+      expect(force(s, [id(2)]).results.map(brief)).toEqual([[id(2), 'APPLIED', 1, 'SOFT']]);
+      // With the run's id, or without one as ODK Collect sends it: the run's create either way.
+      const c = submit(s, [create(1, { data: same, label: 'Oak', branchId, trunkVersion: null })]);
+      expect(c.results[0]).toMatchObject({ outcome: 'APPLIED', version: 2, conflict: 'SOFT', conflictingProperties: [] });
+      expect(c.events.filter((e) => e.type === 'conflictDetected')).toEqual([{ type: 'conflictDetected', datasetName: 'trees', entityId: E, version: 2, conflict: 'SOFT', conflictingProperties: [] }]);
+      expect(s.entities.get(E)).toMatchObject({ label: 'Oak', data: same, conflict: 'SOFT' });
+      // One value different: HARD on that one only.
+      const t = newStore();
+      submit(t, [update(2, 1, same, { branchId: B, trunkVersion: null, label: 'Oak' })]);
+      force(t, [id(2)]);
+      const d = submit(t, [create(1, { data: { ...same, age: 4 }, label: 'Oak', branchId, trunkVersion: null })]);
+      expect(d.results[0]).toMatchObject({ conflict: 'HARD', conflictingProperties: ['age'] });
+      expect(t.entities.get(E)!.data).toEqual(same);
+    }
+  });
+
   it('a release chain stops at a refused change; only what applied is flushed', () => {
     const s = withOak();
     const run = (over: Partial<ChangeInput>) => ({ dataset: 'trees', entityId: E, branchId: B, trunkVersion: 1, ...over }) as ChangeInput;

@@ -58,9 +58,9 @@ async function conflicted(ds: string): Promise<string> {
 /** Resolves every open conflict of both datasets, as the admin. */
 async function resolveOpenConflicts(): Promise<void> {
   for (const ds of ['trees', 'birds']) {
-    const open = ok(await asAdmin(`query($ds: String!) { conflicts(dataset: $ds) { id } }`, { ds })).conflicts as { id: string }[];
-    for (const { id } of open) {
-      const r = ok(await asAdmin(`mutation($id: ID!) { resolveConflict(entityId: $id) { __typename } }`, { id }));
+    const open = ok(await asAdmin(`query($ds: String!) { conflicts(dataset: $ds) { id version } }`, { ds })).conflicts as { id: string; version: number }[];
+    for (const { id, version } of open) {
+      const r = ok(await asAdmin(`mutation($id: ID!, $v: Int!) { resolveConflict(entityId: $id, version: $v) { __typename } }`, { id, v: version }));
       expect(r.resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
     }
   }
@@ -215,10 +215,60 @@ const resolveRow = (ds: 'trees' | 'birds', allow: RoleKey[]): Row => ({
   request: async () => {
     const id = await conflicted(ds);
     return {
-      query: `mutation($id: ID!) { resolveConflict(entityId: $id) { __typename ... on MutationResolveConflictSuccess { data { id conflict } } ... on DomainError { code } } }`,
+      query: `mutation($id: ID!) { resolveConflict(entityId: $id, version: 3) { __typename ... on MutationResolveConflictSuccess { data { id conflict } } ... on DomainError { code } } }`,
       variables: { id },
       allowed: (d) => expect(d.resolveConflict).toEqual({ __typename: 'MutationResolveConflictSuccess', data: { id, conflict: null } }),
       unchanged: async () => expect(await adminEntity(id)).toMatchObject({ id, version: 3, conflict: 'HARD' }),
+    };
+  },
+});
+
+const resolveManyRow = (ds: 'trees' | 'birds'): Row => ({
+  op: `resolveConflicts(${ds})`,
+  field: 'resolveConflicts',
+  // Any reviewer may ask; each item of a dataset the token may not use is answered FORBIDDEN on its own.
+  allow: ['admin', 'reviewerTrees', 'reviewerAll'],
+  request: async () => {
+    const id = await conflicted(ds);
+    return {
+      query: `mutation($id: ID!) { resolveConflicts(items: [{ entityId: $id, version: 3 }], note: "bulk") { __typename ... on MutationResolveConflictsSuccess { data { entityId resolved error { code } } } } }`,
+      variables: { id },
+      allowed: async (d, role) => {
+        const mayUse = TOKEN_SPECS[role].datasets?.includes(ds) ?? true;
+        expect(d.resolveConflicts).toEqual({ __typename: 'MutationResolveConflictsSuccess', data: [{ entityId: id, resolved: mayUse, error: mayUse ? null : { code: 'FORBIDDEN' } }] });
+        expect(await adminEntity(id)).toMatchObject({ conflict: mayUse ? null : 'HARD' });
+      },
+      unchanged: async () => expect(await adminEntity(id)).toMatchObject({ id, version: 3, conflict: 'HARD' }),
+    };
+  },
+});
+const restoreRow = (ds: 'trees' | 'birds', allow: RoleKey[]): Row => ({
+  op: `restoreEntity(${ds})`,
+  field: 'restoreEntity',
+  allow,
+  request: async () => {
+    const d = domain(adminApp());
+    const id = await d.create(ds, 'Deleted', { note: 'v1' });
+    expect(await d.remove(ds, id, 1)).toMatchObject({ outcome: 'APPLIED', version: 2 });
+    return {
+      query: `mutation($id: ID!) { restoreEntity(entityId: $id, version: 2) { __typename ... on MutationRestoreEntitySuccess { data { id version deleted } } ... on DomainError { code } } }`,
+      variables: { id },
+      allowed: (d) => expect(d.restoreEntity).toEqual({ __typename: 'MutationRestoreEntitySuccess', data: { id, version: 3, deleted: false } }),
+      unchanged: async () => expect(await adminEntity(id)).toMatchObject({ id, version: 2 }),
+    };
+  },
+});
+const rejectedRow = (ds: 'trees' | 'birds', allow: RoleKey[]): Row => ({
+  op: `rejectedChanges(${ds})`,
+  field: 'rejectedChanges',
+  allow,
+  request: async () => {
+    const refused = create(ds, { data: { colour: 'red' } });
+    expect(ok(await asAdmin(SUBMIT, { c: [refused] })).submitChanges.data[0]).toMatchObject({ outcome: 'REJECTED', error: { code: 'UNKNOWN_PROPERTY' } });
+    return {
+      query: `query($ds: String!) { rejectedChanges(dataset: $ds, first: 1) { nodes { id dataset errorCode } } }`,
+      variables: { ds },
+      allowed: (d) => expect(d.rejectedChanges.nodes).toEqual([{ id: refused.id, dataset: ds, errorCode: 'UNKNOWN_PROPERTY' }]),
     };
   },
 });
@@ -415,6 +465,12 @@ const ROWS: Row[] = [
   submitRow('submitChange', 'birds', ['admin']),
   resolveRow('trees', TREES_REVIEW),
   resolveRow('birds', UNRESTRICTED),
+  resolveManyRow('trees'),
+  resolveManyRow('birds'),
+  restoreRow('trees', TREES_REVIEW),
+  restoreRow('birds', UNRESTRICTED),
+  rejectedRow('trees', TREES_REVIEW),
+  rejectedRow('birds', UNRESTRICTED),
   {
     op: 'flushBacklog',
     field: 'flushBacklog',
@@ -549,10 +605,11 @@ describe('a collector stays in its datasets and on its device', () => {
     expect(await adminChange(spoof.id)).toBeNull();
     expect(await adminEntity(theirs.entityId)).toMatchObject({ version: 1 });
 
-    const tab1 = await sync(as(tokens.collectorTab1.secret)).pull('trees', { deviceId: 'tab-1' });
+    // The whole dataset in one page, whatever the other rows of this file wrote to it before.
+    const tab1 = await sync(as(tokens.collectorTab1.secret)).pull('trees', { deviceId: 'tab-1', limit: 1000 });
     expect(tab1.localIds).toEqual([{ localId: 'tree-7', entityId: mine.entityId }]);
     expect(tab1.versions.map((v) => v.entity.id)).toEqual(expect.arrayContaining([mine.entityId, theirs.entityId]));
-    const tab9 = await sync(as(tokens.collectorTrees.secret)).pull('trees', { deviceId: 'tab-9' });
+    const tab9 = await sync(as(tokens.collectorTrees.secret)).pull('trees', { deviceId: 'tab-9', limit: 1000 });
     expect(tab9.localIds).toEqual([{ localId: 'tree-7', entityId: theirs.entityId }]);
     // No device named: no mappings at all.
     expect((await sync(as(tokens.collectorTab1.secret)).pull('trees')).localIds).toEqual([]);
@@ -609,7 +666,7 @@ describe('reading by id: another dataset and an unknown id look the same', () =>
   });
 
   it('resolveConflict: a trees reviewer may in trees, not in birds nor on an unknown id', async () => {
-    const MUT = `mutation($id: ID!) { resolveConflict(entityId: $id) { __typename ... on MutationResolveConflictSuccess { data { conflict } } } }`;
+    const MUT = `mutation($id: ID!) { resolveConflict(entityId: $id, version: 3) { __typename ... on MutationResolveConflictSuccess { data { conflict } } } }`;
     const trees = await conflicted('trees');
     const birds = await conflicted('birds');
     expect(ok(await gqlAs('reviewerTrees', MUT, { id: trees })).resolveConflict).toEqual({ __typename: 'MutationResolveConflictSuccess', data: { conflict: null } });

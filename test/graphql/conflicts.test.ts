@@ -9,7 +9,7 @@ const d = domain(t);
 const PROPS = ['height', 'species', 'note'];
 const CONFLICTS = `query($ds: String!) { conflicts(dataset: $ds) { id conflict version } }`;
 const FILTERED = `query($ds: String!, $c: ConflictType) { entities(dataset: $ds, conflict: $c) { nodes { id conflict } } }`;
-const RESOLVE = `mutation($id: ID!) { resolveConflict(entityId: $id) {
+const RESOLVE = `mutation($id: ID!, $v: Int!) { resolveConflict(entityId: $id, version: $v) {
   __typename ... on MutationResolveConflictSuccess { data { id conflict version versions { version conflict resolved } } } ... on DomainError { code message } } }`;
 
 describe('SOFT and HARD conflicts', () => {
@@ -131,7 +131,7 @@ describe('listing and resolving conflicts', () => {
     await d.update(ds, id, 1, { height: 2 });
     await d.update(ds, id, 1, { note: 'n' });
 
-    const r = ok(await t.gql(RESOLVE, { id })).resolveConflict;
+    const r = ok(await t.gql(RESOLVE, { id, v: 4 })).resolveConflict;
     expect(r).toEqual({
       __typename: 'MutationResolveConflictSuccess',
       data: {
@@ -151,7 +151,7 @@ describe('listing and resolving conflicts', () => {
     expect(ok(await t.gql(FILTERED, { ds, c: 'HARD' })).entities.nodes).toEqual([]);
 
     // Resolving again: nothing to resolve.
-    expect(ok(await t.gql(RESOLVE, { id })).resolveConflict).toMatchObject({ __typename: 'DomainError', code: 'NOT_IN_CONFLICT' });
+    expect(ok(await t.gql(RESOLVE, { id, v: 4 })).resolveConflict).toMatchObject({ __typename: 'DomainError', code: 'NOT_IN_CONFLICT' });
 
     // A later conflict starts afresh: SOFT, not the HARD that was resolved.
     expect(await d.update(ds, id, 3, { species: 'elm' })).toMatchObject({ version: 5, conflict: 'SOFT' });
@@ -169,9 +169,9 @@ describe('listing and resolving conflicts', () => {
   it('resolveConflict: NOT_IN_CONFLICT without a conflict, ENTITY_NOT_FOUND for an unknown id', async () => {
     const ds = await d.createDataset(PROPS);
     const id = await d.create(ds, 'Oak');
-    expect(ok(await t.gql(RESOLVE, { id })).resolveConflict).toMatchObject({ __typename: 'DomainError', code: 'NOT_IN_CONFLICT' });
+    expect(ok(await t.gql(RESOLVE, { id, v: 1 })).resolveConflict).toMatchObject({ __typename: 'DomainError', code: 'NOT_IN_CONFLICT' });
     const unknown = randomUUID();
-    expect(ok(await t.gql(RESOLVE, { id: unknown })).resolveConflict).toMatchObject({ __typename: 'DomainError', code: 'ENTITY_NOT_FOUND' });
+    expect(ok(await t.gql(RESOLVE, { id: unknown, v: 1 })).resolveConflict).toMatchObject({ __typename: 'DomainError', code: 'ENTITY_NOT_FOUND' });
     expect((await d.entity(id))!).toMatchObject({ conflict: null, version: 1 });
   });
 });

@@ -14,7 +14,7 @@ const d = domain(t);
 const o = offline(t);
 
 const PROPS = ['height', 'age', 'note'];
-const RESOLVE = `mutation($id: ID!) { resolveConflict(entityId: $id) { __typename } }`;
+const RESOLVE = `mutation($id: ID!, $v: Int!) { resolveConflict(entityId: $id, version: $v) { __typename } }`;
 const FACTS = `query($id: ID!) { entity(id: $id) { conflict conflictingProperties lastConflictAt versions { version conflict createdAt } } }`;
 const STATS = `query($n: String!) { dataset(name: $n) { name stats { entities hardConflicts softConflicts heldChanges oldestHeldSince } } }`;
 const INBOX = `query($ds: String!, $c: ConflictType, $first: Int, $after: String) {
@@ -54,7 +54,7 @@ describe('Entity.conflictingProperties and lastConflictAt', () => {
     const nested = ok(await t.gql(`query($id: ID!) { entity(id: $id) { versions(limit: 1) { entity { conflictingProperties } } } }`, { id })).entity;
     expect(nested.versions[0].entity.conflictingProperties).toEqual(['age', 'height']);
 
-    expect(ok(await t.gql(RESOLVE, { id })).resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
+    expect(ok(await t.gql(RESOLVE, { id, v: 5 })).resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
     expect(ok(await t.gql(FACTS, { id })).entity).toMatchObject({ conflict: null, conflictingProperties: [], lastConflictAt: null });
 
     // A conflict after the resolution counts alone.
@@ -154,17 +154,21 @@ describe('conflictInbox', () => {
     expect(labels(ok(await t.gql(INBOX, { ds: ds2 })).conflictInbox)).toEqual(['b', 'a']);
     await d.update(ds2, a, 1, { age: 9 });
     expect(labels(ok(await t.gql(INBOX, { ds: ds2 })).conflictInbox)).toEqual(['a', 'b']);
-    ok(await t.gql(RESOLVE, { id: a }));
+    ok(await t.gql(RESOLVE, { id: a, v: 4 }));
     expect(labels(ok(await t.gql(INBOX, { ds: ds2 })).conflictInbox)).toEqual(['b']);
   });
 
-  it('refuses a tampered cursor, names nothing for an unknown dataset, and is for the dataset\'s reviewers only', async () => {
+  it('refuses a tampered cursor and an unknown dataset (UNKNOWN_DATASET), and is for the dataset\'s reviewers only', async () => {
     for (const after of ['bm9wZQ==', Buffer.from('DC:T:["S:1","S:x"]').toString('base64'), Buffer.from("DC:T:[\"S:2020-01-01T00:00:00.000000Z'\",\"S:" + randomUUID() + '"]').toString('base64')]) {
       const res = await t.gql(INBOX, { ds, after });
       expect(res.errors?.map((e) => e.extensions?.code), after).toEqual(['INVALID_CURSOR']);
     }
-    expect(ok(await t.gql(INBOX, { ds: uniqueName('none') })).conflictInbox.edges).toEqual([]);
-    expect(ok(await t.gql(INBOX, { ds: 'not a name' })).conflictInbox.edges).toEqual([]);
+    // A dataset that does not exist (or could not) is an error, not an inbox that reads as empty.
+    for (const name of [uniqueName('none'), 'not a name']) {
+      const res = await t.gql(INBOX, { ds: name });
+      expect(res.errors?.map((e) => [e.extensions?.code, e.message])).toEqual([['UNKNOWN_DATASET', `no dataset named "${name}"`]]);
+      expect(res.data?.conflictInbox ?? null).toBeNull();
+    }
     for (const token of [tokens.collector, tokens.otherReviewer]) {
       const res = await t.gqlAs(token, INBOX, { ds: shared });
       expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);

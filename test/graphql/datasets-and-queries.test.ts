@@ -124,7 +124,8 @@ describe('entity and change queries', () => {
     expect(all.pageInfo.hasNextPage).toBe(false);
     const rest: any = ok(await t.gql(PAGE, { ds, first: 25, after: all.edges[12].cursor })).entities;
     expect(rest.nodes.map((n: { id: string }) => n.id)).toEqual(expected.slice(13));
-    // Other datasets and unknown ones do not leak in.
-    expect(ok(await t.gql(PAGE, { ds: 'no_such_dataset', first: 5 })).entities.nodes).toEqual([]);
+    // An unknown dataset is an error, not an empty page that reads as "nothing there".
+    const unknown = await t.gql(PAGE, { ds: 'no_such_dataset', first: 5 });
+    expect(unknown.errors?.map((e) => [e.extensions?.code, e.message])).toEqual([['UNKNOWN_DATASET', 'no dataset named "no_such_dataset"']]);
   });
 });

@@ -259,7 +259,7 @@ describe('HTTP and GraphQL-level errors are never a 500', () => {
   it('lookups with malformed ids answer plainly', async () => {
     expect(ok(await t.gql(`{ entity(id: "nope") { id } }`)).entity).toBeNull();
     expect(ok(await t.gql(`{ change(id: "${'z'.repeat(300)}") { id } }`)).change).toBeNull();
-    const r = ok(await t.gql(`mutation { resolveConflict(entityId: "nope") { __typename ... on DomainError { code } } }`));
+    const r = ok(await t.gql(`mutation { resolveConflict(entityId: "nope", version: 1) { __typename ... on DomainError { code } } }`));
     expect(r.resolveConflict).toEqual({ __typename: 'DomainError', code: 'MALFORMED_ID' });
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp, type App } from '../../src/server/app.js';
+import { createDataset } from '../../src/sync/datasets.js';
 import { freshDatabase } from '../helpers/database.js';
 import { spawnService, trackSubscriptions, waitUntil, within, wsUrl, type Tracker } from '../helpers/live.js';
 
@@ -23,6 +24,8 @@ beforeAll(async () => {
   const database = await freshDatabase();
   closeDb = database.close;
   databaseUrl = database.url;
+  // Subscriptions name a dataset that exists (an unknown one is refused at once).
+  await createDataset(database.db, 'x', ['version']);
   app = buildApp({ db: database.db, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' }, socket: { keepAliveMs: KEEPALIVE_MS, connectionInitWaitTimeoutMs: INIT_WAIT_MS } });
   tracker = trackSubscriptions(app.bus);
   url = await app.start(0, '127.0.0.1');
@@ -80,7 +83,7 @@ describe('server pings', () => {
     // Still usable after several intervals: a query over it answers.
     r.socket.send(JSON.stringify({ id: 'q1', type: 'subscribe', payload: { query: '{ datasets { name } }' } }));
     await waitUntil(() => r.messages.some((m) => m.id === 'q1' && m.type === 'complete'), 'the query to complete', 2000);
-    expect(r.messages.find((m) => m.id === 'q1' && m.type === 'next').payload).toEqual({ data: { datasets: [] } });
+    expect(r.messages.find((m) => m.id === 'q1' && m.type === 'next').payload).toEqual({ data: { datasets: [{ name: 'x' }] } });
     r.socket.close(1000);
     expect((await within(r.closed, 2000, 'close')).code).toBe(1000);
   });

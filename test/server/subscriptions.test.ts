@@ -128,7 +128,7 @@ describe('conflictDetected', () => {
 
 const RESOLVED_SUB = `subscription($ds: String!, $e: ID) { conflictResolved(dataset: $ds, entityId: $e) { dataset entityId version entity { id version conflict } } }`;
 TOPIC[RESOLVED_SUB] = 'conflictResolved';
-const RESOLVE = `mutation($id: ID!) { resolveConflict(entityId: $id) { __typename ... on DomainError { code } } }`;
+const RESOLVE = `mutation($id: ID!, $v: Int!) { resolveConflict(entityId: $id, version: $v) { __typename ... on DomainError { code } } }`;
 
 describe('conflictResolved', () => {
   it("a reviewer's resolution is one event of its dataset (other dashboards drop the entity from their inbox); a refused one publishes nothing", async () => {
@@ -137,11 +137,11 @@ describe('conflictResolved', () => {
     const elsewhere = await live(RESOLVED_SUB, other);
     const id = await softConflict(ds);
     const calm = await d.create(ds, 'Calm', { height: 1 });
-    expect((await t.gql(RESOLVE, { id: calm })).data.resolveConflict).toEqual({ __typename: 'DomainError', code: 'NOT_IN_CONFLICT' });
-    expect((await t.gql(RESOLVE, { id })).data.resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
+    expect((await t.gql(RESOLVE, { id: calm, v: 1 })).data.resolveConflict).toEqual({ __typename: 'DomainError', code: 'NOT_IN_CONFLICT' });
+    expect((await t.gql(RESOLVE, { id, v: 3 })).data.resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
     // The resolution of another dataset's entity, as a sentinel: it is published after the first.
     const sentinel = await softConflict(other);
-    expect((await t.gql(RESOLVE, { id: sentinel })).data.resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
+    expect((await t.gql(RESOLVE, { id: sentinel, v: 3 })).data.resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
     expect(await elsewhere.take(1)).toEqual([{ dataset: other, entityId: sentinel, version: 3, entity: { id: sentinel, version: 3, conflict: null } }]);
     expect(resolved.values).toEqual([{ dataset: ds, entityId: id, version: 3, entity: { id, version: 3, conflict: null } }]);
     expect(resolved.errors).toEqual([]);

@@ -22,8 +22,8 @@ const EntityQuery = graphql(`
 `);
 
 const Resolve = graphql(`
-  mutation Resolve($id: ID!) {
-    resolveConflict(entityId: $id) {
+  mutation Resolve($id: ID!, $version: Int!) {
+    resolveConflict(entityId: $id, version: $version) {
       __typename
       ... on MutationResolveConflictSuccess { data { id conflict } }
       ... on Error { code message }
@@ -83,7 +83,7 @@ function ConflictPanel({ entity: e }: { entity: Entity }) {
   const now = useNow(5000);
   const [done, setDone] = useState<string | null>(null);
   const resolve = useMutation({
-    mutationFn: () => request(token, Resolve, { id: e.id }),
+    mutationFn: () => request(token, Resolve, { id: e.id, version: e.version }),
     onSuccess: (data) => {
       const r = data.resolveConflict;
       setDone(r.__typename === 'MutationResolveConflictSuccess' ? 'Resolved: the conflict is cleared.' : `Not resolved: ${'message' in r ? r.message : 'unexpected answer'}`);

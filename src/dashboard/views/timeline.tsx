@@ -35,6 +35,7 @@ const HOW: Record<Version['source'], string> = {
   IN_ORDER: 'in an offline run, in order',
   RELEASED: 'released: it was held until the step before it in its run arrived',
   FORCED: 'forced: held too long, applied without the step before it',
+  REVIEW: 'written by a reviewer',
 };
 
 const ACTION: Record<Version['action'], string> = { CREATE: 'Created', UPDATE: 'Changed', DELETE: 'Deleted' };

@@ -2,6 +2,7 @@ import { changeKey, normalizeUuid, validateName } from '../../core/validate.js';
 import { branchesById, branchesOfEntities, changesOfBranches, gapsOfBranches, type Branch, type BranchChange, type PositionRange } from '../../sync/branches.js';
 import { flushBacklog } from '../../sync/flush-backlog.js';
 import { builder } from '../builder.js';
+import { knownDataset } from '../known-dataset.js';
 import { ChangeResultRef } from './changes.js';
 import { Entity } from './entities.js';
 
@@ -116,7 +117,7 @@ builder.queryFields((t) => ({
   }),
   heldChanges: t.drizzleField({
     type: ['heldChanges'],
-    description: 'The backlog, oldest first, filtered by any of dataset, entity and branch.',
+    description: 'The backlog, oldest first, filtered by any of dataset, entity and branch. UNKNOWN_DATASET for a dataset that does not exist.',
     args: {
       dataset: t.arg.string({ description: "Only this dataset's held changes (without it: every dataset's, for tokens that may use all)." }),
       entityId: t.arg.id({ description: "Only this entity's." }),
@@ -124,11 +125,12 @@ builder.queryFields((t) => ({
     },
     // Without a dataset filter the backlog spans every dataset.
     authScopes: (_root, args) => ({ $all: args.dataset != null ? { reviewer: true, dataset: args.dataset } : { reviewer: true, allDatasets: true } }),
-    resolve: (query, _root, args, ctx) => {
+    resolve: async (query, _root, args, ctx) => {
       const entityId = normalizeUuid(args.entityId);
       const branchId = normalizeUuid(args.branchId);
-      // A filter that can name nothing (a malformed name or id) matches nothing.
-      if ((args.dataset && validateName(args.dataset)) || (args.entityId && !entityId) || (args.branchId && !branchId)) return [];
+      if (args.dataset != null) await knownDataset(ctx, args.dataset);
+      // A filter that can name nothing (a malformed id) matches nothing.
+      if ((args.entityId && !entityId) || (args.branchId && !branchId)) return [];
       return ctx.db.query.heldChanges.findMany(
         query({
           where: { ...(args.dataset ? { datasetName: args.dataset } : {}), ...(entityId ? { entityId } : {}), ...(branchId ? { branchId } : {}) },

@@ -1,21 +1,12 @@
 import type { ChangeInput as CoreChangeInput } from '../../core/types.js';
-import {
-  getArgumentValues,
-  getDirectiveValues,
-  GraphQLError,
-  GraphQLIncludeDirective,
-  GraphQLSkipDirective,
-  Kind,
-  type GraphQLResolveInfo,
-  type SelectionNode,
-  type SelectionSetNode,
-} from 'graphql';
+import { GraphQLError, type GraphQLResolveInfo } from 'graphql';
 import { DomainError } from '../../core/errors.js';
 import { changeKey } from '../../core/validate.js';
 import type { ChangeResult } from '../../core/results.js';
 import { submitChanges } from '../../sync/submit-changes.js';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
+import { itemsInOperation } from '../operation-items.js';
 import { ChangeActionEnum, ChangeOutcomeEnum, ConflictTypeEnum } from './enums.js';
 import { ChangeRejection, ErrorCodeEnum } from './errors.js';
 import { OperationInputRef } from './operations.js';
@@ -97,32 +88,9 @@ function toCore(input: typeof ChangeInput.$inferInput): CoreChangeInput {
   return { ...input, data: input.data as unknown, ...(input.operations ? { operations: input.operations.map((o) => ({ ...o, value: o.value as unknown })) } : {}) };
 }
 
-/**
- * The changes every submitChanges and submitChange field of this operation submits, aliases and
- * fragments included (skipped fields not): one operation is one request, and aliases must not
- * multiply the batch limit. Read from the document, so it is known before any field has run.
- */
+/** The changes every submitChanges and submitChange field of this operation submits (see itemsInOperation). */
 function changesInOperation(info: GraphQLResolveInfo): number {
-  const fields = info.schema.getMutationType()?.getFields() ?? {};
-  const included = (node: SelectionNode) =>
-    getDirectiveValues(GraphQLSkipDirective, node, info.variableValues)?.if !== true && getDirectiveValues(GraphQLIncludeDirective, node, info.variableValues)?.if !== false;
-  let total = 0;
-  const visit = (set: SelectionSetNode) => {
-    for (const node of set.selections) {
-      if (!included(node)) continue;
-      if (node.kind === Kind.INLINE_FRAGMENT) visit(node.selectionSet);
-      else if (node.kind === Kind.FRAGMENT_SPREAD) {
-        const fragment = info.fragments[node.name.value];
-        if (fragment) visit(fragment.selectionSet);
-      } else if (node.name.value === 'submitChange') total += 1;
-      else if (node.name.value === 'submitChanges' && fields.submitChanges) {
-        const changes = getArgumentValues(fields.submitChanges, node, info.variableValues).changes;
-        total += Array.isArray(changes) ? changes.length : 0;
-      }
-    }
-  };
-  visit(info.operation.selectionSet);
-  return total;
+  return itemsInOperation(info, { submitChange: () => 1, submitChanges: (args) => (Array.isArray(args.changes) ? args.changes.length : 0) });
 }
 
 async function submit(ctx: Context, info: GraphQLResolveInfo, inputs: (typeof ChangeInput.$inferInput)[]) {

@@ -1,8 +1,9 @@
 import { GraphQLError } from 'graphql';
-import { isUuid, validateName } from '../../core/validate.js';
+import { isUuid } from '../../core/validate.js';
 import { conflictingPropertiesOf, lastConflictAtOf } from '../../sync/conflict-facts.js';
 import { datasetStats, type DatasetStats } from '../../sync/dataset-stats.js';
 import { builder } from '../builder.js';
+import { knownDataset } from '../known-dataset.js';
 import { HeldChange } from './branches.js';
 import { Dataset } from './datasets.js';
 import { Entity } from './entities.js';
@@ -72,7 +73,7 @@ function checkInboxCursor(cursor: string | null | undefined): void {
 builder.queryFields((t) => ({
   conflictInbox: t.drizzleConnection({
     type: 'entities',
-    description: 'Entities of a dataset with an unresolved conflict, the newest conflict first (by lastConflictAt), deleted ones included; paged with first/after.',
+    description: 'Entities of a dataset with an unresolved conflict, the newest conflict first (by lastConflictAt), deleted ones included; paged with first/after. UNKNOWN_DATASET for a dataset that does not exist.',
     args: {
       dataset: t.arg.string({ required: true, description: 'The dataset.' }),
       conflict: t.arg({ type: ConflictTypeEnum, required: false, description: 'Only SOFT or only HARD conflicts.' }),
@@ -80,10 +81,10 @@ builder.queryFields((t) => ({
     // As for `entities`: edges and nodes are lists (×10 each by default), so the page size over 10.
     complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? 20, 500) / 10) }),
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
-    resolve: (query, _root, args, ctx) => {
+    resolve: async (query, _root, args, ctx) => {
       checkInboxCursor(args.after);
       checkInboxCursor(args.before);
-      if (validateName(args.dataset)) return [];
+      await knownDataset(ctx, args.dataset);
       return ctx.db.query.entities.findMany(
         query({
           where: { dataset: { name: args.dataset }, conflict: args.conflict ? { eq: args.conflict } : { isNotNull: true } },

@@ -1,8 +1,9 @@
 import type { PropertyDiff } from '../../core/diff.js';
 import { GraphQLError } from 'graphql';
-import { isUuid, normalizeUuid, validateName } from '../../core/validate.js';
-import { resolveConflict } from '../../sync/resolve-conflict.js';
+import { isUuid, normalizeUuid } from '../../core/validate.js';
 import { builder } from '../builder.js';
+import { knownDataset } from '../known-dataset.js';
+import { PropertyFilterInput, recordFilters } from '../record-filters.js';
 import { OperationRef } from './operations.js';
 import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
 
@@ -111,55 +112,33 @@ builder.queryFields((t) => ({
   }),
   entities: t.drizzleConnection({
     type: 'entities',
-    description: 'Entities of a dataset, by id, with cursor pagination.',
+    description: 'The records of a dataset, by id, with cursor pagination: searched by label, filtered by a property\'s value and by conflict state. UNKNOWN_DATASET for a dataset that does not exist.',
     args: {
       dataset: t.arg.string({ required: true, description: 'The dataset.' }),
       conflict: t.arg({ type: ConflictTypeEnum, required: false, description: 'Only entities with this unresolved conflict.' }),
-      includeDeleted: t.arg.boolean({ required: false, defaultValue: false, description: 'Include deleted entities too.' }),
+      inConflict: t.arg.boolean({ required: false, description: 'true: only entities with an unresolved conflict (SOFT or HARD); false: only those without.' }),
+      includeDeleted: t.arg.boolean({ required: false, defaultValue: false, description: 'Deleted entities too.' }),
+      search: t.arg.string({ required: false, description: 'Only entities whose label contains this text, in any letter case.' }),
+      property: t.arg({ type: PropertyFilterInput, required: false, description: "Only entities whose property has this value." }),
     },
     // edges and nodes are lists (×10 each by default): the page size over 10 makes the estimate the page.
     complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? 20, 500) / 10) }),
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
-    resolve: (query, _root, args, ctx) => {
+    resolve: async (query, _root, args, ctx) => {
       checkCursor(args.after);
       checkCursor(args.before);
-      if (validateName(args.dataset)) return [];
-      return ctx.db.query.entities.findMany(
-        query({
-          where: {
-            dataset: { name: args.dataset },
-            ...(args.conflict ? { conflict: args.conflict } : {}),
-            ...(args.includeDeleted ? {} : { deleted: false }),
-          },
-          orderBy: { id: 'asc' },
-        }),
-      );
+      const where = recordFilters(await knownDataset(ctx, args.dataset), args);
+      return where ? ctx.db.query.entities.findMany(query({ where, orderBy: { id: 'asc' } })) : [];
     },
   }),
   conflicts: t.drizzleField({
     type: ['entities'],
-    description: 'Entities of a dataset with an unresolved conflict.',
+    description: 'Entities of a dataset with an unresolved conflict. UNKNOWN_DATASET for a dataset that does not exist.',
     args: { dataset: t.arg.string({ required: true, description: 'The dataset.' }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
-    resolve: (query, _root, args, ctx) =>
-      validateName(args.dataset)
-        ? []
-        : ctx.db.query.entities.findMany(query({ where: { dataset: { name: args.dataset }, conflict: { isNotNull: true } }, orderBy: { updatedAt: 'asc' } })),
-  }),
-}));
-
-builder.mutationFields((t) => ({
-  resolveConflict: t.drizzleField({
-    type: 'entities',
-    errors: { dataField: { description: 'The entity, its conflict cleared.' } },
-    description: "Clears the entity's conflict and marks its conflicting versions resolved.",
-    args: { entityId: t.arg.id({ required: true, description: 'The entity in conflict.' }) },
-    authScopes: (_root, args) => ({ $all: { reviewer: true, entity: String(args.entityId) } }),
     resolve: async (query, _root, args, ctx) => {
-      const { entityId, events } = await resolveConflict(ctx.db, String(args.entityId));
-      ctx.publish(events);
-      const entity = await ctx.db.query.entities.findFirst(query({ where: { id: entityId } }));
-      return entity!;
+      await knownDataset(ctx, args.dataset);
+      return ctx.db.query.entities.findMany(query({ where: { dataset: { name: args.dataset }, conflict: { isNotNull: true } }, orderBy: { updatedAt: 'asc' } }));
     },
   }),
 }));

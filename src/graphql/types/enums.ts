@@ -35,5 +35,6 @@ export const VersionSourceEnum = builder.enumType('VersionSource', {
     IN_ORDER: { description: 'A change of an offline run whose predecessor was already applied.' },
     RELEASED: { description: 'A held change applied when its predecessor arrived.' },
     FORCED: { description: 'A held change applied after the hold timeout, its predecessor still missing.' },
+    REVIEW: { description: 'Written by a reviewer (resolveConflict with values, or restoreEntity), from no device: `resolution` says who and why.' },
   } satisfies Record<(typeof VERSION_SOURCES)[number], unknown>,
 });

@@ -4,6 +4,7 @@ import { SubscriptionEnd } from '../pubsub.js';
 import { normalizeUuid } from '../../core/validate.js';
 import type { EntityEvent } from '../../core/events.js';
 import { builder } from '../builder.js';
+import { knownDataset } from '../known-dataset.js';
 import { ConflictTypeEnum } from './enums.js';
 
 type EventOf<T extends EntityEvent['type']> = Extract<EntityEvent, { type: T }>;
@@ -89,7 +90,15 @@ builder.objectFields(BacklogFlushedEvent, (t) => ({
 }));
 
 const ConflictResolvedEvent = eventBase<EventOf<'conflictResolved'>>('ConflictResolvedEvent', "A reviewer resolved an entity's conflict.");
-builder.objectField(ConflictResolvedEvent, 'version', (t) => t.exposeInt('version', { description: 'The version the entity was at when its conflict was resolved.' }));
+builder.objectFields(ConflictResolvedEvent, (t) => ({
+  version: t.exposeInt('version', { description: "The entity's version once its conflict was resolved (the reviewer's new version, when it wrote one)." }),
+  resolution: t.drizzleField({
+    type: 'resolutions',
+    nullable: true,
+    description: 'The verdict: who, why, at which version, the version it wrote.',
+    resolve: (query, e, _args, ctx) => (e.resolutionId == null ? null : ctx.db.query.resolutions.findFirst(query({ where: { id: e.resolutionId } }))),
+  }),
+}));
 
 const scope = (t: Parameters<Parameters<typeof builder.subscriptionFields>[0]>[0]) => ({
   dataset: t.arg.string({ required: true, description: 'The dataset whose events to receive.' }),
@@ -110,8 +119,11 @@ const tokenRevoked = () =>
  * stream completes) or the caller's token is revoked on any instance (a last TOKEN_REVOKED error,
  * then the end). One AbortSignal ends it. Its watches begin when the subscription starts and
  * end with it, for whatever reason it ends (the client left, too slow), so none outlives it.
+ * UNKNOWN_DATASET for a dataset that does not exist.
  */
-function events<T extends EntityEvent['type']>(ctx: Context, type: T, args: { dataset: string; entityId?: string | number | null }) {
+async function events<T extends EntityEvent['type']>(ctx: Context, type: T, args: { dataset: string; entityId?: string | number | null }) {
+  // After the auth scopes (a restricted token is FORBIDDEN first): a typo is an error, not a silent stream.
+  await knownDataset(ctx, args.dataset);
   const ended = new AbortController();
   const watch = () => {
     if (ctx.closing.aborted) return ended.abort();
