@@ -4,8 +4,9 @@ import { datasets } from './datasets.js';
 import { entities, entityVersions } from './entities.js';
 import { eventPayloads } from './events.js';
 import { apiTokens } from './tokens.js';
+import { webhookDeliveries, webhookEvents, webhooks } from './webhooks.js';
 
-export const tables = { datasets, entities, entityVersions, changes, heldChanges, localIds, eventPayloads, apiTokens };
+export const tables = { datasets, entities, entityVersions, changes, heldChanges, localIds, eventPayloads, apiTokens, webhooks, webhookEvents, webhookDeliveries };
 
 export const relations = defineRelations(tables, (r) => ({
   datasets: {
@@ -21,5 +22,8 @@ export const relations = defineRelations(tables, (r) => ({
   // Optional: a held update may wait for the create that makes its entity.
   heldChanges: {
     entity: r.one.entities({ from: r.heldChanges.entityId, to: r.entities.id, optional: true }),
+  },
+  webhookDeliveries: {
+    event: r.one.webhookEvents({ from: r.webhookDeliveries.eventSeq, to: r.webhookEvents.seq, optional: false }),
   },
 }));

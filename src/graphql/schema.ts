@@ -10,6 +10,7 @@ import './types/subscriptions.js';
 import './types/pull.js';
 import './types/tokens.js';
 import './types/dashboard.js';
+import './types/webhooks.js';
 
 builder.queryType({});
 builder.mutationType({});

@@ -6,6 +6,7 @@ import { datasets } from '../db/datasets.js';
 import { entities, entityVersions } from '../db/entities.js';
 import type { SyncEvent } from '../core/events.js';
 import { lockEntity } from './locks.js';
+import { writeOutbox } from './webhook-outbox.js';
 
 /** A reviewer's verdict: the entity's conflict is cleared and its conflicting versions marked resolved. */
 export async function resolveConflict(db: Db, entityId: string): Promise<{ entityId: string; events: SyncEvent[] }> {
@@ -26,6 +27,8 @@ export async function resolveConflict(db: Db, entityId: string): Promise<{ entit
       .update(entityVersions)
       .set({ resolved: true })
       .where(and(eq(entityVersions.entityId, id), isNotNull(entityVersions.conflict), eq(entityVersions.resolved, false)));
-    return { entityId: id, events: [{ type: 'conflictResolved', datasetName: entity.datasetName, entityId: id, version: entity.version }] };
+    const events: SyncEvent[] = [{ type: 'conflictResolved', datasetName: entity.datasetName, entityId: id, version: entity.version }];
+    await writeOutbox(tx, events);
+    return { entityId: id, events };
   });
 }
