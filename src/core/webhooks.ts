@@ -79,7 +79,7 @@ export function checkWebhook(input: WebhookInput): { ok: true; spec: WebhookSpec
     if (datasets.length > WEBHOOK_LIMITS.maxDatasets) return { ok: false, error: changeError('INVALID_WEBHOOK', `${datasets.length} datasets; at most ${WEBHOOK_LIMITS.maxDatasets} (leave the list out for every dataset)`) };
     for (const name of datasets) {
       const error = validateName(name);
-      if (error) return { ok: false, error: changeError(error.code, `dataset "${name.slice(0, 60)}": ${error.message}`) };
+      if (error) return { ok: false, error: { code: error.code, message: `dataset "${name.slice(0, 60)}": ${error.message}` } };
     }
   }
   return { ok: true, spec: { url: input.url, datasets, events: events as WebhookEventType[] } };

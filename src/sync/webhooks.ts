@@ -31,7 +31,7 @@ export async function createWebhook(db: Db, input: WebhookInput): Promise<{ secr
       if (missing.length > 0) throw new DomainError('UNKNOWN_DATASET', `no dataset named ${missing.slice(0, 5).map((n) => `"${n}"`).join(', ')}`);
     }
     const [existing] = await tx.select({ n: count() }).from(webhooks);
-    if ((existing?.n ?? 0) >= WEBHOOK_LIMITS.maxWebhooks) throw new DomainError('WEBHOOK_LIMIT', `${WEBHOOK_LIMITS.maxWebhooks} webhooks exist; delete one first`);
+    if ((existing?.n ?? 0) >= WEBHOOK_LIMITS.maxWebhooks) throw new DomainError('WEBHOOK_LIMIT', `${WEBHOOK_LIMITS.maxWebhooks} webhooks exist, the most the service accepts: delete one first`);
     const secret = newSecret();
     const [row] = await tx.insert(webhooks).values({ url: spec.url, datasets: spec.datasets, events: spec.events, secret }).returning(PUBLIC);
     return { secret, webhook: row! };
