@@ -36,14 +36,17 @@ export function redisNotifier(
   // The subscriber queues its SUBSCRIBE until connected and resubscribes after a reconnect.
   const subscriber = new Redis(url, { ...common, maxRetriesPerRequest: null, autoResubscribe: true });
   let down = false;
+  let wasUp = false;
   const up = () => publisher.status === 'ready' && subscriber.status === 'ready';
   const changed = (error?: unknown) => {
-    if (!up() && !down) {
+    if (up()) {
+      wasUp = true;
+      if (down) opts.onUp?.();
+      down = false;
+    } else if (!down && (wasUp || error !== undefined)) {
+      // While the two connections first come up one after the other, nothing is wrong yet.
       down = true;
       opts.onDown?.(error ?? new BrokerUnavailableError());
-    } else if (up() && down) {
-      down = false;
-      opts.onUp?.();
     }
   };
   for (const client of [publisher, subscriber]) {
