@@ -62,7 +62,10 @@ export async function startReceiver(opts: { mode?: Mode; port?: number } = {}): 
       for (const q of r.requests) if (!seen.has(q.id)) seen.set(q.id, q);
       return [...seen.values()];
     },
-    waitFor: (n, timeoutMs = 20_000) => waitUntil(() => r.unique().length >= n && r.unique(), `${n} distinct webhook events (got ${r.unique().length})`, timeoutMs, 20),
+    waitFor: async (n, timeoutMs = 20_000) => {
+      await waitUntil(() => r.unique().length >= n, `${n} distinct webhook events (got ${r.unique().length})`, timeoutMs, 20);
+      return r.unique();
+    },
     down: async () => {
       if (!server) return;
       const s = server;
