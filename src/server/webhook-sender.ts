@@ -73,8 +73,11 @@ export function webhookSender(opts: { timeoutMs: number; denyPrivate: boolean; u
         },
       );
       outgoing.on('error', (error: Error & { code?: string }) => {
-        const timedOut = signal.aborted;
-        resolve({ ok: false, status: null, error: timedOut ? `no answer within ${opts.timeoutMs / 1000} s` : error.message || error.code || String(error) });
+        if (signal.aborted) return resolve({ ok: false, status: null, error: `no answer within ${opts.timeoutMs / 1000} s` });
+        // The filtering agent's refusal, said as what to do about it.
+        const refused = /^DNS lookup (\S+?)\(.*is not allowed/.exec(error.message);
+        if (refused) return resolve({ ok: false, status: null, error: `the receiver's address ${refused[1]} is not public (loopback, private, link-local…), and WEBHOOK_DENY_PRIVATE refuses it` });
+        resolve({ ok: false, status: null, error: error.message || error.code || String(error) });
       });
       outgoing.end(body);
     });

@@ -228,3 +228,40 @@ describe('an endpoint that fails, then hangs', () => {
     expect(broken.receiver.requests.length).toBe(before);
   });
 });
+
+describe('where requests may go', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ flushIntervalSeconds: 0, webhooks: { pollMs: 100, timeoutMs: 1000, denyPrivate: true, retry: { retryForMs: 1500, backoffBaseMs: 200, maxBackoffMs: 400 } } });
+  });
+  afterAll(() => app?.close());
+
+  it('WEBHOOK_DENY_PRIVATE: a receiver on loopback, by address or by a name that resolves to it, is refused at delivery and gets nothing', async () => {
+    const ad = domain(app);
+    const ds = await ad.createDataset(['height']);
+    const byAddress = await hook(app, [ds], ['ENTITY_CHANGED']);
+    // The same receiver by name: the name is resolved at each delivery and the address checked.
+    const made = ok(await app.gql(CREATE, { url: byAddress.receiver.url.replace('127.0.0.1', 'localhost'), ds: [ds], ev: ['ENTITY_CHANGED'] })).createWebhook.data.webhook.id as string;
+    await ad.create(ds, 'Tree', { height: 1 });
+    for (const id of [byAddress.id, made]) {
+      await waitUntil(async () => (await deliveries(app, id, { status: 'FAILED' })).nodes.length === 1, 'the delivery to fail', 10_000);
+      expect((await deliveries(app, id)).nodes[0]).toMatchObject({ status: 'FAILED', lastStatusCode: null, lastError: expect.stringMatching(/^the receiver's address (127\.0\.0\.1|::1) is not public \(loopback, private, link-local…\), and WEBHOOK_DENY_PRIVATE refuses it$/) });
+    }
+    expect(byAddress.receiver.requests).toEqual([]);
+  });
+
+  it('a redirect is not followed: the attempt fails with the status and where it pointed', async () => {
+    const open = await startTestApp({ flushIntervalSeconds: 0, webhooks: { pollMs: 100, timeoutMs: 1000, retry: { retryForMs: 60_000, backoffBaseMs: 5000, maxBackoffMs: 5000 } } });
+    try {
+      const ad = domain(open);
+      const ds = await ad.createDataset(['height']);
+      const w = await hook(open, [ds], ['ENTITY_CHANGED'], 'redirect');
+      await ad.create(ds, 'Tree', { height: 1 });
+      await waitUntil(async () => (await deliveries(open, w.id)).nodes[0]?.attempts === 1 && (await deliveries(open, w.id)).nodes[0].lastStatusCode, 'the first attempt', 10_000);
+      expect((await deliveries(open, w.id)).nodes[0]).toMatchObject({ status: 'PENDING', attempts: 1, lastStatusCode: 302, lastError: 'HTTP 302; redirects are not followed (to http://127.0.0.1:1/elsewhere)' });
+      expect(w.receiver.requests).toHaveLength(1);
+    } finally {
+      await open.close();
+    }
+  });
+});
