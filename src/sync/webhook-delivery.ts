@@ -171,6 +171,7 @@ export function startWebhookWorker(db: Db, opts: WebhookWorkerOptions): WebhookW
   let running: Promise<void> | null = null;
   let again = false;
   let lastPrune = 0;
+  let failing = false;
 
   const run = async (job: Job) => {
     const started = Date.now();
@@ -213,7 +214,16 @@ export function startWebhookWorker(db: Db, opts: WebhookWorkerOptions): WebhookW
       return;
     }
     running = tick()
-      .catch(opts.onError)
+      .then(
+        () => {
+          failing = false;
+        },
+        (error: unknown) => {
+          // A database out of reach fails every poll: said once, until a poll succeeds again.
+          if (!failing) opts.onError(error);
+          failing = true;
+        },
+      )
       .finally(() => {
         running = null;
         if (again) {
