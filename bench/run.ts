@@ -85,7 +85,7 @@ const settings: Settings = {
   // BENCH_LOAD_SECONDS: how long each side of the load phase runs (default 60).
   loadSeconds: Number(process.env.BENCH_LOAD_SECONDS ?? 60),
   eventClients: 16,
-  eventsPerRound: quick ? 400 : 2000,
+  eventsPerRound: quick ? 400 : 1000,
   eventRounds: 4,
   hookClients: 4,
   hookBatch: 100,

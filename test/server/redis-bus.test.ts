@@ -201,5 +201,6 @@ describe('the service started with EVENT_BUS', () => {
 
     const wrong = await runMain([], { ...env, EVENT_BUS: 'amqp://127.0.0.1' });
     expect(wrong).toMatchObject({ code: 2, stderr: 'EVENT_BUS takes a redis:// or rediss:// URL, not "amqp://127.0.0.1"\n' });
-  });
+    // Two processes start here: slow on a loaded machine.
+  }, 180_000);
 });
