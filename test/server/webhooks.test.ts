@@ -135,7 +135,7 @@ describe('a scripted workload reaches its webhooks', () => {
       nextAttemptAt: null,
     });
     expect((await deliveries(t, all.id, { status: 'FAILED' })).nodes).toEqual([]);
-  });
+  }, 120_000);
 
   it('a receiver that is down for a while gets everything once it is back, once each after dedupe, in order', async () => {
     const ds = await d.createDataset(['height']);
@@ -257,7 +257,7 @@ describe('where requests may go', () => {
       const ds = await ad.createDataset(['height']);
       const w = await hook(open, [ds], ['ENTITY_CHANGED'], 'redirect');
       await ad.create(ds, 'Tree', { height: 1 });
-      await waitUntil(async () => (await deliveries(open, w.id)).nodes[0]?.attempts === 1 && (await deliveries(open, w.id)).nodes[0].lastStatusCode, 'the first attempt', 10_000);
+      await waitUntil(async () => (await deliveries(open, w.id)).nodes[0]?.attempts === 1 && (await deliveries(open, w.id)).nodes[0].lastStatusCode, 'the first attempt', 30_000);
       expect((await deliveries(open, w.id)).nodes[0]).toMatchObject({ status: 'PENDING', attempts: 1, lastStatusCode: 302, lastError: 'HTTP 302; redirects are not followed (to http://127.0.0.1:1/elsewhere)' });
       expect(w.receiver.requests).toHaveLength(1);
     } finally {
