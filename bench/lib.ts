@@ -73,7 +73,12 @@ export interface BaselineReply {
 }
 
 /** Parent -> live-server process (bench/live-server.ts). */
-export type LiveServerCommand = { cmd: 'start'; kind: SubscriberTarget['kind']; databaseUrl: string } | { cmd: 'memory' } | { cmd: 'cpu' } | { cmd: 'exit' };
+export type LiveServerCommand =
+  /** redisUrl: events over Redis instead of NOTIFY; deliver: false, no webhook deliveries on this instance. */
+  | { cmd: 'start'; kind: SubscriberTarget['kind']; databaseUrl: string; redisUrl?: string; deliver?: boolean }
+  | { cmd: 'memory' }
+  | { cmd: 'cpu' }
+  | { cmd: 'exit' };
 
 export interface LiveServerReply {
   ok: boolean;

@@ -10,6 +10,7 @@
  */
 import { openDatabase, type Database } from '../src/db/client.js';
 import { postgresNotifier } from '../src/db/notify.js';
+import { redisNotifier } from '../src/db/redis-notify.js';
 import { createEventBus } from '../src/graphql/pubsub.js';
 import { buildApp, type App } from '../src/server/app.js';
 import { memory, serveCommands, type LiveServerCommand, type LiveServerReply } from './lib.js';
@@ -17,11 +18,16 @@ import { startPubSubServer } from './yoga-pubsub.js';
 
 let stop: (() => Promise<void>) | undefined;
 
-/** entity-sync as src/main.ts wires it for a real Postgres (also used in process by bench/profile.ts). */
-export async function startEntitySync(databaseUrl: string): Promise<{ url: string; stop(): Promise<void> }> {
+/**
+ * entity-sync as src/main.ts wires it for a real Postgres (also used in process by bench/profile.ts):
+ * events over LISTEN/NOTIFY, or over Redis with `redisUrl` (EVENT_BUS); `deliver: false` leaves
+ * webhook deliveries to other instances.
+ */
+export async function startEntitySync(databaseUrl: string, opts: { redisUrl?: string; deliver?: boolean } = {}): Promise<{ url: string; stop(): Promise<void> }> {
   const database: Database = await openDatabase({ url: databaseUrl, migrate: false });
-  const bus = createEventBus({ notifier: postgresNotifier(database.sql!), onError: (e) => console.error('event bus', e) });
-  const app: App = buildApp({ db: database.db, bus, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' } });
+  const notifier = opts.redisUrl ? redisNotifier(opts.redisUrl) : postgresNotifier(database.sql!);
+  const bus = createEventBus({ notifier, onError: (e) => console.error('event bus', e) });
+  const app: App = buildApp({ db: database.db, bus, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' }, webhooks: { deliver: opts.deliver ?? true } });
   const url = await app.start(0, '127.0.0.1');
   return {
     url,
@@ -32,8 +38,8 @@ export async function startEntitySync(databaseUrl: string): Promise<{ url: strin
   };
 }
 
-async function start(kind: 'entity-sync' | 'yoga-pubsub', databaseUrl: string): Promise<string> {
-  const server = kind === 'yoga-pubsub' ? await startPubSubServer() : await startEntitySync(databaseUrl);
+async function start(kind: 'entity-sync' | 'yoga-pubsub', databaseUrl: string, opts: { redisUrl?: string; deliver?: boolean }): Promise<string> {
+  const server = kind === 'yoga-pubsub' ? await startPubSubServer() : await startEntitySync(databaseUrl, opts);
   stop = server.stop;
   return server.url;
 }
@@ -41,7 +47,7 @@ async function start(kind: 'entity-sync' | 'yoga-pubsub', databaseUrl: string): 
 async function handle(msg: LiveServerCommand): Promise<LiveServerReply> {
   switch (msg.cmd) {
     case 'start':
-      return { ok: true, url: await start(msg.kind, msg.databaseUrl) };
+      return { ok: true, url: await start(msg.kind, msg.databaseUrl, { ...(msg.redisUrl ? { redisUrl: msg.redisUrl } : {}), ...(msg.deliver !== undefined ? { deliver: msg.deliver } : {}) }) };
     case 'memory':
       return { ok: true, memory: memory() };
     case 'cpu':

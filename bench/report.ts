@@ -1,10 +1,13 @@
 /** The printed result: a markdown table, each entity-sync figure beside its baseline, as a ratio. */
 import type { BatchFigures } from './batches.js';
+import { eventRows, eventsDescription, type EventFigures, type EventSettings } from './events.js';
 import type { LoadFigures } from './load.js';
 import { fmt, type LoadResult, type MemorySnapshot } from './lib.js';
 import type { RunShape } from './workloads.js';
 
 export interface Measured {
+  /** Events across two instances (NOTIFY, Redis) and submissions beside webhooks (bench/events.ts). */
+  events: EventFigures;
   /** The batch phases (bench/batches.ts): in-order updates and reversed offline runs, entity-sync and its baselines. */
   batches: BatchFigures;
   single: LoadResult;
@@ -26,7 +29,7 @@ export interface Measured {
   seconds: number;
 }
 
-export interface Settings {
+export interface Settings extends EventSettings {
   batchClients: number;
   batchSize: number;
   runShape: RunShape;
@@ -57,9 +60,9 @@ export interface Settings {
 }
 
 /** metric, entity-sync, baseline, ratio, target, whether it is met ('' when the row has no target). */
-type Row = [string, string, string, string, string, string];
+export type Row = [string, string, string, string, string, string];
 
-function table(rows: Row[]): string {
+export function table(rows: Row[]): string {
   const head: Row = ['metric', 'entity-sync', 'baseline', 'ratio', 'target', 'met'];
   const all = [head, ...rows];
   const widths = head.map((_, c) => Math.max(...all.map((r) => r[c]!.length)));
@@ -130,6 +133,7 @@ export function report(m: Measured, s: Settings): string {
     plain(`load: RSS at ${midSeconds} s`, fmt.mb(lt.es.memory.mid.rssMb), fmt.mb(lt.raw.memory.mid.rssMb), r(lt.es.memory.mid.rssMb, lt.raw.memory.mid.rssMb)),
     [`load: RSS at the end`, fmt.mb(lt.es.memory.end.rssMb), fmt.mb(lt.raw.memory.end.rssMb), r(lt.es.memory.end.rssMb, lt.raw.memory.end.rssMb), `≤ +10% of ${midSeconds} s`, `${met(rssGrowth <= 0.1)} (${rssGrowth >= 0 ? '+' : ''}${(rssGrowth * 100).toFixed(1)}%)`],
     plain(`load: heap used at ${midSeconds} s -> end`, `${fmt.mb(lt.es.memory.mid.heapMb)} -> ${fmt.mb(lt.es.memory.end.heapMb)}`, `${fmt.mb(lt.raw.memory.mid.heapMb)} -> ${fmt.mb(lt.raw.memory.end.heapMb)}`, r(lt.es.memory.end.heapMb, lt.raw.memory.end.heapMb)),
+    ...eventRows(m.events, s),
   ];
   const targets = rows.filter((x) => x[4] !== '');
   const missed = targets.filter((x) => !x[5].startsWith('MET'));
@@ -205,6 +209,7 @@ export function report(m: Measured, s: Settings): string {
   process of their own; the two sides run one after the other. Latency: per batch. Lost: acknowledged changes that the database
   does not hold afterwards, each with its version (entity-sync: by change id; raw SQL: by count per device). Memory: the process
   doing the work (server; raw-SQL workers), after a forced GC, at the start of the timed run, at ${midSeconds} s and at the end.
+${eventsDescription(s)}
 - Node CPU: user + system CPU time (process.cpuUsage) of the process doing the work (entity-sync: the server process in the
   batch phases, this process in the flush and history phases; SQL: the baseline process) over the timed runs, per change;
   the rest of the wall time is spent waiting (Postgres, scheduler).

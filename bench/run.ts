@@ -47,7 +47,8 @@ import {
 } from './lib.js';
 import { CHANGES_SINCE } from '../src/client/documents.js';
 import { loadPhase } from './load.js';
-import { report, type Settings } from './report.js';
+import { eventRows, eventsDescription, eventsPhase } from './events.js';
+import { report, table, type Settings } from './report.js';
 import { createDataset, createEntities, DATASET, DEVICE, InProcessUpdater, SingleClients } from './service.js';
 
 // BENCH_QUICK=1: fewer rounds and a smaller backlog, to check the bench itself (figures noisier).
@@ -83,7 +84,17 @@ const settings: Settings = {
   loadBatchSize: 5,
   // BENCH_LOAD_SECONDS: how long each side of the load phase runs (default 60).
   loadSeconds: Number(process.env.BENCH_LOAD_SECONDS ?? 60),
+  eventClients: 16,
+  eventsPerRound: quick ? 400 : 1000,
+  eventRounds: 4,
+  hookClients: 4,
+  hookBatch: 100,
+  hookBatchesPerRound: quick ? 2 : 5,
+  hookRounds: 4,
+  webhooks: 100,
 };
+/** BENCH_REDIS_URL: the Redis the event-bus rows use (default the local one, which .ci/run starts). */
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 if (!(settings.loadSeconds > 0)) throw new Error(`BENCH_LOAD_SECONDS takes a positive number of seconds, not "${process.env.BENCH_LOAD_SECONDS}"`);
 if (!(settings.flushHeld > 0)) throw new Error(`BENCH_FLUSH_HELD takes a positive number, not "${process.env.BENCH_FLUSH_HELD}"`);
 
@@ -133,6 +144,28 @@ const benchUrl = new URL(adminUrl);
 benchUrl.pathname = `/${dbName}`;
 const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
 await admin.unsafe(`create database ${dbName}`);
+
+// BENCH_ONLY=events: only the event-bus and webhook rows (bench/events.ts), on a database of their own.
+if (process.env.BENCH_ONLY === 'events') {
+  let code = 0;
+  const sql = postgres(benchUrl.toString(), { max: 2, onnotice: () => {} });
+  try {
+    const database = await openDatabase({ url: benchUrl.toString() });
+    await database.close();
+    const loadBefore = loadavg()[0]!;
+    const figures = await eventsPhase({ databaseUrl: benchUrl.toString(), redisUrl, sql, settings, startChild: () => startChild<LiveServerCommand, LiveServerReply>('./live-server.ts'), log });
+    const load = `- Machine load average (1 min): ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after.`;
+    console.log(`\n## entity-sync benchmark: events and webhooks (real Postgres, ${new Date().toISOString()})\n\n- Code: ${sourceState()}.\n${eventsDescription(settings)}\n- Ratio = the first figure / the second.\n${load}\n\n${table(eventRows(figures, settings))}\n`);
+  } catch (err) {
+    console.error(err);
+    code = 1;
+  } finally {
+    await sql.end({ timeout: 5 });
+    await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+    await admin.end();
+  }
+  process.exit(code);
+}
 
 let exitCode = 0;
 const baseline = startBaseline();
@@ -382,9 +415,13 @@ try {
       },
     });
 
+    // Phase 7: events across two instances (NOTIFY, Redis) and submissions beside 100 webhooks (bench/events.ts).
+    const events = await eventsPhase({ databaseUrl: benchUrl.toString(), redisUrl, sql: setupSql, settings: s, startChild: () => startChild<LiveServerCommand, LiveServerReply>('./live-server.ts'), log });
+
     console.log(
       report(
         {
+          events,
           batches,
           single: singleResult,
           echo: echoResult,

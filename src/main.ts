@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { isDroppedConnection, openDatabase } from './db/client.js';
 import { databaseOpenProblem } from './db/open-errors.js';
 import { postgresNotifier } from './db/notify.js';
+import { BrokerUnavailableError, redisNotifier } from './db/redis-notify.js';
 import type { HardeningOptions } from './server/hardening.js';
 import { DEFAULT_HOLD_TIMEOUT_SECONDS } from './sync/flush-backlog.js';
 import { createFirstAdminToken } from './sync/tokens.js';
@@ -10,6 +11,7 @@ import { isRole, ROLES } from './core/auth.js';
 import { FolderLockedError } from './db/folder-lock.js';
 import { runCli } from './cli/run.js';
 import { DEFAULT_LIMITS, type Limits } from './core/types.js';
+import { DEFAULT_RETRY } from './core/webhooks.js';
 
 /** The only place that reads the environment and the command line. */
 const env = process.env;
@@ -98,8 +100,31 @@ const [{ createEventBus }, { buildApp, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS }, { sta
   import('./server/control.js'),
   import('./cli/commands.js'),
 ]);
-/** Events across instances over Postgres LISTEN/NOTIFY; in process on PGlite (one process owns it). */
-const bus = createEventBus(database.sql ? { notifier: postgresNotifier(database.sql), onError: (e) => logger.error({ err: e }, 'event bus') } : {});
+/**
+ * Events across instances: through Redis when EVENT_BUS names one, else Postgres LISTEN/NOTIFY;
+ * in process on PGlite (one process owns it). A Redis outage is logged once each way and fails
+ * /ready meanwhile; commits go on (their webhooks go through the outbox, not the bus).
+ */
+const eventBusUrl = env.EVENT_BUS || null;
+if (eventBusUrl !== null && !/^rediss?:\/\//.test(eventBusUrl)) fail(`EVENT_BUS takes a redis:// or rediss:// URL, not "${eventBusUrl.replace(/\/\/[^@/]*@/, '//…@')}"`);
+const busName = eventBusUrl?.replace(/\/\/[^@/]*@/, '//…@');
+const notifier = eventBusUrl
+  ? redisNotifier(eventBusUrl, {
+      onDown: (error) => logger.error({ err: error, eventBus: busName }, 'event bus: Redis is unreachable; events do not reach other instances until it is back, and /ready answers 503'),
+      onUp: () => logger.info({ eventBus: busName }, 'event bus: Redis is reachable'),
+    })
+  : database.sql
+    ? postgresNotifier(database.sql)
+    : undefined;
+const bus = createEventBus(
+  notifier
+    ? {
+        notifier,
+        // An outage is logged when it begins; each event published meanwhile is not logged again.
+        onError: (e) => (e instanceof BrokerUnavailableError ? logger.debug({ err: e }, 'event bus: an event was not carried') : logger.error({ err: e }, 'event bus')),
+      }
+    : {},
+);
 /** A positive integer from the environment, or undefined when unset. */
 function positiveInteger(name: string): number | undefined {
   const raw = env[name];
@@ -120,6 +145,17 @@ for (const [key, name] of [
   const n = positiveInteger(name);
   if (n !== undefined) hardening[key] = n;
 }
+// Webhook deliveries: how long one request may take, how long a delivery is retried, and whether
+// receivers on private or loopback addresses are refused (checked on the address each delivery connects to).
+const webhookTimeoutSeconds = seconds('WEBHOOK_TIMEOUT_SECONDS', env.WEBHOOK_TIMEOUT_SECONDS);
+const webhookRetrySeconds = seconds('WEBHOOK_RETRY_SECONDS', env.WEBHOOK_RETRY_SECONDS);
+const denyPrivate = env.WEBHOOK_DENY_PRIVATE || 'false';
+if (denyPrivate !== 'true' && denyPrivate !== 'false') fail(`WEBHOOK_DENY_PRIVATE takes true or false, not "${denyPrivate}"`);
+const webhooks = {
+  denyPrivate: denyPrivate === 'true',
+  ...(webhookTimeoutSeconds !== undefined ? { timeoutMs: Math.max(1, webhookTimeoutSeconds * 1000) } : {}),
+  ...(webhookRetrySeconds !== undefined ? { retry: { ...DEFAULT_RETRY, retryForMs: webhookRetrySeconds * 1000 } } : {}),
+};
 const limits: Limits = { ...DEFAULT_LIMITS, maxQueryComplexity: positiveInteger('MAX_QUERY_COST') ?? DEFAULT_LIMITS.maxQueryComplexity };
 const app = buildApp({
   db: database.db,
@@ -135,6 +171,7 @@ const app = buildApp({
   auth: { anonymousRole },
   metricsToken: env.METRICS_TOKEN || null,
   corsOrigins,
+  webhooks,
 });
 // A database with no token yet (a fresh PGlite folder or Postgres database) has no way in: make
 // the first admin token and show it once. Of instances starting together, one makes it.

@@ -1,7 +1,7 @@
 import type { PropertyDiff } from './diff.js';
 import { seenUpTo, type BranchFacts, type EntityOrigin } from './placement.js';
 import type { ChangeAction, ChangeOutcome, ConflictType, ErrorCode, Operation, PropertyValues, ValidChange, VersionSource } from './types.js';
-import type { Validation } from './validate.js';
+import { validateName, type Validation } from './validate.js';
 
 /**
  * What the write path loads for a batch, and what it writes back: plain data, so the rules that
@@ -135,7 +135,8 @@ export function batchKeys(changes: readonly BatchChange[]) {
   const vs = valid(changes);
   return {
     changeKeys: [...new Set(changes.filter((c) => c.addressable).map((c) => c.key))],
-    datasetNames: [...new Set(vs.map((c) => c.dataset))],
+    // Refused changes name their dataset too: a refusal of a dataset that exists is an event of it.
+    datasetNames: [...new Set([...vs.map((c) => c.dataset), ...changes.flatMap((c) => (!c.validation.ok && c.record.datasetName !== null && validateName(c.record.datasetName) === null ? [c.record.datasetName] : []))])],
     entityIds: [...new Set(vs.map((c) => c.entityId))],
     branchIds: [...new Set([...vs.flatMap((c) => (c.branchId ? [c.branchId] : [])), ...changes.flatMap((c) => (c.implicitBranch ? [c.implicitBranch] : []))])],
   };

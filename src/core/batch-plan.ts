@@ -352,6 +352,7 @@ class Planner {
     const applied = refusal ? { error: refusal } : this.applyVersion(c, source, false, entity, dataset!, this.runFacts(c, entity !== null));
     if (applied.error) {
       this.settle(held.changeId, { outcome: 'REJECTED', version: null, errorCode: applied.error.code, errorMessage: applied.error.message }, { outcome: 'REJECTED', version: null, conflict: null, conflictingProperties: [] });
+      this.refused(held.datasetName, c.entityId, held.changeId, held.deviceId, applied.error);
       return changeResult(held.changeId, 'REJECTED', { entityId: c.entityId, error: applied.error });
     }
     return applied.result;
@@ -390,9 +391,16 @@ class Planner {
     return held!;
   }
 
+  /** A refusal is an event (for webhooks) when it concerns a dataset that exists. */
+  private refused(datasetName: string | null, entityId: string | null, changeId: string, deviceId: string | null, error: ChangeError): void {
+    if (datasetName === null || !this.facts.datasets.has(datasetName)) return;
+    this.events.push({ type: 'changeRejected', datasetName, entityId, changeId, deviceId, code: error.code, message: error.message });
+  }
+
   /** A new change log row, and what a resend of it in this batch is told. */
   private record(row: ChangeRow, waitsFor: number | null = null, facts?: Pick<PriorRecord, 'outcome' | 'version' | 'conflict' | 'conflictingProperties'>): void {
     this.newChangeRows.push(row);
+    if (row.outcome === 'REJECTED' && row.errorCode) this.refused(row.datasetName, row.entityId, row.changeId, row.deviceId, { code: row.errorCode, message: row.errorMessage ?? '' });
     if (!row.original) return;
     this.newChanges.set(row.changeId, row);
     this.priors.set(row.changeId, {

@@ -1,4 +1,4 @@
-import type { ConflictType } from './types.js';
+import type { ConflictType, ErrorCode } from './types.js';
 
 /**
  * What a use-case reports for publishing after its transaction commits. Events carry ids;
@@ -25,8 +25,13 @@ export type SyncEvent =
     }
   /** A reviewer resolved the entity's conflict; `version` is the entity's version after it (inboxes drop it). */
   | { type: 'conflictResolved'; datasetName: string; entityId: string; version: number; resolutionId: number }
+  /**
+   * The service refused a change of an existing dataset (at once, or when a held change could not
+   * be released or forced). For webhooks only: no subscription serves it, so it does not cross the bus.
+   */
+  | { type: 'changeRejected'; datasetName: string; entityId: string | null; changeId: string; deviceId: string | null; code: ErrorCode; message: string }
   /** An API token was revoked: its open sockets and streams end on every instance. */
   | { type: 'tokenRevoked'; tokenId: string };
 
 /** The events dashboards subscribe to: each belongs to one entity of one dataset. */
-export type EntityEvent = Exclude<SyncEvent, { type: 'tokenRevoked' }>;
+export type EntityEvent = Exclude<SyncEvent, { type: 'tokenRevoked' | 'changeRejected' }>;

@@ -85,6 +85,10 @@ export const ERROR_CODES = {
   TOKEN_NOT_FOUND: 'no API token has this id',
   INVALID_DEVICE_ID: 'the device id is not acceptable',
   ADMIN_TOKEN_RESTRICTED: 'an admin token applies to every dataset and device: it takes no datasets or device id',
+  INVALID_WEBHOOK_URL: 'a webhook URL must be an absolute http(s) URL without credentials or fragment',
+  INVALID_WEBHOOK: 'the webhook is not acceptable',
+  WEBHOOK_NOT_FOUND: 'no webhook has this id',
+  WEBHOOK_LIMIT: 'the service already has as many webhooks as it accepts',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

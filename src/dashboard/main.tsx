@@ -10,6 +10,8 @@ import { BacklogView } from './views/backlog.tsx';
 import { ConflictInboxView } from './views/conflict-inbox.tsx';
 import { DatasetsView } from './views/datasets.tsx';
 import { EntityView } from './views/entity.tsx';
+import { WebhookDeliveriesView } from './views/webhook-deliveries.tsx';
+import { WebhooksView } from './views/webhooks.tsx';
 import './styles.css';
 
 // Server state only: every view reads through the API; live events mark queries stale (live.tsx).
@@ -38,7 +40,7 @@ function skipToContent(event: MouseEvent) {
 }
 
 function Shell() {
-  const { viewer, mayReview, signOut } = useSession();
+  const { viewer, mayReview, isAdmin, signOut } = useSession();
   // Said as a word ("Signed in as reviewer"), not shouted as the enum is spelt.
   const who = `${viewer.role.toLowerCase()}${viewer.deviceId ? ` for device ${viewer.deviceId}` : ''}${viewer.datasets ? ` (${viewer.datasets.join(', ')})` : ''}`;
   return (
@@ -52,6 +54,7 @@ function Shell() {
         </Link>
         <nav aria-label="Main">
           <Link href="/">Datasets</Link>
+          {isAdmin && <Link href="/webhooks">Webhooks</Link>}
           <a href="/graphql">GraphiQL</a>
         </nav>
         <LiveStatus />
@@ -72,6 +75,12 @@ function Shell() {
           {mayReview && <Route path="/datasets/:name/conflicts">{(p) => <ConflictInboxView dataset={decodeURIComponent(p.name)} />}</Route>}
           {mayReview && <Route path="/datasets/:name/backlog">{(p) => <BacklogView dataset={decodeURIComponent(p.name)} />}</Route>}
           {mayReview && <Route path="/entities/:id">{(p) => <EntityView id={p.id} />}</Route>}
+          {isAdmin && (
+            <Route path="/webhooks">
+              <WebhooksView />
+            </Route>
+          )}
+          {isAdmin && <Route path="/webhooks/:id">{(p) => <WebhookDeliveriesView id={p.id} />}</Route>}
           <Route>
             <h1 tabIndex={-1}>Nothing here</h1>
             <p>

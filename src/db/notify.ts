@@ -9,6 +9,10 @@ import type postgres from 'postgres';
 export interface Notifier {
   publish(payload: string): Promise<void>;
   subscribe(onMessage: (payload: string) => void): Promise<() => Promise<void>>;
+  /** False while the channel cannot carry messages (a broker out of reach); absent: always fine. */
+  healthy?(): boolean;
+  /** Releases what the channel holds of its own (a broker's connections); the database is closed by its owner. */
+  close?(): Promise<void>;
 }
 
 const INLINE_LIMIT = 7000;

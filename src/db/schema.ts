@@ -5,8 +5,9 @@ import { entities, entityVersions } from './entities.js';
 import { eventPayloads } from './events.js';
 import { devicePulls, resolutions } from './resolutions.js';
 import { apiTokens } from './tokens.js';
+import { webhookDeliveries, webhookEvents, webhooks } from './webhooks.js';
 
-export const tables = { datasets, entities, entityVersions, changes, heldChanges, localIds, eventPayloads, apiTokens, resolutions, devicePulls };
+export const tables = { datasets, entities, entityVersions, changes, heldChanges, localIds, eventPayloads, apiTokens, resolutions, devicePulls, webhooks, webhookEvents, webhookDeliveries };
 
 export const relations = defineRelations(tables, (r) => ({
   datasets: {
@@ -29,5 +30,8 @@ export const relations = defineRelations(tables, (r) => ({
   // Optional: a held update may wait for the create that makes its entity.
   heldChanges: {
     entity: r.one.entities({ from: r.heldChanges.entityId, to: r.entities.id, optional: true }),
+  },
+  webhookDeliveries: {
+    event: r.one.webhookEvents({ from: r.webhookDeliveries.eventSeq, to: r.webhookEvents.seq, optional: false }),
   },
 }));

@@ -52,6 +52,8 @@ export interface EventBus {
   flushed(): Promise<void>;
   /** Resolves once the bus listens (LISTEN issued). */
   ready: Promise<void>;
+  /** False while its broker is out of reach (/ready then answers 503). */
+  healthy(): boolean;
   close(): Promise<void>;
 }
 
@@ -132,15 +134,19 @@ function createPubSub(): PubSub {
   };
 }
 
+/** What subscriptions serve; other events (changeRejected: webhooks only) stay off the bus. */
+const onBus = (e: SyncEvent) => e.type !== 'changeRejected';
+
 /**
- * In process by default (PGlite: one process owns the database). Given a Postgres notifier,
- * events travel through LISTEN/NOTIFY so a listener on instance A sees changes made on B.
+ * In process by default (PGlite: one process owns the database). Given a notifier, events travel
+ * through it so a listener on instance A sees changes made on B: Postgres LISTEN/NOTIFY
+ * (src/db/notify.ts), or Redis when EVENT_BUS names one (src/db/redis-notify.ts).
  */
 export function createEventBus(opts: { notifier?: Notifier; onError?: (e: unknown) => void } = {}): EventBus {
   const pubsub = createPubSub();
   const local = (e: SyncEvent) => pubsub.publish(e.type, e as never);
   if (!opts.notifier) {
-    return { pubsub, publish: (events) => events.forEach(local), flushed: async () => {}, ready: Promise.resolve(), close: async () => {} };
+    return { pubsub, publish: (events) => events.filter(onBus).forEach(local), flushed: async () => {}, ready: Promise.resolve(), healthy: () => true, close: async () => {} };
   }
   const notifier = opts.notifier;
   let last: Promise<unknown> = Promise.resolve();
@@ -154,13 +160,18 @@ export function createEventBus(opts: { notifier?: Notifier; onError?: (e: unknow
   return {
     pubsub,
     // One message per commit's events, in order; every instance (this one too) gets it from Postgres.
-    publish: (events) => {
+    publish: (all) => {
+      const events = all.filter(onBus);
       if (events.length === 0) return;
       const sent = notifier.publish(JSON.stringify(events)).catch((err) => opts.onError?.(err));
       last = last.then(() => sent);
     },
     flushed: () => last.then(() => undefined),
     ready: unsubscribe.then(() => undefined),
-    close: async () => (await unsubscribe)(),
+    healthy: () => notifier.healthy?.() ?? true,
+    close: async () => {
+      await (await unsubscribe)();
+      await notifier.close?.();
+    },
   };
 }

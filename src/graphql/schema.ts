@@ -12,6 +12,7 @@ import './types/tokens.js';
 import './types/dashboard.js';
 import './types/review.js';
 import './types/review-reads.js';
+import './types/webhooks.js';
 
 builder.queryType({ description: 'Reads: datasets, entities and their history, offline runs, the backlog, pulls, tokens.' });
 builder.mutationType({ description: 'Writes: changes, datasets, conflict resolutions, backlog flushes, tokens.' });

@@ -12,6 +12,9 @@ import { schema } from '../graphql/schema.js';
 import { startRevocationSweep } from '../sync/tokens.js';
 import type { SyncEvent } from '../core/events.js';
 import { DEFAULT_HOLD_TIMEOUT_SECONDS, startBacklogFlusher, type Flusher } from '../sync/flush-backlog.js';
+import { startWebhookWorker, type Sender, type WebhookWorker } from '../sync/webhook-delivery.js';
+import { DEFAULT_RETRY, isWebhookEvent, type RetryPolicy } from '../core/webhooks.js';
+import { webhookSender } from './webhook-sender.js';
 import { hardeningPlugins, type HardeningOptions } from './hardening.js';
 import { requestTracker } from './drain.js';
 import { createMetrics } from './metrics.js';
@@ -50,7 +53,27 @@ export interface AppOptions {
   shutdownTimeoutSeconds?: number;
   /** The built dashboard and GraphiQL (default: dist/dashboard, see static.ts). */
   dashboardDir?: string;
+  /** Webhook deliveries (defaults in WEBHOOK_DEFAULTS); `deliver: false` leaves them to other instances. */
+  webhooks?: Partial<WebhookOptions>;
 }
+
+export interface WebhookOptions {
+  /** Run the delivery worker on this instance (every instance may: SKIP LOCKED shares the work). */
+  deliver: boolean;
+  /** How long one request may take before it counts as failed (WEBHOOK_TIMEOUT_SECONDS). */
+  timeoutMs: number;
+  /** Refuse receivers on private, loopback and link-local addresses (WEBHOOK_DENY_PRIVATE). */
+  denyPrivate: boolean;
+  /** How long a delivery is retried (WEBHOOK_RETRY_SECONDS), its backoff, and its cap. */
+  retry: RetryPolicy;
+  pollMs: number;
+  concurrency: number;
+  perWebhook: number;
+  /** Replaces the HTTP sender (tests). */
+  send?: Sender;
+}
+
+export const WEBHOOK_DEFAULTS: WebhookOptions = { deliver: true, timeoutMs: 10_000, denyPrivate: false, retry: DEFAULT_RETRY, pollMs: 1000, concurrency: 16, perWebhook: 4 };
 
 /** How long stop() lets work in flight finish unless configured (SHUTDOWN_TIMEOUT_SECONDS). */
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 10;
@@ -100,6 +123,8 @@ export function buildApp(opts: AppOptions): App {
     metrics.published(events);
     activity?.published(events);
     bus.publish(events);
+    // Committed with its outbox rows: this instance can send them at once.
+    if (events.some(isWebhookEvent)) webhookWorker?.wake();
   };
   const observer: SyncObserver = {
     submitted: (results) => {
@@ -112,6 +137,8 @@ export function buildApp(opts: AppOptions): App {
     },
     tokenCreated: (token, by) => activity?.tokenCreated(token, by),
   };
+  const webhookOptions: WebhookOptions = { ...WEBHOOK_DEFAULTS, ...opts.webhooks, retry: { ...DEFAULT_RETRY, ...opts.webhooks?.retry } };
+  let webhookWorker: WebhookWorker | null = null;
   const assets = staticAssets(opts.dashboardDir);
   const maskError = createMaskError({ maxBodyBytes });
   const corsOrigins = new Set(opts.corsOrigins ?? []);
@@ -172,11 +199,16 @@ export function buildApp(opts: AppOptions): App {
       return;
     }
     if (req.method === 'GET' && (req.url === '/health' || req.url === '/ready')) {
-      const check =
-        req.url === '/health' ? Promise.resolve('ok') : requests.draining ? Promise.resolve('draining') : databaseAnswers(opts.db).then((ok) => (ok ? 'ok' : 'unavailable'));
-      void check.then((status) => {
-        res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ status }));
+      // Ready: the database answers and the event bus (Redis, when configured) is connected.
+      const check: Promise<{ status: string; eventBus?: string }> =
+        req.url === '/health'
+          ? Promise.resolve({ status: 'ok' })
+          : requests.draining
+            ? Promise.resolve({ status: 'draining' })
+            : databaseAnswers(opts.db).then((ok) => (!ok ? { status: 'unavailable' } : bus.healthy() ? { status: 'ok' } : { status: 'unavailable', eventBus: 'unreachable' }));
+      void check.then((body) => {
+        res.writeHead(body.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
       });
       return;
     }
@@ -233,7 +265,7 @@ export function buildApp(opts: AppOptions): App {
     closing.abort();
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
-      Promise.all([requests.drain(), sockets.drain(), flusher?.stop()]).then(() => true),
+      Promise.all([requests.drain(), sockets.drain(), flusher?.stop(), webhookWorker?.stop()]).then(() => true),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), shutdownTimeoutMs))),
     ]);
     clearTimeout(timer);
@@ -260,6 +292,18 @@ export function buildApp(opts: AppOptions): App {
           resolve(`http://${host.includes(':') ? `[${host}]` : host}:${actual}${yoga.graphqlEndpoint}`);
         });
       });
+      if (webhookOptions.deliver) {
+        webhookWorker = startWebhookWorker(opts.db, {
+          send: webhookOptions.send ?? webhookSender({ timeoutMs: webhookOptions.timeoutMs, denyPrivate: webhookOptions.denyPrivate }),
+          // A claimed delivery stays this instance's for longer than its request may take.
+          leaseMs: webhookOptions.timeoutMs + 5000,
+          retry: webhookOptions.retry,
+          pollMs: webhookOptions.pollMs,
+          concurrency: webhookOptions.concurrency,
+          perWebhook: webhookOptions.perWebhook,
+          onError: (error) => onError('webhook delivery failed', error),
+        });
+      }
       if (flushIntervalSeconds > 0) {
         flusher = startBacklogFlusher(opts.db, {
           intervalSeconds: flushIntervalSeconds,

@@ -2,7 +2,9 @@ import { sql } from 'drizzle-orm';
 import type { BatchFacts, DatasetRecord, EntityRecord, HeldRecord, HistoryRow, PriorRecord, RunMember } from '../core/batch-facts.js';
 import type { BatchWrites } from '../core/batch-plan.js';
 import type { EntityOrigin } from '../core/placement.js';
+import type { SyncEvent } from '../core/events.js';
 import type { Tx } from '../db/client.js';
+import { writeOutbox } from './webhook-outbox.js';
 
 /**
  * The set-based half of the write path (DESIGN "Processing a change"): the locks of a batch in one
@@ -20,7 +22,7 @@ export function rowsOf<T = Record<string, unknown>>(result: unknown): T[] {
 const json = (value: unknown) => JSON.stringify(value);
 
 /** Advisory lock spaces (the row of an entity or run may not exist yet, so a row lock cannot do). */
-export const LOCK = { change: 1, entity: 2, run: 3 } as const;
+export const LOCK = { change: 1, entity: 2, run: 3, webhooks: 4 } as const;
 
 /**
  * Takes transaction-scoped advisory locks, all in one sorted order (space, then hash), so two
@@ -248,9 +250,10 @@ function pgArray(v: unknown): string[] {
 
 /**
  * Writes a plan: one statement per table, entities before the versions that reference them,
- * versions in the order made (their sequence is the pull order within the transaction).
+ * versions in the order made (their sequence is the pull order within the transaction), and the
+ * plan's events into the webhook outbox, in the same transaction.
  */
-export async function persist(tx: Tx, w: BatchWrites): Promise<void> {
+export async function persist(tx: Tx, w: BatchWrites, events: readonly SyncEvent[]): Promise<void> {
   const statements: Promise<unknown>[] = [];
   if (w.changes.length > 0) {
     statements.push(
@@ -313,6 +316,8 @@ export async function persist(tx: Tx, w: BatchWrites): Promise<void> {
          where c.change_id = r.change_id and c.original`),
     );
   }
+  const outbox = writeOutbox(tx, events);
+  if (outbox) statements.push(outbox);
   // Sent at once (pipelined on one connection), run in this order by the server.
   await Promise.all(statements);
 }

@@ -130,7 +130,7 @@ async function forceTx(db: Db, due: readonly Due[], wait: boolean): Promise<Forc
       mine.map((d) => d.changeId),
       facts,
     );
-    await persist(tx, plan.writes);
+    await persist(tx, plan.writes, plan.events);
     return { forced: plan.results, events: plan.events, skipped };
   });
 }

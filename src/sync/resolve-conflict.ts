@@ -7,6 +7,7 @@ import { normalizeUuid } from '../core/validate.js';
 import type { Db } from '../db/client.js';
 import { LOCK, lockAll } from './batch-store.js';
 import { withTransientRetry } from './retry.js';
+import { writeOutbox } from './webhook-outbox.js';
 import { heldDatasets, loadReviewEntities, newResolutionIds, reviewerOf, writeReviews, type ReviewWrite } from './review-store.js';
 
 /**
@@ -72,6 +73,8 @@ async function review(db: Db, principal: Principal, items: readonly ReviewItem[]
         return answer(null, resolutionId);
       });
       await writeReviews(tx, writes);
+      // Webhooks hear of the verdicts in this transaction: nothing is sent for one rolled back.
+      await writeOutbox(tx, events);
       return { outcomes, events };
     }),
   );

@@ -69,7 +69,7 @@ async function runBatch(db: Db, batch: readonly BatchChange[]): Promise<SubmitRe
     const creates = batch.flatMap((c) => (c.validation.ok && c.validation.change.action === 'CREATE' && !c.validation.change.branchId ? [c.validation.change.entityId] : []));
     const facts = await loadFacts(tx, { ...keys, heldOfEntities: creates }, (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) }), locked);
     const plan = planBatch(batch, facts);
-    await persist(tx, plan.writes);
+    await persist(tx, plan.writes, plan.events);
     return { results: plan.results, events: plan.events, oneByOne: false };
   });
 }

@@ -21,6 +21,11 @@ const withOak = (): MemoryStore => {
 };
 const versionsOf = (s: MemoryStore, entityId = E) => s.versions.filter((v) => v.entityId === entityId);
 const logOf = (s: MemoryStore, changeId: string) => s.changes.filter((c) => c.changeId === changeId);
+/** What "rejects with exact codes" announces: one changeRejected per refusal of an existing dataset (id length, code). */
+const REJECTED_EVENTS: unknown[] = [
+  [36, 'ENTITY_NOT_FOUND'], [36, 'ENTITY_EXISTS'], [36, 'UNKNOWN_PROPERTY'], [36, 'UNKNOWN_PROPERTY'], [36, 'ENTITY_NOT_FOUND'],
+  [36, 'ENTITY_EXISTS'], [36, 'BASE_VERSION_AHEAD'], [10, 'MALFORMED_ID'], [200, 'MALFORMED_ID'],
+];
 const brief = (r: ChangeResult): unknown => [r.changeId, r.outcome, r.version, r.conflict, ...(r.released.length ? [r.released.map(brief)] : [])];
 
 describe('planBatch: online changes', () => {
@@ -148,7 +153,8 @@ describe('planBatch: rejections and resends', () => {
     expect(p.results[1]!.entityId).toBe(E2);
     expect(p.writes.versions).toEqual([]);
     expect(p.writes.entities).toEqual([]);
-    expect(p.events).toEqual([]);
+    // Each refusal of a dataset that exists is an event (for webhooks); "nope" does not exist.
+    expect(p.events.map((e) => (e.type === 'changeRejected' ? [e.changeId.length, e.code] : e.type))).toEqual(REJECTED_EVENTS);
     expect(p.writes.changes.map((c) => [c.changeId.length, c.original, c.outcome, c.errorCode])).toEqual([
       [36, true, 'REJECTED', 'UNKNOWN_DATASET'],
       [36, true, 'REJECTED', 'ENTITY_NOT_FOUND'],
@@ -179,7 +185,9 @@ describe('planBatch: rejections and resends', () => {
     expect(again.results[2]).toMatchObject({ outcome: 'DUPLICATE', originalOutcome: 'APPLIED', version: 4, conflict: 'SOFT', conflictingProperties: [], error: null });
     expect(p.writes.versions).toEqual([]);
     expect(snapshot(s).versions.slice(0, 3)).toEqual(before.versions);
-    expect(p.events).toEqual([]);
+    // Only the new refusal is an event, not the resends.
+    expect(p.events).toEqual([{ type: 'changeRejected', datasetName: 'trees', entityId: E, changeId: id(9), deviceId: null, ...err('UNKNOWN_PROPERTY', 'colour') }]);
+    expect(again.events.map((e) => e.type)).toEqual(['entityChanged', 'conflictDetected']);
   });
 
   it('the same id with another payload is CHANGE_ID_REUSED, recorded beside the original', () => {
@@ -345,7 +353,10 @@ describe('planForce', () => {
     const p = force(s, [id(3), id(4)]);
     expect(p.results.map((r) => [r.changeId, r.outcome, r.error])).toEqual([[id(3), 'REJECTED', err('ENTITY_DELETED', E)], [id(4), 'REJECTED', err('ENTITY_NOT_FOUND', E2)]]);
     expect(p.writes.outcomes.map((o) => [o.changeId, o.outcome, o.errorCode, o.version])).toEqual([[id(3), 'REJECTED', 'ENTITY_DELETED', null], [id(4), 'REJECTED', 'ENTITY_NOT_FOUND', null]]);
-    expect(p.events).toEqual([]);
+    expect(p.events).toEqual([
+      { type: 'changeRejected', datasetName: 'trees', entityId: E, changeId: id(3), deviceId: null, ...err('ENTITY_DELETED', E) },
+      { type: 'changeRejected', datasetName: 'trees', entityId: E2, changeId: id(4), deviceId: null, ...err('ENTITY_NOT_FOUND', E2) },
+    ]);
     expect(s.held).toEqual([]);
     expect(submit(s, [{ id: id(3), dataset: 'trees', entityId: E, action: 'DELETE', baseVersion: 2, branchId: B, trunkVersion: 1 }]).results[0]).toMatchObject({ outcome: 'DUPLICATE', originalOutcome: 'REJECTED', error: { code: 'ENTITY_DELETED' } });
   });
@@ -373,7 +384,8 @@ describe('batchKeys, historyNeeds, originNeeds', () => {
     ];
     expect(batchKeys(batch)).toEqual({
       changeKeys: [id(1), id(2), id(3), id(4), id(5), id(6)],
-      datasetNames: ['trees', 'birds'],
+      // Refused changes name their dataset too (a refusal is an event of a dataset that exists).
+      datasetNames: ['trees', 'birds', 'ghost', 'ghost2'],
       entityIds: [E, E2, uuid(0xe, 5)],
       branchIds: [B, uuid(0x1b, 1)],
     });
@@ -569,7 +581,8 @@ describe('properties', () => {
         expect(plan.writes.heldInserted).toEqual([]);
         expect(plan.writes.heldDeleted).toEqual([]);
         expect(plan.writes.outcomes).toEqual([]);
-        expect(plan.events).toEqual([]);
+        // A reused id with another payload is refused afresh (an event); nothing else is.
+        expect(plan.events.filter((e) => e.type !== 'changeRejected' || e.code !== 'CHANGE_ID_REUSED')).toEqual([]);
         // Only unaddressable ids and reused ids are logged again, never as the original.
         for (const c of plan.writes.changes) expect(c.original).toBe(false);
       }),

@@ -690,6 +690,10 @@ const NEVER_RETURNS: Partial<Record<ErrorCode, string>> = {
   FORBIDDEN: 'about the request, not the change (auth)',
   TOKEN_NOT_FOUND: 'about API tokens, not changes',
   ADMIN_TOKEN_RESTRICTED: 'about API tokens, not changes',
+  INVALID_WEBHOOK_URL: 'about webhooks, not changes',
+  INVALID_WEBHOOK: 'about webhooks, not changes',
+  WEBHOOK_NOT_FOUND: 'about webhooks, not changes',
+  WEBHOOK_LIMIT: 'about webhooks, not changes',
 };
 const RETURNED_CODES = (Object.keys(RETURNS) as ErrorCode[]).sort();
 const NEVER_CODES = (Object.keys(NEVER_RETURNS) as ErrorCode[]).sort();

@@ -523,7 +523,70 @@ const ROWS: Row[] = [
       };
     },
   },
+  {
+    op: 'webhooks',
+    field: 'webhooks',
+    allow: ['admin'],
+    request: () => ({ query: '{ webhooks { id url datasets events } }', allowed: (d) => expect(Array.isArray(d.webhooks)).toBe(true) }),
+  },
+  {
+    op: 'webhookDeliveries',
+    field: 'webhookDeliveries',
+    allow: ['admin'],
+    request: async () => {
+      const id = await adminWebhook();
+      return {
+        query: 'query($id: ID!) { webhookDeliveries(webhookId: $id) { nodes { eventId status } } }',
+        variables: { id },
+        allowed: (d) => expect(d.webhookDeliveries.nodes).toEqual([]),
+      };
+    },
+  },
+  {
+    op: 'createWebhook',
+    field: 'createWebhook',
+    allow: ['admin'],
+    request: async (role) => {
+      const url = `http://127.0.0.1:9/made-by-${role}`;
+      return {
+        query: `mutation($url: String!) { createWebhook(url: $url, datasets: ["trees"], events: [CONFLICT_DETECTED]) {
+          __typename ... on MutationCreateWebhookSuccess { data { secret webhook { url datasets events } } } } }`,
+        variables: { url },
+        allowed: (d) => {
+          expect(d.createWebhook).toMatchObject({ __typename: 'MutationCreateWebhookSuccess', data: { webhook: { url, datasets: ['trees'], events: ['CONFLICT_DETECTED'] } } });
+          expect(d.createWebhook.data.secret).toMatch(/^whsec_/);
+        },
+        unchanged: async () => expect(await adminWebhookUrls()).not.toContain(url),
+      };
+    },
+  },
+  {
+    op: 'deleteWebhook',
+    field: 'deleteWebhook',
+    allow: ['admin'],
+    request: async () => {
+      const id = await adminWebhook();
+      return {
+        query: 'mutation($id: ID!) { deleteWebhook(id: $id) { __typename ... on MutationDeleteWebhookSuccess { data { id } } } }',
+        variables: { id },
+        allowed: async (d) => {
+          expect(d.deleteWebhook).toEqual({ __typename: 'MutationDeleteWebhookSuccess', data: { id } });
+          expect(await adminWebhookIds()).not.toContain(id);
+        },
+        unchanged: async () => expect(await adminWebhookIds()).toContain(id),
+      };
+    },
+  },
 ];
+
+/** A webhook made by the admin (to a port nothing listens on: its deliveries are never needed). */
+async function adminWebhook(): Promise<string> {
+  const r = ok(await asAdmin(`mutation { createWebhook(url: "http://127.0.0.1:9/admin", events: [CONFLICT_RESOLVED]) { ... on MutationCreateWebhookSuccess { data { webhook { id } } } } }`));
+  return r.createWebhook.data.webhook.id;
+}
+const adminWebhookList = async () => ok(await asAdmin('{ webhooks { id url } }')).webhooks as { id: string; url: string }[];
+const adminWebhookIds = async () => (await adminWebhookList()).map((w) => w.id);
+const adminWebhookUrls = async () => (await adminWebhookList()).map((w) => w.url);
 
 describe('every operation × every token', () => {
   const cases = ROWS.flatMap((row) => ROLE_KEYS.map((role) => ({ row, role, allowed: row.allow.includes(role) })));

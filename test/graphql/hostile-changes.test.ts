@@ -12,7 +12,8 @@ import { domain, noInternalError, offline, offlineRun, ok, postRaw, sync, unique
  * flush, or learn and squat ids of another dataset. Each is answered with a code, per change,
  * and nothing else is held up.
  */
-const t = useApp();
+// No webhook worker here: its poll of the outbox is not a request's work (statements are counted below).
+const t = useApp({ webhooks: { deliver: false } });
 const d = domain(t);
 const o = offline(t);
 const s = sync(t);

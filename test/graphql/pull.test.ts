@@ -14,7 +14,8 @@ import { domain, noInternalError, sync, type ChangesPageRow, type Domain, type P
  * commit order with an opaque cursor, no gaps, no repeats, clear errors. Pulls go over HTTP.
  */
 
-const t = useApp({ flushIntervalSeconds: 0 });
+// No webhook worker here: its poll of the outbox is not a pull's work (the statements are counted below).
+const t = useApp({ flushIntervalSeconds: 0, webhooks: { deliver: false } });
 const d = domain(t);
 const s = sync(t);
 

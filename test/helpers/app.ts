@@ -36,6 +36,8 @@ export interface TestAppOptions {
   hardening?: AppOptions['hardening'];
   /** Browser origins that get CORS headers (none when absent). */
   corsOrigins?: readonly string[];
+  /** Webhook delivery settings (server defaults when absent). */
+  webhooks?: AppOptions['webhooks'];
 }
 
 async function post(url: string, headers: Record<string, string>, query: string, variables?: Record<string, unknown>): Promise<GqlResponse> {
@@ -91,6 +93,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     auth: opts.auth ?? { anonymousRole: 'admin' },
     ...(opts.hardening ? { hardening: opts.hardening } : {}),
     ...(opts.corsOrigins ? { corsOrigins: opts.corsOrigins } : {}),
+    ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
   });
   const url = await app.start(0, '127.0.0.1');
   return {
