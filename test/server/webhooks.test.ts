@@ -83,7 +83,7 @@ describe('a scripted workload reaches its webhooks', () => {
     expect(await o.one(offlineRun(ds, c, 1).update(2, { note: 'late' }))).toMatchObject({ outcome: 'HELD', waitsFor: 1 });
     const flushed = ok(await t.gql('mutation($ds: String) { flushBacklog(olderThanSeconds: 0, dataset: $ds) { outcome version } }', { ds })).flushBacklog;
     expect(flushed).toEqual([{ outcome: 'APPLIED', version: 2 }]);
-    expect(ok(await t.gql('mutation($id: ID!) { resolveConflict(entityId: $id) { __typename } }', { id: a })).resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
+    expect(ok(await t.gql('mutation($id: ID!) { resolveConflict(entityId: $id, version: 3) { __typename } }', { id: a })).resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
     const refused = await d.update(ds, a, 3, { colour: 'red' });
     expect(refused).toMatchObject({ outcome: 'REJECTED', error: { code: 'UNKNOWN_PROPERTY' } });
     // Another dataset: only the webhook of every dataset hears of its conflict.
