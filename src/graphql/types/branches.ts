@@ -1,7 +1,9 @@
+import { mayUseDataset } from '../../core/auth.js';
 import { changeKey, normalizeUuid, validateName } from '../../core/validate.js';
 import { branchesById, branchesOfEntities, changesOfBranches, gapsOfBranches, type Branch, type BranchChange, type PositionRange } from '../../sync/branches.js';
 import { flushBacklog } from '../../sync/flush-backlog.js';
 import { builder } from '../builder.js';
+import { reach } from '../reach.js';
 import { ChangeResultRef } from './changes.js';
 import { Entity } from './entities.js';
 
@@ -27,6 +29,8 @@ const MAX_RUNS_PAGE = 100;
 const CHANGES_PAGE = 100;
 const MAX_CHANGES_PAGE = 1000;
 const page = (limit: number | null | undefined, fallback: number, max: number) => Math.min(Math.max(limit ?? fallback, 1), max);
+/** A run is its id in its dataset. */
+const runKey = (b: Branch) => `${b.dataset}/${b.id}`;
 
 const BranchRef = builder.objectRef<Branch>('Branch').implement({
   description: 'An offline run: the changes one client made to one entity while offline, as the server has them. Reviewers and admins only.',
@@ -34,6 +38,7 @@ const BranchRef = builder.objectRef<Branch>('Branch').implement({
   authScopes: { reviewer: true },
   fields: (t) => ({
     id: t.exposeID('id'),
+    dataset: t.exposeString('dataset', { description: 'The dataset the run is in: its changes and its entity are of this dataset only.' }),
     entityId: t.exposeID('entityId'),
     trunkVersion: t.exposeInt('trunkVersion', { nullable: true }),
     changes: t.loadableList({
@@ -46,8 +51,9 @@ const BranchRef = builder.objectRef<Branch>('Branch').implement({
       complexity: (args) => ({ field: 1, multiplier: page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE) }),
       // One loader per place in the query: every run of a page is loaded by one statement.
       byPath: true,
-      load: (ids: string[], ctx, args) => changesOfBranches(ctx.db, ids, { after: args.after ?? -1, limit: page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE) }),
-      resolve: (b) => b.id,
+      load: (runs: Branch[], ctx, args) => changesOfBranches(ctx.db, runs, { after: args.after ?? -1, limit: page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE) }),
+      loaderOptions: { cacheKeyFn: runKey },
+      resolve: (b) => b,
     }),
     missing: t.loadableList({
       type: PositionRangeRef,
@@ -55,8 +61,9 @@ const BranchRef = builder.objectRef<Branch>('Branch').implement({
       args: { limit: t.arg.int({ description: `At most this many ranges (1-${MAX_CHANGES_PAGE}, default ${CHANGES_PAGE}).` }) },
       complexity: (args) => ({ field: 1, multiplier: page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE) }),
       byPath: true,
-      load: async (ids: string[], ctx, args) => (await gapsOfBranches(ctx.db, ids)).map((gaps) => gaps.slice(0, page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE))),
-      resolve: (b) => b.id,
+      load: async (runs: Branch[], ctx, args) => (await gapsOfBranches(ctx.db, runs)).map((gaps) => gaps.slice(0, page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE))),
+      loaderOptions: { cacheKeyFn: runKey },
+      resolve: (b) => b,
     }),
   }),
 });
@@ -92,6 +99,8 @@ builder.drizzleObjectField(Entity, 'branches', (t) =>
     description: `Offline runs that touched this entity, in the order they began: at most \`limit\` (1-${MAX_RUNS_PAGE}, default ${RUNS_PAGE}). Reviewers and admins only.`,
     args: { limit: t.arg.int({ description: `At most this many (1-${MAX_RUNS_PAGE}, default ${RUNS_PAGE}).` }) },
     authScopes: { reviewer: true },
+    // The runs of the entity's own dataset (src/sync/branches.ts).
+    ...reach('same-entity'),
     complexity: (args) => ({ field: 1, multiplier: page(args.limit, RUNS_PAGE, MAX_RUNS_PAGE) }),
     byPath: true,
     load: (ids: string[], ctx, args) => branchesOfEntities(ctx.db, ids, page(args.limit, RUNS_PAGE, MAX_RUNS_PAGE)),
@@ -105,9 +114,10 @@ builder.queryFields((t) => ({
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, branch: String(args.id) } }),
+    ...reach('authorized-root'),
     resolve: async (_root, args, ctx) => {
       const branchId = normalizeUuid(args.id);
-      return branchId ? (await branchesById(ctx.db, [branchId]))[0]! : null;
+      return branchId ? (await branchesById(ctx.db, [branchId], (name) => mayUseDataset(ctx.principal, name)))[0]! : null;
     },
   }),
   heldChanges: t.drizzleField({
@@ -116,6 +126,7 @@ builder.queryFields((t) => ({
     args: { dataset: t.arg.string(), entityId: t.arg.id(), branchId: t.arg.id() },
     // Without a dataset filter the backlog spans every dataset.
     authScopes: (_root, args) => ({ $all: args.dataset != null ? { reviewer: true, dataset: args.dataset } : { reviewer: true, allDatasets: true } }),
+    ...reach('authorized-root'),
     resolve: (query, _root, args, ctx) => {
       const entityId = normalizeUuid(args.entityId);
       const branchId = normalizeUuid(args.branchId);

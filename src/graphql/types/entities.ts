@@ -2,7 +2,9 @@ import type { PropertyDiff } from '../../core/diff.js';
 import { GraphQLError } from 'graphql';
 import { isUuid, normalizeUuid, validateName } from '../../core/validate.js';
 import { resolveConflict } from '../../sync/resolve-conflict.js';
+import { maySeeRunOf } from '../../core/auth.js';
 import { builder } from '../builder.js';
+import { ENTITY_DATASET, reach, reachedOrRefused } from '../reach.js';
 import { OperationRef } from './operations.js';
 import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
 
@@ -53,6 +55,7 @@ export const Entity = builder.drizzleObject('entities', {
       // A long history is paged, so a query's work is bounded by what it asks for.
       query: (args) => ({ where: { version: { gt: args.after ?? 0 } }, orderBy: { version: 'asc' }, limit: versionsPage(args.limit) }),
       complexity: (args) => ({ field: 1, multiplier: versionsPage(args.limit) }),
+      ...reach('same-entity'),
     }),
   }),
 });
@@ -73,7 +76,12 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
     conflictingProperties: t.exposeStringList('conflictingProperties'),
     resolved: t.exposeBoolean('resolved', { description: 'A reviewer resolved the conflict of this version.' }),
     source: t.expose('source', { type: VersionSourceEnum }),
-    branchId: t.exposeID('branchId', { nullable: true }),
+    branchId: t.id({
+      nullable: true,
+      description: "The offline run it came from: for reviewers, admins and the run's own device (null for another device's collector, so no device learns another's run ids).",
+      select: { columns: { branchId: true, deviceId: true } },
+      resolve: (v, _args, ctx) => (v.branchId && maySeeRunOf(ctx.principal, v.deviceId) ? v.branchId : null),
+    }),
     trunkVersion: t.exposeInt('trunkVersion', { nullable: true }),
     baseVersion: t.exposeInt('baseVersion', { nullable: true, description: "The version the author made the change on, counted in the author's view." }),
     branchBaseVersion: t.int({
@@ -95,7 +103,13 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
     deviceId: t.exposeString('deviceId', { nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     entityId: t.exposeID('entityId', { description: "The entity's id, without loading the entity (what a pull needs)." }),
-    entity: t.relation('entity'),
+    entity: t.field({
+      type: Entity,
+      description: 'Its entity as it is now. Reached with the version (the rule was applied to reach the version), and checked again.',
+      ...reach('same-entity'),
+      select: (_args, _ctx, nested) => ({ with: { entity: nested(ENTITY_DATASET) } }),
+      resolve: (v, _args, ctx) => reachedOrRefused(ctx, v.entity),
+    }),
   }),
 });
 
@@ -105,6 +119,7 @@ builder.queryFields((t) => ({
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, entity: String(args.id) } }),
+    ...reach('authorized-root'),
     resolve: (query, _root, args, ctx) =>
       normalizeUuid(args.id) ? ctx.db.query.entities.findFirst(query({ where: { id: normalizeUuid(args.id)! } })) : null,
   }),
@@ -119,6 +134,7 @@ builder.queryFields((t) => ({
     // edges and nodes are lists (×10 each by default): the page size over 10 makes the estimate the page.
     complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? 20, 500) / 10) }),
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
+    ...reach('authorized-root'),
     resolve: (query, _root, args, ctx) => {
       checkCursor(args.after);
       checkCursor(args.before);
@@ -140,6 +156,7 @@ builder.queryFields((t) => ({
     description: 'Entities of a dataset with an unresolved conflict.',
     args: { dataset: t.arg.string({ required: true }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
+    ...reach('authorized-root'),
     resolve: (query, _root, args, ctx) =>
       validateName(args.dataset)
         ? []
@@ -154,6 +171,7 @@ builder.mutationFields((t) => ({
     description: "Clears the entity's conflict and marks its conflicting versions resolved.",
     args: { entityId: t.arg.id({ required: true }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, entity: String(args.entityId) } }),
+    ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {
       const { entityId, events } = await resolveConflict(ctx.db, String(args.entityId));
       ctx.publish(events);
