@@ -245,10 +245,8 @@ export function buildApp(opts: AppOptions): App {
         flusher = startBacklogFlusher(opts.db, {
           intervalSeconds: flushIntervalSeconds,
           holdTimeoutSeconds,
-          publish: (events) => {
-            publish(events);
-            metrics.flushed('periodic', events);
-          },
+          publish,
+          ran: (events) => metrics.flushed('periodic', events),
           onError: (error) => onError('backlog flush failed', error),
         });
       }

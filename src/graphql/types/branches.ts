@@ -145,7 +145,8 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   flushBacklog: t.field({
     type: [ChangeResultRef],
-    description: 'Forces held changes older than `olderThanSeconds` (default: the hold timeout; 0: all) now, oldest first. Returns each forced change with the successors it released.',
+    description:
+      'Forces held changes older than `olderThanSeconds` (default: the hold timeout; 0: all) now, oldest first, 500 per transaction, each transaction\'s events published as it commits. Returns each forced change with the successors it released. A server shutting down ends it after the transaction under way; what is left stays held.',
     args: {
       olderThanSeconds: t.arg.int({ required: false }),
       dataset: t.arg.string({ required: false, description: "Only this dataset's held changes." }),
@@ -157,8 +158,8 @@ builder.mutationFields((t) => ({
       // A filter that can name nothing (a malformed name or id) forces nothing.
       if ((args.dataset != null && validateName(args.dataset)) || changeId === null) return [];
       const olderThanSeconds = Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds);
-      const { forced, events } = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId });
-      ctx.publish(events);
+      // Each batch is published as it commits; a shutdown ends the flush after the batch it is in.
+      const { forced, events } = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId, onBatch: ctx.publish, signal: ctx.closing });
       ctx.observer.flushed(events);
       return forced;
     },
