@@ -34,10 +34,10 @@ async function submit(who: keyof typeof secrets, ...changes: Record<string, unkn
   return ok(res).submitChanges.data as Record<string, any>[];
 }
 
-/** B's entity, made by the admin online: what nothing in A may show. */
-async function secretInB(): Promise<string> {
+/** B's entity, made by the admin online (for `deviceId`, when given): what nothing in A may show. */
+async function secretInB(deviceId: string | null = null): Promise<string> {
   const id = randomUUID();
-  const [r] = await submit('admin', { dataset: B, entityId: id, action: 'CREATE', label: 'Secret bird', data: { note: 'secret' } });
+  const [r] = await submit('admin', { dataset: B, deviceId, entityId: id, action: 'CREATE', label: 'Secret bird', data: { note: 'secret' } });
   expect(r).toMatchObject({ outcome: 'APPLIED', version: 1 });
   return id;
 }
@@ -102,7 +102,8 @@ afterAll(async () => {
 
 describe('a change in A naming an entity of B is answered as for a missing entity', () => {
   it('the issue: held in A, and neither changeHeld nor heldChanges nor the change result nor the run shows B’s entity', async () => {
-    const bird = await secretInB();
+    // Made by the same device id as A's run: only the dataset keeps B's create out of that run.
+    const bird = await secretInB('tab-a');
     const held = await live('collectorA', `subscription($ds: String!) { changeHeld(dataset: $ds) { changeId entityId entity { ${ENTITY_FIELDS} } } }`, { ds: A });
     const run = randomUUID();
     const [r] = await submit('collectorA', runUpdate(bird, run, 2));
