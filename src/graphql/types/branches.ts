@@ -112,6 +112,8 @@ builder.queryFields((t) => ({
   branch: t.field({
     type: BranchRef,
     nullable: true,
+    description:
+      'An offline run by its id, seen from its dataset. A run is its id in one dataset: should two datasets the token may use hold runs of one id, the first by name is shown (`dataset` says which).',
     args: { id: t.arg.id({ required: true }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, branch: String(args.id) } }),
     ...reach('authorized-root'),
