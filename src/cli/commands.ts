@@ -102,8 +102,8 @@ export async function runCommand(command: OperatorCommand, env: CommandEnv): Pro
       return [`revoked token ${token.id}`];
     }
     case 'flush': {
-      const { forced, events } = await flushBacklog(env.db, { olderThanSeconds: command.olderThanSeconds ?? env.holdTimeoutSeconds });
-      await env.publish(events);
+      // Each batch's events go out as it commits, so listeners hear a long flush as it goes.
+      const { forced } = await flushBacklog(env.db, { olderThanSeconds: command.olderThanSeconds ?? env.holdTimeoutSeconds, onBatch: (events) => env.publish(events) });
       const released = forced.reduce((n, r) => n + r.released.length, 0);
       return [`forced ${forced.length} held change(s), released ${released} successor(s)`];
     }

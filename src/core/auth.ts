@@ -58,6 +58,27 @@ export function maySeeChange(p: Principal, owner: { dataset: string | null; devi
   return mayUseDataset(p, owner?.dataset) && (mayReview(p) || p.deviceId === null || owner?.deviceId === p.deviceId);
 }
 
+/**
+ * The one rule on every path to an entity (DESIGN "Processing a change": seen from a dataset, an
+ * entity of another does not exist): an entity is reached only from its own dataset, and only by a
+ * principal that may use that dataset. `from` is the dataset of whatever leads to it (an event, a
+ * held change, a change's result, a version, a run); null only where the path is the entity's own id
+ * (entity(id), resolveConflict), whose dataset the principal's rights are checked against alone.
+ * An entity that does not exist (null) is reached by no one.
+ */
+export function mayReachEntity(p: Principal, entityDataset: string | null | undefined, from: string | null): boolean {
+  return entityDataset != null && (from === null || from === entityDataset) && mayUseDataset(p, entityDataset);
+}
+
+/**
+ * The run (branchId) of a change, the capability of continuing it: reviewers, admins and collectors
+ * that act for any device see every run; a device-bound collector only its own device's, so no device
+ * learns another's run ids from events or pulls.
+ */
+export function maySeeRunOf(p: Principal, deviceId: string | null | undefined): boolean {
+  return mayReview(p) || p.deviceId === null || deviceId === p.deviceId;
+}
+
 /** Every change of a batch must be in the principal's datasets and, for a device token, its device. */
 export function maySubmitAll(p: Principal, changes: readonly { dataset?: string | null; deviceId?: string | null }[]): boolean {
   return maySubmit(p) && changes.every((c) => mayUseDataset(p, c.dataset) && (p.deviceId === null || c.deviceId === p.deviceId));

@@ -54,8 +54,8 @@ export interface VersionRecord extends HistoryRow {
   deviceId: string | null;
 }
 
-/** An applied change of a run (BranchFacts.applied), with its run. */
-export type RunMember = BranchFacts['applied'][number] & { branchId: string };
+/** An applied change of a run (BranchFacts.applied), with its run and its entity's dataset (a run is seen only from there). */
+export type RunMember = BranchFacts['applied'][number] & { branchId: string; datasetId: string };
 
 /** A change waiting in the backlog (a row of `held_changes`). */
 export interface HeldRecord {

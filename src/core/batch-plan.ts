@@ -72,6 +72,7 @@ export function planBatch(changes: readonly BatchChange[], facts: BatchFacts): B
   const p = new Planner(facts);
   const results = changes.map((c) => {
     const r = p.decide(c);
+    r.dataset = c.record.datasetName;
     if (c.localId !== null) r.localId = c.localId;
     return r;
   });
@@ -191,8 +192,10 @@ class Planner {
 
     let entity = this.entities.get(change.entityId) ?? null;
     if (entity && entity.datasetId !== dataset.id) {
-      // Seen from this dataset, an entity of another does not exist (its id cannot be probed); a
-      // create cannot take its id, as with any id in use.
+      // Seen from this dataset, an entity of another does not exist (its id cannot be probed), nor
+      // do its runs (runFacts): a change is answered as for a missing entity, and what it leaves in
+      // this dataset's backlog never reaches that entity (applyHeld). A create cannot take its id,
+      // as with any id in use.
       if (change.action === 'CREATE') return reject(changeError('ENTITY_EXISTS', change.entityId));
       entity = null;
     }
@@ -206,9 +209,9 @@ class Planner {
     }
     // A create naming no run may be the create of a run the server already has (ODK Collect).
     if (change.action === 'CREATE' && !change.branchId) {
-      change = adoptRun(change, entity ? (this.origins.get(entity.id) ?? null) : null, this.runsBeganOffline(change.entityId, dataset.name));
+      change = adoptRun(change, entity ? (this.origins.get(entity.id) ?? null) : null, this.runsBeganOffline(change.entityId, dataset));
     }
-    const branch = this.runFacts(change, entity !== null);
+    const branch = this.runFacts(change, dataset, entity !== null);
     const inconsistent = branch ? checkBranch(change, branch) : null;
     if (inconsistent) return reject(inconsistent);
 
@@ -218,7 +221,7 @@ class Planner {
       const waitsFor = placement.waitsFor;
       this.held.push({ changeId: change.id, entityId: change.entityId, datasetName: dataset.name, deviceId: change.deviceId, branchId: change.branchId!, trunkVersion: change.trunkVersion, baseVersion: runPosition(change), waitsFor, change });
       this.record({ ...c.record, original: true, outcome: 'HELD', version: null, errorCode: null, errorMessage: null }, waitsFor);
-      this.events.push({ type: 'changeHeld', datasetName: dataset.name, entityId: change.entityId, changeId: change.id, branchId: change.branchId!, waitsFor });
+      this.events.push({ type: 'changeHeld', datasetName: dataset.name, entityId: change.entityId, changeId: change.id, branchId: change.branchId!, deviceId: change.deviceId, waitsFor });
       return changeResult(change.id, 'HELD', { entityId: change.entityId, waitsFor });
     }
     const source: VersionSource = change.branchId ? 'IN_ORDER' : 'ONLINE';
@@ -228,20 +231,31 @@ class Planner {
     return applied.result;
   }
 
-  /** What the server knows of a change's run, its entity's create included for a run that began offline. */
-  private runFacts(change: ValidChange, entityExists: boolean): BranchFacts | null {
+  /**
+   * What the server knows of a change's run, its entity's create included for a run that began
+   * offline. Seen from the change's dataset: the steps of a run of another dataset (the same id,
+   * on an entity of its own) neither refuse nor release this one, so nothing of that dataset shows.
+   */
+  private runFacts(change: ValidChange, dataset: DatasetRecord, entityExists: boolean): BranchFacts | null {
     if (!change.branchId) return null;
     const branch: BranchFacts = {
-      applied: this.runs.get(change.branchId) ?? [],
-      held: this.held.filter((h) => h.branchId === change.branchId).map((h) => ({ entityId: h.entityId, baseVersion: h.baseVersion, trunkVersion: h.trunkVersion, changeId: h.changeId })),
+      applied: (this.runs.get(change.branchId) ?? []).filter((m) => m.datasetId === dataset.id),
+      held: this.held
+        .filter((h) => h.branchId === change.branchId && h.datasetName === dataset.name)
+        .map((h) => ({ entityId: h.entityId, baseVersion: h.baseVersion, trunkVersion: h.trunkVersion, changeId: h.changeId, deviceId: h.deviceId })),
     };
     return change.trunkVersion === null && entityExists ? withRunCreate(change, branch, this.origins.get(change.entityId) ?? null) : branch;
   }
 
-  /** Ids of the entity's runs that began offline (applied ones first, then held ones of this dataset), oldest first. */
-  private runsBeganOffline(entityId: string, datasetName: string): string[] {
-    const held = this.held.filter((h) => h.entityId === entityId && h.datasetName === datasetName && h.trunkVersion === null).map((h) => h.branchId);
-    return [...new Set([...(this.offlineRuns.get(entityId) ?? []), ...held])];
+  /** The entity's runs that began offline in this dataset (applied ones first, then held ones), oldest first, with their devices. */
+  private runsBeganOffline(entityId: string, dataset: DatasetRecord): { branchId: string; deviceId: string | null }[] {
+    const applied = (this.offlineRuns.get(entityId) ?? []).flatMap((branchId) => {
+      const member = (this.runs.get(branchId) ?? []).find((m) => m.entityId === entityId && m.datasetId === dataset.id);
+      return member ? [{ branchId, deviceId: member.deviceId }] : [];
+    });
+    const held = this.held.filter((h) => h.entityId === entityId && h.datasetName === dataset.name && h.trunkVersion === null).map((h) => ({ branchId: h.branchId, deviceId: h.deviceId }));
+    const seen = new Set<string>();
+    return [...applied, ...held].filter((r) => !seen.has(r.branchId) && seen.add(r.branchId));
   }
 
   /** Versions of an entity from `first` on; the facts must have been loaded that far (core historyNeeds). */
@@ -326,35 +340,49 @@ class Planner {
     this.versions.push(row);
     this.history.set(entity.id, [...(this.history.get(entity.id) ?? []), row]);
     if (row.branchId) {
-      const member: RunMember = { branchId: row.branchId, entityId: row.entityId, version: row.version, baseVersion: row.baseVersion ?? 0, trunkVersion: row.trunkVersion, conflict: row.conflict, source: row.source, changed: row.changed };
+      const member: RunMember = {
+        branchId: row.branchId,
+        datasetId: entity.datasetId,
+        entityId: row.entityId,
+        version: row.version,
+        baseVersion: row.baseVersion ?? 0,
+        trunkVersion: row.trunkVersion,
+        conflict: row.conflict,
+        source: row.source,
+        changed: row.changed,
+        deviceId: row.deviceId,
+      };
       this.runs.set(row.branchId, [...(this.runs.get(row.branchId) ?? []), member]);
       if (row.trunkVersion === null && !(this.offlineRuns.get(row.entityId) ?? []).includes(row.branchId)) {
         this.offlineRuns.set(row.entityId, [...(this.offlineRuns.get(row.entityId) ?? []), row.branchId]);
       }
     }
-    if (row.version === 1) this.origins.set(row.entityId, { version: 1, action: row.action, source: row.source, branchId: row.branchId, conflict: row.conflict, changed: row.changed });
+    if (row.version === 1) this.origins.set(row.entityId, { version: 1, action: row.action, source: row.source, branchId: row.branchId, conflict: row.conflict, changed: row.changed, deviceId: row.deviceId });
   }
 
   /**
    * Applies a held change taken out of the backlog (released or forced), unless the entity has
    * since become something it cannot apply to: then it ends REJECTED, and says so in the change
-   * log. Never applied across datasets, never onto a deleted entity.
+   * log. Never applied across datasets, never onto a deleted entity. Seen from its dataset, an
+   * entity of another does not exist: a delete of it is ENTITY_NOT_FOUND, and an update, which
+   * would make it, cannot take its id (ENTITY_EXISTS, as a create would be told).
    */
   private applyHeld(held: HeldRecord, source: 'RELEASED' | 'FORCED', entity: EntityRecord | null): ChangeResult {
     const dataset = this.facts.datasets.get(held.datasetName);
     const c = held.change;
+    const visible = entity && dataset && entity.datasetId === dataset.id ? entity : null;
     let refusal: ChangeError | null = null;
     if (!dataset) refusal = changeError('UNKNOWN_DATASET', held.datasetName);
-    // The entity it would make or change exists in another dataset: its id is taken.
-    else if (entity && entity.datasetId !== dataset.id) refusal = changeError('ENTITY_EXISTS', c.entityId);
-    else if (entity?.deleted) refusal = changeError('ENTITY_DELETED', c.entityId);
-    else if (!entity && c.action === 'DELETE') refusal = changeError('ENTITY_NOT_FOUND', c.entityId);
-    const applied = refusal ? { error: refusal } : this.applyVersion(c, source, false, entity, dataset!, this.runFacts(c, entity !== null));
+    else if (visible?.deleted) refusal = changeError('ENTITY_DELETED', c.entityId);
+    else if (!visible && c.action === 'DELETE') refusal = changeError('ENTITY_NOT_FOUND', c.entityId);
+    else if (entity && !visible) refusal = changeError('ENTITY_EXISTS', c.entityId);
+    const applied = refusal ? { error: refusal } : this.applyVersion(c, source, false, visible, dataset!, this.runFacts(c, dataset!, visible !== null));
     if (applied.error) {
       this.settle(held.changeId, { outcome: 'REJECTED', version: null, errorCode: applied.error.code, errorMessage: applied.error.message }, { outcome: 'REJECTED', version: null, conflict: null, conflictingProperties: [] });
       this.refused(held.datasetName, c.entityId, held.changeId, held.deviceId, applied.error);
-      return changeResult(held.changeId, 'REJECTED', { entityId: c.entityId, error: applied.error });
+      return changeResult(held.changeId, 'REJECTED', { entityId: c.entityId, dataset: held.datasetName, error: applied.error });
     }
+    applied.result.dataset = held.datasetName;
     return applied.result;
   }
 
@@ -367,7 +395,8 @@ class Planner {
     let current: EntityRecord = entity;
     for (;;) {
       const next = position + 1;
-      const held = this.takeHeld((h) => h.branchId === branchId && h.baseVersion === next);
+      // The run as its dataset has it: a held step of another dataset's run of that id is not this one's.
+      const held = this.takeHeld((h) => h.branchId === branchId && h.baseVersion === next && h.datasetName === datasetName);
       if (!held) break;
       const r = this.applyHeld(held, 'RELEASED', current);
       results.push(r);

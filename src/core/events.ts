@@ -14,7 +14,8 @@ export type SyncEvent =
       conflict: ConflictType;
       conflictingProperties: string[];
     }
-  | { type: 'changeHeld'; datasetName: string; entityId: string; changeId: string; branchId: string; waitsFor: number }
+  /** `deviceId`: the run's device, so only it (and reviewers) are told the run's id. */
+  | { type: 'changeHeld'; datasetName: string; entityId: string; changeId: string; branchId: string; deviceId: string | null; waitsFor: number }
   | {
       type: 'backlogFlushed';
       reason: 'RELEASED' | 'FORCED';

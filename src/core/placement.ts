@@ -2,7 +2,10 @@ import { changeError } from './errors.js';
 import { isOverwrite, operationProperty } from './operations.js';
 import type { ChangeError, ConflictType, EntityState, PropertyValues, ValidChange, VersionSource } from './types.js';
 
-/** What the server knows of one offline run (branch) when a change of it arrives. */
+/**
+ * What the server knows of one offline run (branch) when a change of it arrives, as seen from the
+ * change's dataset (a run of another dataset, even with the same id, is not this one).
+ */
 export interface BranchFacts {
   applied: readonly {
     entityId: string;
@@ -13,8 +16,10 @@ export interface BranchFacts {
     conflict: ConflictType | null;
     source: VersionSource;
     changed: PropertyValues;
+    /** The device that sent it: a run belongs to the device that began it. */
+    deviceId: string | null;
   }[];
-  held: readonly { entityId: string; baseVersion: number; trunkVersion: number | null; changeId: string }[];
+  held: readonly { entityId: string; baseVersion: number; trunkVersion: number | null; changeId: string; deviceId: string | null }[];
 }
 
 export type Placement =
@@ -33,8 +38,18 @@ export function isRunStart(change: Pick<ValidChange, 'action' | 'baseVersion' | 
   return !change.branchId || change.action === 'CREATE' || change.baseVersion === change.trunkVersion;
 }
 
+/**
+ * A run belongs to the device that began it: a change of any other device (a change without a
+ * deviceId counting as a device of its own) may not name it. Checked before anything else, so such a
+ * change learns nothing more of the run than that it is not its own.
+ */
+export function isOwnRun(change: Pick<ValidChange, 'deviceId'>, branch: BranchFacts): boolean {
+  return [...branch.applied, ...branch.held].every((c) => c.deviceId === change.deviceId);
+}
+
 /** Inconsistent run input, whatever the entity's state. */
 export function checkBranch(change: ValidChange, branch: BranchFacts): ChangeError | null {
+  if (!isOwnRun(change, branch)) return changeError('BRANCH_OF_OTHER_DEVICE', change.branchId ?? '');
   const all = [...branch.applied, ...branch.held];
   if (all.some((c) => c.entityId !== change.entityId)) return changeError('BRANCH_ON_OTHER_ENTITY', change.branchId ?? '');
   const trunks = new Set(all.map((c) => c.trunkVersion));
@@ -132,11 +147,15 @@ export interface EntityOrigin {
   branchId: string | null;
   conflict: ConflictType | null;
   changed: PropertyValues;
+  deviceId: string | null;
 }
 
-/** A run that began offline (trunkVersion null) counts its entity's create as its own first change. */
-export function buildsOnEntityCreate(trunkVersion: number | null, origin: Pick<EntityOrigin, 'action'> | null): boolean {
-  return trunkVersion === null && origin?.action === 'CREATE';
+/**
+ * A run that began offline (trunkVersion null) counts its entity's create as its own first change,
+ * when that create is its own device's (a run belongs to the device that began it).
+ */
+export function buildsOnEntityCreate(run: { trunkVersion: number | null; deviceId: string | null }, origin: Pick<EntityOrigin, 'action' | 'deviceId'> | null): boolean {
+  return run.trunkVersion === null && origin?.action === 'CREATE' && origin.deviceId === run.deviceId;
 }
 
 /**
@@ -144,13 +163,15 @@ export function buildsOnEntityCreate(trunkVersion: number | null, origin: Pick<E
  * entity's create, whether or not the create carried the run's branchId (ODK Collect sends
  * creates without one). Such a create joins the run's facts as its position 0, so the run's first
  * update finds its predecessor, sees its own create as seen, and reports it as what it was
- * applied against.
+ * applied against. Only a create of the run's own device: another device's create of that entity
+ * is not the run's (a run belongs to the device that began it), so the run keeps waiting for its
+ * own.
  */
-export function withRunCreate(change: Pick<ValidChange, 'entityId' | 'branchId' | 'trunkVersion'>, branch: BranchFacts | null, origin: EntityOrigin | null): BranchFacts | null {
-  if (!change.branchId || !origin || !buildsOnEntityCreate(change.trunkVersion, origin) || origin.branchId === change.branchId) return branch;
+export function withRunCreate(change: Pick<ValidChange, 'entityId' | 'branchId' | 'trunkVersion' | 'deviceId'>, branch: BranchFacts | null, origin: EntityOrigin | null): BranchFacts | null {
+  if (!change.branchId || !origin || !buildsOnEntityCreate(change, origin) || origin.branchId === change.branchId) return branch;
   const facts = branch ?? { applied: [], held: [] };
   if (facts.applied.some((v) => v.entityId === change.entityId && v.baseVersion === 0)) return facts;
-  const create = { entityId: change.entityId, version: origin.version, baseVersion: 0, trunkVersion: null, conflict: origin.conflict, source: origin.source, changed: origin.changed };
+  const create = { entityId: change.entityId, version: origin.version, baseVersion: 0, trunkVersion: null, conflict: origin.conflict, source: origin.source, changed: origin.changed, deviceId: origin.deviceId };
   return { applied: [...facts.applied, create], held: facts.held };
 }
 
@@ -159,12 +180,14 @@ export function withRunCreate(change: Pick<ValidChange, 'entityId' | 'branchId' 
  * already known to the server (held, or forced into existence): it is that run's create (DESIGN
  * steps 2 and 6), so it takes the run's id and releases it, or goes beneath its forced changes
  * instead of being "already exists". `origin`: the version that made the entity, if it exists;
- * `runs`: ids of the entity's runs that began with an offline create, oldest first.
+ * `runs`: the entity's runs that began with an offline create, oldest first, with their devices.
+ * Only a run of the create's own device: another device's run is never continued by this create.
  */
-export function adoptRun(change: ValidChange, origin: EntityOrigin | null, runs: readonly string[]): ValidChange {
+export function adoptRun(change: ValidChange, origin: EntityOrigin | null, runs: readonly { branchId: string; deviceId: string | null }[]): ValidChange {
   // An entity made by a create has its create: this one is simply "already exists".
-  if (change.action !== 'CREATE' || change.branchId !== null || runs.length === 0 || origin?.action === 'CREATE') return change;
-  return { ...change, branchId: runs[0]!, trunkVersion: null };
+  if (change.action !== 'CREATE' || change.branchId !== null || origin?.action === 'CREATE') return change;
+  const own = runs.find((r) => r.deviceId === change.deviceId);
+  return own ? { ...change, branchId: own.branchId, trunkVersion: null } : change;
 }
 
 /**

@@ -10,6 +10,11 @@ export interface ChangeResult {
   version: number | null;
   conflict: ConflictType | null;
   conflictingProperties: string[];
+  /**
+   * The dataset the change named: its entity is shown only when it belongs to it (core
+   * mayReachEntity). Not part of the answer itself.
+   */
+  dataset?: string | null;
   /** The client's local id, echoed beside the entityId the server minted for it. */
   localId?: string | null;
   /** For HELD: the client baseVersion of the predecessor it waits for. */

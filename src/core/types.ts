@@ -55,6 +55,7 @@ export const ERROR_CODES = {
   BRANCH_TRUNK_CHANGED: 'the branch began at another trunkVersion',
   BRANCH_POSITION_TAKEN: 'another change already holds this position of the branch',
   BRANCH_ON_OTHER_ENTITY: 'the branch id is used by another entity',
+  BRANCH_OF_OTHER_DEVICE: 'the offline run was begun by another device: a run belongs to the device that began it',
   RUN_TOO_LONG: 'the offline run is longer than the server accepts',
   MALFORMED_ID: 'an id is not a UUID',
   MALFORMED_CHANGE: 'the change is not well formed',

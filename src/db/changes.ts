@@ -56,7 +56,9 @@ export const heldChanges = snakeCase.table(
     heldSince: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    uniqueIndex('held_changes_branch_position_uq').on(t.branchId, t.baseVersion),
+    // One held change per position of a run, a run being seen from its dataset (a change naming an
+    // entity of another dataset keeps a run of its own there); branch_id first for lookups by run.
+    uniqueIndex('held_changes_run_position_uq').on(t.branchId, t.baseVersion, t.datasetName),
     index('held_changes_held_since_idx').on(t.heldSince),
     index('held_changes_entity_idx').on(t.entityId),
     // Held changes per dataset and device (the devices view, the daily backlog).

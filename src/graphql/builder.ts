@@ -7,11 +7,11 @@ import DataloaderPlugin from '@pothos/plugin-dataloader';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import { GraphQLError } from 'graphql';
-import { isAdmin, mayActAsDevice, mayReview, maySeeChange, maySubmit, maySubmitAll, mayUseAllDatasets, mayUseDataset } from '../core/auth.js';
+import { isAdmin, mayActAsDevice, mayReachEntity, mayReview, maySeeChange, maySubmit, maySubmitAll, mayUseAllDatasets, mayUseDataset } from '../core/auth.js';
 import { DomainError } from '../core/errors.js';
 import { ERROR_CODES, type JsonValue } from '../core/types.js';
 import { relations } from '../db/schema.js';
-import { datasetOfBranch, datasetOfChange, datasetOfEntity } from '../sync/access.js';
+import { datasetOfChange, datasetOfEntity, datasetsOfBranch } from '../sync/access.js';
 import type { Context } from './context.js';
 
 /** Configuration only: types live in types/<domain>.ts, schema.ts assembles them. */
@@ -71,8 +71,10 @@ export const builder = new SchemaBuilder<{
       allDatasets: mayUseAllDatasets(p),
       device: (deviceId) => mayActAsDevice(p, deviceId),
       batch: (changes) => maySubmitAll(p, changes),
-      entity: async (id) => mayUseAllDatasets(p) || mayUseDataset(p, await datasetOfEntity(db, id)),
-      branch: async (id) => mayUseAllDatasets(p) || mayUseDataset(p, await datasetOfBranch(db, id)),
+      // By its own id: the entity's dataset alone decides (core mayReachEntity).
+      entity: async (id) => mayUseAllDatasets(p) || mayReachEntity(p, await datasetOfEntity(db, id), null),
+      // A run is seen from its dataset: the same id may be a run in several; one the principal may use will do.
+      branch: async (id) => mayUseAllDatasets(p) || (await datasetsOfBranch(db, id)).some((name) => mayUseDataset(p, name)),
       change: async (id) => maySeeChange(p, await datasetOfChange(db, id)),
     }),
     // A top-level error with a code, like UNAUTHENTICATED: the field is not the caller's to see.

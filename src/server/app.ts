@@ -308,12 +308,12 @@ export function buildApp(opts: AppOptions): App {
         flusher = startBacklogFlusher(opts.db, {
           intervalSeconds: flushIntervalSeconds,
           holdTimeoutSeconds,
-          publish: (events) => {
-            publish(events);
-            metrics.flushed('periodic', events);
-          },
+          publish,
           onError: (error) => onError('backlog flush failed', error),
-          onRun: (result, ms) => activity?.flushed('periodic', result, ms),
+          onRun: (result, ms) => {
+            metrics.flushed('periodic', result.events);
+            activity?.flushed('periodic', result, ms);
+          },
         });
       }
       return url;

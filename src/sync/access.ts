@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql, type SQL } from 'drizzle-orm';
 import { changeKey, normalizeUuid } from '../core/validate.js';
 import { changes, heldChanges, isOriginal } from '../db/changes.js';
 import type { Db } from '../db/client.js';
@@ -20,19 +20,37 @@ export async function datasetOfEntity(db: Db, id: string): Promise<string | null
   return held?.name ?? null;
 }
 
-export async function datasetOfBranch(db: Db, id: string): Promise<string | null> {
+/**
+ * The datasets that hold a run of this id, sorted: a run is seen from its dataset, so the same id
+ * named in two datasets (a change naming an entity of another dataset keeps a run of its own)
+ * is two runs. Empty when the id is unknown.
+ */
+export async function datasetsOfBranch(db: Db, id: string): Promise<string[]> {
   const uuid = normalizeUuid(id);
-  if (!uuid) return null;
-  const [row] = await db
-    .select({ name: datasets.name })
-    .from(entityVersions)
-    .innerJoin(entities, eq(entities.id, entityVersions.entityId))
-    .innerJoin(datasets, eq(datasets.id, entities.datasetId))
-    .where(eq(entityVersions.branchId, uuid))
-    .limit(1);
-  if (row) return row.name;
-  const [held] = await db.select({ name: heldChanges.datasetName }).from(heldChanges).where(eq(heldChanges.branchId, uuid)).limit(1);
-  return held?.name ?? null;
+  if (!uuid) return [];
+  const rows = rowsOf<{ name: string }>(
+    await db.execute(sql`
+      select /* datasetsOfRun */ d.name from ${entityVersions} v join ${entities} e on e.id = v.entity_id join ${datasets} d on d.id = e.dataset_id where v.branch_id = ${uuid}
+      union select dataset_name from ${heldChanges} where branch_id = ${uuid}
+      order by 1`),
+  );
+  return rows.map((r) => r.name);
+}
+
+/**
+ * The dataset name of an entity row, as SQL over it (the table alias a relational query passes
+ * in), for plugin-drizzle `extras`: what the dataset rule (core mayReachEntity) checks on every
+ * path that reaches an entity, read in the same statement as the entity.
+ */
+export const datasetNameOf = (e: typeof entities): SQL<string> => sql<string>`(select /* entityDataset */ ${datasets.name} from ${datasets} where ${datasets.id} = ${e.datasetId})`;
+
+/** The same for a version row: its entity's dataset. */
+export const versionDatasetNameOf = (v: typeof entityVersions): SQL<string> =>
+  sql<string>`(select /* versionDataset */ ${datasets.name} from ${entities} join ${datasets} on ${datasets.id} = ${entities.datasetId} where ${entities.id} = ${v.entityId})`;
+
+/** postgres.js answers rows as an array, PGlite as `{ rows }`. */
+function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? [])) as T[];
 }
 
 export async function datasetOfChange(db: Db, id: string): Promise<{ dataset: string | null; deviceId: string | null } | null> {

@@ -171,13 +171,15 @@ async function loadRuns(tx: Tx, branchIds: readonly string[]): Promise<Map<strin
   if (branchIds.length === 0) return new Map();
   const rows = rowsOf<Record<string, unknown>>(
     await tx.execute(sql`
-      select /* runMembers */ branch_id, entity_id, version, base_version, trunk_version, conflict, source, changed from entity_versions
-       where branch_id = any(${sql.param([...branchIds])}::uuid[]) order by version`),
+      select /* runMembers */ v.branch_id, e.dataset_id, v.entity_id, v.version, v.base_version, v.trunk_version, v.conflict, v.source, v.changed, v.device_id
+        from entity_versions v join entities e on e.id = v.entity_id
+       where v.branch_id = any(${sql.param([...branchIds])}::uuid[]) order by v.version`),
   );
   const runs = new Map<string, RunMember[]>();
   for (const r of rows) {
     const member: RunMember = {
       branchId: r.branch_id as string,
+      datasetId: r.dataset_id as string,
       entityId: r.entity_id as string,
       version: Number(r.version),
       baseVersion: r.base_version == null ? 0 : Number(r.base_version),
@@ -185,6 +187,7 @@ async function loadRuns(tx: Tx, branchIds: readonly string[]): Promise<Map<strin
       conflict: (r.conflict as RunMember['conflict']) ?? null,
       source: r.source as RunMember['source'],
       changed: parsed(r.changed) as RunMember['changed'],
+      deviceId: (r.device_id as string | null) ?? null,
     };
     runs.set(member.branchId, [...(runs.get(member.branchId) ?? []), member]);
   }
@@ -208,13 +211,13 @@ async function loadOrigins(tx: Tx, entityIds: readonly string[]): Promise<Map<st
   if (entityIds.length === 0) return new Map();
   const rows = rowsOf<Record<string, unknown>>(
     await tx.execute(sql`
-      select /* entityOrigins */ entity_id, version, action, source, branch_id, conflict, changed from entity_versions
+      select /* entityOrigins */ entity_id, version, action, source, branch_id, conflict, changed, device_id from entity_versions
        where entity_id = any(${sql.param([...entityIds])}::uuid[]) and version = 1`),
   );
   return new Map(
     rows.map((r) => [
       r.entity_id as string,
-      { version: 1, action: r.action as EntityOrigin['action'], source: r.source as EntityOrigin['source'], branchId: (r.branch_id as string | null) ?? null, conflict: (r.conflict as EntityOrigin['conflict']) ?? null, changed: parsed(r.changed) as EntityOrigin['changed'] },
+      { version: 1, action: r.action as EntityOrigin['action'], source: r.source as EntityOrigin['source'], branchId: (r.branch_id as string | null) ?? null, conflict: (r.conflict as EntityOrigin['conflict']) ?? null, changed: parsed(r.changed) as EntityOrigin['changed'], deviceId: (r.device_id as string | null) ?? null },
     ]),
   );
 }

@@ -12,6 +12,7 @@ import { failureMessage, isTransient, withTransientRetry } from './retry.js';
 export interface FlushResult {
   /** Each forced change, with the successors it released. */
   forced: ChangeResult[];
+  /** Every event of the run, in order: each batch's already handed to `onBatch` when one was given. */
   events: SyncEvent[];
   /**
    * Batches that failed as a whole and were forced change by change instead (the answers are the
@@ -31,29 +32,52 @@ interface Due {
   entityId: string;
 }
 
+export interface FlushOptions {
+  olderThanSeconds: number;
+  /** Only this dataset's held changes. */
+  dataset?: string | undefined;
+  /** Only this held change (and the successors it releases). */
+  changeId?: string | undefined;
+  /**
+   * Told each batch's events right after its transaction committed (never before): publish them
+   * there, so listeners hear a long flush batch by batch, and a flush cut short has announced all it
+   * committed. Awaited before the next batch begins.
+   */
+  onBatch?: (events: readonly SyncEvent[]) => void | Promise<void>;
+  /** Aborted (a shutdown): the flush ends after the batch it is in; what is left stays held for the next run. */
+  signal?: AbortSignal;
+}
+
 /**
  * DESIGN step 6: applies changes held longer than `olderThanSeconds`, oldest first, each on top
  * of its entity's current version, then releases their successors; optionally only one dataset's
  * or one change's (an administrator's "Force now"). Set-based: up to FORCE_BATCH held changes per
- * transaction (core planForce). Safe on many instances at once: a transaction takes the locks of
- * the entities it forces, skipping those another transaction holds (they are forced later in the
- * run, waiting for them once), and re-reads the backlog under them, so each held change is forced
- * exactly once.
+ * transaction (core planForce), each batch's events handed to `onBatch` once it committed. Safe on
+ * many instances at once: a transaction takes the locks of the entities it forces, skipping those
+ * another transaction holds (they are forced later in the run, waiting for them once), and re-reads
+ * the backlog under them, so each held change is forced exactly once.
  */
-export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; dataset?: string; changeId?: string }): Promise<FlushResult> {
+export async function flushBacklog(db: Db, opts: FlushOptions): Promise<FlushResult> {
   const cutoff = new Date(Date.now() - opts.olderThanSeconds * 1000);
   const forced: ChangeResult[] = [];
   const events: SyncEvent[] = [];
   const skipped: Due[] = [];
   let oneByOne = 0;
-  const take = (r: Forced) => {
+  const take = async (r: Forced) => {
     forced.push(...r.forced);
     events.push(...r.events);
     if (r.oneByOne) oneByOne++;
+    // Committed: its events go out now, not after the whole backlog.
+    if (r.events.length > 0) await opts.onBatch?.(r.events);
+    // Then a turn of the event loop before the next batch, so what was published is sent and other
+    // requests are answered meanwhile: PGlite answers in this very process, and its queries resolve
+    // without one, so a long flush would otherwise hold the whole process until its end.
+    await new Promise((resolve) => setImmediate(resolve));
   };
+  const stopped = () => opts.signal?.aborted === true;
   // Keyset pagination over (held_since, change_id): what stays held (skipped) is not listed again.
   let after: { heldSince: string; changeId: string } | null = null;
-  for (;;) {
+  while (!stopped()) {
     const rows: { change_id: string; entity_id: string; held_since: string }[] = rowsOf(
       await db.execute(sql`
         select /* heldChangesDue */ change_id, entity_id, held_since::text as held_since from held_changes
@@ -67,12 +91,12 @@ export async function flushBacklog(db: Db, opts: { olderThanSeconds: number; dat
     const last = rows[rows.length - 1]!;
     after = { heldSince: last.held_since, changeId: last.change_id };
     const r = await forceBatch(db, rows.map((d) => ({ changeId: d.change_id, entityId: d.entity_id })), false);
-    take(r);
+    await take(r);
     skipped.push(...r.skipped);
   }
   // Entities that were busy (a submission, another instance's flush): waited for, once.
-  for (let i = 0; i < skipped.length; i += FORCE_BATCH) {
-    take(await forceBatch(db, skipped.slice(i, i + FORCE_BATCH), true));
+  for (let i = 0; i < skipped.length && !stopped(); i += FORCE_BATCH) {
+    await take(await forceBatch(db, skipped.slice(i, i + FORCE_BATCH), true));
   }
   return { forced, events, oneByOne };
 }
@@ -158,6 +182,10 @@ export interface Flusher {
 /**
  * The periodic task: every `intervalSeconds`, force what has been held longer than
  * `holdTimeoutSeconds`. Runs on every instance; flushBacklog makes that safe. One run at a time.
+ * Each batch's events are published as soon as it committed; `onRun` is told the whole run's once it
+ * ended. Stopping ends a run after the batch it is in (the rest stays held for the next run, here
+ * or on another instance), so a shutdown neither waits for a long backlog nor leaves committed
+ * batches unannounced.
  */
 export function startBacklogFlusher(
   db: Db,
@@ -166,19 +194,18 @@ export function startBacklogFlusher(
     holdTimeoutSeconds: number;
     publish: (events: readonly SyncEvent[]) => void;
     onError: (error: unknown) => void;
-    /** Told of each finished run, with how long it took (for the logs). */
+    /** Told of each finished run, with how long it took (for the metrics and the logs); its events were published batch by batch. */
     onRun?: (result: FlushResult, ms: number) => void;
   },
 ): Flusher {
   let running: Promise<void> | null = null;
+  const stopping = new AbortController();
   const tick = () => {
-    if (running) return;
+    if (running || stopping.signal.aborted) return;
     const began = performance.now();
-    running = flushBacklog(db, { olderThanSeconds: opts.holdTimeoutSeconds })
-      .then((r) => {
-        opts.publish(r.events);
-        opts.onRun?.(r, performance.now() - began);
-      })
+    // Each batch's events are published as soon as that batch commits, not when the run ends.
+    running = flushBacklog(db, { olderThanSeconds: opts.holdTimeoutSeconds, onBatch: opts.publish, signal: stopping.signal })
+      .then((r) => opts.onRun?.(r, performance.now() - began))
       .catch(opts.onError)
       .finally(() => {
         running = null;
@@ -189,6 +216,7 @@ export function startBacklogFlusher(
   return {
     stop: async () => {
       clearInterval(timer);
+      stopping.abort();
       await running;
     },
   };

@@ -135,7 +135,7 @@ async function recordFailure(db: Db, input: ChangeInput, change: BatchChange, ca
     .catch(() => {
       throw cause;
     });
-  const result = changeResult(change.key, 'REJECTED', { entityId: record.entityId, error });
+  const result = changeResult(change.key, 'REJECTED', { entityId: record.entityId, dataset: record.datasetName, error });
   if (change.localId !== null) result.localId = change.localId;
   return { results: [result], events: [], oneByOne: false };
 }

@@ -114,7 +114,7 @@ export function loadFacts(store: MemoryStore, keys: Keys, needs: Needs): BatchFa
   const origins = new Map<string, EntityOrigin>();
   for (const id of need.origins) {
     const v = store.versions.find((x) => x.entityId === id && x.version === 1);
-    if (v) origins.set(id, copy({ version: 1, action: v.action, source: v.source, branchId: v.branchId, conflict: v.conflict, changed: v.changed }));
+    if (v) origins.set(id, copy({ version: 1, action: v.action, source: v.source, branchId: v.branchId, conflict: v.conflict, changed: v.changed, deviceId: v.deviceId }));
   }
   const history = new Map<string, HistoryRow[]>();
   for (const [id, first] of need.history) {
@@ -128,7 +128,8 @@ export function loadFacts(store: MemoryStore, keys: Keys, needs: Needs): BatchFa
   const runs = new Map<string, RunMember[]>();
   for (const v of [...store.versions].sort((a, b) => a.version - b.version)) {
     if (!v.branchId || !runIds.has(v.branchId)) continue;
-    const m: RunMember = copy({ branchId: v.branchId, entityId: v.entityId, version: v.version, baseVersion: v.baseVersion ?? 0, trunkVersion: v.trunkVersion, conflict: v.conflict, source: v.source, changed: v.changed });
+    const datasetId = store.entities.get(v.entityId)!.datasetId;
+    const m: RunMember = copy({ branchId: v.branchId, datasetId, entityId: v.entityId, version: v.version, baseVersion: v.baseVersion ?? 0, trunkVersion: v.trunkVersion, conflict: v.conflict, source: v.source, changed: v.changed, deviceId: v.deviceId });
     runs.set(v.branchId, [...(runs.get(v.branchId) ?? []), m]);
   }
   return deepFreeze({ datasets, entities, priors, runs, held, history, historyFrom: need.history, origins, offlineRuns });

@@ -33,7 +33,7 @@ describe('planBatch: online changes', () => {
     const s = newStore();
     const p1 = submit(s, [create(1)]);
     expect(p1.results).toEqual([
-      { changeId: id(1), outcome: 'APPLIED', originalOutcome: null, entityId: E, version: 1, conflict: null, conflictingProperties: [], waitsFor: null, error: null, released: [] },
+      { changeId: id(1), outcome: 'APPLIED', originalOutcome: null, entityId: E, dataset: 'trees', version: 1, conflict: null, conflictingProperties: [], waitsFor: null, error: null, released: [] },
     ]);
     expect(p1.events).toEqual([{ type: 'entityChanged', datasetName: 'trees', entityId: E, version: 1 }]);
     expect(p1.writes.versions[0]).toMatchObject({ version: 1, appliedOn: null, baseVersion: null, action: 'CREATE', source: 'ONLINE', changed: { height: 1, note: 'a', label: 'Oak' }, baseDiff: p1.writes.versions[0]!.serverDiff });
@@ -177,7 +177,7 @@ describe('planBatch: rejections and resends', () => {
     submit(s, [update(3, 1, { height: 3 })]);
     const before = structuredClone(snapshot(s));
     const p = submit(s, [update(3, 1, { height: 3 }), create(1), update(9, 1, { colour: 1 })]);
-    expect(p.results[0]).toEqual({ changeId: id(3), outcome: 'DUPLICATE', originalOutcome: 'APPLIED', entityId: E, version: 3, conflict: 'HARD', conflictingProperties: ['height'], waitsFor: null, error: null, released: [] });
+    expect(p.results[0]).toEqual({ changeId: id(3), outcome: 'DUPLICATE', originalOutcome: 'APPLIED', entityId: E, dataset: 'trees', version: 3, conflict: 'HARD', conflictingProperties: ['height'], waitsFor: null, error: null, released: [] });
     expect(p.results[1]).toMatchObject({ outcome: 'DUPLICATE', originalOutcome: 'APPLIED', version: 1, conflict: null });
     // A resend of a rejection answers its error; within one batch a resend sees the first.
     const again = submit(s, [update(9, 1, { colour: 1 }), update(10, 1, { age: 1 }), update(10, 1, { age: 1 })]);
@@ -225,8 +225,8 @@ describe('planBatch: offline runs', () => {
     ]);
     expect(p.results.map((r) => r.waitsFor)).toEqual([2, 1, null]);
     expect(p.events).toEqual([
-      { type: 'changeHeld', datasetName: 'trees', entityId: E, changeId: id(4), branchId: B, waitsFor: 2 },
-      { type: 'changeHeld', datasetName: 'trees', entityId: E, changeId: id(3), branchId: B, waitsFor: 1 },
+      { type: 'changeHeld', datasetName: 'trees', entityId: E, changeId: id(4), branchId: B, deviceId: null, waitsFor: 2 },
+      { type: 'changeHeld', datasetName: 'trees', entityId: E, changeId: id(3), branchId: B, deviceId: null, waitsFor: 1 },
       { type: 'entityChanged', datasetName: 'trees', entityId: E, version: 2 },
       { type: 'entityChanged', datasetName: 'trees', entityId: E, version: 3 },
       { type: 'entityChanged', datasetName: 'trees', entityId: E, version: 4 },
@@ -604,7 +604,7 @@ describe('more precise cases', () => {
     // Ahead of the entity: it joins the run, so it is held rather than refused.
     const ahead = submit(s, [{ ...update(10, 4, { note: 'x' }), ...local }]);
     expect(ahead.results[0]).toMatchObject({ outcome: 'HELD', waitsFor: 3, localId: 'oak-1', entityId: MINTED });
-    expect(ahead.events).toEqual([{ type: 'changeHeld', datasetName: 'trees', entityId: MINTED, changeId: id(10), branchId: localBranchId(MINTED), waitsFor: 3 }]);
+    expect(ahead.events).toEqual([{ type: 'changeHeld', datasetName: 'trees', entityId: MINTED, changeId: id(10), branchId: localBranchId(MINTED), deviceId: 'tab-1', waitsFor: 3 }]);
     // Once the run holds a version of the entity, later local-id changes stay in it.
     const t = newStore();
     submit(t, [create(1, local)]);

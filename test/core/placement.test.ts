@@ -36,6 +36,7 @@ const applied = (over: Partial<AppliedFact> = {}): AppliedFact => ({
   conflict: null,
   source: 'IN_ORDER',
   changed: {},
+  deviceId: null,
   ...over,
 });
 const held = (over: Partial<HeldFact> = {}): HeldFact => ({
@@ -43,6 +44,7 @@ const held = (over: Partial<HeldFact> = {}): HeldFact => ({
   baseVersion: 3,
   trunkVersion: 1,
   changeId: '9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a',
+  deviceId: null,
   ...over,
 });
 const facts = (a: AppliedFact[] = [], h: HeldFact[] = []): BranchFacts => ({ applied: a, held: h });
@@ -383,12 +385,14 @@ const appliedArb = (entityId = fc.constant(ENTITY)) =>
     conflict: conflictArb,
     source: sourceArb,
     changed: fc.constant({}),
+    deviceId: fc.constant(null),
   });
 const heldArb = fc.record({
   entityId: fc.constant(ENTITY),
   baseVersion: fc.integer({ min: 1, max: 10 }),
   trunkVersion: fc.option(fc.integer({ min: 1, max: 10 })),
   changeId: fc.uuid(),
+  deviceId: fc.constant(null),
 });
 const factsArb = fc.option(fc.record({ applied: fc.array(appliedArb(), { maxLength: 6 }), held: fc.array(heldArb, { maxLength: 4 }) }));
 const entityArb = fc.option(fc.record({ label: fc.constant('Oak'), data: fc.constant({}), version: fc.integer({ min: 1, max: 12 }), deleted: fc.boolean() }));

@@ -30,7 +30,7 @@ function deliver(arrivals: readonly ValidChange[], start: EntityState | null): O
   const held = new Map<number, ValidChange>();
   const facts = (): BranchFacts => ({
     applied,
-    held: [...held.values()].map((c) => ({ entityId: c.entityId, baseVersion: runPosition(c), trunkVersion: c.trunkVersion, changeId: c.id })),
+    held: [...held.values()].map((c) => ({ entityId: c.entityId, baseVersion: runPosition(c), trunkVersion: c.trunkVersion, changeId: c.id, deviceId: c.deviceId })),
   });
   const landed: number[] = [];
   const versions = new Map<number, number>();
@@ -38,7 +38,7 @@ function deliver(arrivals: readonly ValidChange[], start: EntityState | null): O
     const a = applyChange(entity, c);
     entity = { label: a.label, data: a.data, deleted: a.deleted, version: (entity?.version ?? 0) + 1 };
     const position = runPosition(c);
-    applied.push({ entityId: c.entityId, version: entity.version, baseVersion: position, trunkVersion: c.trunkVersion, conflict: null, source: 'IN_ORDER', changed: a.changed });
+    applied.push({ entityId: c.entityId, version: entity.version, baseVersion: position, trunkVersion: c.trunkVersion, conflict: null, source: 'IN_ORDER', changed: a.changed, deviceId: c.deviceId });
     landed.push(position);
     versions.set(position, entity.version);
   };

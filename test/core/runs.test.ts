@@ -22,7 +22,7 @@ const OTHER_RUN = 'd4e5f6a7-b8c9-4d0e-9f1a-3b4c5d6e7f80';
 
 const inRun = (trunk: number | null, over: Partial<ValidChange> = {}): ValidChange => validChange({ entityId: ENTITY, branchId: RUN, trunkVersion: trunk, ...over });
 const create = (over: Partial<ValidChange> = {}): ValidChange => validChange({ entityId: ENTITY, action: 'CREATE', label: 'Oak', baseVersion: null, ...over });
-const origin = (over: Partial<EntityOrigin> = {}): EntityOrigin => ({ version: 1, action: 'CREATE', source: 'ONLINE', branchId: null, conflict: null, changed: { label: 'Oak' }, ...over });
+const origin = (over: Partial<EntityOrigin> = {}): EntityOrigin => ({ version: 1, action: 'CREATE', source: 'ONLINE', branchId: null, conflict: null, changed: { label: 'Oak' }, deviceId: null, ...over });
 const member = (over: Partial<BranchFacts['applied'][number]> = {}): BranchFacts['applied'][number] => ({
   entityId: ENTITY,
   version: 2,
@@ -31,17 +31,24 @@ const member = (over: Partial<BranchFacts['applied'][number]> = {}): BranchFacts
   conflict: null,
   source: 'IN_ORDER',
   changed: {},
+  deviceId: null,
   ...over,
 });
 const facts = (applied: BranchFacts['applied'] = [], held: BranchFacts['held'] = []): BranchFacts => ({ applied, held });
 const live = (version: number): EntityState => ({ label: 'Oak', data: {}, version, deleted: false });
 
 describe('buildsOnEntityCreate', () => {
-  it('only a run that began offline, and only on an entity made by a create', () => {
-    expect(buildsOnEntityCreate(null, { action: 'CREATE' })).toBe(true);
-    expect(buildsOnEntityCreate(1, { action: 'CREATE' })).toBe(false);
-    expect(buildsOnEntityCreate(null, { action: 'UPDATE' })).toBe(false);
-    expect(buildsOnEntityCreate(null, null)).toBe(false);
+  it('only a run that began offline, only on an entity made by a create, and only by a create of its own device', () => {
+    const run = (trunkVersion: number | null, deviceId: string | null = null) => ({ trunkVersion, deviceId });
+    expect(buildsOnEntityCreate(run(null), { action: 'CREATE', deviceId: null })).toBe(true);
+    expect(buildsOnEntityCreate(run(null, 'tab-1'), { action: 'CREATE', deviceId: 'tab-1' })).toBe(true);
+    expect(buildsOnEntityCreate(run(1), { action: 'CREATE', deviceId: null })).toBe(false);
+    expect(buildsOnEntityCreate(run(null), { action: 'UPDATE', deviceId: null })).toBe(false);
+    expect(buildsOnEntityCreate(run(null), null)).toBe(false);
+    // Another device's create, or a device's create for a run sent without a device, or the reverse.
+    expect(buildsOnEntityCreate(run(null, 'tab-1'), { action: 'CREATE', deviceId: 'tab-2' })).toBe(false);
+    expect(buildsOnEntityCreate(run(null, 'tab-1'), { action: 'CREATE', deviceId: null })).toBe(false);
+    expect(buildsOnEntityCreate(run(null), { action: 'CREATE', deviceId: 'tab-1' })).toBe(false);
   });
 });
 
@@ -56,7 +63,7 @@ describe('withRunCreate: the create of a run that began offline is its position 
   });
 
   it('keeps the held changes and the run\'s own applied ones', () => {
-    const before = deepFreeze(facts([member({ version: 2, baseVersion: 1 })], [{ entityId: ENTITY, baseVersion: 3, trunkVersion: null, changeId: 'x' }]));
+    const before = deepFreeze(facts([member({ version: 2, baseVersion: 1 })], [{ entityId: ENTITY, baseVersion: 3, trunkVersion: null, changeId: 'x', deviceId: null }]));
     const after = withRunCreate(inRun(null, { baseVersion: 2 }), before, origin())!;
     expect(after.held).toBe(before.held);
     expect(after.applied.map((v) => [v.version, v.baseVersion])).toEqual([[2, 1], [1, 0]]);
@@ -81,7 +88,7 @@ describe('withRunCreate: the create of a run that began offline is its position 
 });
 
 describe('adoptRun: a create naming no run takes the run the server holds for its entity', () => {
-  const runs = [RUN, OTHER_RUN];
+  const runs = [RUN, OTHER_RUN].map((branchId) => ({ branchId, deviceId: null }));
 
   it('the oldest run that began offline, for an entity not made yet or made by a forced change', () => {
     expect(adoptRun(create(), null, runs)).toEqual({ ...create(), branchId: RUN, trunkVersion: null });
@@ -91,7 +98,7 @@ describe('adoptRun: a create naming no run takes the run the server holds for it
   it('not when there is no such run, the entity was made by a create, the change names a run, or is no create', () => {
     expect(adoptRun(create(), null, [])).toEqual(create());
     expect(adoptRun(create(), origin(), runs)).toEqual(create());
-    expect(adoptRun(create({ branchId: OTHER_RUN }), null, [RUN])).toMatchObject({ branchId: OTHER_RUN });
+    expect(adoptRun(create({ branchId: OTHER_RUN }), null, runs.slice(0, 1))).toMatchObject({ branchId: OTHER_RUN });
     const update = validChange({ entityId: ENTITY });
     expect(adoptRun(update, null, runs)).toBe(update);
   });
@@ -101,7 +108,7 @@ describe('adoptRun: a create naming no run takes the run the server holds for it
     const placeholder = origin({ action: 'UPDATE', source: 'FORCED', branchId: RUN });
     // Without the run it names nothing the server could place it in.
     expect(placeChange(create(), live(1), null)).toMatchObject({ kind: 'reject', error: { code: 'ENTITY_EXISTS' } });
-    expect(placeChange(adoptRun(create(), placeholder, [RUN]), live(1), forced)).toEqual({ kind: 'apply', asUpdate: true });
+    expect(placeChange(adoptRun(create(), placeholder, runs.slice(0, 1)), live(1), forced)).toEqual({ kind: 'apply', asUpdate: true });
   });
 });
 

@@ -671,6 +671,7 @@ const NEVER_RETURNS: Partial<Record<ErrorCode, string>> = {
   BRANCH_TRUNK_CHANGED: "needs the run's other changes (checkBranch)",
   BRANCH_POSITION_TAKEN: "needs the run's other changes (checkBranch)",
   BRANCH_ON_OTHER_ENTITY: "needs the run's other changes (checkBranch)",
+  BRANCH_OF_OTHER_DEVICE: "needs the run's other changes (checkBranch)",
   CHANGE_ID_REUSED: 'needs the change log (sync)',
   EMPTY_BATCH: 'a property of the batch, not of one change (submitChanges)',
   BATCH_TOO_LARGE: 'a property of the batch, not of one change (submitChanges)',

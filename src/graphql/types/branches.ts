@@ -1,8 +1,10 @@
+import { mayUseDataset } from '../../core/auth.js';
 import { changeKey, normalizeUuid, validateName } from '../../core/validate.js';
 import { branchesById, branchesOfEntities, changesOfBranches, gapsOfBranches, type Branch, type BranchChange, type PositionRange } from '../../sync/branches.js';
 import { flushBacklog } from '../../sync/flush-backlog.js';
 import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
+import { reach } from '../reach.js';
 import { ChangeResultRef } from './changes.js';
 import { Entity } from './entities.js';
 
@@ -31,6 +33,8 @@ const MAX_RUNS_PAGE = 100;
 const CHANGES_PAGE = 100;
 const MAX_CHANGES_PAGE = 1000;
 const page = (limit: number | null | undefined, fallback: number, max: number) => Math.min(Math.max(limit ?? fallback, 1), max);
+/** A run is its id in its dataset. */
+const runKey = (b: Branch) => `${b.dataset}/${b.id}`;
 
 const BranchRef = builder.objectRef<Branch>('Branch').implement({
   description: 'An offline run: the changes one client made to one entity while offline, as the server has them. Reviewers and admins only.',
@@ -38,6 +42,7 @@ const BranchRef = builder.objectRef<Branch>('Branch').implement({
   authScopes: { reviewer: true },
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The run\'s branchId.' }),
+    dataset: t.exposeString('dataset', { description: 'The dataset the run is in: its changes and its entity are of this dataset only.' }),
     entityId: t.exposeID('entityId', { description: 'The entity the run edited.' }),
     trunkVersion: t.exposeInt('trunkVersion', { nullable: true, description: 'The last server version the client had seen when the run began (null: it began with an offline create).' }),
     changes: t.loadableList({
@@ -50,8 +55,9 @@ const BranchRef = builder.objectRef<Branch>('Branch').implement({
       complexity: (args) => ({ field: 1, multiplier: page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE) }),
       // One loader per place in the query: every run of a page is loaded by one statement.
       byPath: true,
-      load: (ids: string[], ctx, args) => changesOfBranches(ctx.db, ids, { after: args.after ?? -1, limit: page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE) }),
-      resolve: (b) => b.id,
+      load: (runs: Branch[], ctx, args) => changesOfBranches(ctx.db, runs, { after: args.after ?? -1, limit: page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE) }),
+      loaderOptions: { cacheKeyFn: runKey },
+      resolve: (b) => b,
     }),
     missing: t.loadableList({
       type: PositionRangeRef,
@@ -59,8 +65,9 @@ const BranchRef = builder.objectRef<Branch>('Branch').implement({
       args: { limit: t.arg.int({ description: `At most this many ranges (1-${MAX_CHANGES_PAGE}, default ${CHANGES_PAGE}).` }) },
       complexity: (args) => ({ field: 1, multiplier: page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE) }),
       byPath: true,
-      load: async (ids: string[], ctx, args) => (await gapsOfBranches(ctx.db, ids)).map((gaps) => gaps.slice(0, page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE))),
-      resolve: (b) => b.id,
+      load: async (runs: Branch[], ctx, args) => (await gapsOfBranches(ctx.db, runs)).map((gaps) => gaps.slice(0, page(args.limit, CHANGES_PAGE, MAX_CHANGES_PAGE))),
+      loaderOptions: { cacheKeyFn: runKey },
+      resolve: (b) => b,
     }),
   }),
 });
@@ -96,6 +103,8 @@ builder.drizzleObjectField(Entity, 'branches', (t) =>
     description: `Offline runs that touched this entity, in the order they began: at most \`limit\` (1-${MAX_RUNS_PAGE}, default ${RUNS_PAGE}). Reviewers and admins only.`,
     args: { limit: t.arg.int({ description: `At most this many (1-${MAX_RUNS_PAGE}, default ${RUNS_PAGE}).` }) },
     authScopes: { reviewer: true },
+    // The runs of the entity's own dataset (src/sync/branches.ts).
+    ...reach('same-entity'),
     complexity: (args) => ({ field: 1, multiplier: page(args.limit, RUNS_PAGE, MAX_RUNS_PAGE) }),
     byPath: true,
     load: (ids: string[], ctx, args) => branchesOfEntities(ctx.db, ids, page(args.limit, RUNS_PAGE, MAX_RUNS_PAGE)),
@@ -107,12 +116,14 @@ builder.queryFields((t) => ({
   branch: t.field({
     type: BranchRef,
     nullable: true,
-    description: 'The offline run with this branchId; null when the server has no change of it. Reviewers and admins.',
+    description:
+      'An offline run by its id, seen from its dataset; null when the server has no change of it. A run is its id in one dataset: should two datasets the token may use hold runs of one id, the first by name is shown (`dataset` says which). Reviewers and admins.',
     args: { id: t.arg.id({ required: true, description: 'The run\'s branchId.' }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, branch: String(args.id) } }),
+    ...reach('authorized-root'),
     resolve: async (_root, args, ctx) => {
       const branchId = normalizeUuid(args.id);
-      return branchId ? (await branchesById(ctx.db, [branchId]))[0]! : null;
+      return branchId ? (await branchesById(ctx.db, [branchId], (name) => mayUseDataset(ctx.principal, name)))[0]! : null;
     },
   }),
   heldChanges: t.drizzleField({
@@ -125,6 +136,7 @@ builder.queryFields((t) => ({
     },
     // Without a dataset filter the backlog spans every dataset.
     authScopes: (_root, args) => ({ $all: args.dataset != null ? { reviewer: true, dataset: args.dataset } : { reviewer: true, allDatasets: true } }),
+    ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {
       const entityId = normalizeUuid(args.entityId);
       const branchId = normalizeUuid(args.branchId);
@@ -144,7 +156,8 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   flushBacklog: t.field({
     type: [ChangeResultRef],
-    description: 'Forces held changes older than `olderThanSeconds` (default: the hold timeout; 0: all) now, oldest first. Returns each forced change with the successors it released.',
+    description:
+      'Forces held changes older than `olderThanSeconds` (default: the hold timeout; 0: all) now, oldest first, 500 per transaction, each transaction\'s events published as it commits. Returns each forced change with the successors it released. A server shutting down ends it after the transaction under way; what is left stays held.',
     args: {
       olderThanSeconds: t.arg.int({ required: false, description: 'Only changes held at least this long (default: the hold timeout; 0: all).' }),
       dataset: t.arg.string({ required: false, description: "Only this dataset's held changes." }),
@@ -156,8 +169,8 @@ builder.mutationFields((t) => ({
       // A filter that can name nothing (a malformed name or id) forces nothing.
       if ((args.dataset != null && validateName(args.dataset)) || changeId === null) return [];
       const olderThanSeconds = Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds);
-      const result = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId });
-      ctx.publish(result.events);
+      // Each batch is published as it commits; a shutdown ends the flush after the batch it is in.
+      const result = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId, onBatch: ctx.publish, signal: ctx.closing });
       ctx.observer.flushed(result);
       return result.forced;
     },

@@ -5,6 +5,7 @@ import { changeKey } from '../../core/validate.js';
 import type { ChangeResult } from '../../core/results.js';
 import { submitChanges } from '../../sync/submit-changes.js';
 import { builder } from '../builder.js';
+import { entityFrom, reach, versionFrom } from '../reach.js';
 import type { Context } from '../context.js';
 import { itemsInOperation } from '../operation-items.js';
 import { ChangeActionEnum, ChangeOutcomeEnum, ConflictTypeEnum } from './enums.js';
@@ -48,20 +49,21 @@ ChangeResultRef.implement({
       resolve: (r) => r.released,
     }),
     error: t.expose('error', { type: ChangeRejection, nullable: true, description: 'For REJECTED: why, as a code and a sentence.' }),
+    // A change may name an entity of another dataset (ENTITY_EXISTS, ENTITY_NOT_FOUND, HELD as for a
+    // missing one, CHANGE_ID_REUSED…): only an entity of the dataset the change named is shown.
     entity: t.drizzleField({
       type: 'entities',
       nullable: true,
-      description: 'The entity as it is now; null when there is none, or it is not the token\'s to see.',
-      // A rejection may name an entity of another dataset (ENTITY_EXISTS, ENTITY_NOT_FOUND, CHANGE_ID_REUSED…): never show it.
-      authScopes: (r) => (r.entityId ? { entity: r.entityId } : true), unauthorizedResolver: () => null,
-      resolve: (query, r, _args, ctx) => (r.entityId ? ctx.db.query.entities.findFirst(query({ where: { id: r.entityId } })) : null),
+      description: "Its entity as it is now; null when there is none in the change's dataset (or the token may not see it).",
+      ...reach('from-parent'),
+      resolve: (query, r, _args, ctx) => entityFrom(ctx, query, r.dataset, r.entityId),
     }),
     entityVersion: t.drizzleField({
       type: 'entityVersions',
       nullable: true,
       description: 'The version the change made, with its diffs; null unless it was applied.',
-      resolve: (query, r, _args, ctx) =>
-        r.entityId && r.version ? ctx.db.query.entityVersions.findFirst(query({ where: { entityId: r.entityId, version: r.version } })) : null,
+      ...reach('from-parent'),
+      resolve: (query, r, _args, ctx) => versionFrom(ctx, query, r.dataset, r.entityId, r.version),
     }),
   }),
 });

@@ -4,6 +4,7 @@ import { conflictingPropertiesOf, lastConflictAtOf } from '../../sync/conflict-f
 import { datasetStats, type DatasetStats } from '../../sync/dataset-stats.js';
 import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
+import { ENTITY_DATASET, reach, reached } from '../reach.js';
 import { HeldChange } from './branches.js';
 import { Dataset } from './datasets.js';
 import { Entity } from './entities.js';
@@ -50,7 +51,15 @@ builder.drizzleObjectFields(Entity, (t) => ({
 }));
 
 builder.drizzleObjectField(HeldChange, 'entity', (t) =>
-  t.relation('entity', { nullable: true, description: 'Its entity; null while the create it waits for has not arrived.' }),
+  t.field({
+    type: Entity,
+    nullable: true,
+    description: "Its entity; null while the create it waits for has not arrived, and when the id is another dataset's entity (seen from this dataset it does not exist).",
+    ...reach('from-parent'),
+    // Planned into the backlog's own query (one statement for the page), with the entity's dataset for the rule.
+    select: (_args, _ctx, nested) => ({ columns: { datasetName: true }, with: { entity: nested(ENTITY_DATASET) } }),
+    resolve: (h, _args, ctx) => reached(ctx, h.datasetName, h.entity),
+  }),
 );
 
 /** The inbox cursor is plugin-drizzle's (lastConflictAt, id) tuple; a tampered one would reach SQL. Refuse it clearly. */
@@ -81,6 +90,7 @@ builder.queryFields((t) => ({
     // As for `entities`: edges and nodes are lists (×10 each by default), so the page size over 10.
     complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? 20, 500) / 10) }),
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
+    ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {
       checkInboxCursor(args.after);
       checkInboxCursor(args.before);

@@ -1,9 +1,11 @@
 import type { PropertyDiff } from '../../core/diff.js';
 import { GraphQLError } from 'graphql';
 import { isUuid, normalizeUuid } from '../../core/validate.js';
+import { maySeeRunOf } from '../../core/auth.js';
 import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
 import { PropertyFilterInput, recordFilters } from '../record-filters.js';
+import { ENTITY_DATASET, reach, reachedOrRefused } from '../reach.js';
 import { OperationRef } from './operations.js';
 import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
 
@@ -54,6 +56,7 @@ export const Entity = builder.drizzleObject('entities', {
       // A long history is paged, so a query's work is bounded by what it asks for.
       query: (args) => ({ where: { version: { gt: args.after ?? 0 } }, orderBy: { version: 'asc' }, limit: versionsPage(args.limit) }),
       complexity: (args) => ({ field: 1, multiplier: versionsPage(args.limit) }),
+      ...reach('same-entity'),
     }),
   }),
 });
@@ -73,8 +76,13 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
     conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true, description: 'Whether this change was applied on top of versions its author had not seen, and how: SOFT, HARD or null.' }),
     conflictingProperties: t.exposeStringList('conflictingProperties', { description: 'For HARD: the properties both sides set.' }),
     resolved: t.exposeBoolean('resolved', { description: 'A reviewer resolved the conflict of this version.' }),
-    source: t.expose('source', { type: VersionSourceEnum, description: 'How the change came to be applied: online, in run order, released or forced.' }),
-    branchId: t.exposeID('branchId', { nullable: true, description: 'The offline run the change belongs to; null for an online change.' }),
+    source: t.expose('source', { type: VersionSourceEnum, description: 'How the change came to be applied: online, in run order, released, forced, or written by a reviewer.' }),
+    branchId: t.id({
+      nullable: true,
+      description: "The offline run it came from: for reviewers, admins and the run's own device (null for another device's collector, so no device learns another's run ids).",
+      select: { columns: { branchId: true, deviceId: true } },
+      resolve: (v, _args, ctx) => (v.branchId && maySeeRunOf(ctx.principal, v.deviceId) ? v.branchId : null),
+    }),
     trunkVersion: t.exposeInt('trunkVersion', { nullable: true, description: 'The last server version its run had seen when it began (null: the run began with an offline create).' }),
     baseVersion: t.exposeInt('baseVersion', { nullable: true, description: "The version the author made the change on, counted in the author's view." }),
     branchBaseVersion: t.int({
@@ -96,7 +104,13 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
     deviceId: t.exposeString('deviceId', { nullable: true, description: 'The device that made the change, if it said.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the server applied it.' }),
     entityId: t.exposeID('entityId', { description: "The entity's id, without loading the entity (what a pull needs)." }),
-    entity: t.relation('entity', { description: 'The entity, as it is now.' }),
+    entity: t.field({
+      type: Entity,
+      description: 'Its entity as it is now. Reached with the version (the rule was applied to reach the version), and checked again.',
+      ...reach('same-entity'),
+      select: (_args, _ctx, nested) => ({ with: { entity: nested(ENTITY_DATASET) } }),
+      resolve: (v, _args, ctx) => reachedOrRefused(ctx, v.entity),
+    }),
   }),
 });
 
@@ -107,6 +121,7 @@ builder.queryFields((t) => ({
     description: 'The entity with this id; null when there is none. Reviewers and admins.',
     args: { id: t.arg.id({ required: true, description: 'Its UUID.' }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, entity: String(args.id) } }),
+    ...reach('authorized-root'),
     resolve: (query, _root, args, ctx) =>
       normalizeUuid(args.id) ? ctx.db.query.entities.findFirst(query({ where: { id: normalizeUuid(args.id)! } })) : null,
   }),
@@ -124,6 +139,7 @@ builder.queryFields((t) => ({
     // edges and nodes are lists (×10 each by default): the page size over 10 makes the estimate the page.
     complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? 20, 500) / 10) }),
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
+    ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {
       checkCursor(args.after);
       checkCursor(args.before);
@@ -136,6 +152,7 @@ builder.queryFields((t) => ({
     description: 'Entities of a dataset with an unresolved conflict. UNKNOWN_DATASET for a dataset that does not exist.',
     args: { dataset: t.arg.string({ required: true, description: 'The dataset.' }) },
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
+    ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {
       await knownDataset(ctx, args.dataset);
       return ctx.db.query.entities.findMany(query({ where: { dataset: { name: args.dataset }, conflict: { isNotNull: true } }, orderBy: { updatedAt: 'asc' } }));

@@ -1,5 +1,6 @@
 import { changesSince, DEFAULT_PULL, MAX_PULL, type ChangesPage } from '../../sync/changes-since.js';
 import { builder } from '../builder.js';
+import { reach } from '../reach.js';
 import { EntityVersion } from './entities.js';
 
 const LocalIdMapping = builder.objectRef<{ localId: string; entityId: string }>('LocalIdMapping').implement({
@@ -18,6 +19,8 @@ const ChangesPageRef = builder.objectRef<ChangesPage>('ChangesPage').implement({
       type: [EntityVersion],
       description: 'The versions of this page, in commit order.',
       complexity: { field: 1, multiplier: 1 },
+      // The page's rows, of the dataset changesSince was authorized for.
+      ...reach('authorized-root'),
       // The page's rows again, as the selection plans them (the entity joined only when asked):
       // rows the plugin did not plan would each be reloaded field by field, several times slower.
       resolve: (query, p, _args, ctx) =>

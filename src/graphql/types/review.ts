@@ -4,6 +4,7 @@ import { DomainError } from '../../core/errors.js';
 import type { ChangeError } from '../../core/types.js';
 import { resolveConflict, resolveConflicts, restoreEntity, type ReviewOutcome } from '../../sync/resolve-conflict.js';
 import { builder } from '../builder.js';
+import { reach } from '../reach.js';
 import { itemsInOperation } from '../operation-items.js';
 import { Entity, EntityVersion } from './entities.js';
 import { ConflictTypeEnum } from './enums.js';
@@ -26,13 +27,14 @@ export const Resolution = builder.drizzleObject('resolutions', {
     id: t.exposeID('id', { description: 'Resolutions are numbered in the order they were made.' }),
     kind: t.expose('kind', { type: ResolutionKindEnum, description: 'Resolve or restore.' }),
     entityId: t.exposeID('entityId', { description: "The entity's id, without loading the entity." }),
-    entity: t.relation('entity', { description: 'The entity as it is now.' }),
+    // Reached only through its entity (Entity.resolutions, EntityVersion.resolution): the rule was applied there.
+    entity: t.relation('entity', { description: 'The entity as it is now.', ...reach('same-entity') }),
     atVersion: t.exposeInt('atVersion', { description: 'The entity version the reviewer looked at: the verdict was made there, and only there.' }),
     versionWritten: t.exposeInt('versionWritten', {
       nullable: true,
       description: 'The version it wrote from the reviewer (source REVIEW): the chosen values, or the restore. Null when it wrote none (a plain "mark resolved", or values equal to what was there).',
     }),
-    writtenVersion: t.relation('writtenVersion', { nullable: true, description: 'That version, with what it set (`changed`) and its diffs.' }),
+    writtenVersion: t.relation('writtenVersion', { nullable: true, description: 'That version, with what it set (`changed`) and its diffs.', ...reach('same-entity') }),
     conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true, description: 'The conflict it cleared (the strongest open one); null for a restore.' }),
     conflictingProperties: t.exposeStringList('conflictingProperties', { description: 'The properties of the conflicts it cleared, sorted (empty for SOFT ones and restores).' }),
     conflictsResolved: t.exposeInt('conflictsResolved', { description: 'How many conflicting versions it marked resolved.' }),
@@ -125,6 +127,7 @@ builder.mutationFields((t) => ({
       note: noteArg(t),
     },
     authScopes: (_root, args) => ({ $all: { reviewer: true, entity: String(args.entityId) } }),
+    ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {
       const { entityId, events } = await resolveConflict(ctx.db, ctx.principal, { entityId: String(args.entityId), version: args.version, values: args.values, label: args.label, note: args.note }, ctx.limits);
       ctx.publish(events);
@@ -142,6 +145,7 @@ builder.mutationFields((t) => ({
       note: noteArg(t),
     },
     authScopes: (_root, args) => ({ $all: { reviewer: true, entity: String(args.entityId) } }),
+    ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {
       const { entityId, events } = await restoreEntity(ctx.db, ctx.principal, { entityId: String(args.entityId), version: args.version, note: args.note });
       ctx.publish(events);

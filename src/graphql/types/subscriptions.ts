@@ -3,8 +3,10 @@ import type { Context } from '../context.js';
 import { SubscriptionEnd } from '../pubsub.js';
 import { normalizeUuid } from '../../core/validate.js';
 import type { EntityEvent } from '../../core/events.js';
+import { maySeeRunOf } from '../../core/auth.js';
 import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
+import { entityFrom, reach, versionFrom } from '../reach.js';
 import { ConflictTypeEnum } from './enums.js';
 
 type EventOf<T extends EntityEvent['type']> = Extract<EntityEvent, { type: T }>;
@@ -27,8 +29,10 @@ function eventBase<T extends EntityEvent>(name: string, description: string) {
       entity: t.drizzleField({
         type: 'entities',
         nullable: true,
-        description: 'The entity as it is when the event is read (later versions may have landed since).',
-        resolve: (query, e, _args, ctx) => ctx.db.query.entities.findFirst(query({ where: { id: e.entityId } })),
+        description:
+          "The entity as it is when the event is read (later versions may have landed since); null when it does not exist, or is not the event's dataset's (a change held in this dataset may name an entity of another).",
+        ...reach('from-parent'),
+        resolve: (query, e, _args, ctx) => entityFrom(ctx, query, e.datasetName, e.entityId),
       }),
     }),
   });
@@ -44,7 +48,8 @@ function announcedVersion<T extends EventOf<'entityChanged' | 'conflictDetected'
       type: 'entityVersions',
       nullable: true,
       description: 'The version this event announces, as it was made (not the entity as it is now: see `entity`).',
-      resolve: (query, e, _args, ctx) => ctx.db.query.entityVersions.findFirst(query({ where: { entityId: e.entityId, version: e.version } })),
+      ...reach('from-parent'),
+      resolve: (query, e, _args, ctx) => versionFrom(ctx, query, e.datasetName, e.entityId, e.version),
     }),
   );
 }
@@ -64,7 +69,11 @@ builder.objectFields(ConflictDetectedEvent, (t) => ({
 const ChangeHeldEvent = eventBase<EventOf<'changeHeld'>>('ChangeHeldEvent', 'A change went into the backlog to wait for its predecessor.');
 builder.objectFields(ChangeHeldEvent, (t) => ({
   changeId: t.exposeString('changeId', { description: 'The held change.' }),
-  branchId: t.exposeID('branchId', { description: 'Its offline run.' }),
+  branchId: t.id({
+    nullable: true,
+    description: "The offline run it belongs to: for reviewers, admins and the run's own device (null for another device's collector, so no device learns another's run ids).",
+    resolve: (e, _args, ctx) => (maySeeRunOf(ctx.principal, e.deviceId) ? e.branchId : null),
+  }),
   waitsFor: t.exposeInt('waitsFor', { description: 'The client baseVersion of the predecessor it waits for.' }),
   heldChange: t.drizzleField({
     type: 'heldChanges',
@@ -72,7 +81,8 @@ builder.objectFields(ChangeHeldEvent, (t) => ({
     description: 'The held change, while it is still held; null for collectors (it is a device\'s whole payload).',
     authScopes: { reviewer: true },
     unauthorizedResolver: () => null,
-    resolve: (query, e, _args, ctx) => ctx.db.query.heldChanges.findFirst(query({ where: { changeId: e.changeId } })),
+    ...reach('from-parent'),
+    resolve: (query, e, _args, ctx) => ctx.db.query.heldChanges.findFirst(query({ where: { changeId: e.changeId, datasetName: e.datasetName } })),
   }),
 }));
 

@@ -44,7 +44,7 @@ const DeliveryCountsRef = builder.objectRef<Record<(typeof WEBHOOK_DELIVERY_STAT
 const WebhookRef = builder.objectRef<WebhookRow>('Webhook').implement({
   description: 'An endpoint outside the service that is sent the chosen events of chosen datasets, signed (Standard Webhooks), at least once. Its secret is shown once, when it is made.',
   fields: (t) => ({
-    id: t.exposeID('id'),
+    id: t.exposeID('id', { description: 'The webhook\'s id (deleteWebhook, webhookDeliveries).' }),
     url: t.exposeString('url', { description: 'Where each event is POSTed.' }),
     datasets: t.exposeStringList('datasets', { nullable: true, description: 'The datasets whose events it is sent; null: every dataset.' }),
     events: t.field({ type: [WebhookEventEnum], description: 'The event types it is sent.', resolve: (w) => w.events }),
@@ -77,7 +77,7 @@ const DeliveryRef = builder.objectRef<DeliveryRow>('WebhookDelivery').implement(
     dataset: t.exposeString('dataset', { description: 'The dataset of the event.' }),
     entityId: t.id({ nullable: true, description: 'The entity the event is about (null for a refused change that named none).', resolve: (d) => (d.entityKey.startsWith('change:') ? null : d.entityKey) }),
     payload: t.field({ type: 'JSONObject', description: 'The `data` of the body sent.', resolve: (d) => { const { type: _type, datasetName, ...rest } = d.payload; return { dataset: datasetName, ...rest }; } }),
-    status: t.field({ type: DeliveryStatusEnum, resolve: (d) => d.status }),
+    status: t.field({ type: DeliveryStatusEnum, description: 'Where the delivery stands: pending (to be tried, or tried again), delivered, or failed for good.', resolve: (d) => d.status }),
     attempts: t.exposeInt('attempts', { description: 'Attempts made (one in flight included).' }),
     lastStatusCode: t.exposeInt('lastStatus', { nullable: true, description: 'The HTTP status of the last answer; null when there was none (refused, timed out, not tried yet).' }),
     lastError: t.exposeString('lastError', { nullable: true, description: 'Why the last attempt failed; null after a success or before any attempt.' }),
@@ -143,7 +143,7 @@ builder.mutationFields((t) => ({
     type: NewWebhook,
     description: `Registers an endpoint for the chosen events of the chosen datasets (or every dataset). Its signing secret is in the answer, once. At most ${WEBHOOK_LIMITS.maxWebhooks} webhooks.`,
     authScopes: { admin: true },
-    errors: {},
+    errors: { dataField: { description: 'The new webhook, with its signing secret (shown only this once).' } },
     args: {
       url: t.arg.string({ required: true, description: `An absolute http(s) URL without credentials (user:password@) or fragment, at most ${WEBHOOK_LIMITS.maxUrlLength} characters. Redirects are not followed.` }),
       datasets: t.arg.stringList({ description: `Datasets whose events it is sent (at most ${WEBHOOK_LIMITS.maxDatasets}, each must exist); absent: every dataset.` }),
@@ -155,7 +155,7 @@ builder.mutationFields((t) => ({
     type: WebhookRef,
     description: 'Removes a webhook and its deliveries: what it had not been sent is not sent.',
     authScopes: { admin: true },
-    errors: {},
+    errors: { dataField: { description: 'The webhook as it was before it was removed.' } },
     args: { id: t.arg.id({ required: true, description: 'The webhook.' }) },
     resolve: (_root, args, ctx) => deleteWebhook(ctx.db, String(args.id)),
   }),
