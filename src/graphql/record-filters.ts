@@ -31,13 +31,14 @@ const likeLiteral = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
  * The relational-query `where` of a records page, or null when the filters can match nothing
  * (a conflict type asked of records not in conflict, a search no label can hold).
  */
-export function recordFilters(dataset: DatasetRow, args: RecordFilterArgs) {
+export function recordFilters(dataset: DatasetRow, args: RecordFilterArgs, maxLabelLength: number) {
   if (args.property && !dataset.properties.includes(args.property.name)) {
     throw new GraphQLError(`the dataset does not declare the property "${args.property.name.slice(0, 60)}"`, { extensions: { code: 'UNKNOWN_PROPERTY' } });
   }
   if (args.conflict && args.inConflict === false) return null;
   const search = args.search?.trim() ?? '';
-  if (hasNul(search)) return null;
+  // Text no label can hold matches nothing (and a search longer than any label need not be run).
+  if (hasNul(search) || search.length > maxLabelLength) return null;
   const property = args.property ? { name: args.property.name, value: (args.property.value ?? null) as JsonValue } : null;
   const conflict = args.conflict ? { eq: args.conflict } : args.inConflict === true ? { isNotNull: true as const } : args.inConflict === false ? { isNull: true as const } : undefined;
   return {

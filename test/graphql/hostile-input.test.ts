@@ -76,10 +76,13 @@ describe('lookups with characters the database cannot compare answer plainly', (
     expect(ok(res).change).toBeNull();
   });
 
-  it('dataset(name), entities(dataset), conflicts(dataset) with a NUL: nothing found', async () => {
-    const res = await t.gql(`query($n: String!) { dataset(name: $n) { name } entities(dataset: $n) { nodes { id } } conflicts(dataset: $n) { id } }`, { n: nul });
-    noInternalError(res);
-    expect(ok(res)).toEqual({ dataset: null, entities: { nodes: [] }, conflicts: [] });
+  it('dataset(name) with a NUL: null; entities(dataset), conflicts(dataset): UNKNOWN_DATASET', async () => {
+    expect(ok(await t.gql(`query($n: String!) { dataset(name: $n) { name } }`, { n: nul })).dataset).toBeNull();
+    for (const field of ['entities(dataset: $n) { nodes { id } }', 'conflicts(dataset: $n) { id }']) {
+      const res = await t.gql(`query($n: String!) { ${field} }`, { n: nul });
+      noInternalError(res);
+      expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['UNKNOWN_DATASET']);
+    }
   });
 
   it('addDatasetProperties on a name with a NUL: UNKNOWN_DATASET', async () => {

@@ -170,6 +170,20 @@ describe('resolveConflict at the version looked at', () => {
     expect(await state(id)).toMatchObject({ conflict: 'HARD', version: 3, resolutions: { nodes: [] } });
   });
 
+  it("a collector pulls the reviewer's version but not who made it or why: resolution null, resolutions and conflictDetails FORBIDDEN", async () => {
+    const id = await conflicted();
+    await resolve({ id, v: 3, values: { height: 2 }, note: 'private reasoning' }, tokens.ana);
+    const asCollector = sync({ ...t, gql: (q, v) => t.gqlAs(tokens.collector, q, v) });
+    const pulled = (await asCollector.pull(trees, {}, 'version source entity { id } resolution { by note }')).versions.filter((v: any) => v.entity.id === id);
+    expect(pulled.map((v: any) => [v.version, v.source, v.resolution])).toEqual([[1, 'ONLINE', null], [2, 'ONLINE', null], [3, 'ONLINE', null], [4, 'REVIEW', null]]);
+    const change = { id: randomUUID(), dataset: trees, entityId: id, action: 'UPDATE', baseVersion: 4, data: { note: 'again' } };
+    for (const field of ['resolutions { nodes { by } }', 'conflictDetails { property }']) {
+      const res = await t.gqlAs(tokens.collector, `mutation($c: ChangeInput!) { submitChange(change: $c) { outcome entity { ${field} } } }`, { c: { ...change, id: randomUUID() } });
+      expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
+      expect(JSON.stringify(res)).not.toContain('private reasoning');
+    }
+  });
+
   it('publishes entityChanged and conflictResolved (with the verdict) after the commit; a refused resolve publishes nothing', async () => {
     const id = await conflicted();
     const before = tracker.opened();

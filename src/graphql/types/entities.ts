@@ -143,7 +143,7 @@ builder.queryFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       checkCursor(args.after);
       checkCursor(args.before);
-      const where = recordFilters(await knownDataset(ctx, args.dataset), args);
+      const where = recordFilters(await knownDataset(ctx, args.dataset), args, ctx.limits.maxLabelLength);
       return where ? ctx.db.query.entities.findMany(query({ where, orderBy: { id: 'asc' } })) : [];
     },
   }),

@@ -52,7 +52,8 @@ const ConflictDetailRef = builder.objectRef<ConflictDetail>('ConflictDetail').im
 builder.drizzleObjectField(Entity, 'conflictDetails', (t) =>
   t.loadableList({
     type: ConflictDetailRef,
-    description: 'Per property of its open HARD conflicts (sorted): the value now, the value before the conflict and every competing write, each with its device and time. Empty without one (SOFT conflicts name no property).',
+    description: 'Per property of its open HARD conflicts (sorted): the value now, the value before the conflict and every competing write, each with its device and time. Empty without one (SOFT conflicts name no property). Reviewers and admins only.',
+    authScopes: { reviewer: true },
     // A few values per property, a few properties: priced as a short list.
     complexity: { field: 1, multiplier: 10 },
     load: (ids: string[], ctx) => conflictDetailsOf(ctx.db, ids),

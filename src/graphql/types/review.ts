@@ -22,7 +22,9 @@ const ResolutionKindEnum = builder.enumType('ResolutionKind', {
 
 export const Resolution = builder.drizzleObject('resolutions', {
   name: 'Resolution',
-  description: "A reviewer's verdict on an entity, kept for good: who, when, at which version, why, and the version it wrote.",
+  description: "A reviewer's verdict on an entity, kept for good: who, when, at which version, why, and the version it wrote. Reviewers and admins only.",
+  // Whichever path reaches a verdict (an entity, a version, an event), only reviewers see who and why.
+  authScopes: { reviewer: true },
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Resolutions are numbered in the order they were made.' }),
     kind: t.expose('kind', { type: ResolutionKindEnum, description: 'Resolve or restore.' }),
@@ -58,7 +60,8 @@ function checkResolutionCursor(cursor: string | null | undefined): void {
 
 builder.drizzleObjectFields(Entity, (t) => ({
   resolutions: t.relatedConnection('resolutions', {
-    description: `Every verdict on this entity (resolutions and restores), newest first; paged with first/after (at most ${MAX_RESOLUTIONS_PAGE}, default ${RESOLUTIONS_PAGE}).`,
+    description: `Every verdict on this entity (resolutions and restores), newest first; paged with first/after (at most ${MAX_RESOLUTIONS_PAGE}, default ${RESOLUTIONS_PAGE}). Reviewers and admins only.`,
+    authScopes: { reviewer: true },
     defaultSize: RESOLUTIONS_PAGE,
     maxSize: MAX_RESOLUTIONS_PAGE,
     query: (args) => {
@@ -76,7 +79,9 @@ builder.drizzleObjectFields(Entity, (t) => ({
 builder.drizzleObjectFields(EntityVersion, (t) => ({
   resolution: t.relation('resolution', {
     nullable: true,
-    description: "The reviewer's verdict on this version: the one that resolved its conflict, or the one that wrote it (source REVIEW). Null otherwise.",
+    description: "The reviewer's verdict on this version: the one that resolved its conflict, or the one that wrote it (source REVIEW). Null otherwise, and for collectors.",
+    authScopes: { reviewer: true },
+    unauthorizedResolver: () => null,
   }),
 }));
 

@@ -105,7 +105,9 @@ builder.objectFields(ConflictResolvedEvent, (t) => ({
   resolution: t.drizzleField({
     type: 'resolutions',
     nullable: true,
-    description: 'The verdict: who, why, at which version, the version it wrote.',
+    description: 'The verdict: who, why, at which version, the version it wrote; null for collectors.',
+    authScopes: { reviewer: true },
+    unauthorizedResolver: () => null,
     resolve: (query, e, _args, ctx) => (e.resolutionId == null ? null : ctx.db.query.resolutions.findFirst(query({ where: { id: e.resolutionId } }))),
   }),
 }));
