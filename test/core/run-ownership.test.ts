@@ -163,7 +163,8 @@ describe('the plan: another device’s change is never placed into the run', () 
     expect(intrusion.writes.changes.map((c) => [c.changeId, c.outcome, c.errorCode, c.deviceId])).toEqual([[id(1), 'REJECTED', 'BRANCH_OF_OTHER_DEVICE', 'tab-1']]);
     expect(intrusion.writes.heldDeleted).toEqual([]);
     expect(intrusion.writes.versions).toEqual([]);
-    expect(intrusion.events).toEqual([]);
+    // Only the refusal is announced (to webhooks): nothing of the run or its entity.
+    expect(intrusion.events.map((e) => [e.type, 'code' in e ? e.code : null, e.datasetName])).toEqual([['changeRejected', 'BRANCH_OF_OTHER_DEVICE', 'trees']]);
     expect(heldIds(s)).toEqual([id(3), id(2)]);
     const own = submit(s, [step(4, 1, 'tab-2')]);
     expect(own.results.map(brief)).toEqual([['APPLIED', 2, [['APPLIED', 3], ['APPLIED', 4]]]]);
@@ -255,7 +256,11 @@ describe('the plan: seen from a dataset, nothing of another exists', () => {
     expect(forced.results.map(brief)).toEqual([['REJECTED', 'ENTITY_EXISTS'], ['REJECTED', 'ENTITY_EXISTS']]);
     expect(forced.results.map((r) => r.dataset)).toEqual(['trees', 'trees']);
     expect(forced.writes.versions).toEqual([]);
-    expect(forced.events).toEqual([]);
+    // The refusals are announced in trees, where the changes were sent; nothing of birds' entity.
+    expect(forced.events.map((e) => [e.type, 'code' in e ? e.code : null, e.datasetName])).toEqual([
+      ['changeRejected', 'ENTITY_EXISTS', 'trees'],
+      ['changeRejected', 'ENTITY_EXISTS', 'trees'],
+    ]);
     expect(s.entities.get(E)).toMatchObject({ version: 4, data: { note: 'bird-phone-3' } });
   });
 
