@@ -3,6 +3,8 @@
  * configured anonymous role); the GraphQL layer maps them to Pothos auth scopes.
  */
 
+import type { Subset } from './subsets.js';
+
 export const ROLES = ['collector', 'reviewer', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -14,6 +16,8 @@ export interface Principal {
   deviceId: string | null;
   /** Dataset names this principal may use; null: every dataset. */
   datasets: readonly string[] | null;
+  /** The token's subset of those datasets (core/subsets.ts); null: the whole datasets. */
+  subset: Subset | null;
 }
 
 export function isRole(value: string): value is Role {
@@ -61,4 +65,13 @@ export function maySeeChange(p: Principal, owner: { dataset: string | null; devi
 /** Every change of a batch must be in the principal's datasets and, for a device token, its device. */
 export function maySubmitAll(p: Principal, changes: readonly { dataset?: string | null; deviceId?: string | null }[]): boolean {
   return maySubmit(p) && changes.every((c) => mayUseDataset(p, c.dataset) && (p.deviceId === null || c.deviceId === p.deviceId));
+}
+
+/**
+ * Subsets are for field devices: only a collector token bound to a list of datasets takes one.
+ * A reviewer or admin reads and resolves whole datasets, and a subset over every dataset could
+ * name a property that a dataset made later does not declare.
+ */
+export function mayHaveSubset(p: Pick<Principal, 'role' | 'datasets'>): boolean {
+  return p.role === 'collector' && p.datasets !== null && p.datasets.length > 0;
 }

@@ -26,7 +26,9 @@ export type SyncEvent =
   /** A reviewer resolved the entity's conflict (at its version `version`): inboxes drop it. */
   | { type: 'conflictResolved'; datasetName: string; entityId: string; version: number }
   /** An API token was revoked: its open sockets and streams end on every instance. */
-  | { type: 'tokenRevoked'; tokenId: string };
+  | { type: 'tokenRevoked'; tokenId: string }
+  /** An admin changed an API token's subset: instances forget its cached lookup, its subscriptions re-read the rules. */
+  | { type: 'tokenSubsetChanged'; tokenId: string };
 
 /** The events dashboards subscribe to: each belongs to one entity of one dataset. */
-export type EntityEvent = Exclude<SyncEvent, { type: 'tokenRevoked' }>;
+export type EntityEvent = Exclude<SyncEvent, { type: 'tokenRevoked' } | { type: 'tokenSubsetChanged' }>;

@@ -81,6 +81,8 @@ export const ERROR_CODES = {
   TOKEN_NOT_FOUND: 'no API token has this id',
   INVALID_DEVICE_ID: 'the device id is not acceptable',
   ADMIN_TOKEN_RESTRICTED: 'an admin token applies to every dataset and device: it takes no datasets or device id',
+  OUTSIDE_SUBSET: "the entity is not in the token's subset",
+  INVALID_SUBSET: 'the subset is not acceptable',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

@@ -3,9 +3,10 @@ import { changes, heldChanges, localIds } from './changes.js';
 import { datasets } from './datasets.js';
 import { entities, entityVersions } from './entities.js';
 import { eventPayloads } from './events.js';
+import { subsetLog } from './subsets.js';
 import { apiTokens } from './tokens.js';
 
-export const tables = { datasets, entities, entityVersions, changes, heldChanges, localIds, eventPayloads, apiTokens };
+export const tables = { datasets, entities, entityVersions, changes, heldChanges, localIds, eventPayloads, apiTokens, subsetLog };
 
 export const relations = defineRelations(tables, (r) => ({
   datasets: {

@@ -3,10 +3,12 @@ import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
 import type { Principal, Role } from '../core/auth.js';
 import { DomainError } from '../core/errors.js';
 import { hasNul } from '../core/json.js';
+import type { SubsetRuleInput } from '../core/subsets.js';
 import { normalizeUuid, validateName } from '../core/validate.js';
 import type { Db } from '../db/client.js';
 import { apiTokens } from '../db/tokens.js';
 import type { SyncEvent } from '../core/events.js';
+import { lockSubsets, writeSubsetMoves } from './subset-moves.js';
 
 export type TokenRow = typeof apiTokens.$inferSelect;
 
@@ -22,9 +24,15 @@ export interface NewToken {
   role: Role;
   deviceId?: string | null;
   datasets?: readonly string[] | null;
+  /** Rules on declared properties (core/subsets.ts); absent or empty: the whole datasets. */
+  subset?: readonly SubsetRuleInput[] | null;
 }
 
-/** Creates a token; the secret is returned here once and never stored. */
+/**
+ * Creates a token; the secret is returned here once and never stored. A token with a subset gets
+ * its share (ENTERED rows of its subset log) in the same transaction, so its first pull hands it
+ * out.
+ */
 export async function createToken(db: Db, input: NewToken): Promise<{ secret: string; token: TokenRow }> {
   // A token's name is free text for people ("Tablet 7, north site"), unlike dataset names.
   if (input.name.trim().length === 0 || input.name.length > 200 || hasNul(input.name)) {
@@ -32,7 +40,7 @@ export async function createToken(db: Db, input: NewToken): Promise<{ secret: st
   }
   // An admin creates datasets and tokens: a dataset or device list on it would be a promise the
   // role cannot keep.
-  if (input.role === 'admin' && (input.deviceId != null || input.datasets != null)) throw new DomainError('ADMIN_TOKEN_RESTRICTED');
+  if (input.role === 'admin' && (input.deviceId != null || input.datasets != null || (input.subset?.length ?? 0) > 0)) throw new DomainError('ADMIN_TOKEN_RESTRICTED');
   if (input.deviceId != null && (input.deviceId.length === 0 || input.deviceId.length > 200 || hasNul(input.deviceId))) {
     throw new DomainError('INVALID_DEVICE_ID', 'a device id has 1 to 200 characters and no NUL');
   }
@@ -41,22 +49,66 @@ export async function createToken(db: Db, input: NewToken): Promise<{ secret: st
     if (error) throw new DomainError(error.code, `dataset "${dataset.slice(0, 60)}": ${error.message}`);
   }
   const secret = PREFIX + randomBytes(32).toString('base64url');
-  const [token] = await db
-    .insert(apiTokens)
-    .values({ name: input.name, secretHash: hashSecret(secret), role: input.role, deviceId: input.deviceId ?? null, datasets: input.datasets ? [...new Set(input.datasets)] : null })
-    .returning();
-  return { secret, token: token! };
+  const row = { name: input.name, secretHash: hashSecret(secret), role: input.role, deviceId: input.deviceId ?? null, datasets: input.datasets ? [...new Set(input.datasets)] : null };
+  if (!input.subset || input.subset.length === 0) {
+    const [token] = await db.insert(apiTokens).values(row).returning();
+    return { secret, token: token! };
+  }
+  const rules = input.subset;
+  const token = await db.transaction(async (tx) =>
+    writeSubsetMoves(tx, { role: row.role, datasets: row.datasets }, null, rules, async (subset) => {
+      const [made] = await tx.insert(apiTokens).values({ ...row, subset, subsetChangedAt: new Date() }).returning();
+      return made!;
+    }),
+  );
+  return { secret, token };
+}
+
+/**
+ * An admin moves a device to another share (DESIGN "Subsets"): the token's rules change at once,
+ * and its subset log gets, in the same transaction, LEFT for each entity it held that the new
+ * rules leave out and ENTERED (with the entity's state) for each it did not hold that they take
+ * in. A device's cursor from before keeps working: its next pull reads those rows. An empty
+ * subset is the whole datasets. The returned event tells every instance.
+ */
+export async function setTokenSubset(db: Db, id: string, subset: readonly SubsetRuleInput[]): Promise<{ token: TokenRow; events: SyncEvent[] }> {
+  const uuid = normalizeUuid(id);
+  const notFound = () => new DomainError('TOKEN_NOT_FOUND', `no API token has the id "${String(id).slice(0, 60)}"`);
+  if (!uuid) throw notFound();
+  return db.transaction(async (tx) => {
+    const [found] = await tx.select({ datasets: apiTokens.datasets }).from(apiTokens).where(eq(apiTokens.id, uuid)).limit(1);
+    if (!found) throw notFound();
+    // Read again under the locks: what the token holds is what its last reassignment left.
+    if (found.datasets) await lockSubsets(tx, found.datasets);
+    const [current] = await tx.select().from(apiTokens).where(eq(apiTokens.id, uuid)).limit(1);
+    if (!current) throw notFound();
+    if (current.revokedAt) throw new DomainError('TOKEN_NOT_FOUND', `the API token "${uuid}" is revoked`);
+    // No rules before and none asked for: it stays a whole-datasets token, pulling versions.
+    if (current.subset === null && subset.length === 0) return { token: current, events: [] };
+    const token = await writeSubsetMoves(tx, current, current.subset ?? 'ALL', subset, async (rules) => {
+      // Under the datasets' subset locks: no other reassignment of this token runs meanwhile.
+      const [changed] = await tx.update(apiTokens).set({ subset: rules, subsetChangedAt: new Date() }).where(eq(apiTokens.id, uuid)).returning();
+      return changed!;
+    });
+    return { token, events: [{ type: 'tokenSubsetChanged' as const, tokenId: token.id }] };
+  });
+}
+
+/** A token's subset as stored now (null: the whole datasets), read where a cached principal is not enough. */
+export async function tokenSubset(db: Db, id: string): Promise<TokenRow['subset']> {
+  const [row] = await db.select({ subset: apiTokens.subset }).from(apiTokens).where(eq(apiTokens.id, id)).limit(1);
+  return row?.subset ?? null;
 }
 
 /** The principal a bearer secret stands for, or null when it is unknown or revoked. */
 export async function authenticate(db: Db, secret: string): Promise<Principal | null> {
   if (!secret.startsWith(PREFIX) || secret.length > 200) return null;
   const [row] = await db
-    .select({ id: apiTokens.id, role: apiTokens.role, deviceId: apiTokens.deviceId, datasets: apiTokens.datasets })
+    .select({ id: apiTokens.id, role: apiTokens.role, deviceId: apiTokens.deviceId, datasets: apiTokens.datasets, subset: apiTokens.subset })
     .from(apiTokens)
     .where(and(eq(apiTokens.secretHash, hashSecret(secret)), isNull(apiTokens.revokedAt)))
     .limit(1);
-  return row ? { tokenId: row.id, role: row.role, deviceId: row.deviceId, datasets: row.datasets } : null;
+  return row ? { tokenId: row.id, role: row.role, deviceId: row.deviceId, datasets: row.datasets, subset: row.subset } : null;
 }
 
 /**
@@ -82,26 +134,26 @@ export async function revokeToken(db: Db, id: string): Promise<{ token: TokenRow
   return { token: already, events: [] };
 }
 
-/** Ids of the tokens revoked in the last `seconds` (by the database clock). */
-async function recentlyRevoked(db: Db, seconds: number): Promise<string[]> {
+/** Tokens revoked, or whose subset changed, in the last `seconds` (by the database clock), as their events. */
+async function recentTokenEvents(db: Db, seconds: number): Promise<TokenEvent[]> {
   const rows = await db
-    .select({ id: apiTokens.id })
+    .select({ id: apiTokens.id, revoked: sql<boolean>`${apiTokens.revokedAt} is not null` })
     .from(apiTokens)
-    .where(sql`${apiTokens.revokedAt} > now() - make_interval(secs => ${seconds})`);
-  return rows.map((r) => r.id);
+    .where(sql`/* recentTokenEvents */ ${apiTokens.revokedAt} > now() - make_interval(secs => ${seconds}) or ${apiTokens.subsetChangedAt} > now() - make_interval(secs => ${seconds})`);
+  return rows.map((r) => ({ type: r.revoked ? 'tokenRevoked' : 'tokenSubsetChanged', tokenId: r.id }));
 }
 
+type TokenEvent = Extract<SyncEvent, { type: 'tokenRevoked' | 'tokenSubsetChanged' }>;
+
 /**
- * Revocations travel as events, and one can be lost (a NOTIFY on a connection cut right after
- * the commit). So every `intervalSeconds` this reads the tokens revoked in the last three
- * intervals and hands their events to `announce` (this instance only: each instance sweeps).
+ * Revocations and subset changes travel as events, and one can be lost (a NOTIFY on a connection
+ * cut right after the commit). So every `intervalSeconds` this reads the tokens revoked or
+ * reassigned in the last three intervals and hands their events to `announce` (this instance
+ * only: each instance sweeps).
  */
-export function startRevocationSweep(
-  db: Db,
-  opts: { intervalSeconds: number; announce: (events: readonly Extract<SyncEvent, { type: 'tokenRevoked' }>[]) => void; onError: (error: unknown) => void },
-): { stop(): void } {
+export function startRevocationSweep(db: Db, opts: { intervalSeconds: number; announce: (events: readonly TokenEvent[]) => void; onError: (error: unknown) => void }): { stop(): void } {
   const timer = setInterval(() => {
-    recentlyRevoked(db, 3 * opts.intervalSeconds).then((ids) => opts.announce(ids.map((tokenId) => ({ type: 'tokenRevoked', tokenId }))), opts.onError);
+    recentTokenEvents(db, 3 * opts.intervalSeconds).then(opts.announce, opts.onError);
   }, opts.intervalSeconds * 1000);
   timer.unref();
   return { stop: () => clearInterval(timer) };

@@ -28,7 +28,7 @@ const NAMES: (string | null | undefined)[] = ['trees', 'birds', 'fish', 'Trees',
 const DEVICE_ARGS: (string | null | undefined)[] = ['tab-1', 'tab-2', 'TAB-1', 'tab-1 ', '', null, undefined];
 
 const principal = (role: Role, datasets: readonly string[] | null, deviceId: string | null): Principal =>
-  deepFreeze({ tokenId: 'b4f0c1e2-0000-4000-8000-000000000001', role, deviceId, datasets: datasets && [...datasets] });
+  deepFreeze({ tokenId: 'b4f0c1e2-0000-4000-8000-000000000001', role, deviceId, datasets: datasets && [...datasets], subset: null });
 
 /** Every combination of role, dataset list and device: 3 × 4 × 2 principals. */
 const GRID = ROLES.flatMap((role) => DATASET_LISTS.flatMap((datasets) => DEVICES.map((deviceId) => principal(role, datasets, deviceId))));

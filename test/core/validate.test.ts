@@ -686,6 +686,8 @@ const NEVER_RETURNS: Partial<Record<ErrorCode, string>> = {
   FORBIDDEN: 'about the request, not the change (auth)',
   TOKEN_NOT_FOUND: 'about API tokens, not changes',
   ADMIN_TOKEN_RESTRICTED: 'about API tokens, not changes',
+  INVALID_SUBSET: 'about API tokens, not changes (core validateSubset)',
+  OUTSIDE_SUBSET: "needs the submitting token's subset and the entity (planBatch)",
 };
 const RETURNED_CODES = (Object.keys(RETURNS) as ErrorCode[]).sort();
 const NEVER_CODES = (Object.keys(NEVER_RETURNS) as ErrorCode[]).sort();

@@ -16,6 +16,7 @@ import type { ChangeResult } from '../../core/results.js';
 import { submitChanges } from '../../sync/submit-changes.js';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
+import { inSubsetWhere } from '../subset-filter.js';
 import { ChangeActionEnum, ChangeOutcomeEnum, ConflictTypeEnum } from './enums.js';
 import { ChangeRejection, ErrorCodeEnum } from './errors.js';
 import { OperationInputRef } from './operations.js';
@@ -62,13 +63,13 @@ ChangeResultRef.implement({
       nullable: true,
       // A rejection may name an entity of another dataset (ENTITY_EXISTS, ENTITY_NOT_FOUND, CHANGE_ID_REUSED…): never show it.
       authScopes: (r) => (r.entityId ? { entity: r.entityId } : true), unauthorizedResolver: () => null,
-      resolve: (query, r, _args, ctx) => (r.entityId ? ctx.db.query.entities.findFirst(query({ where: { id: r.entityId } })) : null),
+      resolve: (query, r, _args, ctx) => (r.entityId ? ctx.db.query.entities.findFirst(query({ where: { id: r.entityId, ...inSubsetWhere(ctx) } })) : null),
     }),
     entityVersion: t.drizzleField({
       type: 'entityVersions',
       nullable: true,
       resolve: (query, r, _args, ctx) =>
-        r.entityId && r.version ? ctx.db.query.entityVersions.findFirst(query({ where: { entityId: r.entityId, version: r.version } })) : null,
+        r.entityId && r.version ? ctx.db.query.entityVersions.findFirst(query({ where: { entityId: r.entityId, version: r.version, ...inSubsetWhere(ctx) } })) : null,
     }),
   }),
 });
@@ -128,7 +129,7 @@ async function submit(ctx: Context, info: GraphQLResolveInfo, inputs: (typeof Ch
   if (total > ctx.limits.maxBatch) {
     throw new DomainError('BATCH_TOO_LARGE', `this request submits ${total} changes over its fields; the limit for one request is ${ctx.limits.maxBatch}`);
   }
-  const { results, events } = await submitChanges(ctx.db, inputs.map(toCore), ctx.limits);
+  const { results, events } = await submitChanges(ctx.db, inputs.map(toCore), ctx.limits, ctx.principal.tokenId);
   ctx.publish(events);
   ctx.observer.submitted(results);
   return results;

@@ -3,6 +3,7 @@ import { isUuid, validateName } from '../../core/validate.js';
 import { conflictingPropertiesOf, lastConflictAtOf } from '../../sync/conflict-facts.js';
 import { datasetStats, type DatasetStats } from '../../sync/dataset-stats.js';
 import { builder } from '../builder.js';
+import { inSubsetWhere } from '../subset-filter.js';
 import { HeldChange } from './branches.js';
 import { Dataset } from './datasets.js';
 import { Entity } from './entities.js';
@@ -49,7 +50,7 @@ builder.drizzleObjectFields(Entity, (t) => ({
 }));
 
 builder.drizzleObjectField(HeldChange, 'entity', (t) =>
-  t.relation('entity', { nullable: true, description: 'Its entity; null while the create it waits for has not arrived.' }),
+  t.relation('entity', { nullable: true, description: 'Its entity; null while the create it waits for has not arrived.', query: (_args, ctx) => ({ where: inSubsetWhere(ctx) }) }),
 );
 
 /** The inbox cursor is plugin-drizzle's (lastConflictAt, id) tuple; a tampered one would reach SQL. Refuse it clearly. */

@@ -3,6 +3,7 @@ import { GraphQLError } from 'graphql';
 import { isUuid, normalizeUuid, validateName } from '../../core/validate.js';
 import { resolveConflict } from '../../sync/resolve-conflict.js';
 import { builder } from '../builder.js';
+import { inSubsetWhere } from '../subset-filter.js';
 import { OperationRef } from './operations.js';
 import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
 
@@ -51,7 +52,8 @@ export const Entity = builder.drizzleObject('entities', {
         limit: t.arg.int({ description: `At most this many (1-${MAX_VERSIONS_PAGE}, default ${VERSIONS_PAGE}).` }),
       },
       // A long history is paged, so a query's work is bounded by what it asks for.
-      query: (args) => ({ where: { version: { gt: args.after ?? 0 } }, orderBy: { version: 'asc' }, limit: versionsPage(args.limit) }),
+      // A token with a subset sees only the states that were in its share.
+      query: (args, ctx) => ({ where: { version: { gt: args.after ?? 0 }, ...inSubsetWhere(ctx) }, orderBy: { version: 'asc' }, limit: versionsPage(args.limit) }),
       complexity: (args) => ({ field: 1, multiplier: versionsPage(args.limit) }),
     }),
   }),
@@ -95,7 +97,11 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
     deviceId: t.exposeString('deviceId', { nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     entityId: t.exposeID('entityId', { description: "The entity's id, without loading the entity (what a pull needs)." }),
-    entity: t.relation('entity'),
+    entity: t.relation('entity', {
+      nullable: true,
+      description: 'The entity as it is now; null for a token whose subset it has left since.',
+      query: (_args, ctx) => ({ where: inSubsetWhere(ctx) }),
+    }),
   }),
 });
 

@@ -4,6 +4,7 @@ import { SubscriptionEnd } from '../pubsub.js';
 import { normalizeUuid } from '../../core/validate.js';
 import type { EntityEvent } from '../../core/events.js';
 import { builder } from '../builder.js';
+import { inSubsetWhere } from '../subset-filter.js';
 import { ConflictTypeEnum } from './enums.js';
 
 type EventOf<T extends EntityEvent['type']> = Extract<EntityEvent, { type: T }>;
@@ -26,7 +27,7 @@ function eventBase<T extends EntityEvent>(name: string, description: string) {
         type: 'entities',
         nullable: true,
         description: 'The entity as it is when the event is read (later versions may have landed since).',
-        resolve: (query, e, _args, ctx) => ctx.db.query.entities.findFirst(query({ where: { id: e.entityId } })),
+        resolve: (query, e, _args, ctx) => ctx.db.query.entities.findFirst(query({ where: { id: e.entityId, ...inSubsetWhere(ctx) } })),
       }),
     }),
   });
@@ -42,7 +43,7 @@ function announcedVersion<T extends EventOf<'entityChanged' | 'conflictDetected'
       type: 'entityVersions',
       nullable: true,
       description: 'The version this event announces, as it was made (not the entity as it is now: see `entity`).',
-      resolve: (query, e, _args, ctx) => ctx.db.query.entityVersions.findFirst(query({ where: { entityId: e.entityId, version: e.version } })),
+      resolve: (query, e, _args, ctx) => ctx.db.query.entityVersions.findFirst(query({ where: { entityId: e.entityId, version: e.version, ...inSubsetWhere(ctx) } })),
     }),
   );
 }

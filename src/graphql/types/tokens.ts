@@ -1,5 +1,6 @@
 import { ROLES, type Principal } from '../../core/auth.js';
-import { createToken, listTokens, revokeToken } from '../../sync/tokens.js';
+import type { Subset, SubsetRule } from '../../core/subsets.js';
+import { createToken, listTokens, revokeToken, setTokenSubset } from '../../sync/tokens.js';
 import { builder } from '../builder.js';
 
 export const RoleEnum = builder.enumType('Role', {
@@ -11,7 +12,26 @@ export const RoleEnum = builder.enumType('Role', {
   } satisfies Record<(typeof ROLES)[number], unknown>,
 });
 
-const ApiToken = builder.drizzleObject('apiTokens', {
+export const SubsetRuleRef = builder.objectRef<SubsetRule>('SubsetRule').implement({
+  description: "One rule of a token's subset: the entity's `property` holds one of `values`.",
+  fields: (t) => ({
+    property: t.exposeString('property', { description: 'A property declared by each of the token\'s datasets.' }),
+    values: t.field({ type: ['String'], description: 'A string property matches as it is, a boolean as "true"/"false", an integer (up to 15 digits) in decimal.', resolve: (r) => [...r.values] }),
+  }),
+});
+
+export const SubsetRuleInput = builder.inputType('SubsetRuleInput', {
+  description: "One rule of a token's subset: the entity's `property` must hold one of `values`.",
+  fields: (t) => ({
+    property: t.string({ required: true, description: "A property declared by each of the token's datasets." }),
+    values: t.stringList({ required: true, description: '1 to 100 values of 1 to 200 characters.' }),
+  }),
+});
+
+/** A subset as the API shows it: null for the whole datasets (no rules, or none left). */
+const shown = (subset: Subset | null): Subset | null => (subset && subset.length > 0 ? subset : null);
+
+export const ApiToken = builder.drizzleObject('apiTokens', {
   name: 'ApiToken',
   description: 'An API token. Its secret is shown once, when it is created, and never stored.',
   fields: (t) => ({
@@ -20,6 +40,13 @@ const ApiToken = builder.drizzleObject('apiTokens', {
     role: t.field({ type: RoleEnum, resolve: (row) => row.role }),
     deviceId: t.exposeString('deviceId', { nullable: true, description: 'The only device it may act as; null: any.' }),
     datasets: t.exposeStringList('datasets', { nullable: true, description: 'The datasets it may use; null: all.' }),
+    subset: t.field({
+      type: [SubsetRuleRef],
+      nullable: true,
+      description: 'The part of its datasets it sees: the entities matching every rule. Null: the whole datasets.',
+      select: { columns: { subset: true } },
+      resolve: (row) => shown(row.subset),
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
   }),
@@ -39,6 +66,7 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
     role: t.field({ type: RoleEnum, resolve: (p) => p.role }),
     deviceId: t.exposeString('deviceId', { nullable: true }),
     datasets: t.field({ type: ['String'], nullable: true, resolve: (p) => p.datasets }),
+    subset: t.field({ type: [SubsetRuleRef], nullable: true, description: 'The part of its datasets it sees; null: the whole datasets.', resolve: (p) => shown(p.subset) }),
   }),
 });
 
@@ -62,8 +90,28 @@ builder.mutationFields((t) => ({
       role: t.arg({ type: RoleEnum, required: true }),
       deviceId: t.arg.string({ description: 'Bind the token to one device.' }),
       datasets: t.arg.stringList({ description: 'Restrict the token to these datasets; absent: all.' }),
+      subset: t.arg({
+        type: [SubsetRuleInput],
+        description: 'Only the entities of its datasets matching every rule (at most 8 rules, each on a property every one of its datasets declares). Collector tokens with datasets only; absent or empty: the whole datasets.',
+      }),
     },
     resolve: (_root, args, ctx) => createToken(ctx.db, args),
+  }),
+  setTokenSubset: t.field({
+    type: ApiToken,
+    description:
+      "Reassigns a device: the token's subset changes at once, on every instance. Its next pull (from any cursor it holds) drops the entities that left the subset and gets those that entered it. An empty list: the whole datasets.",
+    authScopes: { admin: true },
+    errors: {},
+    args: {
+      tokenId: t.arg.id({ required: true }),
+      subset: t.arg({ type: [SubsetRuleInput], required: true, description: 'The new rules (at most 8, each on a property every one of its datasets declares).' }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const { token, events } = await setTokenSubset(ctx.db, String(args.tokenId), args.subset);
+      ctx.publish(events);
+      return token;
+    },
   }),
   revokeApiToken: t.field({
     type: ApiToken,
