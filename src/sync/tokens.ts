@@ -1,13 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
+import { and, arrayOverlaps, asc, count, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { Principal, Role } from '../core/auth.js';
 import { DomainError } from '../core/errors.js';
 import { hasNul } from '../core/json.js';
-import type { SubsetRuleInput } from '../core/subsets.js';
+import { inSubset, type SubsetRuleInput } from '../core/subsets.js';
+import type { PropertyValues } from '../core/types.js';
 import { normalizeUuid, validateName } from '../core/validate.js';
 import type { Db } from '../db/client.js';
 import { apiTokens } from '../db/tokens.js';
 import type { SyncEvent } from '../core/events.js';
+import { rowsOf } from './batch-store.js';
 import { lockSubsets, writeSubsetMoves } from './subset-moves.js';
 
 export type TokenRow = typeof apiTokens.$inferSelect;
@@ -173,4 +175,23 @@ export async function createFirstAdminToken(db: Db): Promise<string | null> {
   if ((row?.n ?? 0) > 0) return null;
   const { secret } = await createToken(db, { name: 'first admin', role: 'admin' });
   return secret;
+}
+
+/**
+ * For each entity, the live tokens whose subset includes it (core inSubset on its current
+ * properties), oldest first: what a reviewer reads to know which devices hold a record. Tokens
+ * without a subset see every entity of their datasets and are not listed.
+ */
+export async function subsetTokensOf(db: Db, entityIds: readonly string[]): Promise<TokenRow[][]> {
+  if (entityIds.length === 0) return [];
+  const found = rowsOf<{ id: string; data: PropertyValues; dataset: string }>(
+    await db.execute(sql`select /* subsetTokensOf */ e.id, e.data, d.name as dataset from entities e join datasets d on d.id = e.dataset_id where e.id = any(${sql.param([...entityIds])}::uuid[])`),
+  );
+  const names = [...new Set(found.map((e) => e.dataset))];
+  const tokens = names.length === 0 ? [] : await db.select().from(apiTokens).where(and(isNull(apiTokens.revokedAt), isNotNull(apiTokens.subset), arrayOverlaps(apiTokens.datasets, names))).orderBy(asc(apiTokens.createdAt), asc(apiTokens.id));
+  const byId = new Map(found.map((e) => [e.id, e]));
+  return entityIds.map((id) => {
+    const e = byId.get(id);
+    return e ? tokens.filter((t) => t.datasets?.includes(e.dataset) && inSubset(t.subset, typeof e.data === 'string' ? JSON.parse(e.data) : e.data)) : [];
+  });
 }

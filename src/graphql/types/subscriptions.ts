@@ -4,6 +4,7 @@ import { SubscriptionEnd } from '../pubsub.js';
 import { normalizeUuid } from '../../core/validate.js';
 import type { EntityEvent } from '../../core/events.js';
 import { builder } from '../builder.js';
+import { inShare, type Delivered } from '../subset-events.js';
 import { inSubsetWhere } from '../subset-filter.js';
 import { ConflictTypeEnum } from './enums.js';
 
@@ -48,8 +49,14 @@ function announcedVersion<T extends EventOf<'entityChanged' | 'conflictDetected'
   );
 }
 
-const EntityChangedEvent = eventBase<EventOf<'entityChanged'>>('EntityChangedEvent', 'An entity got a new version.');
+const EntityChangedEvent = eventBase<Delivered<EventOf<'entityChanged'>>>('EntityChangedEvent', 'An entity got a new version.');
 builder.objectField(EntityChangedEvent, 'version', (t) => t.exposeInt('version'));
+builder.objectField(EntityChangedEvent, 'leftSubset', (t) =>
+  t.boolean({
+    description: "True when this change took the entity out of the subscriber's subset (its `entity` and `entityVersion` are then null): drop it. Always false without a subset.",
+    resolve: (e) => e.leftSubset === true,
+  }),
+);
 announcedVersion(EntityChangedEvent);
 
 const ConflictDetectedEvent = eventBase<EventOf<'conflictDetected'>>('ConflictDetectedEvent', 'A change was applied in conflict.');
@@ -121,7 +128,9 @@ function events<T extends EntityEvent['type']>(ctx: Context, type: T, args: { da
       void revoked.return();
     });
   };
-  return ctx.pubsub.subscribe(type, { signal: ended.signal, filter: matches<EventOf<T>>(args), onStart: watch, onEnd: () => ended.abort() });
+  const source = ctx.pubsub.subscribe(type, { signal: ended.signal, filter: matches<EventOf<T>>(args), onStart: watch, onEnd: () => ended.abort() });
+  // A token with a subset hears only of its share (DESIGN "Subsets").
+  return inShare(ctx, source, ended.signal);
 }
 
 /** Each event as it is, or the reason the subscription ends (thrown, so the client gets it as an error). */

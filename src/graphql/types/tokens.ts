@@ -1,7 +1,8 @@
 import { ROLES, type Principal } from '../../core/auth.js';
 import type { Subset, SubsetRule } from '../../core/subsets.js';
-import { createToken, listTokens, revokeToken, setTokenSubset } from '../../sync/tokens.js';
+import { createToken, listTokens, revokeToken, setTokenSubset, subsetTokensOf } from '../../sync/tokens.js';
 import { builder } from '../builder.js';
+import { Entity } from './entities.js';
 
 export const RoleEnum = builder.enumType('Role', {
   description: 'What an API token may do.',
@@ -126,3 +127,15 @@ builder.mutationFields((t) => ({
     },
   }),
 }));
+
+builder.drizzleObjectField(Entity, 'subsetTokens', (t) =>
+  t.loadableList({
+    type: ApiToken,
+    description: "The API tokens (devices) whose subset includes this entity as it is now, oldest first; tokens without a subset see every entity of their datasets and are not listed. Reviewers and admins only.",
+    authScopes: { reviewer: true },
+    // One statement for a whole page of entities.
+    byPath: true,
+    load: (ids: string[], ctx) => subsetTokensOf(ctx.db, ids),
+    resolve: (e) => e.id,
+  }),
+);
