@@ -76,6 +76,40 @@ export function movement(oldRules: Subset | null, newRules: Subset | null, befor
   return 'OUTSIDE';
 }
 
+/**
+ * What a page tells a device, from its rows in log order. An entity's last row says where it
+ * stands: LEFT drops it (after the page's versions are applied). An admin who moves a device away
+ * from an entity and back before it pulls hands it nothing: a LEFT by a reassignment carries the
+ * version the device held, and an ENTERED of that same version later in the page undoes it, so no
+ * version is handed twice to a device that never dropped it. (Across pages the device did drop it,
+ * and gets it again.)
+ */
+/** A row of a token's subset log as a pull reads it (db/subsets.ts). */
+export type LogRow = { kind: 'VERSION' | 'ENTERED' | 'LEFT'; entityId: string; versionSeq: number | null };
+
+export function netOfPage(rows: readonly LogRow[]): { versionSeqs: number[]; enteredSeqs: number[]; left: string[] } {
+  const stand: (LogRow | null)[] = [];
+  /** An entity whose latest row so far is a LEFT by a reassignment: where it stands. */
+  const leftAt = new Map<string, number>();
+  for (const row of rows) {
+    const at = leftAt.get(row.entityId);
+    leftAt.delete(row.entityId);
+    if (row.kind === 'ENTERED' && at !== undefined && stand[at]!.versionSeq === row.versionSeq) {
+      stand[at] = null;
+      continue;
+    }
+    if (row.kind === 'LEFT' && row.versionSeq !== null) leftAt.set(row.entityId, stand.length);
+    stand.push(row);
+  }
+  const kept = stand.filter((r): r is LogRow => r !== null);
+  const lastKind = new Map(kept.map((r) => [r.entityId, r.kind]));
+  return {
+    versionSeqs: kept.filter((r) => r.kind === 'VERSION').map((r) => r.versionSeq!),
+    enteredSeqs: kept.filter((r) => r.kind === 'ENTERED').map((r) => r.versionSeq!),
+    left: [...lastKind].filter(([, kind]) => kind === 'LEFT').map(([id]) => id),
+  };
+}
+
 /** A subset as an admin sends it, before it is checked. */
 export interface SubsetRuleInput {
   property: string;

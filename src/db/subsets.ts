@@ -25,7 +25,10 @@ export const subsetLog = snakeCase.table(
     txid: xid8().notNull().default(sql`pg_current_xact_id()`),
     entityId: uuid().notNull(),
     kind: text().$type<SubsetLogKind>().notNull(),
-    /** The version whose state the device gets (VERSION: the row's own; ENTERED: the entity's then); null for LEFT. */
+    /**
+     * The version whose state the device gets (VERSION: the row's own; ENTERED: the entity's
+     * then); for a LEFT by a reassignment the version the device held, null for a LEFT by an edit.
+     */
     versionSeq: bigint({ mode: 'number' }),
   },
   (t) => [

@@ -1,6 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { DomainError } from '../core/errors.js';
 import { hasNul } from '../core/json.js';
+import { netOfPage } from '../core/subsets.js';
 import { localIds } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 import { datasets } from '../db/datasets.js';
@@ -106,12 +107,7 @@ export async function pullPositions(db: Db, opts: PullOptions): Promise<PullPosi
   );
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  // An entity's last row of the page says where it stands: LEFT drops it (after the page's
-  // versions are applied), anything else hands it its state.
-  const lastKind = new Map(page.map((r) => [r.entity_id, r.kind]));
-  const versionSeqs = page.filter((r) => r.kind === 'VERSION').map((r) => Number(r.version_seq));
-  const enteredSeqs = page.filter((r) => r.kind === 'ENTERED').map((r) => Number(r.version_seq));
-  const left = [...lastKind].filter(([, kind]) => kind === 'LEFT').map(([id]) => id);
+  const { versionSeqs, enteredSeqs, left } = netOfPage(page.map((r) => ({ kind: r.kind, entityId: r.entity_id, versionSeq: r.version_seq === null ? null : Number(r.version_seq) })));
   const ids = [...new Set(page.filter((r) => r.kind !== 'LEFT').map((r) => r.entity_id))];
   const mappings =
     opts.deviceId && ids.length > 0 && !hasNul(opts.deviceId)

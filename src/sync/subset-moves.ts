@@ -53,11 +53,13 @@ export async function writeSubsetMoves<T extends { id: string }>(
   const was: SQL = held === null ? sql`false` : held === 'ALL' ? sql`true` : inSubsetSql(sql`e.data`, held);
   const is = inSubsetSql(sql`e.data`, checked.subset);
   // The same rule as core movement(): LEFT when held and no longer matching; ENTERED when now
-  // matching, not held and not deleted.
+  // matching, not held and not deleted. Both name the entity's version now: the state it enters
+  // with, or the one the device held when it left (a pull nets a LEFT and a later ENTERED of the
+  // same version out, see changes-since.ts netOfPage).
   await tx.execute(sql`
     insert into subset_log /* subsetMoves */ (token_id, dataset_id, seq, entity_id, kind, version_seq)
     select ${saved.id}::uuid, m.dataset_id, nextval('entity_versions_seq_seq'::regclass), m.id, m.kind,
-           case when m.kind = 'ENTERED' then (select v.seq from entity_versions v where v.entity_id = m.id and v.version = m.version) end
+           (select v.seq from entity_versions v where v.entity_id = m.id and v.version = m.version)
       from (select e.id, e.dataset_id, e.version,
                    case when (${was}) and not (${is}) then 'LEFT' when (${is}) and not (${was}) and not e.deleted then 'ENTERED' end as kind
               from entities e where e.dataset_id = any(${sql.param(datasets.map((d) => d.id))}::uuid[])) m

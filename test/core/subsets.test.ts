@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { inSubset, movement, SUBSET_LIMITS, subsetKey, validateSubset, type Subset, type SubsetState } from '../../src/core/subsets.js';
-import type { JsonValue } from '../../src/core/types.js';
+import { inSubset, movement, netOfPage, SUBSET_LIMITS, subsetKey, validateSubset, type LogRow, type Subset, type SubsetState } from '../../src/core/subsets.js';
+import type { JsonValue, PropertyValues } from '../../src/core/types.js';
 
 /**
  * The pure subset rules (issue 20): what a rule matches, how an entity moves in and out of a
@@ -40,7 +40,7 @@ describe('subsetKey: the text a property value is matched by', () => {
 describe('inSubset', () => {
   const district = (...values: string[]) => ({ property: 'district', values });
   it('no subset (null) sees everything; an empty list matches everything', () => {
-    for (const data of [{}, { district: 'd1' }, { other: 1 }]) {
+    for (const data of [{}, { district: 'd1' }, { other: 1 }] as PropertyValues[]) {
       expect(inSubset(null, data)).toBe(true);
       expect(inSubset([], data)).toBe(true);
     }
@@ -208,5 +208,28 @@ describe('validateSubset', () => {
 
   it('a duplicated value does not count against the bound', () => {
     expect(validateSubset([{ property: 'district', values: Array.from({ length: 150 }, (_, i) => `d${i % 100}`) }], [trees]).ok).toBe(true);
+  });
+});
+
+describe('netOfPage: what one page tells a device', () => {
+  const V = (entityId: string, versionSeq: number): LogRow => ({ kind: 'VERSION', entityId, versionSeq });
+  const E = (entityId: string, versionSeq: number): LogRow => ({ kind: 'ENTERED', entityId, versionSeq });
+  /** A LEFT by a reassignment names the version held; one by an edit names none. */
+  const L = (entityId: string, versionSeq: number | null = null): LogRow => ({ kind: 'LEFT', entityId, versionSeq });
+
+  it.each<[string, LogRow[], ReturnType<typeof netOfPage>]>([
+    ['nothing', [], { versionSeqs: [], enteredSeqs: [], left: [] }],
+    ['versions in order, entered, left', [V('a', 1), E('b', 2), L('c', 3), V('a', 4)], { versionSeqs: [1, 4], enteredSeqs: [2], left: ['c'] }],
+    ['a version, then out by an edit: both, and the id to drop after', [V('a', 1), L('a')], { versionSeqs: [1], enteredSeqs: [], left: ['a'] }],
+    ['out by an edit, back in by one: the version, not dropped', [L('a'), V('a', 5)], { versionSeqs: [5], enteredSeqs: [], left: [] }],
+    ['reassigned away and back at the same version: nothing', [L('a', 7), E('a', 7)], { versionSeqs: [], enteredSeqs: [], left: [] }],
+    ['... after a version of the page: that version only', [V('a', 6), L('a', 6), E('a', 6)], { versionSeqs: [6], enteredSeqs: [], left: [] }],
+    ['reassigned away, edited outside, back: the newer state enters', [L('a', 7), E('a', 9)], { versionSeqs: [], enteredSeqs: [9], left: [] }],
+    ['out by an edit, then entered by a reassignment at that state: entered (the device never had it)', [L('a'), E('a', 8)], { versionSeqs: [], enteredSeqs: [8], left: [] }],
+    ['away, back, away again', [L('a', 7), E('a', 7), L('a', 7)], { versionSeqs: [], enteredSeqs: [], left: ['a'] }],
+    ['entered then left in the page', [E('a', 3), L('a', 3)], { versionSeqs: [], enteredSeqs: [3], left: ['a'] }],
+    ['rows of another entity in between do not keep them apart', [L('a', 7), V('b', 8), E('a', 7)], { versionSeqs: [8], enteredSeqs: [], left: [] }],
+  ])('%s', (_name, rows, expected) => {
+    expect(netOfPage(rows)).toEqual(expected);
   });
 });

@@ -125,3 +125,22 @@ export async function share(db: Db, dataset: string, tokenId: string): Promise<M
   }
   return out;
 }
+
+/**
+ * Nothing handed twice: within a page each entity gets a version at most once, and only one newer
+ * than what the device held before the page (unless the device dropped it on a LEFT since).
+ */
+export function expectNoRepeats(device: Device): void {
+  const held = new Map<string, number>();
+  device.pages.forEach((page, n) => {
+    const inPage = new Map<string, number[]>();
+    for (const v of [...page.versions, ...page.entered]) inPage.set(v.entityId, [...(inPage.get(v.entityId) ?? []), v.version]);
+    for (const [id, versions] of inPage) {
+      expect(new Set(versions).size, `page ${n}: ${id} handed versions ${versions} `).toBe(versions.length);
+      const had = held.get(id);
+      for (const v of versions) expect(had === undefined || had < v, `page ${n}: ${id} v${v} handed again while held at v${had}`).toBe(true);
+      held.set(id, Math.max(...versions));
+    }
+    for (const id of page.left) held.delete(id);
+  });
+}

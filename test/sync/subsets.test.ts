@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { resolveConflict } from '../../src/sync/resolve-conflict.js';
 import { useSyncContext } from '../helpers/sync-context.js';
-import { newDevice, type Device } from '../helpers/subset-device.js';
+import { expectNoRepeats, newDevice } from '../helpers/subset-device.js';
 import type { ChangesPage } from '../../src/sync/changes-since.js';
 
 /**
@@ -306,15 +306,3 @@ describe('what a device with a subset may write', () => {
   });
 });
 
-/** Between two LEFTs of an entity, each of its versions came at most once, and never older than one it had. */
-function expectNoRepeats(device: Device): void {
-  const held = new Map<string, number>();
-  for (const page of device.pages) {
-    for (const v of [...page.versions, ...page.entered]) {
-      const had = held.get(v.entityId);
-      expect(had === undefined || had < v.version, `${v.entityId} v${v.version} handed again while held at v${had}`).toBe(true);
-      held.set(v.entityId, v.version);
-    }
-    for (const id of page.left) held.delete(id);
-  }
-}
