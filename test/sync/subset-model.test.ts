@@ -15,7 +15,7 @@ import { expectNoRepeats, newDevice, type Device } from '../helpers/subset-devic
  * version twice while it held the entity.
  */
 
-const NUM_RUNS = Number(process.env.SUBSET_MODEL_RUNS ?? 25);
+const NUM_RUNS = Number(process.env.SUBSET_MODEL_RUNS ?? 30);
 const DISTRICTS = ['d1', 'd2', 'd3'] as const;
 
 interface Model {
@@ -148,7 +148,9 @@ class Sync implements Cmd {
 const commandArbs = [
   fc.tuple(districtArb, statusArb).map(([d, s]) => new Create(d, s)),
   fc.tuple(fc.nat(20), fc.option(districtArb), fc.option(statusArb), fc.boolean()).map(([p, d, s, del]) => new Edit(p, d, s, del && p % 3 === 0)),
+  // Twice as likely as the others: the write rules are what the device meets most.
   fc.tuple(fc.option(fc.nat(20), { freq: 4 }), districtArb, statusArb).map(([p, d, s]) => new DeviceWrite(p, d, s)),
+  fc.tuple(fc.nat(20), districtArb, statusArb).map(([p, d, s]) => new DeviceWrite(p, d, s)),
   rulesArb.map((rules) => new Reassign(rules)),
   fc.integer({ min: 1, max: 4 }).map((l) => new PullPage(l)),
   fc.integer({ min: 1, max: 5 }).map((l) => new Sync(l)),
