@@ -69,19 +69,33 @@ export function inShare<E extends EntityEvent>(ctx: Context, source: Repeater<E 
   const tokenId = ctx.principal.tokenId;
   if (tokenId === null || !mayHaveSubset(ctx.principal)) return source;
   let rules: Subset | null = ctx.principal.subset;
-  const follow = (subset: Subset | null) => {
-    rules = subset;
-    ctx.principal = { ...ctx.principal, subset };
+  // Reading the rules again, after a reassignment: events wait for it, so every event published
+  // after the reassignment (its event comes first, on the bus as through NOTIFY) is judged by the
+  // new rules.
+  let reading: Promise<void> | null = null;
+  const reread = () => {
+    reading = tokenSubset(ctx.db, tokenId).then(
+      (subset) => {
+        rules = subset;
+        ctx.principal = { ...ctx.principal, subset };
+      },
+      () => {},
+    );
   };
   return new Repeater<Delivered<E> | SubscriptionEnd>(async (push, stop) => {
     void stop.then(() => void source.return());
     const changes = ctx.pubsub.subscribe('tokenSubsetChanged', { signal: ended, filter: (e) => e.tokenId === tokenId });
     void stop.then(() => void changes.return());
     void (async () => {
-      for await (const c of changes) if (!(c instanceof SubscriptionEnd)) follow(await tokenSubset(ctx.db, tokenId).catch(() => rules));
+      for await (const c of changes) if (!(c instanceof SubscriptionEnd)) reread();
     })();
-    follow(await tokenSubset(ctx.db, tokenId).catch(() => rules));
+    reread();
     for await (const e of source) {
+      while (reading) {
+        const r = reading;
+        await r;
+        if (reading === r) reading = null;
+      }
       if (e instanceof SubscriptionEnd || rules === null) {
         await push(e);
         continue;

@@ -9,7 +9,7 @@ const LocalIdMapping = builder.objectRef<{ localId: string; entityId: string }>(
 
 const ChangesPageRef = builder.objectRef<PullPositions>('ChangesPage').implement({
   description:
-    "A page of a dataset since a cursor. For a token with a subset: the versions of entities in its share, the entities that entered it by a reassignment (`entered`) and the ids of those that left it (`left`). Apply `versions` and `entered` (each a full state: keep an entity's highest version), then drop `left`.",
+    "A page of a dataset since a cursor. For a token with a subset: the versions of entities in its share, the entities that entered it when its rules were set or changed (`entered`) and the ids of those that left it (`left`). Apply `versions` and `entered` (each a full state: keep an entity's highest version), then drop `left`.",
   fields: (t) => ({
     // changesSince multiplies by its limit already (below).
     versions: t.drizzleField({
@@ -24,7 +24,7 @@ const ChangesPageRef = builder.objectRef<PullPositions>('ChangesPage').implement
     entered: t.drizzleField({
       type: [EntityVersion],
       description:
-        "Entities that entered the token's subset because an admin changed its rules, each at its version when that happened: older than the cursor, so never among `versions` before. Empty for a token without a subset.",
+        "Entities that entered the token's subset because its rules were set (the token was made) or changed by an admin, each at its version when that happened: older than the cursor, so never among `versions` before. Empty for a token without a subset.",
       complexity: { field: 1, multiplier: 1 },
       resolve: (query, p, _args, ctx) =>
         p.enteredSeqs.length === 0 ? [] : ctx.db.query.entityVersions.findMany(query({ where: { seq: { in: p.enteredSeqs } }, orderBy: { txid: 'asc', seq: 'asc' } })),
