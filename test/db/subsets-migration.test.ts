@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 /** An empty database of the back end in use, and how to migrate it from a folder. */
-async function emptyDatabase(): Promise<{ db: Db; migrate: (folder: string) => Promise<void> }> {
+async function emptyDatabase(): Promise<{ db: Db; migrate: (folder: string) => Promise<unknown> }> {
   if (backend === 'pglite') {
     const client = new PGlite();
     closers.push(() => client.close());

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { useApp } from '../helpers/app.js';
-import { domain, ok, type GqlResponse } from '../helpers/domain.js';
+import type { GqlResponse } from '../helpers/app.js';
+import { domain, ok } from '../helpers/domain.js';
 import { pullable } from '../helpers/subset-device.js';
 
 /**
