@@ -10,6 +10,7 @@ import { BacklogView } from './views/backlog.tsx';
 import { ConflictInboxView } from './views/conflict-inbox.tsx';
 import { DatasetsView } from './views/datasets.tsx';
 import { EntityView } from './views/entity.tsx';
+import { TokensView } from './views/tokens.tsx';
 import './styles.css';
 
 // Server state only: every view reads through the API; live events mark queries stale (live.tsx).
@@ -38,7 +39,7 @@ function skipToContent(event: MouseEvent) {
 }
 
 function Shell() {
-  const { viewer, mayReview, signOut } = useSession();
+  const { viewer, mayReview, isAdmin, signOut } = useSession();
   const who = `${viewer.role}${viewer.deviceId ? ` for device ${viewer.deviceId}` : ''}${viewer.datasets ? ` (${viewer.datasets.join(', ')})` : ''}`;
   return (
     <>
@@ -51,6 +52,7 @@ function Shell() {
         </Link>
         <nav aria-label="Main">
           <Link href="/">Datasets</Link>
+          {isAdmin && <Link href="/tokens">Tokens</Link>}
           <a href="/graphql">GraphiQL</a>
         </nav>
         <LiveStatus />
@@ -71,6 +73,11 @@ function Shell() {
           {mayReview && <Route path="/datasets/:name/conflicts">{(p) => <ConflictInboxView dataset={decodeURIComponent(p.name)} />}</Route>}
           {mayReview && <Route path="/datasets/:name/backlog">{(p) => <BacklogView dataset={decodeURIComponent(p.name)} />}</Route>}
           {mayReview && <Route path="/entities/:id">{(p) => <EntityView id={p.id} />}</Route>}
+          {isAdmin && (
+            <Route path="/tokens">
+              <TokensView />
+            </Route>
+          )}
           <Route>
             <h1 tabIndex={-1}>Nothing here</h1>
             <p>
