@@ -63,6 +63,8 @@ export async function writeSubsetMoves<T extends { id: string }>(
       from (select e.id, e.dataset_id, e.version,
                    case when (${was}) and not (${is}) then 'LEFT' when (${is}) and not (${was}) and not e.deleted then 'ENTERED' end as kind
               from entities e where e.dataset_id = any(${sql.param(datasets.map((d) => d.id))}::uuid[])) m
-     where m.kind is not null`);
+     where m.kind is not null
+     -- Positions in entity order, so a page of moves reads the same on every run.
+     order by m.id`);
   return saved;
 }
