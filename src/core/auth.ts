@@ -56,10 +56,13 @@ export function mayActAsDevice(p: Principal, deviceId: string | null | undefined
 
 /**
  * A recorded change (change(id)): reviewers see those of their datasets; a device-bound collector
- * only its own device's. Null (unknown) belongs to no dataset.
+ * only its own device's; a collector with a subset only its own device's too (another device's
+ * change may be about an entity outside its share), so none without a device. Null (unknown)
+ * belongs to no dataset.
  */
 export function maySeeChange(p: Principal, owner: { dataset: string | null; deviceId: string | null } | null): boolean {
-  return mayUseDataset(p, owner?.dataset) && (mayReview(p) || p.deviceId === null || owner?.deviceId === p.deviceId);
+  const anyDevice = p.deviceId === null && (p.subset?.length ?? 0) === 0;
+  return mayUseDataset(p, owner?.dataset) && (mayReview(p) || anyDevice || (p.deviceId !== null && owner?.deviceId === p.deviceId));
 }
 
 /** Every change of a batch must be in the principal's datasets and, for a device token, its device. */

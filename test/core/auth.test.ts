@@ -8,6 +8,7 @@ import {
   mayReview,
   maySubmit,
   maySeeChange,
+  mayHaveSubset,
   maySubmitAll,
   mayUseAllDatasets,
   mayUseDataset,
@@ -214,5 +215,23 @@ describe('maySeeChange', () => {
     expect(maySeeChange(tab1, null)).toBe(false);
     expect(maySeeChange(principal('reviewer', ['trees'], null), { dataset: 'trees', deviceId: 'tab-2' })).toBe(true);
     expect(maySeeChange(principal('admin', null, null), null)).toBe(true);
+  });
+
+  it('a collector with a subset sees only its own device\'s changes: another device\'s may be about an entity outside its share', () => {
+    const district = [{ property: 'district', values: ['d1'] }];
+    const tab1 = { ...principal('collector', ['trees'], 'tab-1'), subset: district };
+    const gateway = { ...principal('collector', ['trees'], null), subset: district };
+    expect(maySeeChange(tab1, { dataset: 'trees', deviceId: 'tab-1' })).toBe(true);
+    expect(maySeeChange(tab1, { dataset: 'trees', deviceId: 'tab-2' })).toBe(false);
+    expect(maySeeChange(gateway, { dataset: 'trees', deviceId: 'tab-2' })).toBe(false);
+    expect(maySeeChange(gateway, { dataset: 'trees', deviceId: null })).toBe(false);
+    // An empty subset is the whole datasets.
+    expect(maySeeChange({ ...gateway, subset: [] }, { dataset: 'trees', deviceId: 'tab-2' })).toBe(true);
+  });
+});
+
+describe('mayHaveSubset', () => {
+  it.each(GRID.map((p) => [label(p), p] as const))('%s', (_name, p) => {
+    expect(mayHaveSubset(p)).toBe(p.role === 'collector' && p.datasets !== null && p.datasets.length > 0);
   });
 });
