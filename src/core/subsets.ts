@@ -88,6 +88,8 @@ export function movement(oldRules: Subset | null, newRules: Subset | null, befor
 export type LogRow = { kind: 'VERSION' | 'ENTERED' | 'LEFT'; entityId: string; versionSeq: number | null };
 
 export function netOfPage(rows: readonly LogRow[]): { versionSeqs: number[]; enteredSeqs: number[]; left: string[] } {
+  // A page of versions only (every page without a subset): nothing to net.
+  if (rows.every((r) => r.kind === 'VERSION')) return { versionSeqs: rows.map((r) => r.versionSeq!), enteredSeqs: [], left: [] };
   const stand: (LogRow | null)[] = [];
   /** An entity whose latest row so far is a LEFT by a reassignment: where it stands. */
   const leftAt = new Map<string, number>();

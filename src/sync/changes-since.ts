@@ -1,10 +1,9 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { DomainError } from '../core/errors.js';
 import { hasNul } from '../core/json.js';
-import { netOfPage } from '../core/subsets.js';
+import { netOfPage, type LogRow } from '../core/subsets.js';
 import { localIds } from '../db/changes.js';
 import type { Db } from '../db/client.js';
-import { datasets } from '../db/datasets.js';
 import { entityVersions } from '../db/entities.js';
 import { rowsOf } from './batch-store.js';
 
@@ -63,6 +62,8 @@ export const PULL_HORIZON = `least(
             from pg_stat_activity a, (select pg_snapshot_xmax(pg_current_snapshot())::text::bigint as e0) s
             where a.datname <> current_database() and a.backend_xid is not null) other)))`;
 
+const unknownDataset = (name: string) => new DomainError('UNKNOWN_DATASET', `no dataset named "${name.slice(0, 60)}"`);
+
 export interface PullOptions {
   dataset: string;
   cursor?: string | null;
@@ -89,25 +90,30 @@ export async function pullPositions(db: Db, opts: PullOptions): Promise<PullPosi
   const limit = opts.limit ?? DEFAULT_PULL;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PULL) throw new DomainError('TOO_LARGE', `limit must be 1 to ${MAX_PULL}`);
   const from = opts.cursor != null ? decodeCursor(opts.cursor) : { txid: '0', seq: 0 };
-  const [dataset] = hasNul(opts.dataset) ? [] : await db.select({ id: datasets.id }).from(datasets).where(eq(datasets.name, opts.dataset)).limit(1);
-  if (!dataset) throw new DomainError('UNKNOWN_DATASET', `no dataset named "${opts.dataset.slice(0, 60)}"`);
+  if (hasNul(opts.dataset)) throw unknownDataset(opts.dataset);
   const token = opts.tokenId ?? null;
   const logged = sql`coalesce((select subset is not null from api_tokens where id = ${token}::uuid), false)`;
   const after = sql`(${from.txid}::xid8, ${from.seq}::bigint)`;
-  const rows = rowsOf<{ kind: 'VERSION' | 'ENTERED' | 'LEFT'; entity_id: string; txid: string; seq: string | number; version_seq: string | number | null }>(
+  // One statement: the dataset (a first row, absent when there is no such dataset), the horizon,
+  // and the rows of whichever of the two sources the token reads.
+  const all = rowsOf<{ kind: 'DATASET' | 'VERSION' | 'ENTERED' | 'LEFT'; entity_id: string; txid: string; seq: string | number; version_seq: string | number | null }>(
     await db.execute(sql`
-      with horizon as (select ${sql.raw(PULL_HORIZON)} as x)
-      (select /* changesSince */ 'VERSION' as kind, v.entity_id, v.txid::text as txid, v.seq, v.seq as version_seq from entity_versions v
-        where not ${logged} and v.dataset_id = ${dataset.id}::uuid and (v.txid, v.seq) > ${after} and v.txid < (select x from horizon)
+      with ds as (select id from datasets where name = ${opts.dataset}), horizon as (select ${sql.raw(PULL_HORIZON)} as x)
+      select 'DATASET' as kind, null::uuid as entity_id, null::text as txid, null::bigint as seq, null::bigint as version_seq from ds
+      union all
+      (select /* changesSince */ 'VERSION', v.entity_id, v.txid::text, v.seq, v.seq from entity_versions v
+        where not ${logged} and v.dataset_id = (select id from ds) and (v.txid, v.seq) > ${after} and v.txid < (select x from horizon)
         order by v.txid, v.seq limit ${limit + 1})
       union all
-      (select /* subsetSince */ l.kind, l.entity_id, l.txid::text as txid, l.seq, l.version_seq from subset_log l
-        where ${logged} and l.token_id = ${token}::uuid and l.dataset_id = ${dataset.id}::uuid and (l.txid, l.seq) > ${after} and l.txid < (select x from horizon)
+      (select /* subsetSince */ l.kind, l.entity_id, l.txid::text, l.seq, l.version_seq from subset_log l
+        where ${logged} and l.token_id = ${token}::uuid and l.dataset_id = (select id from ds) and (l.txid, l.seq) > ${after} and l.txid < (select x from horizon)
         order by l.txid, l.seq limit ${limit + 1})`),
   );
+  if (!all.some((r) => r.kind === 'DATASET')) throw unknownDataset(opts.dataset);
+  const rows = all.filter((r) => r.kind !== 'DATASET');
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  const { versionSeqs, enteredSeqs, left } = netOfPage(page.map((r) => ({ kind: r.kind, entityId: r.entity_id, versionSeq: r.version_seq === null ? null : Number(r.version_seq) })));
+  const { versionSeqs, enteredSeqs, left } = netOfPage(page.map((r) => ({ kind: r.kind as LogRow['kind'], entityId: r.entity_id, versionSeq: r.version_seq === null ? null : Number(r.version_seq) })));
   const ids = [...new Set(page.filter((r) => r.kind !== 'LEFT').map((r) => r.entity_id))];
   const mappings =
     opts.deviceId && ids.length > 0 && !hasNul(opts.deviceId)

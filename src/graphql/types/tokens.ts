@@ -105,7 +105,7 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     errors: {},
     args: {
-      tokenId: t.arg.id({ required: true }),
+      tokenId: t.arg.id({ required: true, description: "The token's id (ApiToken.id)." }),
       subset: t.arg({ type: [SubsetRuleInput], required: true, description: 'The new rules (at most 8, each on a property every one of its datasets declares).' }),
     },
     resolve: async (_root, args, ctx) => {
