@@ -20,6 +20,7 @@
  * - the first page of 100 versions of `scale_2k`, against the same page by hand-written SQL;
  * - the server's memory across the syncs.
  */
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type postgres from 'postgres';
 import type { Db } from '../src/db/client.js';
@@ -57,10 +58,12 @@ export interface ScaleFigures {
   settings: ScaleSettings;
   loadSeconds: number;
   tokenSeconds: number;
-  share: { api: number[]; sql: number[]; alone: number[]; rows: number; aloneRows: number; pages: number };
-  empty: { api: number[]; sql: number[] };
-  firstPage: { api: number[]; sql: number[] };
+  share: { api: number[]; sql: number[]; alone: number[]; rows: number; aloneRows: number; pages: number; apiCpu: number[]; aloneCpu: number[] };
+  empty: { api: number[]; sql: number[]; cpu: number };
+  firstPage: { api: number[]; sql: number[]; cpu: number };
   memory: { before: MemorySnapshot; after: MemorySnapshot; peakHeapMb: number; peakRssMb: number };
+  load: number;
+  cpus: number;
 }
 
 type Child = { send(cmd: LiveServerCommand): Promise<LiveServerReply> };
@@ -161,6 +164,7 @@ async function timesOf(count: number, op: () => Promise<unknown>): Promise<numbe
 export async function scalePhase(opts: { db: Db; sql: postgres.Sql; databaseUrl: string; server: Child; log: (s: string) => void; settings?: Partial<ScaleSettings> }): Promise<ScaleFigures> {
   const s = { ...SCALE_DEFAULTS, ...opts.settings };
   const { sql, log } = opts;
+  const load0 = loadavg()[0]!;
   log(`scale: loading ${s.entities.toLocaleString('en-US')} entities in ${s.regions} regions, then ${s.alone.toLocaleString('en-US')} and ${s.small.toLocaleString('en-US')} in datasets of their own`);
   const l0 = performance.now();
   const ids = await load(sql, s);
@@ -180,13 +184,26 @@ export async function scalePhase(opts: { db: Db; sql: postgres.Sql; databaseUrl:
   await sqlSync(sql, region.token.id, ids.big, s.pageLimit);
   const before = (await opts.server.send({ cmd: 'memory' })).memory!;
   const peak = { heap: before.heapMb, rss: before.rssMb };
-  const share = { api: [] as number[], sql: [] as number[], alone: [] as number[], rows: warm.rows, aloneRows: 0, pages: warm.pages };
+  const share = { api: [] as number[], sql: [] as number[], alone: [] as number[], rows: warm.rows, aloneRows: 0, pages: warm.pages, apiCpu: [] as number[], aloneCpu: [] as number[] };
+  // The server's CPU time over one sync (asked over IPC before and after, untimed).
+  const cpuOf = async (op: () => Promise<void>): Promise<number> => {
+    const before = (await opts.server.send({ cmd: 'cpu' })).cpu!;
+    await op();
+    const after = (await opts.server.send({ cmd: 'cpu' })).cpu!;
+    return (after.user - before.user + after.system - before.system) / 1000;
+  };
   for (let i = 0; i < s.rounds; i++) {
     const steps: (() => Promise<void>)[] = [
       async () => {
-        const r = await apiSync(url, region.secret, 'scale_big', s.pageLimit, opts.server, peak);
-        if (r.rows !== warm.rows) throw new Error(`the share's sync read ${r.rows} rows, the first ${warm.rows}`);
-        share.api.push(r.ms);
+        share.apiCpu.push(
+          await cpuOf(async () => {
+            const r = await apiSync(url, region.secret, 'scale_big', s.pageLimit);
+            if (r.rows !== warm.rows) throw new Error(`the share's sync read ${r.rows} rows, the first ${warm.rows}`);
+            share.api.push(r.ms);
+          }),
+        );
+        // Once more, reading the server's memory between pages (untimed).
+        await apiSync(url, region.secret, 'scale_big', s.pageLimit, opts.server, peak);
       },
       async () => {
         const r = await sqlSync(sql, region.token.id, ids.big, s.pageLimit);
@@ -194,9 +211,13 @@ export async function scalePhase(opts: { db: Db; sql: postgres.Sql; databaseUrl:
         share.sql.push(r.ms);
       },
       async () => {
-        const r = await apiSync(url, alone.secret, 'scale_10k', s.pageLimit);
-        share.aloneRows = r.rows;
-        share.alone.push(r.ms);
+        share.aloneCpu.push(
+          await cpuOf(async () => {
+            const r = await apiSync(url, alone.secret, 'scale_10k', s.pageLimit);
+            share.aloneRows = r.rows;
+            share.alone.push(r.ms);
+          }),
+        );
       },
     ];
     for (const step of i % 2 === 0 ? steps : [...steps].reverse()) await step();
@@ -204,24 +225,27 @@ export async function scalePhase(opts: { db: Db; sql: postgres.Sql; databaseUrl:
   const after = (await opts.server.send({ cmd: 'memory' })).memory!;
   log(`scale: share sync ${fmt.ms(percentile([...share.api].sort((a, b) => a - b), 50))} (${share.rows} rows, ${share.pages} pages)`);
 
-  const empty = {
-    api: await timesOf(s.emptyPulls, async () => {
-      const p: Page = await gql(url, PULL, { dataset: 'scale_big', cursor: warm.cursor, limit: s.pageLimit }, region.secret);
-      if (p.changesSince.data.versions.length + p.changesSince.data.entered.length > 0) throw new Error('the empty pull was not empty');
-    }),
-    sql: [] as number[],
-  };
+  const empty = { api: [] as number[], sql: [] as number[], cpu: 0 };
+  empty.cpu =
+    (await cpuOf(async () => {
+      empty.api = await timesOf(s.emptyPulls, async () => {
+        const p: Page = await gql(url, PULL, { dataset: 'scale_big', cursor: warm.cursor, limit: s.pageLimit }, region.secret);
+        if (p.changesSince.data.versions.length + p.changesSince.data.entered.length > 0) throw new Error('the empty pull was not empty');
+      });
+    })) / s.emptyPulls;
   const [, txid, seq] = /^v1:(\d+):(\d+)$/.exec(Buffer.from(warm.cursor, 'base64url').toString())!;
   empty.sql = await timesOf(s.emptyPulls, () => sharePage(sql, region.token.id, ids.big, { txid: txid!, seq: seq! }, s.pageLimit));
 
-  const firstPage = {
-    api: await timesOf(s.firstPages, async () => {
-      const p: Page = await gql(url, PULL, { dataset: 'scale_2k', limit: 100 }, small.secret);
-      if (p.changesSince.data.versions.length !== 100) throw new Error('the first page of scale_2k was not 100 versions');
-    }),
-    sql: await timesOf(s.firstPages, () => versionsPage(sql, ids.small, 100)),
-  };
-  return { settings: s, loadSeconds, tokenSeconds, share, empty, firstPage, memory: { before, after, peakHeapMb: peak.heap, peakRssMb: peak.rss } };
+  const firstPage = { api: [] as number[], sql: [] as number[], cpu: 0 };
+  firstPage.cpu =
+    (await cpuOf(async () => {
+      firstPage.api = await timesOf(s.firstPages, async () => {
+        const p: Page = await gql(url, PULL, { dataset: 'scale_2k', limit: 100 }, small.secret);
+        if (p.changesSince.data.versions.length !== 100) throw new Error('the first page of scale_2k was not 100 versions');
+      });
+    })) / s.firstPages;
+  firstPage.sql = await timesOf(s.firstPages, () => versionsPage(sql, ids.small, 100));
+  return { settings: s, loadSeconds, tokenSeconds, share, empty, firstPage, memory: { before, after, peakHeapMb: peak.heap, peakRssMb: peak.rss }, load: load0, cpus: cpus().length };
 }
 
 /** The scale section of the report: a table of its own, each figure beside its baseline. */
@@ -241,7 +265,10 @@ export function scaleReport(f: ScaleFigures): string {
     [`the same sync (vs the initial sync of a ${n(s.alone)}-entity dataset alone, ${n(f.share.aloneRows)} rows, token without a subset)`, fmt.ms(shareApi), fmt.ms(aloneApi), fmt.ratio(shareApi / aloneApi), '≤ 1.5×', met(shareApi / aloneApi <= 1.5)],
     [`empty incremental pull of the share, median of ${s.emptyPulls} (vs the same page by hand-written SQL)`, fmt.ms(med(f.empty.api)), fmt.ms(med(f.empty.sql)), fmt.ratio(med(f.empty.api) / med(f.empty.sql)), '< 10 ms', met(med(f.empty.api) < 10)],
     [`empty incremental pull, p99`, fmt.ms(p99(f.empty.api)), fmt.ms(p99(f.empty.sql)), fmt.ratio(p99(f.empty.api) / p99(f.empty.sql)), '', ''],
+    [`empty incremental pull: server CPU time per pull`, fmt.ms(f.empty.cpu), '', '', '', ''],
     [`first page of 100 versions of a ${n(s.small)}-entity dataset beside the million, median of ${s.firstPages} (vs hand-written SQL)`, fmt.ms(med(f.firstPage.api)), fmt.ms(med(f.firstPage.sql)), fmt.ratio(med(f.firstPage.api) / med(f.firstPage.sql)), '< 20 ms', met(med(f.firstPage.api) < 20)],
+    [`first page of 100 versions: server CPU time per page`, fmt.ms(f.firstPage.cpu), '', '', '', ''],
+    [`server CPU time of the share's initial sync (vs of the sync of the dataset alone)`, fmt.ms(med(f.share.apiCpu)), fmt.ms(med(f.share.aloneCpu)), fmt.ratio(med(f.share.apiCpu) / med(f.share.aloneCpu)), '', ''],
     [`server heap after a forced GC, before -> after ${s.rounds} syncs of the share and of the dataset alone (peak between pages)`, `${fmt.mb(f.memory.before.heapMb)} -> ${fmt.mb(f.memory.after.heapMb)} (peak ${fmt.mb(f.memory.peakHeapMb)})`, '', '', 'flat (≤ +5 MB)', met(heapGrowth <= 5)],
     [`server RSS, before -> after (peak between pages)`, `${fmt.mb(f.memory.before.rssMb)} -> ${fmt.mb(f.memory.after.rssMb)} (peak ${fmt.mb(f.memory.peakRssMb)})`, '', '', '', ''],
     [`token made with its share (${n(f.share.rows)} ENTERED rows from ${n(s.entities)} entities), once`, fmt.ms(f.tokenSeconds * 1000), '', '', '', ''],
@@ -254,12 +281,14 @@ export function scaleReport(f: ScaleFigures): string {
   return `
 ## Scale: each device its share (issue 20)
 
+- Machine load average (1 min) when the section began: ${f.load.toFixed(2)} (on ${f.cpus} cores).
 - ${n(s.entities)} entities in ${s.regions} regions (entity i in region i mod ${s.regions}), one version each, loaded by set-based SQL in
   ${f.loadSeconds.toFixed(0)} s; a ${n(s.alone)}-entity and a ${n(s.small)}-entity dataset after it. A collector token with the subset
   \`region in [r07]\`; the server alone in a process of its own (bench/live-server.ts). Syncs: pages of ${n(s.pageLimit)} from no cursor
   over HTTP with the client library's fields plus \`entered\` and \`left\`; ${s.rounds} rounds after a warm-up, the order reversed every
   other round; figures are medians. Hand-written SQL: the same pages read from the token's subset log joined to the versions, with
-  the same pull horizon, by a postgres.js client in the bench process.
+  the same pull horizon, by a postgres.js client in the bench process. Server CPU: process.cpuUsage() of the server process over
+  one sync (client and Postgres not included), median of the rounds.
 
 ${[line(head), `| ${widths.map((w, c) => (c === 0 || c === 5 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`, ...rows.map(line)].join('\n')}
 
