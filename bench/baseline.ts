@@ -132,8 +132,8 @@ async function handle(msg: BaselineCommand): Promise<BaselineReply> {
       for (;;) {
         const t0 = performance.now();
         const rows = await sql.unsafe(
-          `select v.*, v.txid::text as cursor_txid from entity_versions v join entities e on e.id = v.entity_id
-           where e.dataset_id = $1 and (v.txid, v.seq) > ($2::xid8, $3::bigint) and v.txid < ${PULL_HORIZON}
+          `select v.*, v.txid::text as cursor_txid from entity_versions v
+           where v.dataset_id = $1 and (v.txid, v.seq) > ($2::xid8, $3::bigint) and v.txid < ${PULL_HORIZON}
            order by v.txid, v.seq limit ${msg.limit + 1}`,
           [ds!.id, cursor.txid, cursor.seq],
         );

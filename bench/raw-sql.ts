@@ -59,9 +59,9 @@ export async function rawUpdate(ctx: RawContext, u: RawUpdate): Promise<number> 
     await tx`update entities set label = ${entity.label}, data = ${tx.json(data)}, version = ${next}, deleted = false,
       conflict = ${entity.conflict}, updated_at = ${now} where id = ${u.entityId}`;
     marks.push(performance.now());
-    await tx`insert into entity_versions (entity_id, version, applied_on, base_version, action, label, data, changed, deleted,
+    await tx`insert into entity_versions (entity_id, dataset_id, version, applied_on, base_version, action, label, data, changed, deleted,
       conflict, conflicting_properties, source, branch_id, trunk_version, change_id, device_id)
-      values (${u.entityId}, ${next}, ${current}, ${u.baseVersion}, 'UPDATE', ${entity.label}, ${tx.json(data)}, ${tx.json(u.data as Json)}, false,
+      values (${u.entityId}, ${entity.dataset_id}, ${next}, ${current}, ${u.baseVersion}, 'UPDATE', ${entity.label}, ${tx.json(data)}, ${tx.json(u.data as Json)}, false,
       null, ${tx.array([] as string[])}::text[], 'ONLINE', null, null, ${changeId}, ${deviceId})`;
     marks.push(performance.now());
     await tx`insert into changes (change_id, original, device_id, dataset_name, entity_id, action, payload, outcome, version, processed_at)

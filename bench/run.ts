@@ -49,6 +49,7 @@ import { CHANGES_SINCE } from '../src/client/documents.js';
 import { loadPhase } from './load.js';
 import { eventRows, eventsDescription, eventsPhase } from './events.js';
 import { report, table, type Settings } from './report.js';
+import { scalePhase, scaleReport, type ScaleSettings } from './scale.js';
 import { createDataset, createEntities, DATASET, DEVICE, InProcessUpdater, SingleClients } from './service.js';
 
 // BENCH_QUICK=1: fewer rounds and a smaller backlog, to check the bench itself (figures noisier).
@@ -139,6 +140,42 @@ function sourceState(): string {
 }
 
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+// BENCH_SCALE_ENTITIES: the size of the scale section's large dataset (default 1,000,000).
+const scaleSettings: Partial<ScaleSettings> = process.env.BENCH_SCALE_ENTITIES ? { entities: Number(process.env.BENCH_SCALE_ENTITIES) } : {};
+
+/** The scale section (bench/scale.ts) on a fresh database of its own, its server in a process of its own. */
+async function scaleSection(): Promise<string> {
+  const name = `es_bench_${randomBytes(6).toString('hex')}`;
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const sql = postgres(url.toString(), { max: 2, onnotice: () => {} });
+  const server = startChild<LiveServerCommand, LiveServerReply>('./live-server.ts');
+  const database = await openDatabase({ url: url.toString() });
+  try {
+    return scaleReport(await scalePhase({ db: database.db, sql, databaseUrl: url.toString(), server, log, settings: scaleSettings }));
+  } finally {
+    if (server.child.connected) await server.send({ cmd: 'exit' }).catch(() => server.child.kill());
+    await database.close();
+    await sql.end({ timeout: 5 });
+    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
+// BENCH_ONLY=scale: only the scale section (it takes minutes of its own).
+if (process.env.BENCH_ONLY === 'scale') {
+  let code = 0;
+  try {
+    console.log(`\n- Code: ${sourceState()}.${await scaleSection()}`);
+  } catch (err) {
+    console.error(err);
+    code = 1;
+  }
+  process.exit(code);
+}
 const dbName = `es_bench_${randomBytes(6).toString('hex')}`;
 const benchUrl = new URL(adminUrl);
 benchUrl.pathname = `/${dbName}`;
@@ -418,6 +455,7 @@ try {
     // Phase 7: events across two instances (NOTIFY, Redis) and submissions beside 100 webhooks (bench/events.ts).
     const events = await eventsPhase({ databaseUrl: benchUrl.toString(), redisUrl, sql: setupSql, settings: s, startChild: () => startChild<LiveServerCommand, LiveServerReply>('./live-server.ts'), log });
 
+    const scale = await scaleSection();
     console.log(
       report(
         {
@@ -436,7 +474,7 @@ try {
           seconds: (performance.now() - started) / 1000,
         },
         s,
-      ),
+      ) + scale,
     );
   } finally {
     await app.stop();

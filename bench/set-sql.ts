@@ -118,17 +118,19 @@ async function load(tx: Tx, dataset: string, changes: readonly BenchChange[], ru
 }
 
 const writeVersions = (tx: Tx, v: readonly VersionRow[]) => tx`
-  insert into entity_versions (entity_id, version, applied_on, base_version, action, label, data, changed, conflict, source, branch_id, trunk_version,
+  insert into entity_versions (entity_id, dataset_id, version, applied_on, base_version, action, label, data, changed, conflict, source, branch_id, trunk_version,
       server_diff, base_diff, author_view_unavailable, change_id, device_id)
-  select entity_id, version, applied_on, base_version, action, label, data::jsonb, changed::jsonb, conflict, source, branch_id, trunk_version,
-      server_diff::jsonb, base_diff::jsonb, author_view_unavailable, change_id, device_id
+  select r.entity_id, e.dataset_id, r.version, r.applied_on, r.base_version, r.action, r.label, r.data::jsonb, r.changed::jsonb, r.conflict, r.source, r.branch_id, r.trunk_version,
+      r.server_diff::jsonb, r.base_diff::jsonb, r.author_view_unavailable, r.change_id, r.device_id
     from unnest(${v.map((r) => r.entityId)}::uuid[], ${v.map((r) => r.version)}::int[], ${v.map((r) => r.appliedOn)}::int[], ${v.map((r) => r.baseVersion)}::int[],
       ${v.map((r) => r.action)}::text[], ${v.map((r) => r.label)}::text[], ${v.map((r) => J(r.data))}::text[], ${v.map((r) => J(r.changed))}::text[],
       ${v.map((r) => r.conflict)}::text[], ${v.map((r) => r.source)}::text[], ${v.map((r) => r.branchId)}::uuid[], ${v.map((r) => r.trunkVersion)}::int[],
       ${v.map((r) => J(r.serverDiff))}::text[], ${v.map((r) => J(r.baseDiff))}::text[], ${v.map((r) => r.authorViewUnavailable)}::text[],
       ${v.map((r) => r.changeId)}::text[], ${v.map((r) => r.deviceId)}::text[])
       as r(entity_id, version, applied_on, base_version, action, label, data, changed, conflict, source, branch_id, trunk_version,
-           server_diff, base_diff, author_view_unavailable, change_id, device_id)`;
+           server_diff, base_diff, author_view_unavailable, change_id, device_id)
+    -- Each version carries its entity's dataset (what a pull reads by).
+    join entities e on e.id = r.entity_id`;
 
 const writeChanges = (tx: Tx, c: readonly BenchChange[], versions: readonly number[]) => tx`
   insert into changes (change_id, device_id, dataset_name, entity_id, action, payload, outcome, version, processed_at)

@@ -3,6 +3,8 @@
  * configured anonymous role); the GraphQL layer maps them to Pothos auth scopes.
  */
 
+import type { Subset } from './subsets.js';
+
 export const ROLES = ['collector', 'reviewer', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -14,6 +16,8 @@ export interface Principal {
   deviceId: string | null;
   /** Dataset names this principal may use; null: every dataset. */
   datasets: readonly string[] | null;
+  /** The token's subset of those datasets (core/subsets.ts); null: the whole datasets. */
+  subset: Subset | null;
 }
 
 export function isRole(value: string): value is Role {
@@ -52,10 +56,13 @@ export function mayActAsDevice(p: Principal, deviceId: string | null | undefined
 
 /**
  * A recorded change (change(id)): reviewers see those of their datasets; a device-bound collector
- * only its own device's. Null (unknown) belongs to no dataset.
+ * only its own device's; a collector with a subset only its own device's too (another device's
+ * change may be about an entity outside its share), so none without a device. Null (unknown)
+ * belongs to no dataset.
  */
 export function maySeeChange(p: Principal, owner: { dataset: string | null; deviceId: string | null } | null): boolean {
-  return mayUseDataset(p, owner?.dataset) && (mayReview(p) || p.deviceId === null || owner?.deviceId === p.deviceId);
+  const anyDevice = p.deviceId === null && (p.subset?.length ?? 0) === 0;
+  return mayUseDataset(p, owner?.dataset) && (mayReview(p) || anyDevice || (p.deviceId !== null && owner?.deviceId === p.deviceId));
 }
 
 /**
@@ -82,4 +89,13 @@ export function maySeeRunOf(p: Principal, deviceId: string | null | undefined): 
 /** Every change of a batch must be in the principal's datasets and, for a device token, its device. */
 export function maySubmitAll(p: Principal, changes: readonly { dataset?: string | null; deviceId?: string | null }[]): boolean {
   return maySubmit(p) && changes.every((c) => mayUseDataset(p, c.dataset) && (p.deviceId === null || c.deviceId === p.deviceId));
+}
+
+/**
+ * Subsets are for field devices: only a collector token bound to a list of datasets takes one.
+ * A reviewer or admin reads and resolves whole datasets, and a subset over every dataset could
+ * name a property that a dataset made later does not declare.
+ */
+export function mayHaveSubset(p: Pick<Principal, 'role' | 'datasets'>): boolean {
+  return p.role === 'collector' && p.datasets !== null && p.datasets.length > 0;
 }

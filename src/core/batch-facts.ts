@@ -1,5 +1,6 @@
 import type { PropertyDiff } from './diff.js';
 import { seenUpTo, type BranchFacts, type EntityOrigin } from './placement.js';
+import type { Subset } from './subsets.js';
 import type { ChangeAction, ChangeOutcome, ConflictType, ErrorCode, Operation, PropertyValues, ValidChange, VersionSource } from './types.js';
 import { validateName, type Validation } from './validate.js';
 
@@ -38,6 +39,7 @@ export interface HistoryRow {
 
 /** A version the plan makes (a row of `entity_versions`, without what the database fills in). */
 export interface VersionRecord extends HistoryRow {
+  datasetId: string;
   appliedOn: number | null;
   baseVersion: number | null;
   action: ChangeAction;
@@ -107,8 +109,37 @@ export interface BatchChange {
   localId: string | null;
 }
 
+/** A token with a subset of some of the batch's datasets (a row of `api_tokens`). */
+export interface SubsetToken {
+  tokenId: string;
+  /** Dataset names it may use. */
+  datasets: readonly string[];
+  subset: Subset;
+}
+
+/** A row of a token's subset log that a version writes: the device gets the version, or drops the entity. */
+export interface SubsetRow {
+  tokenId: string;
+  datasetId: string;
+  entityId: string;
+  /** The version that causes it (its position is the version's). */
+  version: number;
+  kind: 'VERSION' | 'LEFT';
+}
+
 /** What is known of the rows a batch touches, as loaded under its locks. */
 export interface BatchFacts {
+  /**
+   * Tokens with a subset of the datasets the batch writes to, as they stand under the datasets'
+   * subset locks: each version made writes their subset log rows (core subsets.ts movement).
+   */
+  subsetTokens: readonly SubsetToken[];
+  /**
+   * The token that sent the batch, when it has a subset, and the entities of the batch its subset
+   * log ever handed out: a change to one of those is processed as usual (no offline edit is lost
+   * to a reassignment); to any other entity outside its subset it is refused OUTSIDE_SUBSET.
+   */
+  submitter: { tokenId: string; seen: ReadonlySet<string> } | null;
   /** By name. */
   datasets: ReadonlyMap<string, DatasetRecord>;
   entities: ReadonlyMap<string, EntityRecord>;

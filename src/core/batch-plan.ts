@@ -1,5 +1,5 @@
 import { touchedProperties, tryApplyChange } from './apply.js';
-import type { BatchChange, BatchFacts, ChangeLogRecord, DatasetRecord, EntityRecord, HeldRecord, HistoryRow, PriorRecord, RunMember, VersionRecord } from './batch-facts.js';
+import type { BatchChange, BatchFacts, ChangeLogRecord, DatasetRecord, EntityRecord, HeldRecord, HistoryRow, PriorRecord, RunMember, SubsetRow, VersionRecord } from './batch-facts.js';
 import { judgeConflict, strongestConflict } from './conflict.js';
 import { diffStates } from './diff.js';
 import { changeError } from './errors.js';
@@ -19,6 +19,7 @@ import {
   type EntityOrigin,
 } from './placement.js';
 import { changeResult, type ChangeResult } from './results.js';
+import { inSubset, movement, type Subset } from './subsets.js';
 import type { ChangeError, ChangeOutcome, EntityState, ErrorCode, PropertyValues, ValidChange, VersionSource } from './types.js';
 import { samePayload, undeclaredProperties } from './validate.js';
 
@@ -53,6 +54,8 @@ export interface BatchWrites {
   entities: EntityRecord[];
   /** In the order made (commit order for pulls). */
   versions: VersionRecord[];
+  /** Rows of subset tokens' logs the versions cause, in the order made. */
+  subsetRows: SubsetRow[];
 }
 
 export interface BatchPlan {
@@ -95,6 +98,9 @@ export function planForce(changeIds: readonly string[], facts: BatchFacts): Batc
 
 type Applied = { result: ChangeResult; entity: EntityRecord; error?: undefined } | { error: ChangeError };
 
+/** A last check of the state a change would make, before it is made (a refusal, or null to go on). */
+type Guard = (next: { data: EntityState['data'] }) => ChangeError | null;
+
 const stateOf = (e: EntityRecord | null): EntityState | null => (e ? { label: e.label, data: e.data, version: e.version, deleted: e.deleted } : null);
 
 /** The working state of one plan: the loaded facts, as the changes decided so far left them. */
@@ -114,6 +120,9 @@ class Planner {
   private readonly heldDeleted: string[] = [];
   private readonly touched = new Map<string, EntityRecord>();
   private readonly versions: VersionRecord[] = [];
+  private readonly subsetRows: SubsetRow[] = [];
+  /** Entities the submitting token could see at some point: its log handed them out, or this batch put them in its share. */
+  private readonly seen: Set<string>;
 
   constructor(private readonly facts: BatchFacts) {
     this.entities = new Map(facts.entities);
@@ -124,6 +133,7 @@ class Planner {
     this.priors = new Map(facts.priors);
     this.origins = new Map(facts.origins);
     this.offlineRuns = new Map([...facts.offlineRuns].map(([id, runs]) => [id, [...runs]]));
+    this.seen = new Set(facts.submitter?.seen ?? []);
   }
 
   writes(): BatchWrites {
@@ -135,6 +145,7 @@ class Planner {
       heldDeleted: this.heldDeleted.filter((id) => !heldIds.has(id)),
       entities: [...this.touched.values()],
       versions: this.versions,
+      subsetRows: this.subsetRows,
     };
   }
 
@@ -181,7 +192,11 @@ class Planner {
   /** DESIGN steps 2 to 5 for a new change: rejects, holds, or applies it and releases its run's successors. */
   private placeNew(c: BatchChange, received: ValidChange): ChangeResult {
     let change = received;
-    const reject = (error: ChangeError): ChangeResult => {
+    const rules = this.submitterSubset(change.dataset);
+    const reject = (refusal: ChangeError): ChangeResult => {
+      // Seen from a subset, a missing entity is one more entity it never could see: the same
+      // answer as for one outside it, so ids cannot be probed by updates.
+      const error = rules && refusal.code === 'ENTITY_NOT_FOUND' ? changeError('OUTSIDE_SUBSET', change.entityId) : refusal;
       this.record({ ...c.record, original: true, outcome: 'REJECTED', version: null, errorCode: error.code, errorMessage: error.message });
       return changeResult(change.id, 'REJECTED', { entityId: change.entityId, error });
     };
@@ -199,6 +214,9 @@ class Planner {
       if (change.action === 'CREATE') return reject(changeError('ENTITY_EXISTS', change.entityId));
       entity = null;
     }
+    // DESIGN "Subsets": a device changes what it could see (in its share now, or handed to it
+    // before a reassignment: no offline edit is lost to one), and never anything else.
+    if (rules && entity && !this.couldSee(rules, entity)) return reject(changeError('OUTSIDE_SUBSET', change.entityId));
     // A local-id entity not on the server yet (or a change counted past it) without a run of
     // its own joins the device's implicit run for that local id, so it can be held and released.
     // Once its create went through that run, later local-id changes without a run stay in it.
@@ -225,10 +243,35 @@ class Planner {
       return changeResult(change.id, 'HELD', { entityId: change.entityId, waitsFor });
     }
     const source: VersionSource = change.branchId ? 'IN_ORDER' : 'ONLINE';
-    const applied = this.applyVersion(change, source, placement.asUpdate, entity, dataset, branch, c.record);
+    // What it makes must be in its share, when it makes something new (an update may take an
+    // entity out: it is accepted, and the entity leaves the share).
+    const guard: Guard | undefined = rules && !entity ? (next) => (inSubset(rules, next.data) ? null : changeError('OUTSIDE_SUBSET', change.entityId)) : undefined;
+    const applied = this.applyVersion(change, source, placement.asUpdate, entity, dataset, branch, c.record, guard);
     if (applied.error) return reject(applied.error);
     applied.result.released = this.releaseChain(change, applied.entity, dataset.name);
     return applied.result;
+  }
+
+  /** The subset of the token that sent the batch, for this dataset; null when it has none. */
+  private submitterSubset(datasetName: string): Subset | null {
+    const submitter = this.facts.submitter;
+    if (!submitter) return null;
+    return this.facts.subsetTokens.find((t) => t.tokenId === submitter.tokenId && t.datasets.includes(datasetName))?.subset ?? null;
+  }
+
+  private couldSee(rules: Subset, entity: EntityRecord): boolean {
+    return inSubset(rules, entity.data) || this.seen.has(entity.id);
+  }
+
+  /** The subset log rows a version writes (core movement for each subset token of the dataset). */
+  private subsetMoves(dataset: DatasetRecord, before: EntityRecord | null, after: EntityRecord, version: number): void {
+    for (const token of this.facts.subsetTokens) {
+      if (!token.datasets.includes(dataset.name)) continue;
+      const move = movement(token.subset, token.subset, before, after);
+      if (move === 'OUTSIDE') continue;
+      this.subsetRows.push({ tokenId: token.tokenId, datasetId: dataset.id, entityId: after.id, version, kind: move === 'LEFT' ? 'LEFT' : 'VERSION' });
+      if (move !== 'LEFT' && token.tokenId === this.facts.submitter?.tokenId) this.seen.add(after.id);
+    }
   }
 
   /**
@@ -270,7 +313,16 @@ class Planner {
    * DESIGN steps 3 and 4: the next version, on top of the current state; conflicts compare what
    * the change touches with what unseen versions set. Records the change as applied.
    */
-  private applyVersion(change: ValidChange, source: VersionSource, asUpdate: boolean, entity: EntityRecord | null, dataset: DatasetRecord, branch: BranchFacts | null, record?: ChangeLogRecord): Applied {
+  private applyVersion(
+    change: ValidChange,
+    source: VersionSource,
+    asUpdate: boolean,
+    entity: EntityRecord | null,
+    dataset: DatasetRecord,
+    branch: BranchFacts | null,
+    record?: ChangeLogRecord,
+    guard?: Guard,
+  ): Applied {
     const { change: effective, beneath } = beneathLaterChanges(change, branch);
     const after = seenUpTo(change, asUpdate);
     const later = this.versionsFrom(entity, Math.max(1, after));
@@ -279,6 +331,8 @@ class Planner {
     const tried = tryApplyChange(current, { ...effective, action: asUpdate ? 'UPDATE' : effective.action }, UNKNOWN_LABEL);
     if (!tried.ok) return { error: tried.error };
     const next = tried.applied;
+    const refused = guard?.(next);
+    if (refused) return { error: refused };
     const version = (entity?.version ?? 0) + 1;
     const unseen = unseenVersions(change, asUpdate, branch, later);
     // Judged on what the change itself sets: beneath a later change of its run some of its writes
@@ -303,6 +357,7 @@ class Planner {
       : { id: change.entityId, datasetId: dataset.id, label: next.label, data: next.data, version, deleted: next.deleted, conflict };
     const row: VersionRecord = {
       entityId: change.entityId,
+      datasetId: dataset.id,
       version,
       appliedOn: appliedOnVersion(change, asUpdate, branch),
       baseVersion: change.branchId ? runPosition(change) : change.baseVersion,
@@ -324,6 +379,7 @@ class Planner {
       deviceId: change.deviceId,
     };
     this.made(made, row);
+    this.subsetMoves(dataset, entity, made, version);
     const facts = { outcome: 'APPLIED', version, conflict, conflictingProperties: verdict.conflictingProperties } as const;
     if (record) this.record({ ...record, original: true, outcome: 'APPLIED', version, errorCode: null, errorMessage: null }, null, facts);
     else this.settle(change.id, { outcome: 'APPLIED', version, errorCode: null, errorMessage: null }, facts);

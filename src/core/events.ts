@@ -32,7 +32,9 @@ export type SyncEvent =
    */
   | { type: 'changeRejected'; datasetName: string; entityId: string | null; changeId: string; deviceId: string | null; code: ErrorCode; message: string }
   /** An API token was revoked: its open sockets and streams end on every instance. */
-  | { type: 'tokenRevoked'; tokenId: string };
+  | { type: 'tokenRevoked'; tokenId: string }
+  /** An admin changed an API token's subset: instances forget its cached lookup, its subscriptions re-read the rules. */
+  | { type: 'tokenSubsetChanged'; tokenId: string };
 
 /** The events dashboards subscribe to: each belongs to one entity of one dataset. */
-export type EntityEvent = Exclude<SyncEvent, { type: 'tokenRevoked' | 'changeRejected' }>;
+export type EntityEvent = Exclude<SyncEvent, { type: 'tokenRevoked' } | { type: 'changeRejected' } | { type: 'tokenSubsetChanged' }>;

@@ -97,6 +97,7 @@ function reviewVersion(e: ReviewEntity, changeId: string, next: { label: string;
   const serverDiff = diffStates(e, next);
   return {
     entityId: e.id,
+    datasetId: e.datasetId,
     version: e.version + 1,
     appliedOn: e.version,
     baseVersion: e.version,

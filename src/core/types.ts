@@ -90,6 +90,8 @@ export const ERROR_CODES = {
   INVALID_WEBHOOK: 'the webhook is not acceptable',
   WEBHOOK_NOT_FOUND: 'no webhook has this id',
   WEBHOOK_LIMIT: 'the service already has as many webhooks as it accepts',
+  OUTSIDE_SUBSET: "the entity is not in the token's subset",
+  INVALID_SUBSET: 'the subset is not acceptable',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

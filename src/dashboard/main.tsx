@@ -10,6 +10,7 @@ import { BacklogView } from './views/backlog.tsx';
 import { ConflictInboxView } from './views/conflict-inbox.tsx';
 import { DatasetsView } from './views/datasets.tsx';
 import { EntityView } from './views/entity.tsx';
+import { TokensView } from './views/tokens.tsx';
 import { WebhookDeliveriesView } from './views/webhook-deliveries.tsx';
 import { WebhooksView } from './views/webhooks.tsx';
 import './styles.css';
@@ -54,6 +55,7 @@ function Shell() {
         </Link>
         <nav aria-label="Main">
           <Link href="/">Datasets</Link>
+          {isAdmin && <Link href="/tokens">Tokens</Link>}
           {isAdmin && <Link href="/webhooks">Webhooks</Link>}
           <a href="/graphql">GraphiQL</a>
         </nav>
@@ -81,6 +83,11 @@ function Shell() {
             </Route>
           )}
           {isAdmin && <Route path="/webhooks/:id">{(p) => <WebhookDeliveriesView id={p.id} />}</Route>}
+          {isAdmin && (
+            <Route path="/tokens">
+              <TokensView />
+            </Route>
+          )}
           <Route>
             <h1 tabIndex={-1}>Nothing here</h1>
             <p>

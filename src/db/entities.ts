@@ -49,6 +49,13 @@ export const entityVersions = snakeCase.table(
     entityId: uuid()
       .notNull()
       .references(() => entities.id),
+    /**
+     * The entity's dataset, copied onto each version so that a pull reads one dataset's versions
+     * from one index range instead of every dataset's versions since its cursor.
+     */
+    datasetId: uuid()
+      .notNull()
+      .references(() => datasets.id),
     version: integer().notNull(),
     /** The server version this change was applied against (null for the create). */
     appliedOn: integer(),
@@ -85,7 +92,7 @@ export const entityVersions = snakeCase.table(
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    index('entity_versions_pull_idx').on(t.txid, t.seq),
+    index('entity_versions_dataset_pull_idx').on(t.datasetId, t.txid, t.seq),
     unique('entity_versions_entity_version_uq').on(t.entityId, t.version),
     index('entity_versions_branch_idx').on(t.branchId, t.baseVersion),
     // The daily series of the reviewer's dashboard (sync/activity.ts): conflicts opened, and

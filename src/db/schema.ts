@@ -4,10 +4,11 @@ import { datasets } from './datasets.js';
 import { entities, entityVersions } from './entities.js';
 import { eventPayloads } from './events.js';
 import { devicePulls, resolutions } from './resolutions.js';
+import { subsetLog } from './subsets.js';
 import { apiTokens } from './tokens.js';
 import { webhookDeliveries, webhookEvents, webhooks } from './webhooks.js';
 
-export const tables = { datasets, entities, entityVersions, changes, heldChanges, localIds, eventPayloads, apiTokens, resolutions, devicePulls, webhooks, webhookEvents, webhookDeliveries };
+export const tables = { datasets, entities, entityVersions, changes, heldChanges, localIds, eventPayloads, apiTokens, resolutions, devicePulls, webhooks, webhookEvents, webhookDeliveries, subsetLog };
 
 export const relations = defineRelations(tables, (r) => ({
   datasets: {

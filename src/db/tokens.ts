@@ -1,5 +1,6 @@
-import { snakeCase, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { jsonb, snakeCase, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import type { Role } from '../core/auth.js';
+import type { Subset } from '../core/subsets.js';
 
 /**
  * API tokens. Only a SHA-256 of the secret is kept: tokens are 256 random bits, so a plain
@@ -15,6 +16,14 @@ export const apiTokens = snakeCase.table('api_tokens', {
   deviceId: text(),
   /** Dataset names the token may use; null: every dataset. */
   datasets: text().array(),
+  /**
+   * The token's subset of its datasets (core/subsets.ts). Null: the whole datasets, pulled from
+   * their versions. Once set, the token pulls from its subset log (db/subsets.ts) for good, so an
+   * empty list is "the whole datasets" for a token that had rules.
+   */
+  subset: jsonb().$type<Subset>(),
+  /** When an admin last changed the subset: instances re-announce recent changes, as revocations. */
+  subsetChangedAt: timestamp({ withTimezone: true }),
   createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   revokedAt: timestamp({ withTimezone: true }),
 });

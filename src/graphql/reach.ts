@@ -1,8 +1,10 @@
 import { GraphQLError } from 'graphql';
 import { mayReachEntity } from '../core/auth.js';
+import { inSubset } from '../core/subsets.js';
+import type { PropertyValues } from '../core/types.js';
 import { ERROR_CODES } from '../core/types.js';
 import type { entities, entityVersions } from '../db/entities.js';
-import { datasetNameOf, versionDatasetNameOf } from '../sync/access.js';
+import { datasetNameOf, entityDataOf, versionDataOf, versionDatasetNameOf } from '../sync/access.js';
 import type { Context } from './context.js';
 
 /**
@@ -25,26 +27,41 @@ export type Reach =
 
 export const reach = (how: Reach) => ({ extensions: { reach: how } });
 
-/** What the rule needs selected with an entity or a version: its dataset's name. */
-export const ENTITY_DATASET = { extras: { reachDataset: datasetNameOf } } as const;
-export const VERSION_DATASET = { extras: { reachDataset: versionDatasetNameOf } } as const;
+/**
+ * What the rules need selected with an entity or a version: its dataset's name, and its state
+ * (`data`: an entity's current one, a version's after it), which a token's subset is judged on.
+ */
+export const ENTITY_DATASET = { extras: { reachDataset: datasetNameOf, reachData: entityDataOf } } as const;
+export const VERSION_DATASET = { extras: { reachDataset: versionDatasetNameOf, reachData: versionDataOf } } as const;
+
+type Judged = { reachDataset: string; reachData: PropertyValues };
+
+/**
+ * The subset rule (DESIGN "Subsets"), beside the dataset rule on the same paths: a token with a
+ * subset sees an entity (or a version) only while its state is in its share; outside it, the same
+ * answer as for a missing one. Core inSubset, the rule the SQL of src/sync/subset-sql.ts mirrors.
+ */
+const inShare = (ctx: Context, row: Judged): boolean => inSubset(ctx.principal.subset, row.reachData);
 
 /** The row, when the principal may reach it from `from`; else null (it does not exist, seen from there). */
-export function reached<R extends { reachDataset: string }>(ctx: Context, from: string | null | undefined, row: R | null | undefined): R | null {
+export function reached<R extends Judged>(ctx: Context, from: string | null | undefined, row: R | null | undefined): R | null {
   // A path that cannot say which dataset it comes from reaches nothing.
   if (!row || from == null) return null;
-  return mayReachEntity(ctx.principal, row.reachDataset, from) ? row : null;
+  return mayReachEntity(ctx.principal, row.reachDataset, from) && inShare(ctx, row) ? row : null;
 }
 
-/** For a non-null field (a version's entity): the row, or FORBIDDEN, never a row the rule refuses. */
-export function reachedOrRefused<R extends { reachDataset: string }>(ctx: Context, row: R): R {
-  if (mayReachEntity(ctx.principal, row.reachDataset, row.reachDataset)) return row;
-  throw new GraphQLError(ERROR_CODES.FORBIDDEN, { extensions: { code: 'FORBIDDEN' } });
+/**
+ * A version's entity: FORBIDDEN where the dataset rule refuses it (the version was reached, so it
+ * cannot be another dataset's), null where it has left the token's subset since.
+ */
+export function reachedOrRefused<R extends Judged>(ctx: Context, row: R): R | null {
+  if (!mayReachEntity(ctx.principal, row.reachDataset, row.reachDataset)) throw new GraphQLError(ERROR_CODES.FORBIDDEN, { extensions: { code: 'FORBIDDEN' } });
+  return inShare(ctx, row) ? row : null;
 }
 
 /** plugin-drizzle's `query` of a drizzleField: merges what is given into the planned selection. */
 type Query = (selection: never) => unknown;
-type Reachable<T> = T & { reachDataset: string };
+type Reachable<T> = T & Judged;
 
 /** The entity a path names by id, seen from dataset `from`. */
 export async function entityFrom(ctx: Context, query: Query, from: string | null | undefined, id: string | null | undefined): Promise<Reachable<typeof entities.$inferSelect> | null> {

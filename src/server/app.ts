@@ -233,10 +233,12 @@ export function buildApp(opts: AppOptions): App {
   });
   // A revoked token's sockets close at once, whichever instance revoked it (the bus spans them).
   const revocations = bus.pubsub.subscribe('tokenRevoked');
-  // In case a revocation event was lost: recent revocations, announced again to this instance.
+  // A reassigned token's cached lookup goes at once too: its next request sees its new subset.
+  const reassignments = bus.pubsub.subscribe('tokenSubsetChanged');
+  // In case a revocation or reassignment event was lost: recent ones, announced again to this instance.
   const revocationSweep = startRevocationSweep(opts.db, {
     intervalSeconds: opts.auth?.revocationSweepSeconds ?? 10,
-    announce: (events) => events.forEach((e) => bus.pubsub.publish('tokenRevoked', e)),
+    announce: (events) => events.forEach((e) => (e.type === 'tokenRevoked' ? bus.pubsub.publish('tokenRevoked', e) : bus.pubsub.publish('tokenSubsetChanged', e))),
     onError: (error) => onError('revocation sweep failed', error),
   });
   void (async () => {
@@ -246,6 +248,9 @@ export function buildApp(opts: AppOptions): App {
       auth.forget(e.tokenId);
       sockets.closeToken(e.tokenId);
     }
+  })();
+  void (async () => {
+    for await (const e of reassignments) if (!(e instanceof SubscriptionEnd)) auth.forget(e.tokenId);
   })();
   let flusher: Flusher | null = null;
   let stopped: Promise<void> | null = null;
@@ -271,6 +276,7 @@ export function buildApp(opts: AppOptions): App {
     clearTimeout(timer);
     if (!drained) (opts.logger ?? console).warn(`shutdown: work still in flight after ${shutdownTimeoutMs / 1000} s is cut off`);
     await revocations.return?.();
+    await reassignments.return?.();
     await sockets.close();
     server.closeAllConnections();
     await closed;

@@ -71,7 +71,7 @@ function unauthenticated(why: TokenRefusal): GraphQLError {
  */
 async function principalFor(db: Db, secret: string | null, opts: AuthOptions, cache: TokenCache): Promise<Outcome> {
   if (secret === null) {
-    return opts.anonymousRole ? { principal: { tokenId: null, role: opts.anonymousRole, deviceId: null, datasets: null } } : { refused: 'no-token' };
+    return opts.anonymousRole ? { principal: { tokenId: null, role: opts.anonymousRole, deviceId: null, datasets: null, subset: null } } : { refused: 'no-token' };
   }
   if (secret === '') return { refused: 'malformed' };
   const cached = cache.get(secret);
@@ -158,7 +158,7 @@ export function authenticator(db: Db, opts: AuthOptions & { endpoint: string; on
     const outcome = await principalFor(db, bearerOf(connection), opts, cache);
     return 'principal' in outcome ? { tokenId: outcome.principal.tokenId } : { refuse: SOCKET_REFUSALS[outcome.refused] };
   };
-  /** A token was revoked: its cached lookups go at once. */
+  /** A token was revoked or reassigned: its cached lookups go at once. */
   const forget = (tokenId: string) => cache.forget(tokenId);
   return { plugin, principal, socket, forget };
 }

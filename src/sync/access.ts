@@ -1,3 +1,4 @@
+import type { PropertyValues } from '../core/types.js';
 import { and, eq, sql, type SQL } from 'drizzle-orm';
 import { changeKey, normalizeUuid } from '../core/validate.js';
 import { changes, heldChanges, isOriginal } from '../db/changes.js';
@@ -43,6 +44,13 @@ export async function datasetsOfBranch(db: Db, id: string): Promise<string[]> {
  * path that reaches an entity, read in the same statement as the entity.
  */
 export const datasetNameOf = (e: typeof entities): SQL<string> => sql<string>`(select /* entityDataset */ ${datasets.name} from ${datasets} where ${datasets.id} = ${e.datasetId})`;
+
+/**
+ * An entity's state (`data`), selected beside whatever the client asked for: a token's subset is
+ * judged on it (src/graphql/reach.ts). For a version, its state after it.
+ */
+export const entityDataOf = (e: typeof entities): SQL<PropertyValues> => sql<PropertyValues>`${e.data}`;
+export const versionDataOf = (v: typeof entityVersions): SQL<PropertyValues> => sql<PropertyValues>`${v.data}`;
 
 /** The same for a version row: its entity's dataset. */
 export const versionDatasetNameOf = (v: typeof entityVersions): SQL<string> =>

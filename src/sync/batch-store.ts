@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { BatchFacts, DatasetRecord, EntityRecord, HeldRecord, HistoryRow, PriorRecord, RunMember } from '../core/batch-facts.js';
+import type { BatchFacts, DatasetRecord, EntityRecord, HeldRecord, HistoryRow, PriorRecord, RunMember, SubsetToken } from '../core/batch-facts.js';
 import type { BatchWrites } from '../core/batch-plan.js';
 import type { EntityOrigin } from '../core/placement.js';
 import type { SyncEvent } from '../core/events.js';
@@ -22,7 +22,7 @@ export function rowsOf<T = Record<string, unknown>>(result: unknown): T[] {
 const json = (value: unknown) => JSON.stringify(value);
 
 /** Advisory lock spaces (the row of an entity or run may not exist yet, so a row lock cannot do). */
-export const LOCK = { change: 1, entity: 2, run: 3, webhooks: 4 } as const;
+export const LOCK = { change: 1, entity: 2, run: 3, webhooks: 4, subset: 5 } as const;
 
 /**
  * Takes transaction-scoped advisory locks, all in one sorted order (space, then hash), so two
@@ -34,6 +34,18 @@ export async function lockAll(tx: Tx, keys: readonly { space: number; key: strin
     select /* lockBatch */ count(pg_advisory_xact_lock(space, h)) from (
       select distinct space, hashtext(key) as h from unnest(${sql.param(keys.map((k) => k.space))}::int[], ${sql.param(keys.map((k) => k.key))}::text[]) as k(space, key)
       order by space, h offset 0) sorted`);
+}
+
+/**
+ * Shares the subset locks of datasets (space LOCK.subset): writes to a dataset run side by side,
+ * while an admin's change of a token's subset (sync/subset-moves.ts) takes them exclusively, so
+ * every version is judged by the subset rules that stand when it commits.
+ */
+async function shareSubsetLocks(tx: Tx, datasetNames: readonly string[]): Promise<void> {
+  if (datasetNames.length === 0) return;
+  await tx.execute(sql`
+    select /* shareSubsetLocks */ count(pg_advisory_xact_lock_shared(${LOCK.subset}, h)) from (
+      select distinct hashtext(name) as h from unnest(${sql.param([...datasetNames])}::text[]) as d(name) order by h offset 0) sorted`);
 }
 
 /**
@@ -57,6 +69,8 @@ export interface FactKeys {
   branchIds: readonly string[];
   /** Entities whose every held change may be released or adopted (branchless creates, forced changes). */
   heldOfEntities: readonly string[];
+  /** The API token that sent the batch (null: a flush, or configured anonymous access). */
+  submitter?: string | null;
 }
 
 /** Which versions and origins the rules will read, once the held changes and entities are known (core batch-facts). */
@@ -83,10 +97,23 @@ export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, l
   // The runs the batch and the held changes name are known now: loaded beside the rest. Only
   // runs that began offline on an entity (known from this wave) may need one more round trip.
   const named = new Set([...keys.branchIds, ...held.map((h) => h.branchId)]);
-  const [offlineRuns, origins, history, namedRuns] = await Promise.all([loadOfflineRuns(tx, need.offlineRuns), loadOrigins(tx, need.origins), loadHistory(tx, need.history), loadRuns(tx, [...named])]);
+  // Every dataset this batch may write to is known too: its subset locks, then its subset tokens.
+  const written = [...new Set([...keys.datasetNames, ...held.map((h) => h.datasetName)])];
+  const [, subsetTokens, offlineRuns, origins, history, namedRuns] = await Promise.all([
+    shareSubsetLocks(tx, written),
+    loadSubsetTokens(tx, written),
+    loadOfflineRuns(tx, need.offlineRuns),
+    loadOrigins(tx, need.origins),
+    loadHistory(tx, need.history),
+    loadRuns(tx, [...named]),
+  ]);
+  const submitter = keys.submitter ? subsetTokens.find((t) => t.tokenId === keys.submitter) : undefined;
+  const seen = submitter ? await loadSeen(tx, submitter.tokenId, keys.entityIds) : null;
   const later = [...new Set([...offlineRuns.values()].flat())].filter((id) => !named.has(id));
   const runs = later.length > 0 ? new Map([...namedRuns, ...(await loadRuns(tx, later))]) : namedRuns;
   return {
+    subsetTokens,
+    submitter: submitter && seen ? { tokenId: submitter.tokenId, seen } : null,
     datasets: new Map([...datasets, ...more]),
     entities,
     priors,
@@ -97,6 +124,27 @@ export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, l
     origins,
     offlineRuns,
   };
+}
+
+async function loadSubsetTokens(tx: Tx, datasetNames: readonly string[]): Promise<SubsetToken[]> {
+  if (datasetNames.length === 0) return [];
+  const rows = rowsOf<{ id: string; datasets: unknown; subset: unknown }>(
+    await tx.execute(sql`
+      select /* subsetTokens */ id, datasets, subset from api_tokens
+       where subset is not null and revoked_at is null and datasets && ${sql.param([...datasetNames])}::text[]`),
+  );
+  return rows.map((r) => ({ tokenId: r.id, datasets: pgArray(r.datasets), subset: parsed(r.subset) as SubsetToken['subset'] }));
+}
+
+/** Which of these entities a token's subset log ever handed out. */
+async function loadSeen(tx: Tx, tokenId: string, entityIds: readonly string[]): Promise<Set<string>> {
+  if (entityIds.length === 0) return new Set();
+  const rows = rowsOf<{ entity_id: string }>(
+    await tx.execute(sql`
+      select /* subsetSeen */ distinct entity_id from subset_log
+       where token_id = ${tokenId}::uuid and entity_id = any(${sql.param([...entityIds])}::uuid[]) and kind <> 'LEFT'`),
+  );
+  return new Set(rows.map((r) => r.entity_id));
 }
 
 async function loadPriors(tx: Tx, keys: readonly string[]): Promise<Map<string, PriorRecord>> {
@@ -278,23 +326,37 @@ export async function persist(tx: Tx, w: BatchWrites, events: readonly SyncEvent
     );
   }
   if (w.versions.length > 0) {
+    // With subset log rows, one statement writes both: the rows take the seq the database gives
+    // their version (a data-modifying CTE), and the transaction's id as the version does.
+    const logged = w.subsetRows.length > 0;
     statements.push(
       tx.execute(sql`
-        insert into entity_versions /* writeVersions */ (entity_id, version, applied_on, base_version, action, label, data, changed, operations, deleted, conflict,
+        ${logged ? sql`with v as (` : sql``}
+        insert into entity_versions /* writeVersions */ (entity_id, dataset_id, version, applied_on, base_version, action, label, data, changed, operations, deleted, conflict,
             conflicting_properties, source, branch_id, trunk_version, server_diff, base_diff, author_view_unavailable, change_id, device_id)
-        select entity_id, version, applied_on, base_version, action, label, data, changed, operations, deleted, conflict,
+        select entity_id, dataset_id, version, applied_on, base_version, action, label, data, changed, operations, deleted, conflict,
                array(select jsonb_array_elements_text(conflicting_properties)), source, branch_id, trunk_version, server_diff, base_diff, author_view_unavailable, change_id, device_id
           from jsonb_to_recordset(${json(
             w.versions.map((v, n) => ({
               n,
-              entity_id: v.entityId, version: v.version, applied_on: v.appliedOn, base_version: v.baseVersion, action: v.action, label: v.label, data: v.data, changed: v.changed,
+              entity_id: v.entityId, dataset_id: v.datasetId, version: v.version, applied_on: v.appliedOn, base_version: v.baseVersion, action: v.action, label: v.label, data: v.data, changed: v.changed,
               operations: v.operations, deleted: v.deleted, conflict: v.conflict, conflicting_properties: v.conflictingProperties, source: v.source, branch_id: v.branchId,
               trunk_version: v.trunkVersion, server_diff: v.serverDiff, base_diff: v.baseDiff, author_view_unavailable: v.authorViewUnavailable, change_id: v.changeId, device_id: v.deviceId,
             })),
           )}::jsonb)
-            as r(n int, entity_id uuid, version int, applied_on int, base_version int, action text, label text, data jsonb, changed jsonb, operations jsonb, deleted boolean, conflict text,
+            as r(n int, entity_id uuid, dataset_id uuid, version int, applied_on int, base_version int, action text, label text, data jsonb, changed jsonb, operations jsonb, deleted boolean, conflict text,
                  conflicting_properties jsonb, source text, branch_id uuid, trunk_version int, server_diff jsonb, base_diff jsonb, author_view_unavailable text, change_id text, device_id text)
-         order by n`),
+         order by n
+        ${
+          logged
+            ? sql`returning seq, entity_id, version)
+        insert into subset_log /* writeSubsetRows */ (token_id, dataset_id, seq, entity_id, kind, version_seq)
+        select r.token_id, r.dataset_id, v.seq, v.entity_id, r.kind, case when r.kind = 'VERSION' then v.seq end
+          from jsonb_to_recordset(${json(w.subsetRows.map((r) => ({ token_id: r.tokenId, dataset_id: r.datasetId, entity_id: r.entityId, version: r.version, kind: r.kind })))}::jsonb)
+            as r(token_id uuid, dataset_id uuid, entity_id uuid, version int, kind text)
+          join v on v.entity_id = r.entity_id and v.version = r.version`
+            : sql``
+        }`),
     );
   }
   if (w.heldDeleted.length > 0) {

@@ -31,19 +31,25 @@ const MAX_CHANGE_KEY = 200;
  * processed again change by change, so one poison change is recorded alone and the rest land.
  * Returns the events for the caller to publish after the commit.
  */
-export async function submitChanges(db: Db, inputs: readonly ChangeInput[], limits: Limits = DEFAULT_LIMITS): Promise<SubmitResult> {
+export async function submitChanges(
+  db: Db,
+  inputs: readonly ChangeInput[],
+  limits: Limits = DEFAULT_LIMITS,
+  /** The API token that sends the batch: with a subset, it changes only what it could see (DESIGN "Subsets"). */
+  submitter: string | null = null,
+): Promise<SubmitResult> {
   if (inputs.length === 0) throw new DomainError('EMPTY_BATCH');
   if (inputs.length > limits.maxBatch) throw new DomainError('BATCH_TOO_LARGE', `the batch holds ${inputs.length} changes; the limit is ${limits.maxBatch}`);
   const named = await withTransientRetry(() => nameByLocalIds(db, inputs));
   const batch = named.map((input) => prepare(input, limits));
   try {
-    return await withTransientRetry(() => runBatch(db, batch));
+    return await withTransientRetry(() => runBatch(db, batch, submitter));
   } catch (cause) {
     if (isTransient(cause)) throw cause;
     const results: ChangeResult[] = [];
     const events: SyncEvent[] = [];
     for (const [i, change] of batch.entries()) {
-      const one = await withTransientRetry(() => runBatch(db, [change])).catch((error: unknown) => {
+      const one = await withTransientRetry(() => runBatch(db, [change], submitter)).catch((error: unknown) => {
         if (isTransient(error)) throw error;
         return recordFailure(db, inputs[i]!, change, error);
       });
@@ -55,7 +61,7 @@ export async function submitChanges(db: Db, inputs: readonly ChangeInput[], limi
 }
 
 /** One transaction: lock, load, decide, write. */
-async function runBatch(db: Db, batch: readonly BatchChange[]): Promise<SubmitResult> {
+async function runBatch(db: Db, batch: readonly BatchChange[], submitter: string | null): Promise<SubmitResult> {
   return db.transaction(async (tx) => {
     const keys = batchKeys(batch);
     // The locks go out first and the first loads right behind them, in one round trip: the
@@ -67,7 +73,7 @@ async function runBatch(db: Db, batch: readonly BatchChange[]): Promise<SubmitRe
     ]);
     // Held changes of every entity a branchless create names: it may be the create of their run.
     const creates = batch.flatMap((c) => (c.validation.ok && c.validation.change.action === 'CREATE' && !c.validation.change.branchId ? [c.validation.change.entityId] : []));
-    const facts = await loadFacts(tx, { ...keys, heldOfEntities: creates }, (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) }), locked);
+    const facts = await loadFacts(tx, { ...keys, heldOfEntities: creates, submitter }, (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) }), locked);
     const plan = planBatch(batch, facts);
     await persist(tx, plan.writes, plan.events);
     return { results: plan.results, events: plan.events, oneByOne: false };

@@ -1,12 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
+import { and, arrayOverlaps, asc, count, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { Principal, Role } from '../core/auth.js';
 import { DomainError } from '../core/errors.js';
 import { hasNul } from '../core/json.js';
+import { inSubset, type SubsetRuleInput } from '../core/subsets.js';
+import type { PropertyValues } from '../core/types.js';
 import { normalizeUuid, validateName } from '../core/validate.js';
 import type { Db, Tx } from '../db/client.js';
 import { apiTokens } from '../db/tokens.js';
 import type { SyncEvent } from '../core/events.js';
+import { rowsOf } from './batch-store.js';
+import { lockSubsets, writeSubsetMoves } from './subset-moves.js';
 
 export type TokenRow = typeof apiTokens.$inferSelect;
 
@@ -22,9 +26,15 @@ export interface NewToken {
   role: Role;
   deviceId?: string | null;
   datasets?: readonly string[] | null;
+  /** Rules on declared properties (core/subsets.ts); absent or empty: the whole datasets. */
+  subset?: readonly SubsetRuleInput[] | null;
 }
 
-/** Creates a token; the secret is returned here once and never stored. */
+/**
+ * Creates a token; the secret is returned here once and never stored. A token with a subset gets
+ * its share (ENTERED rows of its subset log) in the same transaction, so its first pull hands it
+ * out.
+ */
 export async function createToken(db: Db | Tx, input: NewToken): Promise<{ secret: string; token: TokenRow }> {
   // A token's name is free text for people ("Tablet 7, north site"), unlike dataset names.
   if (input.name.trim().length === 0 || input.name.length > 200 || hasNul(input.name)) {
@@ -32,7 +42,7 @@ export async function createToken(db: Db | Tx, input: NewToken): Promise<{ secre
   }
   // An admin creates datasets and tokens: a dataset or device list on it would be a promise the
   // role cannot keep.
-  if (input.role === 'admin' && (input.deviceId != null || input.datasets != null)) throw new DomainError('ADMIN_TOKEN_RESTRICTED');
+  if (input.role === 'admin' && (input.deviceId != null || input.datasets != null || (input.subset?.length ?? 0) > 0)) throw new DomainError('ADMIN_TOKEN_RESTRICTED');
   if (input.deviceId != null && (input.deviceId.length === 0 || input.deviceId.length > 200 || hasNul(input.deviceId))) {
     throw new DomainError('INVALID_DEVICE_ID', 'a device id has 1 to 200 characters and no NUL');
   }
@@ -41,11 +51,55 @@ export async function createToken(db: Db | Tx, input: NewToken): Promise<{ secre
     if (error) throw new DomainError(error.code, `dataset "${dataset.slice(0, 60)}": ${error.message}`);
   }
   const secret = PREFIX + randomBytes(32).toString('base64url');
-  const [token] = await db
-    .insert(apiTokens)
-    .values({ name: input.name, secretHash: hashSecret(secret), role: input.role, deviceId: input.deviceId ?? null, datasets: input.datasets ? [...new Set(input.datasets)] : null })
-    .returning();
-  return { secret, token: token! };
+  const row = { name: input.name, secretHash: hashSecret(secret), role: input.role, deviceId: input.deviceId ?? null, datasets: input.datasets ? [...new Set(input.datasets)] : null };
+  if (!input.subset || input.subset.length === 0) {
+    const [token] = await db.insert(apiTokens).values(row).returning();
+    return { secret, token: token! };
+  }
+  const rules = input.subset;
+  const token = await db.transaction(async (tx) =>
+    writeSubsetMoves(tx, { role: row.role, datasets: row.datasets }, null, rules, async (subset) => {
+      const [made] = await tx.insert(apiTokens).values({ ...row, subset, subsetChangedAt: new Date() }).returning();
+      return made!;
+    }),
+  );
+  return { secret, token };
+}
+
+/**
+ * An admin moves a device to another share (DESIGN "Subsets"): the token's rules change at once,
+ * and its subset log gets, in the same transaction, LEFT for each entity it held that the new
+ * rules leave out and ENTERED (with the entity's state) for each it did not hold that they take
+ * in. A device's cursor from before keeps working: its next pull reads those rows. An empty
+ * subset is the whole datasets. The returned event tells every instance.
+ */
+export async function setTokenSubset(db: Db, id: string, subset: readonly SubsetRuleInput[]): Promise<{ token: TokenRow; events: SyncEvent[] }> {
+  const uuid = normalizeUuid(id);
+  const notFound = () => new DomainError('TOKEN_NOT_FOUND', `no API token has the id "${String(id).slice(0, 60)}"`);
+  if (!uuid) throw notFound();
+  return db.transaction(async (tx) => {
+    const [found] = await tx.select({ datasets: apiTokens.datasets }).from(apiTokens).where(eq(apiTokens.id, uuid)).limit(1);
+    if (!found) throw notFound();
+    // Read again under the locks: what the token holds is what its last reassignment left.
+    if (found.datasets) await lockSubsets(tx, found.datasets);
+    const [current] = await tx.select().from(apiTokens).where(eq(apiTokens.id, uuid)).limit(1);
+    if (!current) throw notFound();
+    if (current.revokedAt) throw new DomainError('TOKEN_NOT_FOUND', `the API token "${uuid}" is revoked`);
+    // No rules before and none asked for: it stays a whole-datasets token, pulling versions.
+    if (current.subset === null && subset.length === 0) return { token: current, events: [] };
+    const token = await writeSubsetMoves(tx, current, current.subset ?? 'ALL', subset, async (rules) => {
+      // Under the datasets' subset locks: no other reassignment of this token runs meanwhile.
+      const [changed] = await tx.update(apiTokens).set({ subset: rules, subsetChangedAt: new Date() }).where(eq(apiTokens.id, uuid)).returning();
+      return changed!;
+    });
+    return { token, events: [{ type: 'tokenSubsetChanged' as const, tokenId: token.id }] };
+  });
+}
+
+/** A token's subset as stored now (null: the whole datasets), read where a cached principal is not enough. */
+export async function tokenSubset(db: Db, id: string): Promise<TokenRow['subset']> {
+  const [row] = await db.select({ subset: apiTokens.subset }).from(apiTokens).where(eq(apiTokens.id, id)).limit(1);
+  return row?.subset ?? null;
 }
 
 /**
@@ -56,13 +110,13 @@ export async function createToken(db: Db | Tx, input: NewToken): Promise<{ secre
 export async function authenticate(db: Db, secret: string): Promise<{ principal: Principal } | { refused: 'unknown' | 'revoked' }> {
   if (!secret.startsWith(PREFIX) || secret.length > 200) return { refused: 'unknown' };
   const [row] = await db
-    .select({ id: apiTokens.id, role: apiTokens.role, deviceId: apiTokens.deviceId, datasets: apiTokens.datasets, revokedAt: apiTokens.revokedAt })
+    .select({ id: apiTokens.id, role: apiTokens.role, deviceId: apiTokens.deviceId, datasets: apiTokens.datasets, subset: apiTokens.subset, revokedAt: apiTokens.revokedAt })
     .from(apiTokens)
     .where(eq(apiTokens.secretHash, hashSecret(secret)))
     .limit(1);
   if (!row) return { refused: 'unknown' };
   if (row.revokedAt) return { refused: 'revoked' };
-  return { principal: { tokenId: row.id, role: row.role, deviceId: row.deviceId, datasets: row.datasets } };
+  return { principal: { tokenId: row.id, role: row.role, deviceId: row.deviceId, datasets: row.datasets, subset: row.subset } };
 }
 
 /** Revokes a token; the returned event closes its open sockets and streams on every instance. */
@@ -77,26 +131,26 @@ export async function revokeToken(db: Db, id: string): Promise<{ token: TokenRow
   return { token: already, events: [] };
 }
 
-/** Ids of the tokens revoked in the last `seconds` (by the database clock). */
-async function recentlyRevoked(db: Db, seconds: number): Promise<string[]> {
+/** Tokens revoked, or whose subset changed, in the last `seconds` (by the database clock), as their events. */
+async function recentTokenEvents(db: Db, seconds: number): Promise<TokenEvent[]> {
   const rows = await db
-    .select({ id: apiTokens.id })
+    .select({ id: apiTokens.id, revoked: sql<boolean>`${apiTokens.revokedAt} is not null` })
     .from(apiTokens)
-    .where(sql`${apiTokens.revokedAt} > now() - make_interval(secs => ${seconds})`);
-  return rows.map((r) => r.id);
+    .where(sql`/* recentTokenEvents */ ${apiTokens.revokedAt} > now() - make_interval(secs => ${seconds}) or ${apiTokens.subsetChangedAt} > now() - make_interval(secs => ${seconds})`);
+  return rows.map((r) => ({ type: r.revoked ? 'tokenRevoked' : 'tokenSubsetChanged', tokenId: r.id }));
 }
 
+type TokenEvent = Extract<SyncEvent, { type: 'tokenRevoked' | 'tokenSubsetChanged' }>;
+
 /**
- * Revocations travel as events, and one can be lost (a NOTIFY on a connection cut right after
- * the commit). So every `intervalSeconds` this reads the tokens revoked in the last three
- * intervals and hands their events to `announce` (this instance only: each instance sweeps).
+ * Revocations and subset changes travel as events, and one can be lost (a NOTIFY on a connection
+ * cut right after the commit). So every `intervalSeconds` this reads the tokens revoked or
+ * reassigned in the last three intervals and hands their events to `announce` (this instance
+ * only: each instance sweeps).
  */
-export function startRevocationSweep(
-  db: Db,
-  opts: { intervalSeconds: number; announce: (events: readonly Extract<SyncEvent, { type: 'tokenRevoked' }>[]) => void; onError: (error: unknown) => void },
-): { stop(): void } {
+export function startRevocationSweep(db: Db, opts: { intervalSeconds: number; announce: (events: readonly TokenEvent[]) => void; onError: (error: unknown) => void }): { stop(): void } {
   const timer = setInterval(() => {
-    recentlyRevoked(db, 3 * opts.intervalSeconds).then((ids) => opts.announce(ids.map((tokenId) => ({ type: 'tokenRevoked', tokenId }))), opts.onError);
+    recentTokenEvents(db, 3 * opts.intervalSeconds).then(opts.announce, opts.onError);
   }, opts.intervalSeconds * 1000);
   timer.unref();
   return { stop: () => clearInterval(timer) };
@@ -119,5 +173,24 @@ export async function createFirstAdminToken(db: Db): Promise<string | null> {
     if ((row?.n ?? 0) > 0) return null;
     const { secret } = await createToken(tx, { name: 'first admin', role: 'admin' });
     return secret;
+  });
+}
+
+/**
+ * For each entity, the live tokens whose subset includes it (core inSubset on its current
+ * properties), oldest first: what a reviewer reads to know which devices hold a record. Tokens
+ * without a subset see every entity of their datasets and are not listed.
+ */
+export async function subsetTokensOf(db: Db, entityIds: readonly string[]): Promise<TokenRow[][]> {
+  if (entityIds.length === 0) return [];
+  const found = rowsOf<{ id: string; data: PropertyValues; dataset: string }>(
+    await db.execute(sql`select /* subsetTokensOf */ e.id, e.data, d.name as dataset from entities e join datasets d on d.id = e.dataset_id where e.id = any(${sql.param([...entityIds])}::uuid[])`),
+  );
+  const names = [...new Set(found.map((e) => e.dataset))];
+  const tokens = names.length === 0 ? [] : await db.select().from(apiTokens).where(and(isNull(apiTokens.revokedAt), isNotNull(apiTokens.subset), arrayOverlaps(apiTokens.datasets, names))).orderBy(asc(apiTokens.createdAt), asc(apiTokens.id));
+  const byId = new Map(found.map((e) => [e.id, e]));
+  return entityIds.map((id) => {
+    const e = byId.get(id);
+    return e ? tokens.filter((t) => t.datasets?.includes(e.dataset) && inSubset(t.subset, typeof e.data === 'string' ? JSON.parse(e.data) : e.data)) : [];
   });
 }

@@ -8,6 +8,7 @@ import {
   mayReview,
   maySubmit,
   maySeeChange,
+  mayHaveSubset,
   maySubmitAll,
   mayUseAllDatasets,
   mayUseDataset,
@@ -28,7 +29,7 @@ const NAMES: (string | null | undefined)[] = ['trees', 'birds', 'fish', 'Trees',
 const DEVICE_ARGS: (string | null | undefined)[] = ['tab-1', 'tab-2', 'TAB-1', 'tab-1 ', '', null, undefined];
 
 const principal = (role: Role, datasets: readonly string[] | null, deviceId: string | null): Principal =>
-  deepFreeze({ tokenId: 'b4f0c1e2-0000-4000-8000-000000000001', role, deviceId, datasets: datasets && [...datasets] });
+  deepFreeze({ tokenId: 'b4f0c1e2-0000-4000-8000-000000000001', role, deviceId, datasets: datasets && [...datasets], subset: null });
 
 /** Every combination of role, dataset list and device: 3 × 4 × 2 principals. */
 const GRID = ROLES.flatMap((role) => DATASET_LISTS.flatMap((datasets) => DEVICES.map((deviceId) => principal(role, datasets, deviceId))));
@@ -214,5 +215,23 @@ describe('maySeeChange', () => {
     expect(maySeeChange(tab1, null)).toBe(false);
     expect(maySeeChange(principal('reviewer', ['trees'], null), { dataset: 'trees', deviceId: 'tab-2' })).toBe(true);
     expect(maySeeChange(principal('admin', null, null), null)).toBe(true);
+  });
+
+  it('a collector with a subset sees only its own device\'s changes: another device\'s may be about an entity outside its share', () => {
+    const district = [{ property: 'district', values: ['d1'] }];
+    const tab1 = { ...principal('collector', ['trees'], 'tab-1'), subset: district };
+    const gateway = { ...principal('collector', ['trees'], null), subset: district };
+    expect(maySeeChange(tab1, { dataset: 'trees', deviceId: 'tab-1' })).toBe(true);
+    expect(maySeeChange(tab1, { dataset: 'trees', deviceId: 'tab-2' })).toBe(false);
+    expect(maySeeChange(gateway, { dataset: 'trees', deviceId: 'tab-2' })).toBe(false);
+    expect(maySeeChange(gateway, { dataset: 'trees', deviceId: null })).toBe(false);
+    // An empty subset is the whole datasets.
+    expect(maySeeChange({ ...gateway, subset: [] }, { dataset: 'trees', deviceId: 'tab-2' })).toBe(true);
+  });
+});
+
+describe('mayHaveSubset', () => {
+  it.each(GRID.map((p) => [label(p), p] as const))('%s', (_name, p) => {
+    expect(mayHaveSubset(p)).toBe(p.role === 'collector' && p.datasets !== null && p.datasets.length > 0);
   });
 });

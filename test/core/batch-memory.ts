@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { batchKeys, historyNeeds, originNeeds, type BatchChange, type BatchFacts, type DatasetRecord, type EntityRecord, type HeldRecord, type HistoryRow, type PriorRecord, type RunMember, type VersionRecord } from '../../src/core/batch-facts.js';
+import { batchKeys, historyNeeds, originNeeds, type BatchChange, type BatchFacts, type DatasetRecord, type EntityRecord, type HeldRecord, type HistoryRow, type PriorRecord, type RunMember, type SubsetRow, type SubsetToken, type VersionRecord } from '../../src/core/batch-facts.js';
 import { planBatch, planForce, type BatchPlan, type BatchWrites, type ChangeRow } from '../../src/core/batch-plan.js';
 import { asStoredJson, scrubNul } from '../../src/core/json.js';
 import type { EntityOrigin } from '../../src/core/placement.js';
@@ -21,13 +21,16 @@ export interface MemoryStore {
   held: (HeldRecord & { heldSince: number })[];
   changes: ChangeRow[];
   localIds: Map<string, string>;
+  /** api_tokens with a subset, and the subset log their versions wrote. */
+  tokens: SubsetToken[];
+  subsetLog: SubsetRow[];
   tick: number;
 }
 
 export const uuid = (prefix: number, n: number): string => `${prefix.toString(16).padStart(8, '0')}-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 
 export function newStore(datasets: Record<string, string[]> = { trees: ['height', 'note', 'age'] }): MemoryStore {
-  const store: MemoryStore = { datasets: new Map(), entities: new Map(), versions: [], held: [], changes: [], localIds: new Map(), tick: 0 };
+  const store: MemoryStore = { datasets: new Map(), entities: new Map(), versions: [], held: [], changes: [], localIds: new Map(), tokens: [], subsetLog: [], tick: 0 };
   Object.entries(datasets).forEach(([name, properties], i) => store.datasets.set(name, { id: uuid(0xd5, i + 1), name, properties }));
   return store;
 }
@@ -75,6 +78,7 @@ interface Keys {
   entityIds: readonly string[];
   branchIds: readonly string[];
   heldOfEntities: readonly string[];
+  submitter?: string | null;
 }
 type Needs = (held: readonly HeldRecord[], entities: ReadonlyMap<string, EntityRecord>) => { history: Map<string, number>; origins: readonly string[]; offlineRuns: readonly string[] };
 
@@ -132,14 +136,20 @@ export function loadFacts(store: MemoryStore, keys: Keys, needs: Needs): BatchFa
     const m: RunMember = copy({ branchId: v.branchId, datasetId, entityId: v.entityId, version: v.version, baseVersion: v.baseVersion ?? 0, trunkVersion: v.trunkVersion, conflict: v.conflict, source: v.source, changed: v.changed, deviceId: v.deviceId });
     runs.set(v.branchId, [...(runs.get(v.branchId) ?? []), m]);
   }
-  return deepFreeze({ datasets, entities, priors, runs, held, history, historyFrom: need.history, origins, offlineRuns });
+  const written = new Set([...keys.datasetNames, ...held.map((h) => h.datasetName)]);
+  const subsetTokens = store.tokens.filter((t) => t.datasets.some((d) => written.has(d))).map(copy);
+  const mine = subsetTokens.find((t) => t.tokenId === keys.submitter);
+  const submitter = mine
+    ? { tokenId: mine.tokenId, seen: new Set(store.subsetLog.filter((r) => r.tokenId === mine.tokenId && r.kind !== 'LEFT' && keys.entityIds.includes(r.entityId)).map((r) => r.entityId)) }
+    : null;
+  return deepFreeze({ subsetTokens, submitter, datasets, entities, priors, runs, held, history, historyFrom: need.history, origins, offlineRuns });
 }
 
 /** The facts submit-changes.ts runBatch loads for a batch. */
-export function factsFor(store: MemoryStore, batch: readonly BatchChange[]): BatchFacts {
+export function factsFor(store: MemoryStore, batch: readonly BatchChange[], submitter: string | null = null): BatchFacts {
   const keys = batchKeys(batch);
   const creates = batch.flatMap((c) => (c.validation.ok && c.validation.change.action === 'CREATE' && !c.validation.change.branchId ? [c.validation.change.entityId] : []));
-  return loadFacts(store, { ...keys, heldOfEntities: creates }, (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) }));
+  return loadFacts(store, { ...keys, heldOfEntities: creates, submitter }, (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) }));
 }
 
 /** batch-store.ts persist(): the statements in its order. */
@@ -153,6 +163,7 @@ export function applyWrites(store: MemoryStore, w: BatchWrites): void {
     if (store.versions.some((x) => x.entityId === v.entityId && x.version === v.version)) throw new Error(`version ${v.entityId} ${v.version} exists`);
     store.versions.push(copy(v));
   }
+  store.subsetLog.push(...w.subsetRows.map(copy));
   store.held = store.held.filter((h) => !w.heldDeleted.includes(h.changeId));
   for (const h of w.heldInserted) {
     if (store.held.some((x) => x.changeId === h.changeId)) throw new Error(`held ${h.changeId} exists`);
@@ -165,9 +176,9 @@ export function applyWrites(store: MemoryStore, w: BatchWrites): void {
 }
 
 /** submitChanges for one batch: local ids named, prepared, planned and written. */
-export function submit(store: MemoryStore, inputs: readonly ChangeInput[], limits: Limits = DEFAULT_LIMITS): BatchPlan {
+export function submit(store: MemoryStore, inputs: readonly ChangeInput[], limits: Limits = DEFAULT_LIMITS, submitter: string | null = null): BatchPlan {
   const batch = inputs.map((i) => prepare(nameByLocalId(store, i), limits));
-  const plan = planBatch(batch, factsFor(store, batch));
+  const plan = planBatch(batch, factsFor(store, batch, submitter));
   applyWrites(store, plan.writes);
   return plan;
 }

@@ -43,7 +43,7 @@ describe('planBatch: online changes', () => {
     expect(p2.events).toEqual([{ type: 'entityChanged', datasetName: 'trees', entityId: E, version: 2 }]);
     expect(s.entities.get(E)).toEqual({ id: E, datasetId: s.datasets.get('trees')!.id, label: 'Oak', data: { height: 2, note: 'a' }, version: 2, conflict: null, deleted: false });
     expect(versionsOf(s)[1]).toEqual({
-      entityId: E, version: 2, appliedOn: 1, baseVersion: 1, action: 'UPDATE', label: 'Oak', data: { height: 2, note: 'a' }, changed: { height: 2 }, operations: [], deleted: false,
+      entityId: E, datasetId: s.datasets.get('trees')!.id, version: 2, appliedOn: 1, baseVersion: 1, action: 'UPDATE', label: 'Oak', data: { height: 2, note: 'a' }, changed: { height: 2 }, operations: [], deleted: false,
       conflict: null, conflictingProperties: [], source: 'ONLINE', branchId: null, trunkVersion: null,
       serverDiff: [{ property: 'height', old: 1, new: 2 }], baseDiff: [{ property: 'height', old: 1, new: 2 }], authorViewUnavailable: null, changeId: id(2), deviceId: null,
     });
@@ -708,7 +708,7 @@ describe('more precise cases', () => {
 // planForce on an empty list plans nothing.
 it('planForce([]) and planBatch([]) plan nothing', () => {
   const s = withOak();
-  const empty = { results: [], writes: { changes: [], outcomes: [], heldInserted: [], heldDeleted: [], entities: [], versions: [] }, events: [] };
+  const empty = { results: [], writes: { changes: [], outcomes: [], heldInserted: [], heldDeleted: [], entities: [], versions: [], subsetRows: [] }, events: [] };
   expect(planForce([], factsFor(s, []))).toEqual(empty);
   expect(planBatch([], factsFor(s, []))).toEqual(empty);
 });

@@ -98,7 +98,7 @@ describe('withRunCreate and adoptRun: only the run’s own device’s create', (
 });
 
 describe('mayReachEntity and maySeeRunOf', () => {
-  const p = (over: Partial<Principal>): Principal => ({ tokenId: 't', role: 'reviewer', deviceId: null, datasets: null, ...over });
+  const p = (over: Partial<Principal>): Principal => ({ tokenId: 't', role: 'reviewer', deviceId: null, datasets: null, subset: null, ...over });
 
   it('an entity is reached from its own dataset only, by a principal that may use it; a missing one by no one', () => {
     const cases: [Principal, string | null, string | null, boolean][] = [
@@ -164,7 +164,7 @@ describe('the plan: another device’s change is never placed into the run', () 
     expect(intrusion.writes.heldDeleted).toEqual([]);
     expect(intrusion.writes.versions).toEqual([]);
     // Only the refusal is announced (to webhooks): nothing of the run or its entity.
-    expect(intrusion.events.map((e) => [e.type, 'code' in e ? e.code : null, e.datasetName])).toEqual([['changeRejected', 'BRANCH_OF_OTHER_DEVICE', 'trees']]);
+    expect(intrusion.events.map((e) => [e.type, 'code' in e ? e.code : null, 'datasetName' in e ? e.datasetName : null])).toEqual([['changeRejected', 'BRANCH_OF_OTHER_DEVICE', 'trees']]);
     expect(heldIds(s)).toEqual([id(3), id(2)]);
     const own = submit(s, [step(4, 1, 'tab-2')]);
     expect(own.results.map(brief)).toEqual([['APPLIED', 2, [['APPLIED', 3], ['APPLIED', 4]]]]);
@@ -257,7 +257,7 @@ describe('the plan: seen from a dataset, nothing of another exists', () => {
     expect(forced.results.map((r) => r.dataset)).toEqual(['trees', 'trees']);
     expect(forced.writes.versions).toEqual([]);
     // The refusals are announced in trees, where the changes were sent; nothing of birds' entity.
-    expect(forced.events.map((e) => [e.type, 'code' in e ? e.code : null, e.datasetName])).toEqual([
+    expect(forced.events.map((e) => [e.type, 'code' in e ? e.code : null, 'datasetName' in e ? e.datasetName : null])).toEqual([
       ['changeRejected', 'ENTITY_EXISTS', 'trees'],
       ['changeRejected', 'ENTITY_EXISTS', 'trees'],
     ]);

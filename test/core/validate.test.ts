@@ -695,6 +695,8 @@ const NEVER_RETURNS: Partial<Record<ErrorCode, string>> = {
   INVALID_WEBHOOK: 'about webhooks, not changes',
   WEBHOOK_NOT_FOUND: 'about webhooks, not changes',
   WEBHOOK_LIMIT: 'about webhooks, not changes',
+  INVALID_SUBSET: 'about API tokens, not changes (core validateSubset)',
+  OUTSIDE_SUBSET: "needs the submitting token's subset and the entity (planBatch)",
 };
 const RETURNED_CODES = (Object.keys(RETURNS) as ErrorCode[]).sort();
 const NEVER_CODES = (Object.keys(NEVER_RETURNS) as ErrorCode[]).sort();

@@ -503,6 +503,20 @@ const ROWS: Row[] = [
     },
   },
   {
+    op: 'setTokenSubset',
+    field: 'setTokenSubset',
+    allow: ['admin'],
+    request: async (role) => {
+      const device = await createToken(t.database.db, { name: `reassigned by ${role}`, role: 'collector', datasets: ['trees'], subset: [{ property: 'species', values: ['oak'] }] });
+      return {
+        query: `mutation($id: ID!) { setTokenSubset(tokenId: $id, subset: [{ property: "species", values: ["elm"] }]) { __typename ... on MutationSetTokenSubsetSuccess { data { id subset { property values } } } } }`,
+        variables: { id: device.token.id },
+        allowed: (d) => expect(d.setTokenSubset).toEqual({ __typename: 'MutationSetTokenSubsetSuccess', data: { id: device.token.id, subset: [{ property: 'species', values: ['elm'] }] } }),
+        unchanged: async () => expect(ok(await t.gqlAs(device.secret, '{ viewer { subset { values } } }')).viewer).toEqual({ subset: [{ values: ['oak'] }] }),
+      };
+    },
+  },
+  {
     op: 'revokeApiToken',
     field: 'revokeApiToken',
     allow: ['admin'],
@@ -882,7 +896,8 @@ describe('API tokens', () => {
     // There is no field to ask for it.
     const asked = await asAdmin('{ apiTokens { secret } }');
     expect(asked.data ?? null).toBeNull();
-    expect(asked.errors?.map((e) => [e.extensions?.code, e.message])).toEqual([['GRAPHQL_VALIDATION_FAILED', 'Cannot query field "secret" on type "ApiToken".']]);
+    // (GraphQL would suggest the field `subset`, a near spelling: hidden, as every suggestion.)
+    expect(asked.errors?.map((e) => [e.extensions?.code, e.message])).toEqual([['GRAPHQL_VALIDATION_FAILED', 'Cannot query field "secret" on type "ApiToken". [Suggestion hidden]']]);
 
     const rows = await tokenRows();
     expect(JSON.stringify(rows)).not.toContain(secret);

@@ -266,7 +266,7 @@ describe('who sees a run: one rule on every path', () => {
 });
 
 describe('runs under a page are loaded for the page and priced by their page sizes', () => {
-  it('a pull of 60 versions asking for every entity\'s runs: the answer is right, from six statements whatever the page', async () => {
+  it('a pull of 60 versions asking for every entity\'s runs: the answer is right, from five statements whatever the page', async () => {
     const ds = await d.createDataset(['height']);
     const ENTITIES = 20;
     const ids = Array.from({ length: ENTITIES }, () => randomUUID());
@@ -293,11 +293,12 @@ describe('runs under a page are loaded for the page and priced by their page siz
       for (const v of versions.filter((x) => x.entity.id === id)) expect(v.entity.branches).toEqual(expected);
     }
     // Authentication aside: the page, its entities, their runs, and each run field once for the page.
-    // The dataset, the page, its entities; then the runs of all 20 entities at once, and their
-    // members once for `changes` and once for `missing` (a loader per place in the query).
+    // The dataset and the page in one statement, its versions with their entities; then the runs of
+    // all 20 entities at once, and their members once for `changes` and once for `missing` (a
+    // loader per place in the query).
     const named = statements.map((q) => /\/\* (\w+) \*\//.exec(q)?.[1] ?? 'unnamed');
-    expect(named.slice(3)).toEqual(['runsOfEntities', 'runMembers', 'runMembers']);
-    expect(statements).toHaveLength(6);
+    expect(named.slice(2)).toEqual(['runsOfEntities', 'runMembers', 'runMembers']);
+    expect(statements).toHaveLength(5);
   });
 
   it('is priced by its page sizes: every run\'s changes under a 1,000-version page is refused before it runs', async () => {

@@ -90,8 +90,8 @@ describe.runIf(backend === 'postgres')('pulling while slow and fast transactions
             const xid = x!.xid as string;
             const data = JSON.stringify({ n: version, who: 'slow' });
             await tx`
-              insert into entity_versions (entity_id, version, applied_on, base_version, action, label, data, changed, source, change_id, device_id)
-              select id, ${version}, ${version - 1}, ${version - 1}, 'UPDATE', label, ${data}::text::jsonb, ${JSON.stringify({ n: version })}::text::jsonb, 'ONLINE', ${changeId}, 'slow-writer'
+              insert into entity_versions (entity_id, dataset_id, version, applied_on, base_version, action, label, data, changed, source, change_id, device_id)
+              select id, dataset_id, ${version}, ${version - 1}, ${version - 1}, 'UPDATE', label, ${data}::text::jsonb, ${JSON.stringify({ n: version })}::text::jsonb, 'ONLINE', ${changeId}, 'slow-writer'
               from entities where id = ${entityId}`;
             await tx`update entities set version = ${version}, data = ${data}::text::jsonb, updated_at = now() where id = ${entityId}`;
             await tx`select pg_sleep(${sleepS})`;

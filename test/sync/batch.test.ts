@@ -192,7 +192,7 @@ async function outcome(c: SyncContext, batches: readonly Sent[][]): Promise<{ an
     const e = await c.entity(id);
     state[id] = {
       entity: e && { label: e.label, data: e.data, version: e.version, conflict: e.conflict, deleted: e.deleted },
-      versions: (await c.history(id)).map(({ seq: _s, txid: _t, createdAt: _c, ...v }) => v),
+      versions: (await c.history(id)).map(({ seq: _s, txid: _t, createdAt: _c, datasetId: _d, ...v }) => v),
       held: (await c.held({ entityId: id })).map(({ heldSince: _h, ...h }) => h),
       log: (await c.logsOf(id)).map(({ receiptId: _r, receivedAt: _a, processedAt: _p, ...l }) => l).sort((a, b) => String(a.changeId).localeCompare(String(b.changeId))),
     };

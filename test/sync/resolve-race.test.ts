@@ -19,7 +19,7 @@ import { backend, freshDatabase } from '../helpers/database.js';
 describe.runIf(backend === 'postgres')('a resolve racing a conflicting change (Postgres)', () => {
   let database: Database;
   let ds: string;
-  const admin: Principal = { tokenId: null, role: 'admin', deviceId: null, datasets: null };
+  const admin: Principal = { tokenId: null, role: 'admin', deviceId: null, datasets: null, subset: null };
   beforeAll(async () => {
     database = await freshDatabase({ max: 20 });
     ds = `race_${randomUUID().slice(0, 8)}`;

@@ -5,6 +5,7 @@ import { Link } from 'wouter';
 import { request } from '../api.ts';
 import { ConflictTag, explainConflict, list } from '../components/conflict.tsx';
 import { Page, QueryState } from '../components/page.tsx';
+import { subsetText } from '../components/subset.tsx';
 import { Ago, useNow } from '../components/time.tsx';
 import { Value } from '../components/values.tsx';
 import { graphql } from '../graphql.ts';
@@ -16,6 +17,7 @@ const EntityQuery = graphql(`
     entity(id: $id) {
       id label data version conflict conflictingProperties lastConflictAt deleted
       dataset { name }
+      subsetTokens { id name deviceId subset { property values } }
       branches { id trunkVersion missing { from to } changes { position changeId state version heldSince } }
     }
   }
@@ -71,6 +73,7 @@ export function EntityView({ id }: { id: string }) {
         <h2 id="now-heading">Now</h2>
         <CurrentValues data={e.data} />
       </section>
+      <Devices entity={e} />
       <Runs entity={e} />
       <Timeline id={e.id} version={e.version} />
     </Page>
@@ -141,6 +144,24 @@ function CurrentValues({ data }: { data: Record<string, unknown> }) {
         </div>
       ))}
     </dl>
+  );
+}
+
+/** The devices (tokens with a subset) whose share holds the record now. */
+function Devices({ entity: e }: { entity: Entity }) {
+  if (e.subsetTokens.length === 0) return null;
+  return (
+    <section aria-labelledby="devices-heading">
+      <h2 id="devices-heading">In the share of</h2>
+      <ul className="plain">
+        {e.subsetTokens.map((t) => (
+          <li key={t.id}>
+            <strong>{t.name}</strong>
+            {t.deviceId && <> (device {t.deviceId})</>}: {subsetText(t.subset)}
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }
 

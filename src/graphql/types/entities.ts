@@ -6,6 +6,7 @@ import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
 import { PropertyFilterInput, recordFilters } from '../record-filters.js';
 import { ENTITY_DATASET, reach, reachedOrRefused } from '../reach.js';
+import { inSubsetWhere } from '../subset-filter.js';
 import { OperationRef } from './operations.js';
 import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
 
@@ -54,7 +55,8 @@ export const Entity = builder.drizzleObject('entities', {
         limit: t.arg.int({ description: `At most this many (1-${MAX_VERSIONS_PAGE}, default ${VERSIONS_PAGE}).` }),
       },
       // A long history is paged, so a query's work is bounded by what it asks for.
-      query: (args) => ({ where: { version: { gt: args.after ?? 0 } }, orderBy: { version: 'asc' }, limit: versionsPage(args.limit) }),
+      // A token with a subset sees only the states that were in its share.
+      query: (args, ctx) => ({ where: { version: { gt: args.after ?? 0 }, ...inSubsetWhere(ctx) }, orderBy: { version: 'asc' }, limit: versionsPage(args.limit) }),
       complexity: (args) => ({ field: 1, multiplier: versionsPage(args.limit) }),
       ...reach('same-entity'),
     }),
@@ -106,7 +108,8 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
     entityId: t.exposeID('entityId', { description: "The entity's id, without loading the entity (what a pull needs)." }),
     entity: t.field({
       type: Entity,
-      description: 'Its entity as it is now. Reached with the version (the rule was applied to reach the version), and checked again.',
+      nullable: true,
+      description: 'Its entity as it is now; null for a token whose subset it has left since. Reached with the version (the rule was applied to reach the version), and checked again.',
       ...reach('same-entity'),
       select: (_args, _ctx, nested) => ({ with: { entity: nested(ENTITY_DATASET) } }),
       resolve: (v, _args, ctx) => reachedOrRefused(ctx, v.entity),

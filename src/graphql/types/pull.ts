@@ -1,4 +1,4 @@
-import { changesSince, DEFAULT_PULL, MAX_PULL, type ChangesPage } from '../../sync/changes-since.js';
+import { DEFAULT_PULL, MAX_PULL, pullPositions, type PullPositions } from '../../sync/changes-since.js';
 import { builder } from '../builder.js';
 import { reach } from '../reach.js';
 import { EntityVersion } from './entities.js';
@@ -11,20 +11,36 @@ const LocalIdMapping = builder.objectRef<{ localId: string; entityId: string }>(
   }),
 });
 
-const ChangesPageRef = builder.objectRef<ChangesPage>('ChangesPage').implement({
-  description: 'A page of versions in commit order, with the cursor to continue from.',
+const ChangesPageRef = builder.objectRef<PullPositions>('ChangesPage').implement({
+  description:
+    "A page of a dataset since a cursor. For a token with a subset: the versions of entities in its share, the entities that entered it when its rules were set or changed (`entered`) and the ids of those that left it (`left`). Apply `versions` and `entered` (each a full state: keep an entity's highest version), then drop `left`.",
   fields: (t) => ({
     // changesSince multiplies by its limit already (below).
     versions: t.drizzleField({
       type: [EntityVersion],
-      description: 'The versions of this page, in commit order.',
+      description: 'Versions in commit order. An entity that entered a subset by an edit comes as that version (a version holds the full state).',
       complexity: { field: 1, multiplier: 1 },
       // The page's rows, of the dataset changesSince was authorized for.
       ...reach('authorized-root'),
       // The page's rows again, as the selection plans them (the entity joined only when asked):
       // rows the plugin did not plan would each be reloaded field by field, several times slower.
       resolve: (query, p, _args, ctx) =>
-        p.versions.length === 0 ? [] : ctx.db.query.entityVersions.findMany(query({ where: { seq: { in: p.versions.map((v) => v.seq) } }, orderBy: { txid: 'asc', seq: 'asc' } })),
+        p.versionSeqs.length === 0 ? [] : ctx.db.query.entityVersions.findMany(query({ where: { seq: { in: p.versionSeqs } }, orderBy: { txid: 'asc', seq: 'asc' } })),
+    }),
+    entered: t.drizzleField({
+      type: [EntityVersion],
+      description:
+        "Entities that entered the token's subset because its rules were set (the token was made) or changed by an admin, each at its version when that happened: older than the cursor, so never among `versions` before. Empty for a token without a subset.",
+      complexity: { field: 1, multiplier: 1 },
+      // The share's rows, of the dataset changesSince was authorized for.
+      ...reach('authorized-root'),
+      resolve: (query, p, _args, ctx) =>
+        p.enteredSeqs.length === 0 ? [] : ctx.db.query.entityVersions.findMany(query({ where: { seq: { in: p.enteredSeqs } }, orderBy: { txid: 'asc', seq: 'asc' } })),
+    }),
+    left: t.field({
+      type: ['ID'],
+      description: "Entities that left the token's subset (an edit moved them out, or an admin changed its rules): drop them, after applying this page's versions.",
+      resolve: (p) => p.left,
     }),
     cursor: t.exposeString('cursor', { description: 'Opaque. Pass it back as `cursor`; unchanged when the page is empty.' }),
     hasMore: t.exposeBoolean('hasMore', { description: 'More versions are ready now: pull again at once.' }),
@@ -35,17 +51,18 @@ const ChangesPageRef = builder.objectRef<ChangesPage>('ChangesPage').implement({
 builder.queryFields((t) => ({
   changesSince: t.field({
     type: ChangesPageRef,
-    errors: { dataField: { description: 'The page of versions and the cursor to continue from.' } },
-    description: 'Versions of a dataset committed since `cursor` (from the start when absent). Never skips a version committed late by a slow transaction.',
+    errors: { dataField: { description: 'The page of versions, entered and left entities, and the cursor to continue from.' } },
+    description:
+      "What changed in a dataset since `cursor` (from the start when absent): its versions, or for a token with a subset its share and what moved in and out of it. Never skips a version committed late by a slow transaction; a cursor from before a reassignment keeps working.",
     args: {
       dataset: t.arg.string({ required: true, description: 'The dataset to pull.' }),
       cursor: t.arg.string({ description: 'The `cursor` of the last page pulled; absent: from the start.' }),
-      limit: t.arg.int({ description: 'At most this many versions (1-1000, default 100).' }),
+      limit: t.arg.int({ description: 'At most this many versions, entered and left entities together (1-1000, default 100).' }),
       deviceId: t.arg.string({ description: 'Whose local-id mappings to include.' }),
     },
     // Page size: at most `limit` versions under this field (a limit out of range is refused anyway).
     complexity: (args) => ({ field: 1, multiplier: Math.min(Math.max(args.limit ?? DEFAULT_PULL, 1), MAX_PULL) }),
     authScopes: (_root, args) => (args.deviceId == null ? { dataset: args.dataset } : { $all: { dataset: args.dataset, device: args.deviceId } }),
-    resolve: (_root, args, ctx) => changesSince(ctx.db, args),
+    resolve: (_root, args, ctx) => pullPositions(ctx.db, { ...args, tokenId: ctx.principal.tokenId }),
   }),
 }));

@@ -7,6 +7,7 @@ import { maySeeRunOf } from '../../core/auth.js';
 import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
 import { entityFrom, reach, versionFrom } from '../reach.js';
+import { inShare, type Delivered } from '../subset-events.js';
 import { ConflictTypeEnum } from './enums.js';
 
 type EventOf<T extends EntityEvent['type']> = Extract<EntityEvent, { type: T }>;
@@ -54,8 +55,14 @@ function announcedVersion<T extends EventOf<'entityChanged' | 'conflictDetected'
   );
 }
 
-const EntityChangedEvent = eventBase<EventOf<'entityChanged'>>('EntityChangedEvent', 'An entity got a new version.');
+const EntityChangedEvent = eventBase<Delivered<EventOf<'entityChanged'>>>('EntityChangedEvent', 'An entity got a new version.');
 builder.objectField(EntityChangedEvent, 'version', (t) => t.exposeInt('version', { description: 'The version made.' }));
+builder.objectField(EntityChangedEvent, 'leftSubset', (t) =>
+  t.boolean({
+    description: "True when this change took the entity out of the subscriber's subset (its `entity` and `entityVersion` are then null): drop it. Always false without a subset.",
+    resolve: (e) => e.leftSubset === true,
+  }),
+);
 announcedVersion(EntityChangedEvent);
 
 const ConflictDetectedEvent = eventBase<EventOf<'conflictDetected'>>('ConflictDetectedEvent', 'A change was applied in conflict.');
@@ -149,7 +156,9 @@ async function events<T extends EntityEvent['type']>(ctx: Context, type: T, args
       void revoked.return();
     });
   };
-  return ctx.pubsub.subscribe(type, { signal: ended.signal, filter: matches<EventOf<T>>(args), onStart: watch, onEnd: () => ended.abort() });
+  const source = ctx.pubsub.subscribe(type, { signal: ended.signal, filter: matches<EventOf<T>>(args), onStart: watch, onEnd: () => ended.abort() });
+  // A token with a subset hears only of its share (DESIGN "Subsets").
+  return inShare(ctx, source, ended.signal);
 }
 
 /** Each event as it is, or the reason the subscription ends (thrown, so the client gets it as an error). */

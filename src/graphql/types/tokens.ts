@@ -1,6 +1,8 @@
 import type { Principal, Role } from '../../core/auth.js';
-import { createToken, listTokens, revokeToken } from '../../sync/tokens.js';
+import type { Subset, SubsetRule } from '../../core/subsets.js';
+import { createToken, listTokens, revokeToken, setTokenSubset, subsetTokensOf } from '../../sync/tokens.js';
 import { builder } from '../builder.js';
+import { Entity } from './entities.js';
 
 /** GraphQL spells a role in upper case like every enum; the core, the database and the CLI in lower case. */
 const ROLE_NAMES = { collector: 'COLLECTOR', reviewer: 'REVIEWER', admin: 'ADMIN' } as const satisfies Record<Role, string>;
@@ -26,7 +28,26 @@ export const RoleEnum = builder.enumType('Role', {
 /** The core's role for either spelling a client sent. */
 const roleOf = (name: keyof typeof ROLE_NAMES | (typeof ROLE_NAMES)[Role]): Role => name.toLowerCase() as Role;
 
-const ApiToken = builder.drizzleObject('apiTokens', {
+export const SubsetRuleRef = builder.objectRef<SubsetRule>('SubsetRule').implement({
+  description: "One rule of a token's subset: the entity's `property` holds one of `values`.",
+  fields: (t) => ({
+    property: t.exposeString('property', { description: 'A property declared by each of the token\'s datasets.' }),
+    values: t.field({ type: ['String'], description: 'A string property matches as it is, a boolean as "true"/"false", an integer (up to 15 digits) in decimal.', resolve: (r) => [...r.values] }),
+  }),
+});
+
+export const SubsetRuleInput = builder.inputType('SubsetRuleInput', {
+  description: "One rule of a token's subset: the entity's `property` must hold one of `values`.",
+  fields: (t) => ({
+    property: t.string({ required: true, description: "A property declared by each of the token's datasets." }),
+    values: t.stringList({ required: true, description: '1 to 100 values of 1 to 200 characters.' }),
+  }),
+});
+
+/** A subset as the API shows it: null for the whole datasets (no rules, or none left). */
+const shown = (subset: Subset | null): Subset | null => (subset && subset.length > 0 ? subset : null);
+
+export const ApiToken = builder.drizzleObject('apiTokens', {
   name: 'ApiToken',
   description: 'An API token. Its secret is shown once, when it is created, and never stored.',
   fields: (t) => ({
@@ -35,6 +56,13 @@ const ApiToken = builder.drizzleObject('apiTokens', {
     role: t.field({ type: RoleEnum, description: 'What it may do.', resolve: (row) => ROLE_NAMES[row.role] }),
     deviceId: t.exposeString('deviceId', { nullable: true, description: 'The only device it may act as; null: any.' }),
     datasets: t.exposeStringList('datasets', { nullable: true, description: 'The datasets it may use; null: all.' }),
+    subset: t.field({
+      type: [SubsetRuleRef],
+      nullable: true,
+      description: 'The part of its datasets it sees: the entities matching every rule. Null: the whole datasets.',
+      select: { columns: { subset: true } },
+      resolve: (row) => shown(row.subset),
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was made.' }),
     revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true, description: 'When it was revoked; null while it works.' }),
   }),
@@ -55,6 +83,7 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
     role: t.field({ type: RoleEnum, description: 'What the request may do.', resolve: (p) => ROLE_NAMES[p.role] }),
     deviceId: t.exposeString('deviceId', { nullable: true, description: 'The only device it may act as; null: any.' }),
     datasets: t.field({ type: ['String'], nullable: true, description: 'The datasets it may use; null: all.', resolve: (p) => p.datasets }),
+    subset: t.field({ type: [SubsetRuleRef], nullable: true, description: 'The part of its datasets it sees; null: the whole datasets.', resolve: (p) => shown(p.subset) }),
   }),
 });
 
@@ -79,11 +108,31 @@ builder.mutationFields((t) => ({
       role: t.arg({ type: RoleEnum, required: true, description: 'What it may do. An ADMIN token takes neither deviceId nor datasets.' }),
       deviceId: t.arg.string({ description: 'Bind the token to one device.' }),
       datasets: t.arg.stringList({ description: 'Restrict the token to these datasets; absent: all.' }),
+      subset: t.arg({
+        type: [SubsetRuleInput],
+        description: 'Only the entities of its datasets matching every rule (at most 8 rules, each on a property every one of its datasets declares). Collector tokens with datasets only; absent or empty: the whole datasets.',
+      }),
     },
     resolve: async (_root, args, ctx) => {
       const made = await createToken(ctx.db, { ...args, role: roleOf(args.role) });
       ctx.observer.tokenCreated(made.token, ctx.principal.tokenId);
       return made;
+    },
+  }),
+  setTokenSubset: t.field({
+    type: ApiToken,
+    description:
+      "Reassigns a device: the token's subset changes at once, on every instance. Its next pull (from any cursor it holds) drops the entities that left the subset and gets those that entered it. An empty list: the whole datasets.",
+    authScopes: { admin: true },
+    errors: { dataField: { description: 'The token with its new subset.' } },
+    args: {
+      tokenId: t.arg.id({ required: true, description: "The token's id (ApiToken.id)." }),
+      subset: t.arg({ type: [SubsetRuleInput], required: true, description: 'The new rules (at most 8, each on a property every one of its datasets declares).' }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const { token, events } = await setTokenSubset(ctx.db, String(args.tokenId), args.subset);
+      ctx.publish(events);
+      return token;
     },
   }),
   revokeApiToken: t.field({
@@ -99,3 +148,15 @@ builder.mutationFields((t) => ({
     },
   }),
 }));
+
+builder.drizzleObjectField(Entity, 'subsetTokens', (t) =>
+  t.loadableList({
+    type: ApiToken,
+    description: "The API tokens (devices) whose subset includes this entity as it is now, oldest first; tokens without a subset see every entity of their datasets and are not listed. Reviewers and admins only.",
+    authScopes: { reviewer: true },
+    // One statement for a whole page of entities.
+    byPath: true,
+    load: (ids: string[], ctx) => subsetTokensOf(ctx.db, ids),
+    resolve: (e) => e.id,
+  }),
+);

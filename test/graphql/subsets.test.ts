@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { useApp } from '../helpers/app.js';
+import type { GqlResponse } from '../helpers/app.js';
+import { domain, ok } from '../helpers/domain.js';
+import { pullable } from '../helpers/subset-device.js';
+
+/**
+ * Subsets through the public API over HTTP (issue 20): tokens made and reassigned with rules and
+ * every refusal; a device's pull with entered and left; answers that never show an entity outside
+ * the share; which tokens' subsets include an entity, for reviewers.
+ */
+
+const t = useApp({ flushIntervalSeconds: 0 });
+const d = domain(t);
+const PROPS = ['district', 'status', 'n'];
+const district = (...values: string[]) => [{ property: 'district', values }];
+
+const TOKEN = 'id name role deviceId datasets subset { property values }';
+const CREATE = `mutation($n: String!, $r: Role!, $d: String, $ds: [String!], $s: [SubsetRuleInput!]) { createApiToken(name: $n, role: $r, deviceId: $d, datasets: $ds, subset: $s) {
+  __typename ... on MutationCreateApiTokenSuccess { data { secret token { ${TOKEN} } } } ... on DomainError { code message } } }`;
+const REASSIGN = `mutation($id: ID!, $s: [SubsetRuleInput!]!) { setTokenSubset(tokenId: $id, subset: $s) {
+  __typename ... on MutationSetTokenSubsetSuccess { data { ${TOKEN} } } ... on DomainError { code message } } }`;
+const VERSION = 'entityId version data entity { id data } entity2: entity { versions { version data } }';
+const PULL = `query($ds: String!, $c: String, $l: Int) { changesSince(dataset: $ds, cursor: $c, limit: $l) {
+  __typename ... on QueryChangesSinceSuccess { data { cursor hasMore left versions { ${VERSION} } entered { ${VERSION} } } } ... on DomainError { code message } } }`;
+
+async function tokenFor(ds: string, subset: unknown, name = 'tablet'): Promise<{ secret: string; id: string; deviceId: string }> {
+  const deviceId = `dev-${randomUUID().slice(0, 6)}`;
+  const r = ok(await t.gql(CREATE, { n: name, r: 'collector', d: deviceId, ds: [ds], s: subset })).createApiToken;
+  expect(r.__typename, JSON.stringify(r)).toBe('MutationCreateApiTokenSuccess');
+  return { secret: r.data.secret, id: r.data.token.id, deviceId };
+}
+
+async function pullAs(secret: string, ds: string, cursor: string | null = null, limit: number | null = null) {
+  await pullable(t.database.db);
+  const r = ok(await t.gqlAs(secret, PULL, { ds, c: cursor, l: limit })).changesSince;
+  expect(r.__typename, JSON.stringify(r)).toBe('QueryChangesSinceSuccess');
+  return r.data;
+}
+
+describe('tokens with a subset', () => {
+  it('createApiToken takes rules; apiTokens and viewer show them; setTokenSubset changes them at once', async () => {
+    const ds = await d.createDataset(PROPS);
+    const r = ok(await t.gql(CREATE, { n: 'Tablet 7', r: 'collector', d: 'tab-7', ds: [ds], s: [{ property: 'district', values: ['d2', 'd2', 'd3'] }, { property: 'status', values: ['open'] }] })).createApiToken;
+    expect(r.data.token).toEqual({
+      id: expect.any(String),
+      name: 'Tablet 7',
+      role: 'collector',
+      deviceId: 'tab-7',
+      datasets: [ds],
+      subset: [
+        { property: 'district', values: ['d2', 'd3'] },
+        { property: 'status', values: ['open'] },
+      ],
+    });
+    const listed = (ok(await t.gql(`{ apiTokens { ${TOKEN} } }`)).apiTokens as { id: string }[]).find((x) => x.id === r.data.token.id);
+    expect(listed).toEqual(r.data.token);
+    expect(ok(await t.gqlAs(r.data.secret, '{ viewer { subset { property values } } }')).viewer.subset).toEqual(r.data.token.subset);
+
+    const moved = ok(await t.gql(REASSIGN, { id: r.data.token.id, s: district('d9') })).setTokenSubset;
+    expect(moved).toEqual({ __typename: 'MutationSetTokenSubsetSuccess', data: { ...r.data.token, subset: district('d9') } });
+    // At once, though the token's lookup was cached a moment ago.
+    expect(ok(await t.gqlAs(r.data.secret, '{ viewer { subset { property values } } }')).viewer.subset).toEqual(district('d9'));
+    // Empty: the whole datasets.
+    expect(ok(await t.gql(REASSIGN, { id: r.data.token.id, s: [] })).setTokenSubset.data.subset).toBeNull();
+    // A token without a subset shows null.
+    const plain = ok(await t.gql(CREATE, { n: 'plain', r: 'collector', ds: [ds] })).createApiToken;
+    expect(plain.data.token.subset).toBeNull();
+  });
+
+  it.each<[string, Record<string, unknown>, string, string]>([
+    ['a property the dataset does not declare', { s: [{ property: 'colour', values: ['red'] }] }, 'UNKNOWN_PROPERTY', 'a property is not declared by the dataset: colour'],
+    ['a reviewer token', { r: 'reviewer', s: district('d1') }, 'INVALID_SUBSET', 'only a collector token bound to a list of datasets takes a subset (reviewers and admins see whole datasets)'],
+    ['a token of every dataset', { ds: null, s: district('d1') }, 'INVALID_SUBSET', 'only a collector token bound to a list of datasets takes a subset (reviewers and admins see whole datasets)'],
+    ['an admin token', { r: 'admin', ds: null, s: district('d1') }, 'ADMIN_TOKEN_RESTRICTED', 'an admin token applies to every dataset and device: it takes no datasets or device id'],
+    ['nine rules', { s: Array.from({ length: 9 }, () => ({ property: 'district', values: ['x'] })) }, 'INVALID_SUBSET', 'the subset is not acceptable: 9 rules; at most 8'],
+    ['a rule with no values', { s: district() }, 'INVALID_SUBSET', 'the subset is not acceptable: the rule on "district" has no values (it would match nothing)'],
+    ['a dataset that does not exist', { ds: ['nowhere_1'], s: district('d1') }, 'UNKNOWN_DATASET', 'no dataset named "nowhere_1": a token with a subset names existing datasets'],
+  ])('createApiToken refuses %s, and makes no token', async (_name, vars, code, message) => {
+    const ds = await d.createDataset(PROPS);
+    const before = (ok(await t.gql('{ apiTokens { id } }')).apiTokens as unknown[]).length;
+    const r = ok(await t.gql(CREATE, { n: 'refused', r: 'collector', ds: [ds], ...vars })).createApiToken;
+    expect(r).toEqual({ __typename: 'DomainError', code, message });
+    expect((ok(await t.gql('{ apiTokens { id } }')).apiTokens as unknown[]).length).toBe(before);
+  });
+
+  it('a rule must name a property every dataset of the token declares', async () => {
+    const trees = await d.createDataset(['district', 'height']);
+    const birds = await d.createDataset(['district', 'wingspan']);
+    const both = { n: 'two', r: 'collector', ds: [trees, birds] };
+    expect(ok(await t.gql(CREATE, { ...both, s: [{ property: 'height', values: ['1'] }] })).createApiToken).toMatchObject({ code: 'UNKNOWN_PROPERTY' });
+    expect(ok(await t.gql(CREATE, { ...both, s: district('d1') })).createApiToken.data.token.subset).toEqual(district('d1'));
+  });
+
+  it('setTokenSubset refuses an unknown, malformed or revoked token and bad rules, changing nothing', async () => {
+    const ds = await d.createDataset(PROPS);
+    const tablet = await tokenFor(ds, district('d1'));
+    const reassign = async (id: string, s: unknown) => ok(await t.gql(REASSIGN, { id, s })).setTokenSubset;
+    expect(await reassign(randomUUID(), district('d2'))).toMatchObject({ __typename: 'DomainError', code: 'TOKEN_NOT_FOUND' });
+    expect(await reassign('not-a-uuid', district('d2'))).toMatchObject({ __typename: 'DomainError', code: 'TOKEN_NOT_FOUND' });
+    expect(await reassign(tablet.id, [{ property: 'colour', values: ['x'] }])).toEqual({ __typename: 'DomainError', code: 'UNKNOWN_PROPERTY', message: 'a property is not declared by the dataset: colour' });
+    expect(ok(await t.gqlAs(tablet.secret, '{ viewer { subset { values } } }')).viewer.subset).toEqual([{ values: ['d1'] }]);
+    ok(await t.gql('mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }', { id: tablet.id }));
+    expect(await reassign(tablet.id, district('d2'))).toEqual({ __typename: 'DomainError', code: 'TOKEN_NOT_FOUND', message: `the API token "${tablet.id}" is revoked` });
+  });
+});
+
+describe('a device pulls its share over HTTP', () => {
+  it('versions of its share; after a reassignment entered and left; never an entity outside it', async () => {
+    const ds = await d.createDataset(PROPS);
+    const a = await d.create(ds, 'A', { district: 'd1' });
+    const b = await d.create(ds, 'B', { district: 'd2' });
+    const tablet = await tokenFor(ds, district('d1'));
+    // Its share as it stood when the token was made, then what changed since.
+    await d.update(ds, b, 1, { n: 1 });
+    const first = await pullAs(tablet.secret, ds);
+    expect(first.entered).toEqual([{ entityId: a, version: 1, data: { district: 'd1' }, entity: { id: a, data: { district: 'd1' } }, entity2: { versions: [{ version: 1, data: { district: 'd1' } }] } }]);
+    expect([first.versions, first.left]).toEqual([[], []]);
+
+    // A moves out and back in; its history seen from the tablet holds only the states inside.
+    await d.update(ds, a, 1, { district: 'd3' });
+    await d.update(ds, a, 2, { district: 'd1', n: 1 });
+    const again = await pullAs(tablet.secret, ds, first.cursor);
+    expect(again.versions.map((v: { version: number }) => v.version)).toEqual([3]);
+    expect(again.versions[0].entity2.versions).toEqual([
+      { version: 1, data: { district: 'd1' } },
+      { version: 3, data: { district: 'd1', n: 1 } },
+    ]);
+
+    // A device pulling from the start now: A's version 1 and 3 were in the share; A is now out.
+    await d.update(ds, a, 3, { district: 'd3' });
+    const fresh = await pullAs(tablet.secret, ds);
+    expect([...fresh.entered, ...fresh.versions].map((v: { version: number; entity: unknown }) => [v.version, v.entity])).toEqual([
+      [1, null],
+      [3, null],
+    ]);
+    expect(fresh.left).toEqual([a]);
+
+    ok(await t.gql(REASSIGN, { id: tablet.id, s: district('d2') }));
+    const moved = await pullAs(tablet.secret, ds, again.cursor);
+    expect(moved.versions).toEqual([]);
+    expect(moved.entered).toEqual([{ entityId: b, version: 2, data: { district: 'd2', n: 1 }, entity: { id: b, data: { district: 'd2', n: 1 } }, entity2: { versions: [{ version: 1, data: { district: 'd2' } }, { version: 2, data: { district: 'd2', n: 1 } }] } }]);
+    expect(moved.left).toEqual([a]);
+  });
+});
+
+describe('answers never show an entity outside the share', () => {
+  const SUBMIT = `mutation($c: [ChangeInput!]!) { submitChanges(changes: $c) { __typename ... on MutationSubmitChangesSuccess { data {
+    outcome version error { code message } entity { id data } entityVersion { version data } } } } }`;
+
+  it('an update that moves an entity out is accepted, and its answer shows nothing of it; a refusal is OUTSIDE_SUBSET', async () => {
+    const ds = await d.createDataset(PROPS);
+    const mine = await d.create(ds, 'Mine', { district: 'd1' });
+    const theirs = await d.create(ds, 'Theirs', { district: 'd2' });
+    const tablet = await tokenFor(ds, district('d1'));
+    const submit = async (c: Record<string, unknown>) => ok(await t.gqlAs(tablet.secret, SUBMIT, { c: [{ id: randomUUID(), dataset: ds, deviceId: tablet.deviceId, ...c }] })).submitChanges.data[0];
+    expect(await submit({ entityId: mine, action: 'UPDATE', baseVersion: 1, data: { n: 1 } })).toEqual({
+      outcome: 'APPLIED',
+      version: 2,
+      error: null,
+      entity: { id: mine, data: { district: 'd1', n: 1 } },
+      entityVersion: { version: 2, data: { district: 'd1', n: 1 } },
+    });
+    expect(await submit({ entityId: mine, action: 'UPDATE', baseVersion: 2, data: { district: 'd2' } })).toEqual({ outcome: 'APPLIED', version: 3, error: null, entity: null, entityVersion: null });
+    expect(await submit({ entityId: theirs, action: 'UPDATE', baseVersion: 1, data: { n: 1 } })).toEqual({
+      outcome: 'REJECTED',
+      version: null,
+      error: { code: 'OUTSIDE_SUBSET', message: `the entity is not in the token's subset: ${theirs}` },
+      entity: null,
+      entityVersion: null,
+    });
+    // A missing entity gets the same answer.
+    const missing = randomUUID();
+    expect(await submit({ entityId: missing, action: 'UPDATE', baseVersion: 1, data: { n: 1 } })).toMatchObject({
+      outcome: 'REJECTED',
+      error: { code: 'OUTSIDE_SUBSET', message: `the entity is not in the token's subset: ${missing}` },
+    });
+  });
+});
+
+describe('which tokens see an entity', () => {
+  it('Entity.subsetTokens lists the tokens whose subset includes it now, for reviewers and admins only', async () => {
+    const ds = await d.createDataset(PROPS);
+    const e = await d.create(ds, 'Tree', { district: 'd1', status: 'open' });
+    const one = await tokenFor(ds, district('d1'), 'one');
+    const two = await tokenFor(ds, [...district('d1', 'd2'), { property: 'status', values: ['open'] }], 'two');
+    await tokenFor(ds, district('d2'), 'other');
+    const plain = ok(await t.gql(CREATE, { n: 'plain', r: 'collector', ds: [ds] })).createApiToken.data.token;
+    const revoked = await tokenFor(ds, district('d1'), 'revoked');
+    ok(await t.gql('mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }', { id: revoked.id }));
+    const tokensOf = async () => (ok(await t.gql(`query($id: ID!) { entity(id: $id) { subsetTokens { id name subset { property values } } } }`, { id: e })).entity.subsetTokens as { id: string }[]).map((x) => x.id);
+    expect(await tokensOf()).toEqual([one.id, two.id]);
+    expect(await tokensOf()).not.toContain(plain.id);
+    await d.update(ds, e, 1, { status: 'closed' });
+    expect(await tokensOf()).toEqual([one.id]);
+    // A collector cannot ask.
+    const res: GqlResponse = await t.gqlAs(one.secret, `query($ds: String!) { changesSince(dataset: $ds) { ... on QueryChangesSinceSuccess { data { versions { entity { subsetTokens { id } } } } } } }`, { ds });
+    expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+});
