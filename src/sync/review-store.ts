@@ -109,13 +109,13 @@ export async function writeReviews(tx: Tx, writes: readonly ReviewWrite[]): Prom
   if (versions.length > 0) {
     statements.push(
       tx.execute(sql`
-        insert into entity_versions /* writeReviewVersions */ (entity_id, version, applied_on, base_version, action, label, data, changed, operations, deleted, conflict,
+        insert into entity_versions /* writeReviewVersions */ (entity_id, dataset_id, version, applied_on, base_version, action, label, data, changed, operations, deleted, conflict,
             conflicting_properties, source, branch_id, trunk_version, server_diff, base_diff, author_view_unavailable, change_id, device_id, resolution_id)
-        select entity_id, version, applied_on, base_version, action, label, data, changed, '[]'::jsonb, deleted, null, '{}', source, null, null, server_diff, base_diff, null, change_id, null, resolution_id
+        select entity_id, dataset_id, version, applied_on, base_version, action, label, data, changed, '[]'::jsonb, deleted, null, '{}', source, null, null, server_diff, base_diff, null, change_id, null, resolution_id
           from jsonb_to_recordset(${json(
-            versions.map((v, n) => ({ n, entity_id: v.entityId, version: v.version, applied_on: v.appliedOn, base_version: v.baseVersion, action: v.action, label: v.label, data: v.data, changed: v.changed, deleted: v.deleted, source: v.source, server_diff: v.serverDiff, base_diff: v.baseDiff, change_id: v.changeId, resolution_id: v.resolutionId })),
+            versions.map((v, n) => ({ n, entity_id: v.entityId, dataset_id: v.datasetId, version: v.version, applied_on: v.appliedOn, base_version: v.baseVersion, action: v.action, label: v.label, data: v.data, changed: v.changed, deleted: v.deleted, source: v.source, server_diff: v.serverDiff, base_diff: v.baseDiff, change_id: v.changeId, resolution_id: v.resolutionId })),
           )}::jsonb)
-            as r(n int, entity_id uuid, version int, applied_on int, base_version int, action text, label text, data jsonb, changed jsonb, deleted boolean, source text, server_diff jsonb, base_diff jsonb, change_id text, resolution_id bigint)
+            as r(n int, entity_id uuid, dataset_id uuid, version int, applied_on int, base_version int, action text, label text, data jsonb, changed jsonb, deleted boolean, source text, server_diff jsonb, base_diff jsonb, change_id text, resolution_id bigint)
          order by n`),
     );
   }
