@@ -45,7 +45,7 @@ import {
   type SubscriberTarget,
   type TimedRun,
 } from './lib.js';
-import { CHANGES_SINCE } from '../src/client/documents.js';
+import { CHANGES_SINCE } from '../packages/client/src/documents.js';
 import { loadPhase } from './load.js';
 import { eventRows, eventsDescription, eventsPhase } from './events.js';
 import { report, table, type Settings } from './report.js';

@@ -77,7 +77,10 @@ process.on('unhandledRejection', (reason) => {
 if (positionals.length > 0) {
   process.exit(await runCli({ positionals, values }, { databaseUrl: env.DATABASE_URL || null, dataDir: env.DATA_DIR ?? './data', holdTimeoutSeconds }));
 }
-const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.DATA_DIR ?? './data', owner: 'server' }).catch((error: unknown) => {
+// PGlite's buffer cache (shared_buffers), a Postgres size; src/db/client.ts has the default and why.
+const sharedBuffers = env.PGLITE_SHARED_BUFFERS || undefined;
+if (sharedBuffers !== undefined && !/^[1-9]\d*(kB|MB|GB)$/.test(sharedBuffers)) fail(`PGLITE_SHARED_BUFFERS takes a size like 32MB or 1GB, not "${sharedBuffers}"`);
+const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.DATA_DIR ?? './data', owner: 'server', ...(sharedBuffers ? { sharedBuffers } : {}) }).catch((error: unknown) => {
   // A Postgres that cannot be opened (no such database, nothing on the port, refused
   // credentials) is one sentence saying what to do, not the driver's stack.
   const problem = env.DATABASE_URL ? databaseOpenProblem(error, env.DATABASE_URL) : null;
@@ -183,6 +186,11 @@ const control = database.folder ? await startControlChannel((command) => answerC
 if (control) database.folder!.advertise(control.address);
 console.log(`entity-sync listening on ${url} (${database.kind === 'pglite' ? `PGlite in ${env.DATA_DIR ?? './data'}` : 'Postgres'})`);
 if (firstAdminSecret) console.log(`admin token (shown once, keep it; send as "Authorization: Bearer <token>"):\n${firstAdminSecret}`);
+// What starting left behind (on a new PGlite folder, initdb's closed WebAssembly instance: about
+// 430 MB) stays resident until V8's next full collection, which an idle service may not make for
+// hours. `npm start` runs node with --expose-gc so that one happens a moment after the start.
+const collect = (globalThis as { gc?: () => void }).gc;
+if (collect) setTimeout(collect, 1000).unref();
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sirv from 'sirv';
+import { PACKAGE_ROOT } from '../db/package-root.js';
 
 /** Where `npm run build:dashboard` (run by `npm install`) puts the dashboard and GraphiQL. */
-export const DASHBOARD_DIR = fileURLToPath(new URL('../../dist/dashboard', import.meta.url));
+export const DASHBOARD_DIR = join(PACKAGE_ROOT, 'dist', 'dashboard');
 
 // The dashboard keeps a token in sessionStorage: let nothing but its own bundle run or be reached from it.
 const DASHBOARD_CSP = "default-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";

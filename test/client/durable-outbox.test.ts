@@ -2,9 +2,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFileStorage } from '../../src/client/file-storage.js';
-import type { FetchLike } from '../../src/client/http.js';
-import type { SyncClient } from '../../src/client/sync-client.js';
+import { createFileStorage } from '../../packages/client/src/file-storage.js';
+import type { FetchLike } from '../../packages/client/src/http.js';
+import type { SyncClient } from '../../packages/client/src/sync-client.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createDataset, newClient, record, serverEntity } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { createMemoryStorage, createSyncClient, type SyncClient, type SyncClientOptions } from '../../src/client/sync-client.js';
-import type { SyncEventName, SyncEvents } from '../../src/client/types.js';
+import { createMemoryStorage, createSyncClient, type SyncClient, type SyncClientOptions } from '../../packages/client/src/sync-client.js';
+import type { SyncEventName, SyncEvents } from '../../packages/client/src/types.js';
 import type { TestApp } from '../helpers/app.js';
 
 /** Shared by the client tests: a client with short timeouts, an event recorder, datasets, server reads. */

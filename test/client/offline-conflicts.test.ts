@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SyncClient } from '../../src/client/sync-client.js';
+import type { SyncClient } from '../../packages/client/src/sync-client.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createDataset, newClient, record, serverEntity } from './helpers.js';
 

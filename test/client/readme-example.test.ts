@@ -13,7 +13,7 @@ import { serverEntity } from './helpers.js';
  * as it stands, against a started server. Only three things are swapped: its `url` for the
  * test server's, and the two import specifiers for absolute paths (the extracted file lives in
  * a temp folder; the source, so this runs what is edited: the built package, imported by name,
- * is package-import.test.ts's). Its token comes from ENTITY_SYNC_TOKEN, as the README says.
+ * is package.test.ts's, installed from its tarball). Its token comes from ENTITY_SYNC_TOKEN, as the README says.
  * What it prints is compared with the comments in the README.
  */
 
@@ -44,7 +44,7 @@ describe('README: the client library example', () => {
     const require = createRequire(import.meta.url);
     const swapped = code
       .replace(/const url = '[^']*';/, `const url = ${JSON.stringify(t.url)};`)
-      .replace(`from 'entity-sync/client'`, `from ${JSON.stringify(resolve(import.meta.dirname, '../../src/client/sync-client.ts'))}`)
+      .replace(`from '@entity-sync/client'`, `from ${JSON.stringify(resolve(import.meta.dirname, '../../packages/client/src/sync-client.ts'))}`)
       .replace(`from 'ws'`, `from ${JSON.stringify(require.resolve('ws').replace(/index\.js$/, 'wrapper.mjs'))}`);
     expect(swapped).not.toContain('4000');
     const file = join(dir, 'example.ts');

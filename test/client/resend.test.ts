@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SyncError, TransportError } from '../../src/client/errors.js';
-import type { FetchLike } from '../../src/client/http.js';
-import type { SyncClient } from '../../src/client/sync-client.js';
+import { SyncError, TransportError } from '../../packages/client/src/errors.js';
+import type { FetchLike } from '../../packages/client/src/http.js';
+import type { SyncClient } from '../../packages/client/src/sync-client.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createDataset, newClient, record, serverEntity } from './helpers.js';
 

@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SyncClient } from '../../src/client/sync-client.js';
+import type { SyncClient } from '../../packages/client/src/sync-client.js';
 import type { TestApp } from '../helpers/app.js';
 import { backend, freshDatabase } from '../helpers/database.js';
 import { spawnService, type Service } from '../helpers/live.js';

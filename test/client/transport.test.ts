@@ -1,8 +1,8 @@
 import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { TransportError } from '../../src/client/errors.js';
-import type { SyncClient } from '../../src/client/sync-client.js';
+import { TransportError } from '../../packages/client/src/errors.js';
+import type { SyncClient } from '../../packages/client/src/sync-client.js';
 import { buildApp, type App } from '../../src/server/app.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createDataset, newClient, record, serverEntity, until } from './helpers.js';

@@ -24,16 +24,18 @@ export interface TestBrowser {
 
 /**
  * Chromium with a fresh profile. Every request is recorded; any request that is not to `origin`
- * is aborted, so a page that needs the internet (a CDN) visibly fails instead of quietly loading.
+ * (or one of them) is aborted, so a page that needs the internet (a CDN) visibly fails instead of
+ * quietly loading.
  */
-export async function launchBrowser(origin: string): Promise<TestBrowser> {
+export async function launchBrowser(origin: string | readonly string[]): Promise<TestBrowser> {
+  const allowed = new Set(typeof origin === 'string' ? [origin] : origin);
   const userDataDir = mkdtempSync(join(tmpdir(), 'es-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: DESKTOP });
   const requests: string[] = [];
   context.on('request', (r) => void requests.push(r.url()));
   context.on('page', (p) => p.on('websocket', (ws) => void requests.push(ws.url())));
   for (const p of context.pages()) p.on('websocket', (ws) => void requests.push(ws.url()));
-  await context.route((url) => url.origin !== origin, (route) => route.abort('internetdisconnected'));
+  await context.route((url) => !allowed.has(url.origin), (route) => route.abort('internetdisconnected'));
   mkdirSync(SCREENSHOTS, { recursive: true });
   return {
     context,

@@ -309,7 +309,7 @@ export function sseSubscribe<T = any>(
  * initdb and no migrations (seconds each). `memory://` becomes a temporary folder, removed when the
  * process ends: as fresh, and as gone afterwards.
  */
-function seeded(env: Record<string, string>): { env: Record<string, string>; cleanup: () => void } {
+export function seeded(env: Record<string, string>): { env: Record<string, string>; cleanup: () => void } {
   const pglite = !(env.DATABASE_URL ?? process.env.DATABASE_URL);
   const dir = env.DATA_DIR;
   if (!pglite || dir === undefined) return { env, cleanup: () => {} };

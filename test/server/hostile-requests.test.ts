@@ -4,7 +4,7 @@ import { startTestApp, useApp, type GqlResponse, type TestApp } from '../helpers
 import { domain, ok, postRaw, uniqueName, type ChangeInput, type Domain } from '../helpers/domain.js';
 import { socketClient, spawnService, waitUntil, type Service, type SocketClient } from '../helpers/live.js';
 import { DEFAULT_LIMITS } from '../../src/core/types.js';
-import { CHANGES_SINCE, SUBMIT_CHANGES } from '../../src/client/documents.js';
+import { CHANGES_SINCE, SUBMIT_CHANGES } from '../../packages/client/src/documents.js';
 
 /**
  * Hostile requests (issue 7, "Hostile input"), table-driven over real HTTP and the socket: each

@@ -6,7 +6,7 @@ import type { StorageAdapter } from './storage.js';
  * NODE ONLY (imports node:fs): a StorageAdapter keeping one JSON file per key in `dir`.
  * Each write goes to a temporary file first and is renamed over the old one, so a crash
  * leaves the previous document or the new one, never half of one. Import it as
- * `entity-sync/client/file-storage`; the portable client never imports it.
+ * `@entity-sync/client/file-storage`; the portable client never imports it.
  */
 export function createFileStorage(dir: string): StorageAdapter {
   const file = (key: string) => join(dir, `${encodeURIComponent(key)}.json`);

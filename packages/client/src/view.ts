@@ -1,6 +1,6 @@
-import { tryApplyChange } from '../core/apply.js';
-import { parseOperations } from '../core/operations.js';
-import type { EntityState, ValidChange } from '../core/types.js';
+import { tryApplyChange } from '../../../src/core/apply.js';
+import { parseOperations } from '../../../src/core/operations.js';
+import type { EntityState, ValidChange } from '../../../src/core/types.js';
 import { entityKey, entryIsAbout } from './outbox.js';
 import type { ClientState, EntityView, WireChange } from './types.js';
 

@@ -1,5 +1,5 @@
-import { parseOperations } from '../core/operations.js';
-import type { OperationInput, PropertyValues } from '../core/types.js';
+import { parseOperations } from '../../../src/core/operations.js';
+import type { OperationInput, PropertyValues } from '../../../src/core/types.js';
 import type { ClientState, OutboxEntry, Run, WireChange } from './types.js';
 
 /**

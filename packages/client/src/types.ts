@@ -1,4 +1,4 @@
-import type { ChangeAction, ChangeOutcome, ConflictType, JsonValue, OperationInput, PropertyValues } from '../core/types.js';
+import type { ChangeAction, ChangeOutcome, ConflictType, JsonValue, OperationInput, PropertyValues } from '../../../src/core/types.js';
 
 /** A change as the client sends it; frozen once made, so every resend carries the same payload. */
 export interface WireChange {

@@ -14,7 +14,7 @@ import { viewOf } from './view.js';
  * local edits go to a durable outbox with their offline-run bookkeeping, `view` shows the
  * pulled server state with them on top, `sync` pushes the outbox and pulls what changed.
  * Portable: the WebSocket implementation, fetch and storage are injected, nothing here needs
- * Node. Import it as `entity-sync/client`.
+ * Node. Import it as `@entity-sync/client`.
  */
 
 export interface SyncClientOptions {
