@@ -58,7 +58,7 @@ describe('planResolve', () => {
     expect(r.value.version).toEqual({
       entityId: E, version: 4, appliedOn: 3, baseVersion: 3, action: 'UPDATE', label: 'Oak', data: { height: 2, note: 'measured' }, changed: { height: 2 }, operations: [], deleted: false,
       conflict: null, conflictingProperties: [], source: 'REVIEW', branchId: null, trunkVersion: null,
-      serverDiff: [{ property: 'height', old: 3, new: 2 }], baseDiff: [{ property: 'height', old: 3, new: 2 }], authorViewUnavailable: null, changeId: 'review-7', deviceId: null,
+      serverDiff: [{ property: 'height', old: 3, new: 2 }], baseDiff: [{ property: 'height', old: 3, new: 2 }], authorViewUnavailable: null, changeId: 'review-7', deviceId: null, datasetId: 'd5000000-0000-4000-8000-000000000001',
     });
     expect(r.value.entity).toEqual({ label: 'Oak', data: { height: 2, note: 'measured' }, version: 4, conflict: null, deleted: false });
     expect(r.value.resolvesUpTo).toBe(3);

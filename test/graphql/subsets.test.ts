@@ -27,7 +27,7 @@ const PULL = `query($ds: String!, $c: String, $l: Int) { changesSince(dataset: $
 
 async function tokenFor(ds: string, subset: unknown, name = 'tablet'): Promise<{ secret: string; id: string; deviceId: string }> {
   const deviceId = `dev-${randomUUID().slice(0, 6)}`;
-  const r = ok(await t.gql(CREATE, { n: name, r: 'collector', d: deviceId, ds: [ds], s: subset })).createApiToken;
+  const r = ok(await t.gql(CREATE, { n: name, r: 'COLLECTOR', d: deviceId, ds: [ds], s: subset })).createApiToken;
   expect(r.__typename, JSON.stringify(r)).toBe('MutationCreateApiTokenSuccess');
   return { secret: r.data.secret, id: r.data.token.id, deviceId };
 }
@@ -42,11 +42,11 @@ async function pullAs(secret: string, ds: string, cursor: string | null = null, 
 describe('tokens with a subset', () => {
   it('createApiToken takes rules; apiTokens and viewer show them; setTokenSubset changes them at once', async () => {
     const ds = await d.createDataset(PROPS);
-    const r = ok(await t.gql(CREATE, { n: 'Tablet 7', r: 'collector', d: 'tab-7', ds: [ds], s: [{ property: 'district', values: ['d2', 'd2', 'd3'] }, { property: 'status', values: ['open'] }] })).createApiToken;
+    const r = ok(await t.gql(CREATE, { n: 'Tablet 7', r: 'COLLECTOR', d: 'tab-7', ds: [ds], s: [{ property: 'district', values: ['d2', 'd2', 'd3'] }, { property: 'status', values: ['open'] }] })).createApiToken;
     expect(r.data.token).toEqual({
       id: expect.any(String),
       name: 'Tablet 7',
-      role: 'collector',
+      role: 'COLLECTOR',
       deviceId: 'tab-7',
       datasets: [ds],
       subset: [
@@ -65,22 +65,22 @@ describe('tokens with a subset', () => {
     // Empty: the whole datasets.
     expect(ok(await t.gql(REASSIGN, { id: r.data.token.id, s: [] })).setTokenSubset.data.subset).toBeNull();
     // A token without a subset shows null.
-    const plain = ok(await t.gql(CREATE, { n: 'plain', r: 'collector', ds: [ds] })).createApiToken;
+    const plain = ok(await t.gql(CREATE, { n: 'plain', r: 'COLLECTOR', ds: [ds] })).createApiToken;
     expect(plain.data.token.subset).toBeNull();
   });
 
   it.each<[string, Record<string, unknown>, string, string]>([
     ['a property the dataset does not declare', { s: [{ property: 'colour', values: ['red'] }] }, 'UNKNOWN_PROPERTY', 'a property is not declared by the dataset: colour'],
-    ['a reviewer token', { r: 'reviewer', s: district('d1') }, 'INVALID_SUBSET', 'only a collector token bound to a list of datasets takes a subset (reviewers and admins see whole datasets)'],
+    ['a reviewer token', { r: 'REVIEWER', s: district('d1') }, 'INVALID_SUBSET', 'only a collector token bound to a list of datasets takes a subset (reviewers and admins see whole datasets)'],
     ['a token of every dataset', { ds: null, s: district('d1') }, 'INVALID_SUBSET', 'only a collector token bound to a list of datasets takes a subset (reviewers and admins see whole datasets)'],
-    ['an admin token', { r: 'admin', ds: null, s: district('d1') }, 'ADMIN_TOKEN_RESTRICTED', 'an admin token applies to every dataset and device: it takes no datasets or device id'],
+    ['an admin token', { r: 'ADMIN', ds: null, s: district('d1') }, 'ADMIN_TOKEN_RESTRICTED', 'an admin token applies to every dataset and device: it takes no datasets or device id'],
     ['nine rules', { s: Array.from({ length: 9 }, () => ({ property: 'district', values: ['x'] })) }, 'INVALID_SUBSET', 'the subset is not acceptable: 9 rules; at most 8'],
     ['a rule with no values', { s: district() }, 'INVALID_SUBSET', 'the subset is not acceptable: the rule on "district" has no values (it would match nothing)'],
     ['a dataset that does not exist', { ds: ['nowhere_1'], s: district('d1') }, 'UNKNOWN_DATASET', 'no dataset named "nowhere_1": a token with a subset names existing datasets'],
   ])('createApiToken refuses %s, and makes no token', async (_name, vars, code, message) => {
     const ds = await d.createDataset(PROPS);
     const before = (ok(await t.gql('{ apiTokens { id } }')).apiTokens as unknown[]).length;
-    const r = ok(await t.gql(CREATE, { n: 'refused', r: 'collector', ds: [ds], ...vars })).createApiToken;
+    const r = ok(await t.gql(CREATE, { n: 'refused', r: 'COLLECTOR', ds: [ds], ...vars })).createApiToken;
     expect(r).toEqual({ __typename: 'DomainError', code, message });
     expect((ok(await t.gql('{ apiTokens { id } }')).apiTokens as unknown[]).length).toBe(before);
   });
@@ -88,7 +88,7 @@ describe('tokens with a subset', () => {
   it('a rule must name a property every dataset of the token declares', async () => {
     const trees = await d.createDataset(['district', 'height']);
     const birds = await d.createDataset(['district', 'wingspan']);
-    const both = { n: 'two', r: 'collector', ds: [trees, birds] };
+    const both = { n: 'two', r: 'COLLECTOR', ds: [trees, birds] };
     expect(ok(await t.gql(CREATE, { ...both, s: [{ property: 'height', values: ['1'] }] })).createApiToken).toMatchObject({ code: 'UNKNOWN_PROPERTY' });
     expect(ok(await t.gql(CREATE, { ...both, s: district('d1') })).createApiToken.data.token.subset).toEqual(district('d1'));
   });
@@ -186,7 +186,7 @@ describe('which tokens see an entity', () => {
     const one = await tokenFor(ds, district('d1'), 'one');
     const two = await tokenFor(ds, [...district('d1', 'd2'), { property: 'status', values: ['open'] }], 'two');
     await tokenFor(ds, district('d2'), 'other');
-    const plain = ok(await t.gql(CREATE, { n: 'plain', r: 'collector', ds: [ds] })).createApiToken.data.token;
+    const plain = ok(await t.gql(CREATE, { n: 'plain', r: 'COLLECTOR', ds: [ds] })).createApiToken.data.token;
     const revoked = await tokenFor(ds, district('d1'), 'revoked');
     ok(await t.gql('mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }', { id: revoked.id }));
     const tokensOf = async () => (ok(await t.gql(`query($id: ID!) { entity(id: $id) { subsetTokens { id name subset { property values } } } }`, { id: e })).entity.subsetTokens as { id: string }[]).map((x) => x.id);

@@ -77,7 +77,7 @@ describe('a subscriber with a subset', () => {
       const id = await d.create(ds, 'C', { district, n: 0 });
       await d.update(ds, id, 1, { n: 1 });
       expect(await d.update(ds, id, 1, { n: 2 })).toMatchObject({ conflict: 'HARD' });
-      ok(await t.gql('mutation($id: ID!) { resolveConflict(entityId: $id) { __typename } }', { id }));
+      ok(await t.gql('mutation($id: ID!) { resolveConflict(entityId: $id, version: 3) { __typename } }', { id }));
       return id;
     };
     await conflicted('d2');
