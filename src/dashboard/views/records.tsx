@@ -89,7 +89,8 @@ export function RecordsView({ dataset }: { dataset: string }) {
   const props = useQuery({ queryKey: ['dataset', dataset, 'properties'], queryFn: () => request(token, Properties, { dataset }) });
   const records = useQuery({
     queryKey: ['dataset', dataset, 'records', applied, pages.after],
-    queryFn: () => request(token, Records, variables(dataset, applied, pages.after)),
+    // The answer carries the filters and page it is for: while the next one loads, the caption describes the rows shown.
+    queryFn: async () => ({ ...(await request(token, Records, variables(dataset, applied, pages.after))), filters: applied, page: pages.page }),
     // The rows of the page before stay on screen while the next one loads (no flash of "Loading").
     placeholderData: keepPreviousData,
   });
@@ -106,7 +107,8 @@ export function RecordsView({ dataset }: { dataset: string }) {
     pages.reset();
   };
   const rows = records.data?.entities.nodes ?? [];
-  const filtered = JSON.stringify(applied) !== JSON.stringify(NO_FILTERS);
+  const shown = records.data ?? { filters: applied, page: pages.page };
+  const filtered = JSON.stringify(shown.filters) !== JSON.stringify(NO_FILTERS);
 
   return (
     <Page title={`Records: ${dataset}`} crumbs={<Link href="/">Datasets</Link>}>
@@ -160,7 +162,7 @@ export function RecordsView({ dataset }: { dataset: string }) {
             <table aria-busy={records.isFetching}>
               <caption className="visually-hidden">
                 Records in {dataset}
-                {filtered ? ', filtered' : ''}, page {pages.page}
+                {filtered ? ', filtered' : ''}, page {shown.page}
               </caption>
               <thead>
                 <tr>

@@ -31,7 +31,8 @@ export function RejectedView({ dataset, device }: { dataset: string; device?: st
   const inputId = useId();
   const rejected = useQuery({
     queryKey: ['dataset', dataset, 'rejected', deviceId, pages.after],
-    queryFn: () => request(token, Rejected, { dataset, deviceId: deviceId || null, first: PAGE_SIZE, after: pages.after }),
+    // The answer carries the device and page it is for: while the next one loads, the caption describes the rows shown.
+    queryFn: async () => ({ ...(await request(token, Rejected, { dataset, deviceId: deviceId || null, first: PAGE_SIZE, after: pages.after })), deviceId, page: pages.page }),
     placeholderData: keepPreviousData,
   });
   const apply = (event: FormEvent) => {
@@ -40,6 +41,7 @@ export function RejectedView({ dataset, device }: { dataset: string; device?: st
     pages.reset();
   };
   const rows = rejected.data?.rejectedChanges.nodes ?? [];
+  const shown = rejected.data ?? { deviceId, page: pages.page };
   return (
     <Page title={`Refused changes: ${dataset}`} crumbs={<Link href="/">Datasets</Link>}>
       <DatasetNav dataset={dataset} />
@@ -55,14 +57,14 @@ export function RejectedView({ dataset, device }: { dataset: string; device?: st
         <QueryState pending={rejected.isPending} error={rejected.error} what="the refused changes" />
       ) : rows.length === 0 ? (
         <p className="empty" role="status">
-          {deviceId ? `Nothing from ${deviceId} was refused.` : 'Nothing was refused.'}
+          {shown.deviceId ? `Nothing from ${shown.deviceId} was refused.` : 'Nothing was refused.'}
         </p>
       ) : (
         <div className="table-wrap">
           <table aria-busy={rejected.isFetching}>
             <caption className="visually-hidden">
               Refused changes in {dataset}
-              {deviceId ? ` from ${deviceId}` : ''}, newest first, page {pages.page}
+              {shown.deviceId ? ` from ${shown.deviceId}` : ''}, newest first, page {shown.page}
             </caption>
             <thead>
               <tr>
