@@ -29,21 +29,23 @@ function opText(o: Op): string {
 
 /**
  * What a change sets, from its payload (as sent, or as validated for the backlog): a delete said in
- * words, the label and each property with its value, and operations in words.
+ * words, the label and each property with its value, and operations in words. `inRun`: the change is
+ * shown beside its record and its step in its run, so neither its entity id nor its base version
+ * (a number of the author's device, which reads as a server version) is repeated.
  */
-export function ChangeSets({ payload, entityId }: { payload: unknown; entityId?: string | null }) {
+export function ChangeSets({ payload, entityId, inRun = false }: { payload: unknown; entityId?: string | null; inRun?: boolean }) {
   if (!isObject(payload)) return <span className="muted">(nothing readable was sent)</span>;
   const action = String(payload.action ?? '').toUpperCase();
   const data = isObject(payload.data) ? Object.entries(payload.data) : [];
   const ops = Array.isArray(payload.operations) ? (payload.operations as Op[]) : [];
   const verb = action === 'CREATE' ? 'Create' : action === 'DELETE' ? 'Delete' : action === 'UPDATE' ? 'Update' : action ? action.toLowerCase() : 'Change';
-  const target = entityId ? <code title={entityId}>{entityId.slice(0, 8)}</code> : typeof payload.entityId === 'string' ? <code title={payload.entityId}>{payload.entityId.slice(0, 8)}</code> : null;
+  const target = inRun ? null : entityId ? <code title={entityId}>{entityId.slice(0, 8)}</code> : typeof payload.entityId === 'string' ? <code title={payload.entityId}>{payload.entityId.slice(0, 8)}</code> : null;
   return (
     <div className="sets">
       <span className="verb">
         {verb}
         {target && <> {target}</>}
-        {typeof payload.baseVersion === 'number' && <span className="muted"> on version {payload.baseVersion}</span>}
+        {!inRun && typeof payload.baseVersion === 'number' && <span className="muted"> on version {payload.baseVersion}</span>}
       </span>
       {(typeof payload.label === 'string' || data.length > 0) && (
         <dl>
