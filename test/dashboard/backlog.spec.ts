@@ -64,10 +64,10 @@ function countRowRenders() {
     w.__intervals.set(id, ms ?? 0);
     return id;
   }) as typeof window.setInterval;
-  window.clearInterval = (id?: number) => {
+  window.clearInterval = ((id?: number) => {
     if (id !== undefined) w.__intervals.delete(id);
     clear(id);
-  };
+  }) as typeof window.clearInterval;
 }
 
 beforeAll(async () => {

@@ -54,7 +54,7 @@ const HeldRow = memo(function HeldRow({ h, mayForce, onForce }: { h: Held; mayFo
       <th scope="row" id={rowId}>
         {h.entity ? <Link href={`/entities/${h.entity.id}`}>{h.entity.label}</Link> : <span>not created yet <code title={h.entityId}>{h.entityId.slice(0, 8)}</code></span>}
       </th>
-      <td>{h.deviceId ?? <span className="muted">none named</span>}</td>
+      <td className="nowrap">{h.deviceId ?? <span className="muted">none named</span>}</td>
       <td>
         {runText(h)}
         <div className="muted">
@@ -64,14 +64,14 @@ const HeldRow = memo(function HeldRow({ h, mayForce, onForce }: { h: Held; mayFo
       <td>
         <ChangeSets payload={h.change} inRun />
       </td>
-      <td>
+      <td className="nowrap">
         <LiveAgo at={h.heldSince} />
       </td>
-      <td>
+      <td className="nowrap">
         <LiveCountdown until={h.forceAfter} due="due: the next flush forces it" />
       </td>
       {mayForce && (
-        <td>
+        <td className="nowrap">
           <button type="button" onClick={() => onForce(h)} aria-describedby={rowId}>
             Force now
           </button>
