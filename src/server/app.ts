@@ -308,6 +308,7 @@ export function buildApp(opts: AppOptions): App {
           concurrency: webhookOptions.concurrency,
           perWebhook: webhookOptions.perWebhook,
           onError: (error) => onError('webhook delivery failed', error),
+          onFailed: (failed) => activity?.webhookDeliveryFailed(failed),
         });
       }
       if (flushIntervalSeconds > 0) {
