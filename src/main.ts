@@ -96,6 +96,21 @@ const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL }
   process.exit(1);
 });
 
+// An existing folder that let other local users in (an earlier release wrote it 0755/0666) is
+// owner-only now (src/db/folder-permissions.ts); say so once, with how much it had to change.
+if (database.permissions && database.permissions.tightened > 0) {
+  logger.warn(
+    { event: 'dataFolderTightened', dataDir: env.DATA_DIR ?? './data', tightened: database.permissions.tightened },
+    `the data folder let other users read or write ${database.permissions.tightened} of its files and folders: made owner-only (folders 0700, files 0600)`,
+  );
+}
+if (database.permissions && database.permissions.untouchable > 0) {
+  logger.error(
+    { event: 'dataFolderUntouchable', dataDir: env.DATA_DIR ?? './data', untouchable: database.permissions.untouchable },
+    `${database.permissions.untouchable} files or folders of the data folder belong to another user and stay readable or writable by others: chown the folder to the service's user`,
+  );
+}
+
 // Loaded only to serve: an operator command (above) needs none of the GraphQL and HTTP stack.
 const [{ createEventBus }, { buildApp, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS }, { startControlChannel }, { answerCommand }] = await Promise.all([
   import('./graphql/pubsub.js'),

@@ -160,7 +160,8 @@ export function folderHolder(dir: string): Holder | null {
 
 /** Takes the folder (creating it if need be) for `command`, or throws FolderLockedError naming the holder. */
 export function lockFolder(dir: string, command: string): FolderLock {
-  mkdirSync(dir, { recursive: true });
+  // Owner-only from the start (folder-permissions.ts): what PGlite writes into it is the database.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, LOCK_FILE);
   const start = processStart(process.pid);
   const me: Holder = {
