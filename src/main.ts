@@ -222,7 +222,9 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'stopping');
   try {
     // No new operator commands (a CLI run waits, then opens the folder itself); one in flight
-    // finishes within the same timeout as the requests.
+    // finishes within the same timeout as the requests. The lock stops naming the control port
+    // first: once the listener is closed, another local user could bind that port.
+    database.folder?.withdraw();
     await Promise.all([control?.close((shutdownTimeoutSeconds ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS) * 1000), app.stop()]);
     await database.close();
   } catch (error) {
