@@ -104,7 +104,7 @@ describe('reviewing as an admin', () => {
     const rows = await rowTexts(page, /^Open conflicts in/);
     expect(rows.map((r) => r.replace(/ \d+ (s|min) ago.*| just now.*/, ''))).toEqual([
       'Oak by the gate Hard conflict height: 16 now (office-1) vs 14 (tablet-7) vs 13 (office-1) office-1, tablet-7',
-      'Birch by the pond Soft conflict none overwritten none named',
+      'Birch by the pond Soft conflict none overwritten –',
     ]);
     expect(loads).toBe(0);
 

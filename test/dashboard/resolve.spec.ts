@@ -233,7 +233,7 @@ describe('the inbox: competing values, devices, a total and "Mark selected resol
     const cells = async (name: string) => (await row(name).getByRole('cell').allInnerTexts()).map(squash);
     expect((await cells('Ash on the hill')).slice(2, 4)).toEqual(['height: 7 now (tablet-5) vs 6 (office-3)', 'office-3, tablet-5']);
     expect((await cells('Oak by the gate')).slice(2, 4)).toEqual(['height: 16 now (office-1) vs 14 (tablet-7) vs 13 (office-1)', 'office-1, tablet-7']);
-    expect((await cells('Birch by the pond')).slice(2, 4)).toEqual(['none overwritten', 'none named']);
+    expect((await cells('Birch by the pond')).slice(2, 4)).toEqual(['none overwritten', '–']);
 
     await page.getByRole('checkbox', { name: 'Select Ash on the hill' }).check();
     await page.getByRole('checkbox', { name: 'Select Birch by the pond' }).check();

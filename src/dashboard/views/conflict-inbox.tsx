@@ -208,7 +208,14 @@ export function ConflictInboxView({ dataset }: { dataset: string }) {
                     <td>
                       <Competing row={e} />
                     </td>
-                    <td>{devicesOf(e).join(', ') || <span className="muted">none named</span>}</td>
+                    <td>
+                      {e.conflictDetails.length === 0 ? (
+                        // A soft conflict overwrote nothing: no values compete, so no devices are named here (the record's history has them).
+                        <span className="muted">–</span>
+                      ) : (
+                        devicesOf(e).join(', ') || <span className="muted">none named</span>
+                      )}
+                    </td>
                     <td>{e.lastConflictAt && <Ago at={e.lastConflictAt} now={now} />}</td>
                   </tr>
                 ))}
