@@ -50,6 +50,16 @@ const holdTimeoutSeconds = seconds('HOLD_TIMEOUT_SECONDS', env.HOLD_TIMEOUT_SECO
 const shutdownTimeoutSeconds = seconds('SHUTDOWN_TIMEOUT_SECONDS', env.SHUTDOWN_TIMEOUT_SECONDS);
 const flushIntervalSeconds = seconds('FLUSH_INTERVAL_SECONDS', env.FLUSH_INTERVAL_SECONDS);
 const keepAliveSeconds = seconds('SOCKET_KEEPALIVE_SECONDS', env.SOCKET_KEEPALIVE_SECONDS);
+const host = env.HOST ?? '127.0.0.1';
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: addresses only this machine reaches. */
+const loopback = (h: string) => h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(h);
+// Every role writes (a collector submits, a reviewer resolves, an admin makes tokens): a service
+// that lets requests without a token act as one is for a developer's own machine, never a network.
+if (anonymousRole !== null && !loopback(host)) {
+  fail(
+    `ANONYMOUS_ROLE=${anonymousRole} lets every request without a token act as ${anonymousRole}: it is for local development only and needs HOST on loopback (127.0.0.1, ::1 or localhost), not "${host}". Unset ANONYMOUS_ROLE and use API tokens (npm run token -- create) to listen there`,
+  );
+}
 const port = env.PORT ? Number(env.PORT) : 4000;
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT takes a port number (0 for any free one), not "${env.PORT}"`);
 /** CORS_ORIGINS: comma-separated browser origins allowed to call the API (none by default). */
@@ -95,6 +105,21 @@ const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL }
   );
   process.exit(1);
 });
+
+// An existing folder that let other local users in (an earlier release wrote it 0755/0666) is
+// owner-only now (src/db/folder-permissions.ts); say so once, with how much it had to change.
+if (database.permissions && database.permissions.tightened > 0) {
+  logger.warn(
+    { event: 'dataFolderTightened', dataDir: env.DATA_DIR ?? './data', tightened: database.permissions.tightened },
+    `the data folder let other users read or write ${database.permissions.tightened} of its files and folders: made owner-only (folders 0700, files 0600)`,
+  );
+}
+if (database.permissions && database.permissions.untouchable > 0) {
+  logger.error(
+    { event: 'dataFolderUntouchable', dataDir: env.DATA_DIR ?? './data', untouchable: database.permissions.untouchable },
+    `${database.permissions.untouchable} files or folders of the data folder belong to another user and stay readable or writable by others: chown the folder to the service's user`,
+  );
+}
 
 // Loaded only to serve: an operator command (above) needs none of the GraphQL and HTTP stack.
 const [{ createEventBus }, { buildApp, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS }, { startControlChannel }, { answerCommand }] = await Promise.all([
@@ -179,8 +204,8 @@ const app = buildApp({
 // A database with no token yet (a fresh PGlite folder or Postgres database) has no way in: make
 // the first admin token and show it once. Of instances starting together, one makes it.
 const firstAdminSecret = await createFirstAdminToken(database.db);
-if (anonymousRole) logger.warn({ anonymousRole }, 'requests without a token act as this role: for local development only');
-const url = await app.start(port, env.HOST ?? '127.0.0.1');
+if (anonymousRole) logger.warn({ anonymousRole, host }, `requests without a token act as ${anonymousRole} (ANONYMOUS_ROLE): for local development only, so the service listens on loopback only`);
+const url = await app.start(port, host);
 // The owner of a PGlite folder takes the operator commands (its lock file tells the CLI where).
 const control = database.folder ? await startControlChannel((command) => answerCommand(command, { db: database.db, publish: app.publish, holdTimeoutSeconds })) : null;
 if (control) database.folder!.advertise(control.address);
@@ -207,7 +232,9 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'stopping');
   try {
     // No new operator commands (a CLI run waits, then opens the folder itself); one in flight
-    // finishes within the same timeout as the requests.
+    // finishes within the same timeout as the requests. The lock stops naming the control port
+    // first: once the listener is closed, another local user could bind that port.
+    database.folder?.withdraw();
     await Promise.all([control?.close((shutdownTimeoutSeconds ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS) * 1000), app.stop()]);
     await database.close();
   } catch (error) {

@@ -1,9 +1,10 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode, type MouseEvent } from 'react';
 import { createRoot } from 'react-dom/client';
-import { Link, Route, Router, Switch } from 'wouter';
+import { Link, Route, Router, Switch, useLocation } from 'wouter';
 import { useHashLocation } from 'wouter/use-hash-location';
 import { ApiError } from './api.ts';
+import { AddressGuard } from './components/address-guard.tsx';
 import { decodeParam } from './components/dataset-nav.tsx';
 import { LiveProvider, LiveStatus } from './live.tsx';
 import { SessionGate, useSession } from './session.tsx';
@@ -46,6 +47,7 @@ function skipToContent(event: MouseEvent) {
 
 function Shell() {
   const { viewer, mayReview, isAdmin, signOut } = useSession();
+  const [location] = useLocation();
   // Said as a word ("Signed in as reviewer"), not shouted as the enum is spelt.
   const who = `${viewer.role.toLowerCase()}${viewer.deviceId ? ` for device ${viewer.deviceId}` : ''}${viewer.datasets ? ` (${viewer.datasets.join(', ')})` : ''}`;
   return (
@@ -74,6 +76,7 @@ function Shell() {
         </div>
       </header>
       <main>
+        <AddressGuard key={location}>
         <Switch>
           <Route path="/">
             <DatasetsView />
@@ -102,6 +105,7 @@ function Shell() {
             </p>
           </Route>
         </Switch>
+        </AddressGuard>
       </main>
     </>
   );

@@ -20,7 +20,7 @@ import { requestTracker } from './drain.js';
 import { createMetrics } from './metrics.js';
 import { authenticator, SOCKET_REFUSALS, type AuthOptions } from './auth.js';
 import { createMaskError, errorResponse, tooLarge } from './errors.js';
-import { attachWebSocket, type SocketOptions } from './ws.js';
+import { attachWebSocket, ORIGIN_REFUSAL, type SocketOptions } from './ws.js';
 import { staticAssets } from './static.js';
 import { activityLog } from './activity-log.js';
 
@@ -229,6 +229,9 @@ export function buildApp(opts: AppOptions): App {
       return outcome;
     },
     revoked: SOCKET_REFUSALS.revoked,
+    allowedOrigins: [...corsOrigins],
+    // Counted under one reason (not per origin: a stranger could vary it without end).
+    onOriginRefused: () => activity?.socketRefused({ code: ORIGIN_REFUSAL.status, reason: ORIGIN_REFUSAL.message }),
     maskError: (error) => maskError(error, 'Unexpected error.') as GraphQLError,
   });
   // A revoked token's sockets close at once, whichever instance revoked it (the bus spans them).
@@ -308,6 +311,7 @@ export function buildApp(opts: AppOptions): App {
           concurrency: webhookOptions.concurrency,
           perWebhook: webhookOptions.perWebhook,
           onError: (error) => onError('webhook delivery failed', error),
+          onFailed: (failed) => activity?.webhookDeliveryFailed(failed),
         });
       }
       if (flushIntervalSeconds > 0) {

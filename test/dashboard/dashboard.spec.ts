@@ -102,7 +102,10 @@ describe('reviewing as an admin', () => {
     oak = await s.oakSession(DS);
     await page.getByRole('link', { name: 'Oak by the gate' }).waitFor();
     const rows = await rowTexts(page, /^Open conflicts in/);
-    expect(rows.map((r) => r.replace(/ \d+ (s|min) ago.*| just now.*/, ''))).toEqual(['Oak by the gate Hard conflict height', 'Birch by the pond Soft conflict none overwritten']);
+    expect(rows.map((r) => r.replace(/ \d+ (s|min) ago.*| just now.*/, ''))).toEqual([
+      'Oak by the gate Hard conflict height: 16 now (office-1) vs 14 (tablet-7) vs 13 (office-1) office-1, tablet-7',
+      'Birch by the pond Soft conflict none overwritten –',
+    ]);
     expect(loads).toBe(0);
 
     await page.getByLabel('Soft only').check();
@@ -147,7 +150,7 @@ describe('reviewing as an admin', () => {
     await tablet.close();
   });
 
-  it('"Resolve" clears the conflict on the server, and another reviewer\'s open inbox drops it live', async () => {
+  it('"Mark resolved" (confirmed) clears the conflict on the server, and another reviewer\'s open inbox drops it live', async () => {
     expect((await s.entity(oak)).conflict).toBe('HARD');
     // A second reviewer with the inbox open in another tab.
     const other = await signIn(tokens.reviewer);
@@ -156,13 +159,14 @@ describe('reviewing as an admin', () => {
     let loads = 0;
     other.on('load', () => loads++);
 
-    await page.getByRole('button', { name: 'Resolve' }).click();
-    await page.getByRole('status').filter({ hasText: 'Resolved: the conflict is cleared.' }).waitFor();
+    await page.getByRole('button', { name: 'Mark resolved' }).click();
+    await page.getByRole('dialog', { name: 'Mark the conflict on Oak by the gate resolved?' }).getByRole('button', { name: 'Mark resolved' }).click();
+    await page.getByRole('status').filter({ hasText: 'Resolved: the conflict is marked resolved; no value changed.' }).waitFor();
     expect((await s.entity(oak)).conflict).toBeNull();
     const inbox = ok(await t.gqlAs(tokens.admin, `{ conflictInbox(dataset: "${DS}") { nodes { id } } }`)).conflictInbox.nodes;
     expect(inbox).toEqual([{ id: birch }]);
-    await page.getByRole('button', { name: 'Resolve' }).waitFor({ state: 'detached' });
-    await page.getByRole('status').filter({ hasText: 'Resolved: the conflict is cleared.' }).waitFor();
+    await page.getByRole('button', { name: 'Mark resolved' }).waitFor({ state: 'detached' });
+    await page.getByRole('status').filter({ hasText: 'Resolved: the conflict is marked resolved; no value changed.' }).waitFor();
 
     await other.getByRole('link', { name: 'Oak by the gate' }).waitFor({ state: 'detached' });
     expect(await rowTexts(other, /^Open conflicts in/)).toHaveLength(1);
@@ -231,7 +235,7 @@ describe('what other tokens are offered', () => {
     await page.getByRole('row', { name: /tablet-4/ }).waitFor();
     expect(await page.getByRole('button', { name: 'Force now' }).count()).toBe(0);
     await page.getByRole('link', { name: 'Oak by the gate' }).click();
-    await page.getByRole('button', { name: 'Resolve' }).waitFor();
+    await page.getByRole('button', { name: 'Mark resolved' }).waitFor();
     await page.close();
   });
 
@@ -246,7 +250,7 @@ describe('what other tokens are offered', () => {
     for (const route of [`#/datasets/${DS}/conflicts`, `#/datasets/${DS}/backlog`, `#/entities/${oak}`]) {
       await page.goto(`${origin}/${route}`);
       await page.getByRole('heading', { level: 1, name: 'Nothing here' }).waitFor();
-      for (const name of ['Force now', 'Resolve']) expect(await page.getByRole('button', { name }).count()).toBe(0);
+      for (const name of ['Force now', 'Resolve', 'Mark resolved']) expect(await page.getByRole('button', { name }).count()).toBe(0);
     }
     await page.close();
   });

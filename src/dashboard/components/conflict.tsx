@@ -9,7 +9,7 @@ export const list = (names: readonly string[]) => (names.length <= 1 ? (names[0]
 export function explainConflict(type: 'SOFT' | 'HARD', properties: readonly string[]): string {
   if (type === 'HARD') {
     const what = properties.length > 0 ? list(properties) : 'a property';
-    return `Two edits changed ${what} without seeing each other. The later one is the value kept now; the earlier one is in the history below. Check which is right, correct it if needed, then resolve.`;
+    return `Two edits changed ${what} without seeing each other. The later one is the value kept now; the others are below, with the device and time of each. Keep it or pick another value, then resolve.`;
   }
-  return 'An edit was made without seeing newer versions, but they changed other properties, so nothing was overwritten. Look it over, then resolve.';
+  return 'An edit was made without seeing newer versions, but they changed other properties, so nothing was overwritten. Look it over, then mark it resolved.';
 }

@@ -1,10 +1,9 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import type { ResultOf } from 'gql.tada';
-import { useState } from 'react';
 import { Link } from 'wouter';
 import { request } from '../api.ts';
-import { ConflictTag, explainConflict, list } from '../components/conflict.tsx';
 import { Page, QueryState } from '../components/page.tsx';
+import { ResolvePanel } from '../components/resolve-panel.tsx';
 import { subsetText } from '../components/subset.tsx';
 import { Ago, useNow } from '../components/time.tsx';
 import { Value } from '../components/values.tsx';
@@ -19,23 +18,19 @@ const EntityQuery = graphql(`
       dataset { name }
       subsetTokens { id name deviceId subset { property values } }
       branches { id trunkVersion missing { from to } changes { position changeId state version heldSince } }
-    }
-  }
-`);
-
-const Resolve = graphql(`
-  mutation Resolve($id: ID!, $version: Int!) {
-    resolveConflict(entityId: $id, version: $version) {
-      __typename
-      ... on MutationResolveConflictSuccess { data { id conflict } }
-      ... on Error { code message }
+      conflictDetails {
+        property
+        before { value version deviceId at source conflicting }
+        now { value version deviceId at source conflicting }
+        writes { value version deviceId at source conflicting }
+      }
     }
   }
 `);
 
 type Entity = NonNullable<ResultOf<typeof EntityQuery>['entity']>;
 
-/** One record: where it stands now, its open conflict with "Resolve", its offline runs and its history. */
+/** One record: where it stands now, its open conflict and the reviewer's verdict on it, its offline runs and its history. */
 export function EntityView({ id }: { id: string }) {
   const { token } = useSession();
   const entity = useQuery({ queryKey: ['entity', id, 'header'], queryFn: () => request(token, EntityQuery, { id }) });
@@ -68,7 +63,7 @@ export function EntityView({ id }: { id: string }) {
         Record {e.id} in {ds} · version {e.version}
         {e.deleted && ' · deleted'}
       </p>
-      <ConflictPanel entity={e} />
+      <ResolvePanel entity={e} refetch={() => void entity.refetch()} />
       <section aria-labelledby="now-heading">
         <h2 id="now-heading">Now</h2>
         <CurrentValues data={e.data} />
@@ -77,56 +72,6 @@ export function EntityView({ id }: { id: string }) {
       <Runs entity={e} />
       <Timeline id={e.id} version={e.version} />
     </Page>
-  );
-}
-
-function ConflictPanel({ entity: e }: { entity: Entity }) {
-  const { token, mayReview } = useSession();
-  const queryClient = useQueryClient();
-  const now = useNow(5000);
-  const [done, setDone] = useState<string | null>(null);
-  const resolve = useMutation({
-    mutationFn: () => request(token, Resolve, { id: e.id, version: e.version }),
-    onSuccess: (data) => {
-      const r = data.resolveConflict;
-      setDone(r.__typename === 'MutationResolveConflictSuccess' ? 'Resolved: the conflict is cleared.' : `Not resolved: ${'message' in r ? r.message : 'unexpected answer'}`);
-      void queryClient.invalidateQueries({ queryKey: ['entity', e.id] });
-      void queryClient.invalidateQueries({ queryKey: ['dataset', e.dataset.name] });
-      void queryClient.invalidateQueries({ queryKey: ['overview'] });
-    },
-  });
-  if (!e.conflict) {
-    return (
-      <p className="ok-note" role="status">
-        {done ?? 'No open conflict.'}
-      </p>
-    );
-  }
-  return (
-    <section className={`conflict-panel ${e.conflict === 'HARD' ? 'hard' : 'soft'}`} aria-labelledby="conflict-heading">
-      <h2 id="conflict-heading">
-        <ConflictTag type={e.conflict} />
-        {e.conflictingProperties.length > 0 && <> on {list(e.conflictingProperties)}</>}
-        {e.lastConflictAt && (
-          <span className="when">
-            {' '}
-            · <Ago at={e.lastConflictAt} now={now} />
-          </span>
-        )}
-      </h2>
-      <p>{explainConflict(e.conflict, e.conflictingProperties)}</p>
-      {mayReview && (
-        <button type="button" onClick={() => resolve.mutate()} disabled={resolve.isPending} aria-describedby="conflict-heading">
-          {resolve.isPending ? 'Resolving…' : 'Resolve'}
-        </button>
-      )}
-      {resolve.isError && (
-        <p role="alert" className="error">
-          {resolve.error.message}
-        </p>
-      )}
-      {done && <p role="status">{done}</p>}
-    </section>
   );
 }
 

@@ -18,6 +18,7 @@ const Versions = graphql(`
         serverDiff { property old new }
         baseDiff { property old new }
         authorViewUnavailable deviceId createdAt
+        resolution { kind by note atVersion versionWritten createdAt }
       }
     }
   }
@@ -98,6 +99,7 @@ function VersionCard({ v }: { v: Version }) {
             {v.conflictingProperties.length > 0 && <> on {list(v.conflictingProperties)}</>} · {v.resolved ? 'resolved' : 'open'}
           </p>
         )}
+        <Activity v={v} />
       </header>
       <div className="views">
         <section aria-label={`Author's view of version ${v.version}`}>
@@ -120,5 +122,37 @@ function VersionCard({ v }: { v: Version }) {
         </section>
       </div>
     </article>
+  );
+}
+
+/**
+ * Who settled this version, in a line (issue 19, item 13): the reviewer's verdict that resolved its
+ * conflict, wrote it, or restored the record, with the token's name and the note. Only reviewers
+ * and admins are told (EntityVersion.resolution is null for others).
+ */
+function Activity({ v }: { v: Version }) {
+  const r = v.resolution;
+  if (!r) return null;
+  const wrote = r.versionWritten === v.version;
+  const what =
+    r.kind === 'RESTORE'
+      ? 'Restored by'
+      : wrote
+        ? 'Written by'
+        : 'Conflict resolved by';
+  const how =
+    r.kind === 'RESTORE'
+      ? ''
+      : wrote
+        ? `, resolving the conflict seen at version ${r.atVersion}`
+        : r.versionWritten !== null
+          ? `, at version ${r.atVersion}, choosing the values written as version ${r.versionWritten}`
+          : `, at version ${r.atVersion}, values kept as they were`;
+  return (
+    <p className="activity">
+      {what} <strong>{r.by}</strong> on <time dateTime={r.createdAt}>{formatTime(r.createdAt)}</time>
+      {how}
+      {r.note ? <>: “{r.note}”</> : '.'}
+    </p>
   );
 }
