@@ -40,6 +40,8 @@ beforeAll(async () => {
   ids.elm = await s.d.create(DS, 'Elm by the road', { species: 'elm' });
   await s.d.remove(DS, ids.elm, 1);
   await s.heldChange(DS, ids.birch, 3);
+  // A refused change, for the refused-changes view.
+  expect((await s.d.update(DS, ids.birch, 3, { colour: 'red' }, { deviceId: 'tablet-5' })).outcome).toBe('REJECTED');
   origin = new URL(t.url).origin;
   b = await launchBrowser(origin);
 });
@@ -124,7 +126,42 @@ const VIEWS: View[] = [
     },
   },
   { name: 'deleted record', token: () => tokens.reviewer, hash: () => `#/entities/${ids.elm}`, heading: 'Elm by the road', ready: (p) => p.getByRole('button', { name: 'Restore' }).waitFor() },
-  { name: 'held backlog', token: () => tokens.admin, hash: `#/datasets/${DS}/backlog`, heading: `Held backlog: ${DS}`, ready: (p) => p.getByRole('button', { name: 'Force now' }).waitFor() },
+  {
+    name: 'held backlog',
+    token: () => tokens.admin,
+    hash: `#/datasets/${DS}/backlog`,
+    heading: `Held backlog: ${DS}`,
+    ready: (p) => p.getByRole('button', { name: 'Force now' }).waitFor(),
+    then: async (page) => {
+      await page.getByRole('button', { name: 'Force now' }).click();
+      await page.getByRole('dialog', { name: 'Force the change to Birch by the pond now?' }).waitFor();
+    },
+  },
+  {
+    name: 'records',
+    token: () => tokens.reviewer,
+    hash: `#/datasets/${DS}/records`,
+    heading: `Records: ${DS}`,
+    ready: (p) => p.getByRole('link', { name: 'Oak by the gate' }).waitFor(),
+    then: async (page) => {
+      await page.getByRole('combobox', { name: 'Property' }).selectOption('species');
+      await page.getByRole('textbox', { name: 'Value' }).fill('nothing like it');
+      await page.getByRole('button', { name: 'Show records' }).click();
+      await page.getByRole('status').filter({ hasText: 'No record matches these filters.' }).waitFor();
+    },
+  },
+  { name: 'refused changes', token: () => tokens.reviewer, hash: `#/datasets/${DS}/rejected`, heading: `Refused changes: ${DS}`, ready: (p) => p.getByRole('row', { name: /tablet-5/ }).waitFor() },
+  {
+    name: 'devices and activity',
+    token: () => tokens.reviewer,
+    hash: `#/datasets/${DS}/devices`,
+    heading: `Devices and activity: ${DS}`,
+    ready: (p) => p.getByRole('row', { name: /tablet-5/ }).waitFor(),
+    then: async (page) => {
+      await page.getByText('Conflicts opened and resolved per day: the numbers').click();
+      await page.getByRole('table', { name: 'Conflicts opened and resolved per day, per day' }).waitFor();
+    },
+  },
   { name: 'tokens', token: () => tokens.admin, hash: '#/tokens', heading: 'Tokens', ready: (p) => p.getByRole('row', { name: /tablet 7/ }).waitFor() },
   {
     name: 'webhooks',
@@ -179,7 +216,7 @@ describe('the views with forms work by keyboard: Tab reaches every control', () 
     await page.close();
   });
 
-  for (const view of VIEWS.filter((v) => ['conflict inbox', 'record with a hard conflict, and its history (timeline)', 'webhooks', 'sign-in'].includes(v.name))) {
+  for (const view of VIEWS.filter((v) => ['conflict inbox', 'record with a hard conflict, and its history (timeline)', 'webhooks', 'sign-in', 'records', 'refused changes', 'held backlog', 'devices and activity'].includes(v.name))) {
     it(view.name, async () => {
       const page = await open(view.token(), view.hash, view.heading);
       await view.ready?.(page);
