@@ -9,9 +9,12 @@ import { useSession } from '../session.tsx';
 
 const Backlog = graphql(`
   query Backlog($dataset: String!) {
-    heldChanges(dataset: $dataset) {
-      changeId entityId deviceId branchId baseVersion waitsFor heldSince forceAfter
-      entity { id label }
+    heldChanges(dataset: $dataset, first: 500) {
+      nodes {
+        changeId entityId deviceId branchId baseVersion waitsFor heldSince forceAfter
+        entity { id label }
+      }
+      pageInfo { hasNextPage }
     }
   }
 `);
@@ -44,7 +47,9 @@ export function BacklogView({ dataset }: { dataset: string }) {
       void queryClient.invalidateQueries({ queryKey: ['overview'] });
     },
   });
-  const held = backlog.data?.heldChanges ?? [];
+  // The oldest page only (the API's largest): paging through the rest is still to come.
+  const held = backlog.data?.heldChanges.nodes ?? [];
+  const more = backlog.data?.heldChanges.pageInfo.hasNextPage ?? false;
   return (
     <Page title={`Held backlog: ${dataset}`} crumbs={<Link href="/">Datasets</Link>}>
       <p>
@@ -112,6 +117,7 @@ export function BacklogView({ dataset }: { dataset: string }) {
               })}
             </tbody>
           </table>
+          {more && <p className="muted">The oldest {held.length} held changes are shown; more are held after them.</p>}
         </div>
       )}
     </Page>
