@@ -21,7 +21,7 @@ import { createMetrics } from './metrics.js';
 import { authenticator, SOCKET_REFUSALS, type AuthOptions } from './auth.js';
 import { createMaskError, errorResponse, tooLarge } from './errors.js';
 import { attachWebSocket, ORIGIN_REFUSAL, type SocketOptions } from './ws.js';
-import { staticAssets } from './static.js';
+import { graphiqlHeaders, staticAssets } from './static.js';
 import { DEFAULT_CONNECTION_LIMITS, limitConnections, serverTimeouts, type ConnectionLimits } from './connections.js';
 import { activityLog } from './activity-log.js';
 
@@ -171,6 +171,7 @@ export function buildApp(opts: AppOptions): App {
       observer,
     }),
     plugins: [
+      graphiqlHeaders(),
       auth.plugin,
       ...hardeningPlugins(opts.hardening),
       {
