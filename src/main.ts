@@ -5,6 +5,7 @@ import { databaseOpenProblem } from './db/open-errors.js';
 import { postgresNotifier } from './db/notify.js';
 import { BrokerUnavailableError, redisNotifier } from './db/redis-notify.js';
 import type { HardeningOptions } from './server/hardening.js';
+import type { ConnectionLimits } from './server/connections.js';
 import { DEFAULT_HOLD_TIMEOUT_SECONDS } from './sync/flush-backlog.js';
 import { createFirstAdminToken } from './sync/tokens.js';
 import { isRole, ROLES } from './core/auth.js';
@@ -184,6 +185,25 @@ const webhooks = {
   ...(webhookTimeoutSeconds !== undefined ? { timeoutMs: Math.max(1, webhookTimeoutSeconds * 1000) } : {}),
   ...(webhookRetrySeconds !== undefined ? { retry: { ...DEFAULT_RETRY, retryForMs: webhookRetrySeconds * 1000 } } : {}),
 };
+// Connection caps and timeouts (src/server/connections.ts has the defaults and why).
+const connections: Partial<ConnectionLimits> = {};
+const maxConnections = positiveInteger('MAX_CONNECTIONS');
+if (maxConnections !== undefined) connections.maxConnections = maxConnections;
+const perAddressRaw = env.MAX_CONNECTIONS_PER_ADDRESS;
+if (perAddressRaw !== undefined && perAddressRaw !== '') {
+  const n = Number(perAddressRaw);
+  if (!Number.isInteger(n) || n < 0) fail(`MAX_CONNECTIONS_PER_ADDRESS takes a whole number, 0 or more (0: no cap per address), not "${perAddressRaw}"`);
+  connections.maxPerAddress = n;
+}
+for (const [key, name] of [
+  ['headersTimeoutMs', 'HEADERS_TIMEOUT_SECONDS'],
+  ['requestTimeoutMs', 'REQUEST_TIMEOUT_SECONDS'],
+  ['idleTimeoutMs', 'IDLE_TIMEOUT_SECONDS'],
+] as const) {
+  const n = seconds(name, env[name]);
+  if (n === 0) fail(`${name} takes a number of seconds above 0, not "${env[name]}"`);
+  if (n !== undefined) connections[key] = n * 1000;
+}
 const limits: Limits = { ...DEFAULT_LIMITS, maxQueryComplexity: positiveInteger('MAX_QUERY_COST') ?? DEFAULT_LIMITS.maxQueryComplexity };
 const app = buildApp({
   db: database.db,
@@ -200,6 +220,7 @@ const app = buildApp({
   metricsToken: env.METRICS_TOKEN || null,
   corsOrigins,
   webhooks,
+  connections,
 });
 // A database with no token yet (a fresh PGlite folder or Postgres database) has no way in: make
 // the first admin token and show it once. Of instances starting together, one makes it.

@@ -175,7 +175,10 @@ describe('resolving a record by choosing values (issue 19, item 7)', () => {
     const e = await entity(birch);
     expect(e).toMatchObject({ version: 3, conflict: null });
     expect(e.resolutions.nodes).toEqual([{ by: 'Ana (reviewer)', note: null, kind: 'RESOLVE', atVersion: 3, versionWritten: null }]);
-    expect(squash(await page.getByRole('article', { name: 'Version 3: Changed' }).innerText())).toMatch(/Conflict resolved by Ana \(reviewer\) on .+, at version 3, values kept as they were\./);
+    // The history is read again after the verdict (no new version: the same rows, now with their activity line).
+    await expect
+      .poll(async () => squash(await page.getByRole('article', { name: 'Version 3: Changed' }).innerText()))
+      .toMatch(/Conflict resolved by Ana \(reviewer\) on .+, at version 3, values kept as they were\./);
   });
 
   it('works by keyboard alone: arrows pick a value, Tab reaches the button, Enter confirms', async () => {

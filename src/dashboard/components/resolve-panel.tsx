@@ -123,7 +123,7 @@ export function ResolvePanel({ entity: live, refetch }: { entity: ConflictedEnti
   };
 
   const verdict = useMutation({
-    mutationFn: async (v: Verdict) => {
+    mutationFn: async (v: Verdict): Promise<{ ok: string; version: number } | { code: string; message: string }> => {
       const trimmed = note.trim() === '' ? null : note;
       if (v.kind === 'restore') {
         const r = (await request(token, Restore, { id: e.id, version: e.version, note: trimmed })).restoreEntity;
