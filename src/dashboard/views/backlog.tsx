@@ -14,10 +14,13 @@ import { useSession } from '../session.tsx';
 export const BACKLOG_PAGE = 50;
 
 const Backlog = graphql(`
-  query Backlog($dataset: String!) {
-    heldChanges(dataset: $dataset) {
-      changeId entityId deviceId branchId step waitsForStep heldSince forceAfter change
-      entity { id label }
+  query Backlog($dataset: String!, $first: Int, $after: String) {
+    heldChanges(dataset: $dataset, first: $first, after: $after) {
+      nodes {
+        changeId entityId deviceId branchId step waitsForStep heldSince forceAfter change
+        entity { id label }
+      }
+      pageInfo { hasNextPage endCursor }
     }
   }
 `);
@@ -38,7 +41,7 @@ const ForceNow = graphql(`
   }
 `);
 
-type Held = ResultOf<typeof Backlog>['heldChanges'][number];
+type Held = ResultOf<typeof Backlog>['heldChanges']['nodes'][number];
 
 /** "Step 3 of run 1a2b3c4d, waits for step 2": a run as the person who made it counts, not in base versions. */
 export const runText = (h: Pick<Held, 'step' | 'waitsForStep'>) => `step ${h.step} of the run, waits for step ${h.waitsForStep}`;
@@ -91,8 +94,10 @@ export function BacklogView({ dataset }: { dataset: string }) {
   const titleId = useId();
   const pages = useCursorPages();
   const backlog = useQuery({
-    queryKey: ['dataset', dataset, 'backlog'],
-    queryFn: () => request(token, Backlog, { dataset }),
+    queryKey: ['dataset', dataset, 'backlog', pages.after],
+    // One page from the server (keyset paged: a page costs the same at 50 or 50,000 held). The answer
+    // carries its page number, so while the next one loads the caption describes the rows shown.
+    queryFn: async () => ({ ...(await request(token, Backlog, { dataset, first: BACKLOG_PAGE, after: pages.after })), page: pages.page }),
     placeholderData: keepPreviousData,
   });
   const count = useQuery({ queryKey: ['dataset', dataset, 'held-count'], queryFn: () => request(token, HeldCount, { dataset }) });
@@ -121,10 +126,16 @@ export function BacklogView({ dataset }: { dataset: string }) {
     },
     [resetForce],
   );
-  const all = backlog.data?.heldChanges ?? [];
-  const start = (pages.page - 1) * BACKLOG_PAGE;
-  const held = all.slice(start, start + BACKLOG_PAGE);
-  const total = count.data?.dataset?.stats?.heldChanges ?? all.length;
+  const held = backlog.data?.heldChanges.nodes ?? [];
+  const pageInfo = backlog.data?.heldChanges.pageInfo;
+  const shownPage = backlog.data?.page ?? pages.page;
+  const total = count.data?.dataset?.stats?.heldChanges;
+  // Forcing the last change of a later page leaves it empty: step back rather than say "nothing is held".
+  const emptyLaterPage = backlog.data && !backlog.isPlaceholderData && held.length === 0 && pages.page > 1;
+  const { previous } = pages;
+  useEffect(() => {
+    if (emptyLaterPage) previous();
+  }, [emptyLaterPage, previous]);
   return (
     <Page title={`Held backlog: ${dataset}`} crumbs={<Link href="/">Datasets</Link>}>
       <DatasetNav dataset={dataset} />
@@ -145,13 +156,15 @@ export function BacklogView({ dataset }: { dataset: string }) {
         </p>
       ) : (
         <>
-          <p>
-            {total.toLocaleString()} held, oldest first; {BACKLOG_PAGE} a page.
-          </p>
+          {total !== undefined && (
+            <p>
+              {total.toLocaleString()} held, oldest first; {BACKLOG_PAGE} a page.
+            </p>
+          )}
           <div className="table-wrap">
             <table aria-busy={backlog.isFetching}>
               <caption className="visually-hidden">
-                Held changes in {dataset}, oldest first, page {pages.page}
+                Held changes in {dataset}, oldest first, page {shownPage}
               </caption>
               <thead>
                 <tr>
@@ -180,9 +193,9 @@ export function BacklogView({ dataset }: { dataset: string }) {
       <Pager
         what="held changes"
         page={pages.page}
-        hasNext={start + BACKLOG_PAGE < all.length}
+        hasNext={pageInfo?.hasNextPage ?? false}
         busy={backlog.isFetching}
-        onNext={() => pages.next(String(start + BACKLOG_PAGE))}
+        onNext={() => pages.next(pageInfo?.endCursor)}
         onPrevious={pages.previous}
       />
       <dialog ref={dialog} aria-labelledby={titleId} onClose={() => setConfirming(null)}>
