@@ -128,7 +128,7 @@ describe('a held change in words (item 10)', () => {
     const short = run.id.slice(0, 8);
     expect(first).toMatch(new RegExp(`^Hawthorn hedge tablet-2 step 2 of the run, waits for step 1 run ${short} Update health poor height 3 (just now|\\d+ s ago) .*(5 min|4 min \\d+ s) Force now$`));
     expect(second).toMatch(new RegExp(`^Hawthorn hedge tablet-2 step 3 of the run, waits for step 2 run ${short} Update label \\(name\\) Hawthorn hedge \\(west\\) health dying `));
-    await b.screenshot(page, 'backlog');
+    await b.screenshot(page, 'backlog-steps');
   });
 
   it('"Force now" asks first: Cancel changes nothing', async () => {
