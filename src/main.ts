@@ -5,6 +5,7 @@ import { databaseOpenProblem } from './db/open-errors.js';
 import { postgresNotifier } from './db/notify.js';
 import { BrokerUnavailableError, redisNotifier } from './db/redis-notify.js';
 import type { HardeningOptions } from './server/hardening.js';
+import type { ConnectionLimits } from './server/connections.js';
 import { DEFAULT_HOLD_TIMEOUT_SECONDS } from './sync/flush-backlog.js';
 import { createFirstAdminToken } from './sync/tokens.js';
 import { isRole, ROLES } from './core/auth.js';
@@ -50,6 +51,16 @@ const holdTimeoutSeconds = seconds('HOLD_TIMEOUT_SECONDS', env.HOLD_TIMEOUT_SECO
 const shutdownTimeoutSeconds = seconds('SHUTDOWN_TIMEOUT_SECONDS', env.SHUTDOWN_TIMEOUT_SECONDS);
 const flushIntervalSeconds = seconds('FLUSH_INTERVAL_SECONDS', env.FLUSH_INTERVAL_SECONDS);
 const keepAliveSeconds = seconds('SOCKET_KEEPALIVE_SECONDS', env.SOCKET_KEEPALIVE_SECONDS);
+const host = env.HOST ?? '127.0.0.1';
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: addresses only this machine reaches. */
+const loopback = (h: string) => h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(h);
+// Every role writes (a collector submits, a reviewer resolves, an admin makes tokens): a service
+// that lets requests without a token act as one is for a developer's own machine, never a network.
+if (anonymousRole !== null && !loopback(host)) {
+  fail(
+    `ANONYMOUS_ROLE=${anonymousRole} lets every request without a token act as ${anonymousRole}: it is for local development only and needs HOST on loopback (127.0.0.1, ::1 or localhost), not "${host}". Unset ANONYMOUS_ROLE and use API tokens (npm run token -- create) to listen there`,
+  );
+}
 const port = env.PORT ? Number(env.PORT) : 4000;
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT takes a port number (0 for any free one), not "${env.PORT}"`);
 /** CORS_ORIGINS: comma-separated browser origins allowed to call the API (none by default). */
@@ -95,6 +106,21 @@ const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL }
   );
   process.exit(1);
 });
+
+// An existing folder that let other local users in (an earlier release wrote it 0755/0666) is
+// owner-only now (src/db/folder-permissions.ts); say so once, with how much it had to change.
+if (database.permissions && database.permissions.tightened > 0) {
+  logger.warn(
+    { event: 'dataFolderTightened', dataDir: env.DATA_DIR ?? './data', tightened: database.permissions.tightened },
+    `the data folder let other users read or write ${database.permissions.tightened} of its files and folders: made owner-only (folders 0700, files 0600)`,
+  );
+}
+if (database.permissions && database.permissions.untouchable > 0) {
+  logger.error(
+    { event: 'dataFolderUntouchable', dataDir: env.DATA_DIR ?? './data', untouchable: database.permissions.untouchable },
+    `${database.permissions.untouchable} files or folders of the data folder belong to another user and stay readable or writable by others: chown the folder to the service's user`,
+  );
+}
 
 // Loaded only to serve: an operator command (above) needs none of the GraphQL and HTTP stack.
 const [{ createEventBus }, { buildApp, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS }, { startControlChannel }, { answerCommand }] = await Promise.all([
@@ -159,6 +185,25 @@ const webhooks = {
   ...(webhookTimeoutSeconds !== undefined ? { timeoutMs: Math.max(1, webhookTimeoutSeconds * 1000) } : {}),
   ...(webhookRetrySeconds !== undefined ? { retry: { ...DEFAULT_RETRY, retryForMs: webhookRetrySeconds * 1000 } } : {}),
 };
+// Connection caps and timeouts (src/server/connections.ts has the defaults and why).
+const connections: Partial<ConnectionLimits> = {};
+const maxConnections = positiveInteger('MAX_CONNECTIONS');
+if (maxConnections !== undefined) connections.maxConnections = maxConnections;
+const perAddressRaw = env.MAX_CONNECTIONS_PER_ADDRESS;
+if (perAddressRaw !== undefined && perAddressRaw !== '') {
+  const n = Number(perAddressRaw);
+  if (!Number.isInteger(n) || n < 0) fail(`MAX_CONNECTIONS_PER_ADDRESS takes a whole number, 0 or more (0: no cap per address), not "${perAddressRaw}"`);
+  connections.maxPerAddress = n;
+}
+for (const [key, name] of [
+  ['headersTimeoutMs', 'HEADERS_TIMEOUT_SECONDS'],
+  ['requestTimeoutMs', 'REQUEST_TIMEOUT_SECONDS'],
+  ['idleTimeoutMs', 'IDLE_TIMEOUT_SECONDS'],
+] as const) {
+  const n = seconds(name, env[name]);
+  if (n === 0) fail(`${name} takes a number of seconds above 0, not "${env[name]}"`);
+  if (n !== undefined) connections[key] = n * 1000;
+}
 const limits: Limits = { ...DEFAULT_LIMITS, maxQueryComplexity: positiveInteger('MAX_QUERY_COST') ?? DEFAULT_LIMITS.maxQueryComplexity };
 const app = buildApp({
   db: database.db,
@@ -175,12 +220,13 @@ const app = buildApp({
   metricsToken: env.METRICS_TOKEN || null,
   corsOrigins,
   webhooks,
+  connections,
 });
 // A database with no token yet (a fresh PGlite folder or Postgres database) has no way in: make
 // the first admin token and show it once. Of instances starting together, one makes it.
 const firstAdminSecret = await createFirstAdminToken(database.db);
-if (anonymousRole) logger.warn({ anonymousRole }, 'requests without a token act as this role: for local development only');
-const url = await app.start(port, env.HOST ?? '127.0.0.1');
+if (anonymousRole) logger.warn({ anonymousRole, host }, `requests without a token act as ${anonymousRole} (ANONYMOUS_ROLE): for local development only, so the service listens on loopback only`);
+const url = await app.start(port, host);
 // The owner of a PGlite folder takes the operator commands (its lock file tells the CLI where).
 const control = database.folder ? await startControlChannel((command) => answerCommand(command, { db: database.db, publish: app.publish, holdTimeoutSeconds })) : null;
 if (control) database.folder!.advertise(control.address);
@@ -207,7 +253,9 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'stopping');
   try {
     // No new operator commands (a CLI run waits, then opens the folder itself); one in flight
-    // finishes within the same timeout as the requests.
+    // finishes within the same timeout as the requests. The lock stops naming the control port
+    // first: once the listener is closed, another local user could bind that port.
+    database.folder?.withdraw();
     await Promise.all([control?.close((shutdownTimeoutSeconds ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS) * 1000), app.stop()]);
     await database.close();
   } catch (error) {

@@ -79,33 +79,42 @@ export interface CommandEnv {
   holdTimeoutSeconds: number;
 }
 
-/** Runs a command; returns the lines to print. Domain errors (TOKEN_NOT_FOUND, INVALID_NAME, …) are thrown. */
-export async function runCommand(command: OperatorCommand, env: CommandEnv): Promise<string[]> {
+/** What a command did: the lines to print, and for a revocation the id of the token revoked. */
+export interface CommandResult {
+  lines: string[];
+  revoked?: string;
+}
+
+/** Runs a command. Domain errors (TOKEN_NOT_FOUND, INVALID_NAME, …) are thrown. */
+export async function runCommand(command: OperatorCommand, env: CommandEnv): Promise<CommandResult> {
   switch (command.kind) {
     case 'token-create': {
       const { role, name, deviceId, datasets } = command;
       const { secret, token } = await createToken(env.db, { name: name ?? `${role} token`, role, deviceId, datasets });
-      return [
+      const lines = [
         `created ${token.role} token ${token.id}${token.deviceId ? ` for device ${token.deviceId}` : ''}${token.datasets ? ` on ${token.datasets.join(', ')}` : ' on every dataset'}`,
         `secret (shown once, send as "Authorization: Bearer <secret>"):`,
         secret,
       ];
+      return { lines };
     }
     case 'token-list':
-      return (await listTokens(env.db)).map((t) =>
-        [t.id, t.role, t.name, t.deviceId ?? '*', t.datasets?.join(',') ?? '*', t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : 'active'].join('\t'),
-      );
+      return {
+        lines: (await listTokens(env.db)).map((t) =>
+          [t.id, t.role, t.name, t.deviceId ?? '*', t.datasets?.join(',') ?? '*', t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : 'active'].join('\t'),
+        ),
+      };
     case 'token-revoke': {
       const { token, events } = await revokeToken(env.db, command.id);
       // The listeners close the token's sockets and streams when they hear of it.
       await env.publish(events);
-      return [`revoked token ${token.id}`];
+      return { lines: [`revoked token ${token.id}`], revoked: token.id };
     }
     case 'flush': {
       // Each batch's events go out as it commits, so listeners hear a long flush as it goes.
       const { forced } = await flushBacklog(env.db, { olderThanSeconds: command.olderThanSeconds ?? env.holdTimeoutSeconds, onBatch: (events) => env.publish(events) });
       const released = forced.reduce((n, r) => n + r.released.length, 0);
-      return [`forced ${forced.length} held change(s), released ${released} successor(s)`];
+      return { lines: [`forced ${forced.length} held change(s), released ${released} successor(s)`] };
     }
   }
 }
@@ -115,7 +124,8 @@ export async function answerCommand(raw: unknown, env: CommandEnv): Promise<Cont
   const command = checkCommand(raw);
   if (!command) return { ok: false, code: 'BAD_COMMAND', message: 'not an operator command' };
   try {
-    return { ok: true, lines: await runCommand(command, env) };
+    const { lines, revoked } = await runCommand(command, env);
+    return { ok: true, lines, ...(revoked ? { revoked } : {}) };
   } catch (error) {
     if (error instanceof DomainError) return { ok: false, code: error.code, message: error.message };
     throw error;

@@ -4,7 +4,7 @@ import { FolderLockedError } from '../db/folder-lock.js';
 import { databaseOpenProblem } from '../db/open-errors.js';
 import { postgresNotifier } from '../db/notify.js';
 import { createEventBus } from '../graphql/pubsub.js';
-import { notReached, sendControlCommand } from '../server/control.js';
+import { ControlImpostorError, notReached, sendControlCommand } from '../server/control.js';
 import type { SyncEvent } from '../core/events.js';
 import { parseCommand, runCommand, type CommandArgs, type OperatorCommand } from './commands.js';
 
@@ -65,9 +65,15 @@ async function throughOwner(command: OperatorCommand, config: CliConfig): Promis
       if (control) {
         try {
           const answer = await sendControlCommand(control, command);
+          // A revocation is said done only when the service's signed answer names the token revoked.
+          if (answer.ok && command.kind === 'token-revoke' && answer.revoked?.toLowerCase() !== command.id.toLowerCase()) {
+            return failed(1, `the service answered without confirming that token ${command.id} is revoked: check with npm run token -- list`);
+          }
           if (answer.ok) return print(answer.lines);
           return failed(answer.code === 'INTERNAL_ERROR' ? 1 : 2, `${answer.code}: ${answer.message}`);
         } catch (sendError) {
+          // Not the service: say so and send nothing more (the secret never left).
+          if (sendError instanceof ControlImpostorError) return failed(1, sendError.message);
           // Refused before anything was sent: the service is stopping (or gone); look again.
           if (!notReached(sendError)) return failed(1, `${error.message}, and the command sent to it failed: ${(sendError as Error).message}`);
         }
@@ -84,7 +90,7 @@ async function throughOwner(command: OperatorCommand, config: CliConfig): Promis
 
 async function runHere(database: Database, command: OperatorCommand, config: CliConfig): Promise<number> {
   try {
-    const lines = await runCommand(command, { db: database.db, holdTimeoutSeconds: config.holdTimeoutSeconds, publish: (events) => tellRunningInstances(database, events) });
+    const { lines } = await runCommand(command, { db: database.db, holdTimeoutSeconds: config.holdTimeoutSeconds, publish: (events) => tellRunningInstances(database, events) });
     return print(lines);
   } finally {
     await database.close();

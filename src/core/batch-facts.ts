@@ -1,6 +1,6 @@
 import type { PropertyDiff } from './diff.js';
 import { seenUpTo, type BranchFacts, type EntityOrigin } from './placement.js';
-import type { Subset } from './subsets.js';
+import type { SubsetToken } from './subsets.js';
 import type { ChangeAction, ChangeOutcome, ConflictType, ErrorCode, Operation, PropertyValues, ValidChange, VersionSource } from './types.js';
 import { validateName, type Validation } from './validate.js';
 
@@ -109,23 +109,8 @@ export interface BatchChange {
   localId: string | null;
 }
 
-/** A token with a subset of some of the batch's datasets (a row of `api_tokens`). */
-export interface SubsetToken {
-  tokenId: string;
-  /** Dataset names it may use. */
-  datasets: readonly string[];
-  subset: Subset;
-}
-
-/** A row of a token's subset log that a version writes: the device gets the version, or drops the entity. */
-export interface SubsetRow {
-  tokenId: string;
-  datasetId: string;
-  entityId: string;
-  /** The version that causes it (its position is the version's). */
-  version: number;
-  kind: 'VERSION' | 'LEFT';
-}
+// Subset tokens and the log rows a version writes are the subset rules' own (core/subsets.ts).
+export type { SubsetRow, SubsetToken } from './subsets.js';
 
 /** What is known of the rows a batch touches, as loaded under its locks. */
 export interface BatchFacts {

@@ -19,7 +19,7 @@ import {
   type EntityOrigin,
 } from './placement.js';
 import { changeResult, type ChangeResult } from './results.js';
-import { inSubset, movement, type Subset } from './subsets.js';
+import { inSubset, versionMoves, type Subset } from './subsets.js';
 import type { ChangeError, ChangeOutcome, EntityState, ErrorCode, PropertyValues, ValidChange, VersionSource } from './types.js';
 import { samePayload, undeclaredProperties } from './validate.js';
 
@@ -263,15 +263,12 @@ class Planner {
     return inSubset(rules, entity.data) || this.seen.has(entity.id);
   }
 
-  /** The subset log rows a version writes (core movement for each subset token of the dataset). */
+  /** The subset log rows a version writes (core versionMoves: the same rule for every writer of a version). */
   private subsetMoves(dataset: DatasetRecord, before: EntityRecord | null, after: EntityRecord, version: number): void {
-    for (const token of this.facts.subsetTokens) {
-      if (!token.datasets.includes(dataset.name)) continue;
-      const move = movement(token.subset, token.subset, before, after);
-      if (move === 'OUTSIDE') continue;
-      this.subsetRows.push({ tokenId: token.tokenId, datasetId: dataset.id, entityId: after.id, version, kind: move === 'LEFT' ? 'LEFT' : 'VERSION' });
-      if (move !== 'LEFT' && token.tokenId === this.facts.submitter?.tokenId) this.seen.add(after.id);
-    }
+    const rows = versionMoves(this.facts.subsetTokens, dataset, after.id, before, after, version);
+    this.subsetRows.push(...rows);
+    const submitter = this.facts.submitter?.tokenId;
+    if (rows.some((r) => r.kind !== 'LEFT' && r.tokenId === submitter)) this.seen.add(after.id);
   }
 
   /**

@@ -76,6 +76,48 @@ export function movement(oldRules: Subset | null, newRules: Subset | null, befor
   return 'OUTSIDE';
 }
 
+/** A token with a subset of some datasets (a row of `api_tokens`), as a version's moves are judged by it. */
+export interface SubsetToken {
+  tokenId: string;
+  /** Dataset names it may use. */
+  datasets: readonly string[];
+  subset: Subset;
+}
+
+/** A row of a token's subset log that a version writes: the device gets the version, or drops the entity. */
+export interface SubsetRow {
+  tokenId: string;
+  datasetId: string;
+  entityId: string;
+  /** The version that causes it (its position is the version's). */
+  version: number;
+  kind: 'VERSION' | 'LEFT';
+}
+
+/**
+ * The subset log rows one version writes, whoever wrote it (a batch, a flush, a reviewer): for each
+ * subset token of its dataset, core `movement(rules, rules, state before, state after)`; ENTERED
+ * and STAYED hand the version to the device (a VERSION row holds the full state, so an entity
+ * entering by an edit needs nothing more), LEFT drops it, OUTSIDE writes nothing.
+ */
+export function versionMoves(
+  tokens: readonly SubsetToken[],
+  dataset: { id: string; name: string },
+  entityId: string,
+  before: SubsetState | null,
+  after: SubsetState,
+  version: number,
+): SubsetRow[] {
+  const rows: SubsetRow[] = [];
+  for (const token of tokens) {
+    if (!token.datasets.includes(dataset.name)) continue;
+    const move = movement(token.subset, token.subset, before, after);
+    if (move === 'OUTSIDE') continue;
+    rows.push({ tokenId: token.tokenId, datasetId: dataset.id, entityId, version, kind: move === 'LEFT' ? 'LEFT' : 'VERSION' });
+  }
+  return rows;
+}
+
 /**
  * What a page tells a device, from its rows in log order. An entity's last row says where it
  * stands: LEFT drops it (after the page's versions are applied). An admin who moves a device away

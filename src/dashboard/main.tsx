@@ -5,12 +5,16 @@ import { Link, Route, Router, Switch, useLocation } from 'wouter';
 import { useHashLocation } from 'wouter/use-hash-location';
 import { ApiError } from './api.ts';
 import { AddressGuard } from './components/address-guard.tsx';
+import { decodeParam } from './components/dataset-nav.tsx';
 import { LiveProvider, LiveStatus } from './live.tsx';
 import { SessionGate, useSession } from './session.tsx';
 import { BacklogView } from './views/backlog.tsx';
 import { ConflictInboxView } from './views/conflict-inbox.tsx';
 import { DatasetsView } from './views/datasets.tsx';
+import { DevicesView } from './views/devices.tsx';
 import { EntityView } from './views/entity.tsx';
+import { RecordsView } from './views/records.tsx';
+import { RejectedView } from './views/rejected.tsx';
 import { TokensView } from './views/tokens.tsx';
 import { WebhookDeliveriesView } from './views/webhook-deliveries.tsx';
 import { WebhooksView } from './views/webhooks.tsx';
@@ -79,6 +83,9 @@ function Shell() {
           </Route>
           {mayReview && <Route path="/datasets/:name/conflicts">{(p) => <ConflictInboxView dataset={decodeURIComponent(p.name)} />}</Route>}
           {mayReview && <Route path="/datasets/:name/backlog">{(p) => <BacklogView dataset={decodeURIComponent(p.name)} />}</Route>}
+          {mayReview && <Route path="/datasets/:name/records">{(p) => <RecordsView key={p.name} dataset={decodeParam(p.name)} />}</Route>}
+          {mayReview && <Route path="/datasets/:name/rejected/:device?">{(p) => <RejectedView key={`${p.name}/${p.device ?? ''}`} dataset={decodeParam(p.name)} device={p.device ? decodeParam(p.device) : undefined} />}</Route>}
+          {mayReview && <Route path="/datasets/:name/devices">{(p) => <DevicesView key={p.name} dataset={decodeParam(p.name)} />}</Route>}
           {mayReview && <Route path="/entities/:id">{(p) => <EntityView id={p.id} />}</Route>}
           {isAdmin && (
             <Route path="/webhooks">

@@ -8,6 +8,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { lockFolder, type FolderLock } from './folder-lock.js';
+import { tightenFolder, type Tightened } from './folder-permissions.js';
 import { PACKAGE_ROOT } from './package-root.js';
 import { relations } from './schema.js';
 
@@ -23,6 +24,8 @@ export interface Database {
   pglite?: PGlite;
   /** The lock on the PGlite data folder this process owns while open (none in memory or on Postgres). */
   folder?: FolderLock;
+  /** What opening found too open in an existing data folder and made owner-only (PGlite on disk only). */
+  permissions?: Tightened;
   close(): Promise<void>;
 }
 
@@ -69,11 +72,20 @@ export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
   const folder = onDisk ? lockFolder(onDisk, opts.owner ?? 'entity-sync') : undefined;
   let client: PGlite | undefined;
   try {
+    // A folder of an earlier release (or copied with cp -r under umask 0) is made owner-only
+    // before PGlite reads a file of it; the caller says so in its log.
+    const permissions = onDisk ? tightenFolder(onDisk) : undefined;
     // Passed on the command line of each start (-c), not written into the folder's postgresql.conf.
     const options = { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${opts.sharedBuffers ?? DEFAULT_PGLITE_SHARED_BUFFERS}`] };
     client = opts.pglite ?? (onDisk ? new PGlite(onDisk, options) : new PGlite(options));
     const db = drizzlePglite({ client, relations });
     if (shouldMigrate) await migratePglite(db, { migrationsFolder });
+    // A new folder: PGlite's initdb wrote its files 0666 (whatever the umask); they were never
+    // readable by others (the folder is 0700), and are owner-only from here on.
+    if (onDisk) {
+      await client.waitReady;
+      tightenFolder(onDisk);
+    }
     const pglite = client;
     const close = async () => {
       try {
@@ -82,7 +94,7 @@ export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
         folder?.release();
       }
     };
-    return { db: db as unknown as Db, kind: 'pglite', pglite, ...(folder ? { folder } : {}), close };
+    return { db: db as unknown as Db, kind: 'pglite', pglite, ...(folder ? { folder } : {}), ...(permissions ? { permissions } : {}), close };
   } catch (error) {
     // A folder that failed to open or migrate is not left locked (nor open) behind the error.
     if (client && client !== opts.pglite) await client.close().catch(() => {});

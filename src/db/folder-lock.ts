@@ -61,6 +61,11 @@ export interface FolderLock {
   readonly holder: Holder;
   /** Adds where this process answers operator commands; the lock stays held throughout (atomic replace). */
   advertise(control: ControlAddress): void;
+  /**
+   * Stops naming a control address (the lock stays held): done before the control listener
+   * closes, so that no CLI is sent to a port that another process may bind next.
+   */
+  withdraw(): void;
   /** Removes the lock if it is still ours. Idempotent; also runs on process exit. */
   release(): void;
 }
@@ -160,7 +165,8 @@ export function folderHolder(dir: string): Holder | null {
 
 /** Takes the folder (creating it if need be) for `command`, or throws FolderLockedError naming the holder. */
 export function lockFolder(dir: string, command: string): FolderLock {
-  mkdirSync(dir, { recursive: true });
+  // Owner-only from the start (folder-permissions.ts): what PGlite writes into it is the database.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, LOCK_FILE);
   const start = processStart(process.pid);
   const me: Holder = {
@@ -209,6 +215,11 @@ export function lockFolder(dir: string, command: string): FolderLock {
     advertise(control) {
       if (!held.has(me.nonce) || !ours()) throw new Error(`the lock on ${dir} is no longer this process's`);
       current = { ...me, control };
+      renameSync(writeTemp(path, JSON.stringify(current)), path);
+    },
+    withdraw() {
+      if (!held.has(me.nonce) || !ours() || !current.control) return;
+      current = me;
       renameSync(writeTemp(path, JSON.stringify(current)), path);
     },
     release,

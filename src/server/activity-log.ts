@@ -68,6 +68,13 @@ export function activityLog(logger: InfoLogger, now: () => number = Date.now) {
     tokenCreated(token: { id: string; role: string }, by: string | null): void {
       logger.info({ event: 'tokenCreated', tokenId: token.id, role: token.role, by }, `API token ${token.id} created (${token.role})`);
     },
+    /** A webhook delivery that spent its retry time: FAILED, shown in webhookDeliveries; said once, here. */
+    webhookDeliveryFailed(f: { webhookId: string; deliveryId: number; eventId: string; attempts: number; error: string }): void {
+      logger.info(
+        { event: 'webhookDeliveryFailed', webhookId: f.webhookId, deliveryId: f.deliveryId, eventId: f.eventId, attempts: f.attempts, lastError: f.error.slice(0, 200) },
+        `webhook ${f.webhookId}: delivery of event ${f.eventId} failed after ${f.attempts} attempt(s): ${f.error.slice(0, 200)}`,
+      );
+    },
     /** What this instance committed: revocations are said here, whoever asked (API or operator command). */
     published(events: readonly SyncEvent[]): void {
       for (const e of events) if (e.type === 'tokenRevoked') logger.info({ event: 'tokenRevoked', tokenId: e.tokenId }, `API token ${e.tokenId} revoked`);

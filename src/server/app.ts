@@ -20,8 +20,9 @@ import { requestTracker } from './drain.js';
 import { createMetrics } from './metrics.js';
 import { authenticator, SOCKET_REFUSALS, type AuthOptions } from './auth.js';
 import { createMaskError, errorResponse, tooLarge } from './errors.js';
-import { attachWebSocket, type SocketOptions } from './ws.js';
-import { staticAssets } from './static.js';
+import { attachWebSocket, ORIGIN_REFUSAL, type SocketOptions } from './ws.js';
+import { graphiqlHeaders, staticAssets } from './static.js';
+import { DEFAULT_CONNECTION_LIMITS, limitConnections, serverTimeouts, type ConnectionLimits } from './connections.js';
 import { activityLog } from './activity-log.js';
 
 export interface AppOptions {
@@ -55,6 +56,8 @@ export interface AppOptions {
   dashboardDir?: string;
   /** Webhook deliveries (defaults in WEBHOOK_DEFAULTS); `deliver: false` leaves them to other instances. */
   webhooks?: Partial<WebhookOptions>;
+  /** Caps on connections and their timeouts (defaults in DEFAULT_CONNECTION_LIMITS, connections.ts). */
+  connections?: Partial<ConnectionLimits>;
 }
 
 export interface WebhookOptions {
@@ -168,6 +171,7 @@ export function buildApp(opts: AppOptions): App {
       observer,
     }),
     plugins: [
+      graphiqlHeaders(),
       auth.plugin,
       ...hardeningPlugins(opts.hardening),
       {
@@ -184,7 +188,12 @@ export function buildApp(opts: AppOptions): App {
   const requests = requestTracker();
   // /health: the process serves. /ready: it can reach its database and is not shutting down (for
   // load balancers). /metrics: Prometheus text format.
-  const server = createServer((req, res) => {
+  const connectionLimits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.connections };
+  // Keep idle HTTP connections longer than the clients and proxies in front of us do (load
+  // balancers commonly idle out at 60 s): with Node's default of 5 s the server closes a pooled
+  // connection just as a client, whose event loop was busy, reuses it ("other side closed"). The
+  // headers of a request must come within seconds, though (slowloris): connections.ts.
+  const server = createServer(serverTimeouts(connectionLimits), (req, res) => {
     requests.add(res);
     metrics.timeRequest(req, res);
     if (assets.serve(req, res)) return;
@@ -214,11 +223,7 @@ export function buildApp(opts: AppOptions): App {
     }
     void yoga(req, res);
   });
-  // Keep idle HTTP connections longer than the clients and proxies in front of us do (load
-  // balancers commonly idle out at 60 s). With Node's default of 5 s the server closes a pooled
-  // connection just as a client, whose event loop was busy, reuses it: "other side closed".
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  limitConnections(server, connectionLimits);
   const sockets = attachWebSocket(server, yoga, {
     keepAliveMs: opts.socket?.keepAliveMs ?? 12_000,
     connectionInitWaitTimeoutMs: opts.socket?.connectionInitWaitTimeoutMs ?? 3_000,
@@ -229,6 +234,9 @@ export function buildApp(opts: AppOptions): App {
       return outcome;
     },
     revoked: SOCKET_REFUSALS.revoked,
+    allowedOrigins: [...corsOrigins],
+    // Counted under one reason (not per origin: a stranger could vary it without end).
+    onOriginRefused: () => activity?.socketRefused({ code: ORIGIN_REFUSAL.status, reason: ORIGIN_REFUSAL.message }),
     maskError: (error) => maskError(error, 'Unexpected error.') as GraphQLError,
   });
   // A revoked token's sockets close at once, whichever instance revoked it (the bus spans them).
@@ -308,6 +316,7 @@ export function buildApp(opts: AppOptions): App {
           concurrency: webhookOptions.concurrency,
           perWebhook: webhookOptions.perWebhook,
           onError: (error) => onError('webhook delivery failed', error),
+          onFailed: (failed) => activity?.webhookDeliveryFailed(failed),
         });
       }
       if (flushIntervalSeconds > 0) {

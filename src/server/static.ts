@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import type { Plugin } from 'graphql-yoga';
 import sirv from 'sirv';
 import { PACKAGE_ROOT } from '../db/package-root.js';
 
@@ -9,6 +10,31 @@ export const DASHBOARD_DIR = join(PACKAGE_ROOT, 'dist', 'dashboard');
 
 // The dashboard keeps a token in sessionStorage: let nothing but its own bundle run or be reached from it.
 const DASHBOARD_CSP = "default-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/**
+ * GraphiQL's page (GET /graphql, issue 17 item 12) holds a token in its Headers editor and runs
+ * whatever it is given: only its own bundle runs (scripts and Monaco's workers from self, no
+ * eval), it talks only to this service (HTTP and the socket: CSP 3's 'self' covers ws:/wss: of
+ * the same host), and no other site may frame it (clickjacking a mutation). Styles may be inline:
+ * Monaco writes its own <style> elements as it runs, and the page sizes its root in one; fonts come
+ * inlined in GraphiQL's stylesheet (data: URIs).
+ */
+export const GRAPHIQL_CSP =
+  "default-src 'self'; script-src 'self'; worker-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/** Headers of both HTML pages beside their CSP: X-Frame-Options for browsers without frame-ancestors. */
+const PAGE_HEADERS = { 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' } as const;
+
+/** A yoga plugin: GraphiQL's page (yoga's only HTML answer) gets its CSP and the page headers. */
+export function graphiqlHeaders(): Plugin {
+  return {
+    onResponse({ response }) {
+      if (!response.headers.get('content-type')?.startsWith('text/html')) return;
+      response.headers.set('content-security-policy', GRAPHIQL_CSP);
+      for (const [name, value] of Object.entries(PAGE_HEADERS)) response.headers.set(name, value);
+    },
+  };
+}
 
 function notBuilt(what: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${what} is not built</title></head><body>
@@ -34,7 +60,7 @@ export function staticAssets(dir: string = DASHBOARD_DIR) {
         res.setHeader('x-content-type-options', 'nosniff');
         if (pathname === '/' || pathname === '/index.html') {
           res.setHeader('content-security-policy', DASHBOARD_CSP);
-          res.setHeader('referrer-policy', 'no-referrer');
+          for (const [name, value] of Object.entries(PAGE_HEADERS)) res.setHeader(name, value);
         }
       },
     }));

@@ -28,6 +28,43 @@ export interface SocketOptions {
   revoked?: { code: number; reason: string };
   /** Masks an unexpected error of an operation into the error the client gets (yoga's masking). */
   maskError?: (error: unknown) => GraphQLError;
+  /**
+   * Browser origins allowed to open a socket besides the service's own (CORS_ORIGINS). A browser
+   * sends `Origin` with every socket, and a socket is not subject to CORS: without this check
+   * any page the user visits could open one to the service (and, with ANONYMOUS_ROLE, act).
+   */
+  allowedOrigins?: readonly string[];
+  /** Told of each socket refused for its origin (the activity log). */
+  onOriginRefused?: () => void;
+}
+
+/** What a socket from a page of another origin gets: a 403 at the upgrade, before any WebSocket frame. */
+export const ORIGIN_REFUSAL = { status: 403, message: 'Forbidden: sockets from pages of this origin are not allowed (see CORS_ORIGINS)' } as const;
+
+/**
+ * True when a socket's upgrade request may proceed: no `Origin` (not a browser: Node, mobile
+ * clients), the service's own origin (its host and port are the request's `Host`, whatever the
+ * scheme a proxy in front terminates), or a configured origin. `null` (a sandboxed frame, a
+ * file) is nobody's and refused.
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: ReadonlySet<string>): boolean {
+  if (origin === undefined) return true;
+  if (allowed.has(origin)) return true;
+  let page: URL;
+  try {
+    page = new URL(origin);
+  } catch {
+    return false;
+  }
+  if ((page.protocol !== 'http:' && page.protocol !== 'https:') || !host) return false;
+  let served: URL;
+  try {
+    // The Host header read in the page's scheme, so that default ports compare equal (":443" or none).
+    served = new URL(`${page.protocol}//${host}`);
+  } catch {
+    return false;
+  }
+  return served.host === page.host && served.pathname === '/' && served.username === '' && served.password === '';
 }
 
 export const DEFAULT_MAX_INIT_BYTES = 16 * 1024;
@@ -40,7 +77,19 @@ export const DEFAULT_MAX_INIT_BYTES = 16 * 1024;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any server and user context
 export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, any>, opts: SocketOptions) {
   // Messages as large as an HTTP body may be; a larger one closes the socket with 1009.
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, ...(opts.maxPayloadBytes ? { maxPayload: opts.maxPayloadBytes } : {}) });
+  const origins = new Set(opts.allowedOrigins ?? []);
+  const wss = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    ...(opts.maxPayloadBytes ? { maxPayload: opts.maxPayloadBytes } : {}),
+    // Checked at the upgrade: a page of a foreign origin gets a 403 and never a socket.
+    verifyClient: ({ req }, done) => {
+      const origin = req.headers.origin;
+      if (originAllowed(origin, req.headers.host, origins)) return done(true);
+      opts.onOriginRefused?.();
+      done(false, ORIGIN_REFUSAL.status, ORIGIN_REFUSAL.message);
+    },
+  });
   // Operations running per socket: a graceful shutdown lets queries and mutations answer, and
   // subscriptions (which it ends first, Context.closing) send their complete, before it closes the socket.
   const inFlight = new Map<object, Set<string>>();

@@ -1,5 +1,5 @@
-import { sql } from 'drizzle-orm';
-import type { BatchFacts, DatasetRecord, EntityRecord, HeldRecord, HistoryRow, PriorRecord, RunMember, SubsetToken } from '../core/batch-facts.js';
+import { sql, type SQL } from 'drizzle-orm';
+import type { BatchFacts, DatasetRecord, EntityRecord, HeldRecord, HistoryRow, PriorRecord, RunMember, SubsetRow, SubsetToken } from '../core/batch-facts.js';
 import type { BatchWrites } from '../core/batch-plan.js';
 import type { EntityOrigin } from '../core/placement.js';
 import type { SyncEvent } from '../core/events.js';
@@ -46,6 +46,34 @@ async function shareSubsetLocks(tx: Tx, datasetNames: readonly string[]): Promis
   await tx.execute(sql`
     select /* shareSubsetLocks */ count(pg_advisory_xact_lock_shared(${LOCK.subset}, h)) from (
       select distinct hashtext(name) as h from unnest(${sql.param([...datasetNames])}::text[]) as d(name) order by h offset 0) sorted`);
+}
+
+/**
+ * The subset tokens of the datasets a transaction writes versions to, under those datasets' subset
+ * locks (shared): every writer of a version (a batch, a flush, a reviewer) judges its subset log
+ * rows by the rules that stand when it commits. The lock and the read are sent together on one
+ * connection, which runs them in order, so the read sees the rules once the lock is held.
+ */
+export async function subsetTokensOf(tx: Tx, datasetNames: readonly string[]): Promise<SubsetToken[]> {
+  const [, tokens] = await Promise.all([shareSubsetLocks(tx, datasetNames), loadSubsetTokens(tx, datasetNames)]);
+  return tokens;
+}
+
+/**
+ * A statement inserting versions (an `insert into entity_versions ... select`, without
+ * `returning`) that also writes the subset log rows they cause: one statement, a data-modifying
+ * CTE, so each row takes the seq the database gives its version, and the transaction's id as the
+ * version does. Every writer of versions goes through it (persist, sync/review-store.ts).
+ */
+export function withSubsetRows(insertVersions: SQL, rows: readonly SubsetRow[]): SQL {
+  if (rows.length === 0) return insertVersions;
+  return sql`
+    with v as (${insertVersions} returning seq, entity_id, version)
+    insert into subset_log /* writeSubsetRows */ (token_id, dataset_id, seq, entity_id, kind, version_seq)
+    select r.token_id, r.dataset_id, v.seq, v.entity_id, r.kind, case when r.kind = 'VERSION' then v.seq end
+      from jsonb_to_recordset(${json(rows.map((r) => ({ token_id: r.tokenId, dataset_id: r.datasetId, entity_id: r.entityId, version: r.version, kind: r.kind })))}::jsonb)
+        as r(token_id uuid, dataset_id uuid, entity_id uuid, version int, kind text)
+      join v on v.entity_id = r.entity_id and v.version = r.version`;
 }
 
 /**
@@ -99,9 +127,8 @@ export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, l
   const named = new Set([...keys.branchIds, ...held.map((h) => h.branchId)]);
   // Every dataset this batch may write to is known too: its subset locks, then its subset tokens.
   const written = [...new Set([...keys.datasetNames, ...held.map((h) => h.datasetName)])];
-  const [, subsetTokens, offlineRuns, origins, history, namedRuns] = await Promise.all([
-    shareSubsetLocks(tx, written),
-    loadSubsetTokens(tx, written),
+  const [subsetTokens, offlineRuns, origins, history, namedRuns] = await Promise.all([
+    subsetTokensOf(tx, written),
     loadOfflineRuns(tx, need.offlineRuns),
     loadOrigins(tx, need.origins),
     loadHistory(tx, need.history),
@@ -326,12 +353,11 @@ export async function persist(tx: Tx, w: BatchWrites, events: readonly SyncEvent
     );
   }
   if (w.versions.length > 0) {
-    // With subset log rows, one statement writes both: the rows take the seq the database gives
-    // their version (a data-modifying CTE), and the transaction's id as the version does.
-    const logged = w.subsetRows.length > 0;
+    // With subset log rows, one statement writes both (withSubsetRows).
     statements.push(
-      tx.execute(sql`
-        ${logged ? sql`with v as (` : sql``}
+      tx.execute(
+        withSubsetRows(
+          sql`
         insert into entity_versions /* writeVersions */ (entity_id, dataset_id, version, applied_on, base_version, action, label, data, changed, operations, deleted, conflict,
             conflicting_properties, source, branch_id, trunk_version, server_diff, base_diff, author_view_unavailable, change_id, device_id)
         select entity_id, dataset_id, version, applied_on, base_version, action, label, data, changed, operations, deleted, conflict,
@@ -346,17 +372,10 @@ export async function persist(tx: Tx, w: BatchWrites, events: readonly SyncEvent
           )}::jsonb)
             as r(n int, entity_id uuid, dataset_id uuid, version int, applied_on int, base_version int, action text, label text, data jsonb, changed jsonb, operations jsonb, deleted boolean, conflict text,
                  conflicting_properties jsonb, source text, branch_id uuid, trunk_version int, server_diff jsonb, base_diff jsonb, author_view_unavailable text, change_id text, device_id text)
-         order by n
-        ${
-          logged
-            ? sql`returning seq, entity_id, version)
-        insert into subset_log /* writeSubsetRows */ (token_id, dataset_id, seq, entity_id, kind, version_seq)
-        select r.token_id, r.dataset_id, v.seq, v.entity_id, r.kind, case when r.kind = 'VERSION' then v.seq end
-          from jsonb_to_recordset(${json(w.subsetRows.map((r) => ({ token_id: r.tokenId, dataset_id: r.datasetId, entity_id: r.entityId, version: r.version, kind: r.kind })))}::jsonb)
-            as r(token_id uuid, dataset_id uuid, entity_id uuid, version int, kind text)
-          join v on v.entity_id = r.entity_id and v.version = r.version`
-            : sql``
-        }`),
+         order by n`,
+          w.subsetRows,
+        ),
+      ),
     );
   }
   if (w.heldDeleted.length > 0) {

@@ -2,10 +2,11 @@ import { mayUseAllDatasets, mayUseDataset, type Principal } from '../core/auth.j
 import { changeError, DomainError } from '../core/errors.js';
 import type { SyncEvent } from '../core/events.js';
 import { checkEdit, checkNote, planResolve, planRestore, type ResolutionKind, type ReviewEdit } from '../core/review.js';
+import { versionMoves } from '../core/subsets.js';
 import { DEFAULT_LIMITS, type ChangeError, type Limits } from '../core/types.js';
 import { normalizeUuid } from '../core/validate.js';
 import type { Db } from '../db/client.js';
-import { LOCK, lockAll } from './batch-store.js';
+import { LOCK, lockAll, subsetTokensOf } from './batch-store.js';
 import { withTransientRetry } from './retry.js';
 import { writeOutbox } from './webhook-outbox.js';
 import { heldDatasets, loadReviewEntities, newResolutionIds, reviewerOf, writeReviews, type ReviewWrite } from './review-store.js';
@@ -72,7 +73,15 @@ async function review(db: Db, principal: Principal, items: readonly ReviewItem[]
         if (item.kind === 'RESOLVE') events.push({ type: 'conflictResolved', datasetName: entity!.datasetName, entityId: id, version: plan.entity.version, resolutionId });
         return answer(null, resolutionId);
       });
-      await writeReviews(tx, writes);
+      // A reviewer's version is a version like any other for the devices with a subset (DESIGN
+      // "Subsets"): judged under the datasets' subset locks by the rule a batch's versions are,
+      // each against the state the item before it left.
+      const versioned = writes.filter((w) => w.plan.version !== null);
+      const tokens = versioned.length > 0 ? await subsetTokensOf(tx, [...new Set(versioned.map((w) => w.entity.datasetName))].sort()) : [];
+      const subsetRows = versioned.flatMap((w) =>
+        versionMoves(tokens, { id: w.entity.datasetId, name: w.entity.datasetName }, w.entity.id, w.entity, w.plan.version!, w.plan.version!.version),
+      );
+      await writeReviews(tx, writes, subsetRows);
       // Webhooks hear of the verdicts in this transaction: nothing is sent for one rolled back.
       await writeOutbox(tx, events);
       return { outcomes, events };

@@ -1,8 +1,9 @@
 import { sql } from 'drizzle-orm';
 import type { Principal } from '../core/auth.js';
 import type { ResolutionKind, ReviewEntity, ReviewPlan } from '../core/review.js';
+import type { SubsetRow } from '../core/subsets.js';
 import type { Tx } from '../db/client.js';
-import { rowsOf } from './batch-store.js';
+import { rowsOf, withSubsetRows } from './batch-store.js';
 
 /**
  * The statements of a review (sync/resolve-conflict.ts): what it decides on, loaded under the
@@ -85,11 +86,12 @@ export interface ReviewWrite {
 const json = (v: unknown) => JSON.stringify(v);
 
 /**
- * Writes the reviews of one transaction: the resolution rows, the versions they write, the
- * conflicting versions they resolve, and the entities' new state (the last one per entity). Sent
- * together; the connection runs them in this order.
+ * Writes the reviews of one transaction: the resolution rows, the versions they write with the
+ * subset log rows those cause (written as a batch's are, withSubsetRows), the conflicting versions
+ * they resolve, and the entities' new state (the last one per entity). Sent together; the
+ * connection runs them in this order.
  */
-export async function writeReviews(tx: Tx, writes: readonly ReviewWrite[]): Promise<void> {
+export async function writeReviews(tx: Tx, writes: readonly ReviewWrite[], subsetRows: readonly SubsetRow[]): Promise<void> {
   if (writes.length === 0) return;
   const statements: Promise<unknown>[] = [];
   statements.push(
@@ -108,7 +110,9 @@ export async function writeReviews(tx: Tx, writes: readonly ReviewWrite[]): Prom
   const versions = writes.flatMap((w) => (w.plan.version ? [{ ...w.plan.version, resolutionId: w.id }] : []));
   if (versions.length > 0) {
     statements.push(
-      tx.execute(sql`
+      tx.execute(
+        withSubsetRows(
+          sql`
         insert into entity_versions /* writeReviewVersions */ (entity_id, dataset_id, version, applied_on, base_version, action, label, data, changed, operations, deleted, conflict,
             conflicting_properties, source, branch_id, trunk_version, server_diff, base_diff, author_view_unavailable, change_id, device_id, resolution_id)
         select entity_id, dataset_id, version, applied_on, base_version, action, label, data, changed, '[]'::jsonb, deleted, null, '{}', source, null, null, server_diff, base_diff, null, change_id, null, resolution_id
@@ -116,7 +120,10 @@ export async function writeReviews(tx: Tx, writes: readonly ReviewWrite[]): Prom
             versions.map((v, n) => ({ n, entity_id: v.entityId, dataset_id: v.datasetId, version: v.version, applied_on: v.appliedOn, base_version: v.baseVersion, action: v.action, label: v.label, data: v.data, changed: v.changed, deleted: v.deleted, source: v.source, server_diff: v.serverDiff, base_diff: v.baseDiff, change_id: v.changeId, resolution_id: v.resolutionId })),
           )}::jsonb)
             as r(n int, entity_id uuid, dataset_id uuid, version int, applied_on int, base_version int, action text, label text, data jsonb, changed jsonb, deleted boolean, source text, server_diff jsonb, base_diff jsonb, change_id text, resolution_id bigint)
-         order by n`),
+         order by n`,
+          subsetRows,
+        ),
+      ),
     );
   }
   const resolving = writes.filter((w) => w.plan.resolvesUpTo !== null);

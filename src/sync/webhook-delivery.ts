@@ -109,19 +109,22 @@ async function claim(db: Db, n: number, opts: { perWebhook: number; leaseMs: num
 }
 
 /** Records an attempt's outcome, unless the lease ran out and another attempt was claimed since (`attempts` fences it). */
-async function settle(db: Db, job: Job, result: SendResult, retry: RetryPolicy, elapsedMs: number, random: number): Promise<void> {
+async function settle(db: Db, job: Job, result: SendResult, retry: RetryPolicy, elapsedMs: number, random: number): Promise<'FAILED' | null> {
   if (result.ok) {
     await db.execute(sql`
       update webhook_deliveries /* deliveryDone */ set status = 'DELIVERED', delivered_at = now(), lease_until = null, last_status = ${result.status}, last_error = null
        where id = ${job.id} and attempts = ${job.attempts} and status = 'PENDING'`);
-    return;
+    return null;
   }
   const delay = nextAttemptDelay(job.attempts, job.ageMs + elapsedMs, retry, random);
-  await db.execute(sql`
+  const settled = await db.execute(sql`
     update webhook_deliveries /* deliveryFailed */
        set status = ${delay === null ? 'FAILED' : 'PENDING'}, next_attempt_at = now() + make_interval(secs => ${(delay ?? 0) / 1000}),
            lease_until = null, last_status = ${result.status}, last_error = ${result.error.slice(0, 500)}
-     where id = ${job.id} and attempts = ${job.attempts} and status = 'PENDING'`);
+     where id = ${job.id} and attempts = ${job.attempts} and status = 'PENDING'
+    returning status`);
+  // Only the attempt that made it FAILED says so (a fenced-off late attempt updates nothing).
+  return rowsOf<{ status: string }>(settled).some((r) => r.status === 'FAILED') ? 'FAILED' : null;
 }
 
 /** Deliveries settled longer ago than `retentionMs`, and dispatched events no delivery refers to any more. */
@@ -150,6 +153,8 @@ export interface WebhookWorkerOptions {
   /** How long settled deliveries are kept (and shown). */
   retentionMs?: number;
   onError: (error: unknown) => void;
+  /** A delivery that spent its retry time and is now FAILED (once per delivery). */
+  onFailed?: (failed: { webhookId: string; deliveryId: number; eventId: string; attempts: number; error: string }) => void;
   random?: () => number;
 }
 
@@ -181,7 +186,11 @@ export function startWebhookWorker(db: Db, opts: WebhookWorkerOptions): WebhookW
     } catch (error) {
       result = { ok: false, status: null, error: error instanceof Error ? error.message : String(error) };
     }
-    await settle(db, job, result, retry, Date.now() - started, random()).catch(opts.onError);
+    const settled = await settle(db, job, result, retry, Date.now() - started, random()).catch((error: unknown) => {
+      opts.onError(error);
+      return null;
+    });
+    if (settled === 'FAILED' && !result.ok) opts.onFailed?.({ webhookId: job.webhookId, deliveryId: job.id, eventId: job.eventId, attempts: job.attempts, error: result.error });
   };
 
   const tick = async () => {

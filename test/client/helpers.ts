@@ -24,7 +24,7 @@ export type Recorded = { [K in SyncEventName]: SyncEvents[K][] };
 
 /** Every event the client emits, by name. */
 export function record(client: SyncClient): Recorded {
-  const names: SyncEventName[] = ['conflict', 'held', 'applied', 'rejected', 'retry', 'auth', 'transport', 'synced'];
+  const names: SyncEventName[] = ['conflict', 'held', 'applied', 'rejected', 'retry', 'auth', 'transport', 'synced', 'left'];
   const out = Object.fromEntries(names.map((n) => [n, []])) as unknown as Recorded;
   for (const n of names) client.on(n, (p) => (out[n] as unknown[]).push(p));
   return out;

@@ -182,10 +182,13 @@ describe('reviewing as an admin', () => {
     const changeId = await s.heldChange(DS, oak, version);
     const row = page.getByRole('row', { name: /Oak by the gate/ });
     await row.waitFor();
-    expect((await row.innerText()).replace(/\s+/g, ' ')).toMatch(new RegExp(`^Oak by the gate tablet-9 [0-9a-f]{8}, step ${version + 1} step ${version} (just now|\\d+ s ago).* (5 min|4 min \\d+ s) Force now$`));
+    expect((await row.innerText()).replace(/\s+/g, ' ')).toMatch(
+      new RegExp(`^Oak by the gate tablet-9 step 2 of the run, waits for step 1 run [0-9a-f]{8} Update health poor (just now|\\d+ s ago).* (5 min|4 min \\d+ s) Force now$`),
+    );
     await b.screenshot(page, 'backlog');
 
     await row.getByRole('button', { name: 'Force now' }).click();
+    await page.getByRole('dialog', { name: 'Force the change to Oak by the gate now?' }).getByRole('button', { name: 'Force it now' }).click();
     await page.getByRole('status').filter({ hasText: `Forced: change ${changeId.slice(0, 8)} is now version ${version + 1}.` }).waitFor();
     await row.waitFor({ state: 'detached' });
     expect(await s.held(DS)).toEqual([]);

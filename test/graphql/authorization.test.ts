@@ -58,7 +58,7 @@ async function conflicted(ds: string): Promise<string> {
 /** Resolves every open conflict of both datasets, as the admin. */
 async function resolveOpenConflicts(): Promise<void> {
   for (const ds of ['trees', 'birds']) {
-    const open = ok(await asAdmin(`query($ds: String!) { conflicts(dataset: $ds) { id version } }`, { ds })).conflicts as { id: string; version: number }[];
+    const open = ok(await asAdmin(`query($ds: String!) { conflicts(dataset: $ds, first: 500) { nodes { id version } } }`, { ds })).conflicts.nodes as { id: string; version: number }[];
     for (const { id, version } of open) {
       const r = ok(await asAdmin(`mutation($id: ID!, $v: Int!) { resolveConflict(entityId: $id, version: $v) { __typename } }`, { id, v: version }));
       expect(r.resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
@@ -76,7 +76,7 @@ async function adminTokens(): Promise<{ id: string; name: string; revokedAt: str
   return ok(await asAdmin(`{ apiTokens { ${TOKEN_FIELDS} } }`)).apiTokens;
 }
 async function adminHeld(): Promise<string[]> {
-  return ok(await asAdmin(`{ heldChanges { changeId } }`)).heldChanges.map((h: { changeId: string }) => h.changeId);
+  return ok(await asAdmin(`{ heldChanges(first: 500) { nodes { changeId } } }`)).heldChanges.nodes.map((h: { changeId: string }) => h.changeId);
 }
 
 /** Refused: one top-level FORBIDDEN error, the field's data withheld, nothing else. */
@@ -327,10 +327,10 @@ const ROWS: Row[] = [
         const second = await conflicted(ds);
         await conflicted(ds === 'trees' ? 'birds' : 'trees');
         return {
-          query: `query($ds: String!) { conflicts(dataset: $ds) { id version conflict dataset { name } } }`,
+          query: `query($ds: String!) { conflicts(dataset: $ds) { nodes { id version conflict dataset { name } } } }`,
           variables: { ds },
           allowed: (d) =>
-            expect(d.conflicts).toEqual([first, second].map((id) => ({ id, version: 3, conflict: 'HARD', dataset: { name: ds } }))),
+            expect(d.conflicts.nodes).toEqual([first, second].map((id) => ({ id, version: 3, conflict: 'HARD', dataset: { name: ds } }))),
         };
       },
     }),
@@ -386,15 +386,15 @@ const ROWS: Row[] = [
       field: 'heldChanges',
       allow: [...allow],
       request: async () => {
-        const query = `query($ds: String) { heldChanges(dataset: $ds) { changeId dataset deviceId } }`;
+        const query = `query($ds: String) { heldChanges(dataset: $ds, first: 500) { nodes { changeId dataset deviceId } } }`;
         // Other tests may hold changes of their own (the suite also runs shuffled): an allowed
         // token sees what the admin sees for the same question, which is the fixtures' held
         // changes and others of the asked datasets only.
-        const everything = ok(await asAdmin(query, { ds })).heldChanges as { changeId: string; dataset: string }[];
+        const everything = ok(await asAdmin(query, { ds })).heldChanges.nodes as { changeId: string; dataset: string }[];
         const asked = ds ? [ds] : (['trees', 'birds'] as const);
         for (const n of asked) expect(everything).toContainEqual({ changeId: fx[n].held, dataset: n, deviceId: 'tab-1' });
         expect(everything.filter((h) => !(asked as readonly string[]).includes(h.dataset))).toEqual([]);
-        return { query, variables: { ds }, allowed: (d) => expect(d.heldChanges).toEqual(everything) };
+        return { query, variables: { ds }, allowed: (d) => expect(d.heldChanges.nodes).toEqual(everything) };
       },
     }),
   ),

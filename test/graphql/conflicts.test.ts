@@ -7,7 +7,7 @@ const t = useApp();
 const d = domain(t);
 
 const PROPS = ['height', 'species', 'note'];
-const CONFLICTS = `query($ds: String!) { conflicts(dataset: $ds) { id conflict version } }`;
+const CONFLICTS = `query($ds: String!) { conflicts(dataset: $ds) { nodes { id conflict version } } }`;
 const FILTERED = `query($ds: String!, $c: ConflictType) { entities(dataset: $ds, conflict: $c) { nodes { id conflict } } }`;
 const RESOLVE = `mutation($id: ID!, $v: Int!) { resolveConflict(entityId: $id, version: $v) {
   __typename ... on MutationResolveConflictSuccess { data { id conflict version versions { version conflict resolved } } } ... on DomainError { code message } } }`;
@@ -111,7 +111,7 @@ describe('listing and resolving conflicts', () => {
     await d.update(ds, hard, 1, { height: 1 });
     await d.update(ds, hard, 1, { height: 2 });
 
-    const listed = ok(await t.gql(CONFLICTS, { ds })).conflicts;
+    const listed = ok(await t.gql(CONFLICTS, { ds })).conflicts.nodes;
     expect(listed).toHaveLength(2);
     expect(new Set(listed.map((e: { id: string }) => e.id))).toEqual(new Set([soft, hard]));
     expect(listed.find((e: { id: string }) => e.id === hard)).toEqual({ id: hard, conflict: 'HARD', version: 3 });
@@ -121,7 +121,7 @@ describe('listing and resolving conflicts', () => {
     expect(ok(await t.gql(FILTERED, { ds })).entities.nodes).toHaveLength(3);
     // Another dataset's conflicts are not listed.
     const empty = await d.createDataset(PROPS);
-    expect(ok(await t.gql(CONFLICTS, { ds: empty })).conflicts).toEqual([]);
+    expect(ok(await t.gql(CONFLICTS, { ds: empty })).conflicts.nodes).toEqual([]);
   });
 
   it('resolveConflict clears the entity and marks its conflicting versions resolved', async () => {
@@ -147,7 +147,7 @@ describe('listing and resolving conflicts', () => {
       },
     });
     expect((await d.entity(id))!).toMatchObject({ conflict: null, version: 4, data: { height: 2, note: 'n' } });
-    expect(ok(await t.gql(CONFLICTS, { ds })).conflicts).toEqual([]);
+    expect(ok(await t.gql(CONFLICTS, { ds })).conflicts.nodes).toEqual([]);
     expect(ok(await t.gql(FILTERED, { ds, c: 'HARD' })).entities.nodes).toEqual([]);
 
     // Resolving again: nothing to resolve.

@@ -188,7 +188,7 @@ describe('the backlog for the dashboard', () => {
     await o.one(offlineRun(ds, known, 1).update(2, { note: 'x' }));
     const unborn = randomUUID();
     await o.one(offlineRun(ds, unborn, null).update(1, { note: 'y' }));
-    const rows = ok(await t.gql(`query($ds: String!) { heldChanges(dataset: $ds) { entityId entity { id label } } }`, { ds })).heldChanges;
+    const rows = ok(await t.gql(`query($ds: String!) { heldChanges(dataset: $ds) { nodes { entityId entity { id label } } } }`, { ds })).heldChanges.nodes;
     expect(rows).toEqual([
       { entityId: known, entity: { id: known, label: 'Known' } },
       { entityId: unborn, entity: null },

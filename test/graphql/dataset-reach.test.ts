@@ -66,7 +66,7 @@ async function adminChange(id: string) {
 }
 
 async function heldIds(dataset: string): Promise<string[]> {
-  return ok(await gqlAs('admin', `query($ds: String) { heldChanges(dataset: $ds) { changeId } }`, { ds: dataset })).heldChanges.map((h: { changeId: string }) => h.changeId);
+  return ok(await gqlAs('admin', `query($ds: String) { heldChanges(dataset: $ds, first: 500) { nodes { changeId } } }`, { ds: dataset })).heldChanges.nodes.map((h: { changeId: string }) => h.changeId);
 }
 
 function socket(who: keyof typeof secrets) {
@@ -121,11 +121,11 @@ describe('a change in A naming an entity of B is answered as for a missing entit
     expect(JSON.stringify(events)).not.toContain('secret');
 
     // A reviewer of A sees the held change in A's backlog, and no entity behind it.
-    const backlog = ok(await gqlAs('reviewerA', `query($ds: String!) { heldChanges(dataset: $ds) { changeId entity { ${ENTITY_FIELDS} } } }`, { ds: A })).heldChanges;
+    const backlog = ok(await gqlAs('reviewerA', `query($ds: String!) { heldChanges(dataset: $ds) { nodes { changeId entity { ${ENTITY_FIELDS} } } } }`, { ds: A })).heldChanges.nodes;
     expect(backlog).toContainEqual({ changeId: r!.changeId, entity: null });
     expect(JSON.stringify(backlog)).not.toContain('secret');
     // An unrestricted reader neither: the held change is A's, the entity B's.
-    const all = ok(await gqlAs('admin', `query($e: ID!) { heldChanges(entityId: $e) { changeId dataset entity { id } } }`, { e: bird })).heldChanges;
+    const all = ok(await gqlAs('admin', `query($e: ID!) { heldChanges(entityId: $e) { nodes { changeId dataset entity { id } } } }`, { e: bird })).heldChanges.nodes;
     expect(all).toEqual([{ changeId: r!.changeId, dataset: A, entity: null }]);
     // `entity(id)` keeps answering FORBIDDEN to A's reviewer.
     const byId = await gqlAs('reviewerA', `query($id: ID!) { entity(id: $id) { id } }`, { id: bird });
@@ -234,7 +234,7 @@ describe('what becomes of it: forced, released, or its id created', () => {
     expect(r).toMatchObject({ outcome: 'HELD', waitsFor: 0 });
     const [made] = await submit('admin', { dataset: B, entityId: later, action: 'CREATE', label: 'Bird of B', data: { note: 'B' } });
     expect(made).toMatchObject({ outcome: 'APPLIED', version: 1, released: [] });
-    expect(ok(await gqlAs('reviewerA', `query($ds: String!) { heldChanges(dataset: $ds) { changeId entity { id } } }`, { ds: A })).heldChanges).toContainEqual({ changeId: r!.changeId, entity: null });
+    expect(ok(await gqlAs('reviewerA', `query($ds: String!) { heldChanges(dataset: $ds) { nodes { changeId entity { id } } } }`, { ds: A })).heldChanges.nodes).toContainEqual({ changeId: r!.changeId, entity: null });
     const forced = ok(await gqlAs('admin', `mutation($id: String!) { flushBacklog(olderThanSeconds: 0, changeId: $id) { outcome error { code } } }`, { id: r!.changeId })).flushBacklog;
     expect(forced).toEqual([{ outcome: 'REJECTED', error: { code: 'ENTITY_EXISTS' } }]);
     expect(await adminEntity(later)).toEqual({ label: 'Bird of B', data: { note: 'B' }, version: 1, dataset: { name: B } });

@@ -78,7 +78,7 @@ describe('lookups with characters the database cannot compare answer plainly', (
 
   it('dataset(name) with a NUL: null; entities(dataset), conflicts(dataset): UNKNOWN_DATASET', async () => {
     expect(ok(await t.gql(`query($n: String!) { dataset(name: $n) { name } }`, { n: nul })).dataset).toBeNull();
-    for (const field of ['entities(dataset: $n) { nodes { id } }', 'conflicts(dataset: $n) { id }']) {
+    for (const field of ['entities(dataset: $n) { nodes { id } }', 'conflicts(dataset: $n) { nodes { id } }']) {
       const res = await t.gql(`query($n: String!) { ${field} }`, { n: nul });
       noInternalError(res);
       expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['UNKNOWN_DATASET']);

@@ -69,7 +69,7 @@ describe('the Khan example: two editors add different children to one list', () 
     expect(vs[1]!.changed).toEqual({ children: ['intro', addA.value] });
     expect(vs[2]!.changed).toEqual({ children: ['intro', addA.value, addB.value] });
     expect(vs.map((v) => v.changeId)).toEqual([vs[0]!.changeId, a.changeId, b.changeId]);
-    expect(await t.gql(`query($ds: String!) { conflicts(dataset: $ds) { id } }`, { ds }).then((r) => r.data.conflicts)).toEqual([]);
+    expect(await t.gql(`query($ds: String!) { conflicts(dataset: $ds) { nodes { id } } }`, { ds }).then((r) => r.data.conflicts.nodes)).toEqual([]);
   });
 
   it('concurrently (two requests at once) on the same baseVersion: both survive in either order, no conflict', async () => {
@@ -120,7 +120,7 @@ describe('overwrites conflict HARD; merges do not', () => {
     // Applied on the current state: the second editor's value is current, the conflict flagged.
     expect(e).toMatchObject({ version: 3, conflict: 'HARD', data: { title: 'Basic algebra', children: ['intro'] } });
     expect(e.versions[2]).toMatchObject({ conflict: 'HARD', conflictingProperties: ['title'], resolved: false });
-    const conflicts = (await t.gql(`query($ds: String!) { conflicts(dataset: $ds) { id conflict } }`, { ds })).data.conflicts;
+    const conflicts = (await t.gql(`query($ds: String!) { conflicts(dataset: $ds) { nodes { id conflict } } }`, { ds })).data.conflicts.nodes;
     expect(conflicts).toEqual([{ id, conflict: 'HARD' }]);
   });
 

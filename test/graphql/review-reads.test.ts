@@ -80,10 +80,10 @@ describe('rejectedChanges', () => {
 
 describe('a read naming a dataset that does not exist', () => {
   const READS: [string, string][] = [
-    ['conflicts', 'query($ds: String!) { conflicts(dataset: $ds) { id } }'],
+    ['conflicts', 'query($ds: String!) { conflicts(dataset: $ds) { nodes { id } } }'],
     ['conflictInbox', 'query($ds: String!) { conflictInbox(dataset: $ds) { nodes { id } } }'],
     ['entities', 'query($ds: String!) { entities(dataset: $ds) { nodes { id } } }'],
-    ['heldChanges', 'query($ds: String!) { heldChanges(dataset: $ds) { changeId } }'],
+    ['heldChanges', 'query($ds: String!) { heldChanges(dataset: $ds) { nodes { changeId } } }'],
     ['rejectedChanges', 'query($ds: String!) { rejectedChanges(dataset: $ds) { nodes { id } } }'],
   ];
   it.each(READS)('%s: UNKNOWN_DATASET (a typo is not "nothing to do"); a restricted token still gets FORBIDDEN first', async (field, query) => {
@@ -278,7 +278,7 @@ describe('HeldChange.step and waitsForStep', () => {
     const onTrunk = offlineRun(ds, id, 1).update(3, { height: 3 });
     const offlineCreate = offlineRun(ds, randomUUID(), null).update(1, { height: 1 });
     await o.submit(onTrunk, offlineCreate);
-    const held = ok(await t.gql(`query($ds: String!) { heldChanges(dataset: $ds) { changeId baseVersion waitsFor step waitsForStep } }`, { ds })).heldChanges;
+    const held = ok(await t.gql(`query($ds: String!) { heldChanges(dataset: $ds) { nodes { changeId baseVersion waitsFor step waitsForStep } } }`, { ds })).heldChanges.nodes;
     expect(held).toEqual([
       { changeId: onTrunk.id, baseVersion: 3, waitsFor: 2, step: 3, waitsForStep: 2 },
       { changeId: offlineCreate.id, baseVersion: 1, waitsFor: 0, step: 2, waitsForStep: 1 },

@@ -52,7 +52,7 @@ async function history(id: string) {
 }
 
 async function held(entityId: string): Promise<[string, string | null][]> {
-  const rows = ok(await t.gqlAs(secrets.admin, `query($e: ID!) { heldChanges(entityId: $e) { changeId deviceId } }`, { e: entityId })).heldChanges;
+  const rows = ok(await t.gqlAs(secrets.admin, `query($e: ID!) { heldChanges(entityId: $e) { nodes { changeId deviceId } } }`, { e: entityId })).heldChanges.nodes;
   return rows.map((h: { changeId: string; deviceId: string | null }) => [h.changeId, h.deviceId]);
 }
 

@@ -38,6 +38,8 @@ export interface TestAppOptions {
   corsOrigins?: readonly string[];
   /** Webhook delivery settings (server defaults when absent). */
   webhooks?: AppOptions['webhooks'];
+  /** Connection caps and timeouts (server defaults when absent). */
+  connections?: AppOptions['connections'];
 }
 
 async function post(url: string, headers: Record<string, string>, query: string, variables?: Record<string, unknown>): Promise<GqlResponse> {
@@ -94,6 +96,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     ...(opts.hardening ? { hardening: opts.hardening } : {}),
     ...(opts.corsOrigins ? { corsOrigins: opts.corsOrigins } : {}),
     ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
+    ...(opts.connections ? { connections: opts.connections } : {}),
   });
   const url = await app.start(0, '127.0.0.1');
   return {

@@ -281,8 +281,8 @@ export function offline(t: TestApp) {
   }
 
   async function held(filter: { dataset?: string; entityId?: string; branchId?: string } = {}): Promise<HeldRow[]> {
-    return ok(await t.gql(`query($ds: String, $e: ID, $b: ID) { heldChanges(dataset: $ds, entityId: $e, branchId: $b) { ${HELD} } }`, { ds: filter.dataset, e: filter.entityId, b: filter.branchId }))
-      .heldChanges;
+    return ok(await t.gql(`query($ds: String, $e: ID, $b: ID) { heldChanges(dataset: $ds, entityId: $e, branchId: $b, first: 500) { nodes { ${HELD} } } }`, { ds: filter.dataset, e: filter.entityId, b: filter.branchId }))
+      .heldChanges.nodes;
   }
 
   async function branch(id: string): Promise<BranchRow | null> {

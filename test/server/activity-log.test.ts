@@ -12,7 +12,9 @@ import { socketClient, spawnService, waitUntil, type Service } from '../helpers/
 
 let service: Service;
 beforeAll(async () => {
-  service = await spawnService({ DATABASE_URL: '', DATA_DIR: 'memory://', HOLD_TIMEOUT_SECONDS: '2', FLUSH_INTERVAL_SECONDS: '0.3', LOG_LEVEL: 'info' });
+  service = await spawnService({ DATABASE_URL: '', DATA_DIR: 'memory://', HOLD_TIMEOUT_SECONDS: '2', FLUSH_INTERVAL_SECONDS: '0.3', LOG_LEVEL: 'info',
+    // A webhook on loopback is refused at once and given up after a second: its FAILED line is quick to see.
+    WEBHOOK_DENY_PRIVATE: 'true', WEBHOOK_RETRY_SECONDS: '1' });
 });
 afterAll(async () => {
   await service?.stop();
@@ -128,5 +130,28 @@ describe('info lines of what happened', () => {
     ]);
     expect(logged('tokenRevoked')).toEqual([expect.objectContaining({ level: 30, tokenId: made.token.id, msg: `API token ${made.token.id} revoked` })]);
     expect(service.output()).not.toContain(made.secret);
+  });
+
+  it('a webhook delivery that spent its retry time logs one line with the webhook, the event and the last error', async () => {
+    const { dataset } = await tree();
+    const hook = (
+      await gql('mutation($d: [String!]) { createWebhook(url: "http://127.0.0.1:9/hook", datasets: $d, events: [ENTITY_CHANGED]) { ... on MutationCreateWebhookSuccess { data { secret webhook { id } } } } }', { d: [dataset] })
+    ).createWebhook.data as { secret: string; webhook: { id: string } };
+    expect(await submit({ id: randomUUID(), dataset, entityId: randomUUID(), action: 'CREATE', label: 'Elm', data: { height: 2 } })).toEqual([{ outcome: 'APPLIED', released: [] }]);
+    await waitUntil(() => logged('webhookDeliveryFailed').length, 'the delivery to fail', 30_000);
+    // Its retries said nothing; the FAILED delivery is said once, and not again while the worker polls on.
+    await new Promise((r) => setTimeout(r, 1500));
+    const lines = logged('webhookDeliveryFailed');
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 30,
+        webhookId: hook.webhook.id,
+        eventId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        attempts: expect.any(Number),
+        lastError: "the receiver's address 127.0.0.1 is not public (loopback, private, link-local…), and WEBHOOK_DENY_PRIVATE refuses it",
+      }),
+    ]);
+    expect(lines[0]!.attempts).toBeGreaterThanOrEqual(1);
+    expect(service.output()).not.toContain(hook.secret);
   });
 });

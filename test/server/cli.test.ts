@@ -101,8 +101,8 @@ describe.runIf(backend === 'pglite')('the CLI beside a running embedded server',
     expect(data(await gql(service.url, admin, SUBMIT, { c: [update] })).submitChanges.data).toEqual([{ outcome: 'HELD', version: null }]);
     const flushed = await runMain(['flush', '--older-than', '0'], env);
     expect([flushed.code, flushed.stdout, flushed.stderr]).toEqual([0, 'forced 1 held change(s), released 0 successor(s)\n', '']);
-    const READ = 'query($id: String!, $e: ID!, $ds: String) { change(id: $id) { outcome version } entity(id: $e) { version data } heldChanges(dataset: $ds) { changeId } }';
-    const forced = { change: { outcome: 'APPLIED', version: 2 }, entity: { version: 2, data: { n: 3 } }, heldChanges: [] };
+    const READ = 'query($id: String!, $e: ID!, $ds: String) { change(id: $id) { outcome version } entity(id: $e) { version data } heldChanges(dataset: $ds) { nodes { changeId } } }';
+    const forced = { change: { outcome: 'APPLIED', version: 2 }, entity: { version: 2, data: { n: 3 } }, heldChanges: { nodes: [] } };
     expect(data(await gql(service.url, admin, READ, { id: update.id, e: entityId, ds }))).toEqual(forced);
 
     // token list, through the server: both tokens as they now are.

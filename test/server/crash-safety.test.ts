@@ -22,7 +22,7 @@ const SUBMIT = `mutation($c: [ChangeInput!]!) { submitChanges(changes: $c) {
   __typename ... on MutationSubmitChangesSuccess { data { ${RUN_RESULT} } } ... on DomainError { code message } } }`;
 const ENTITY = `query($id: ID!) { entity(id: $id) { id label version data versions { version changeId data } } }`;
 const CHANGE = `query($id: String!) { change(id: $id) { id outcome version entityId } }`;
-const HELD = `query($ds: String) { heldChanges(dataset: $ds) { changeId entityId waitsFor } }`;
+const HELD = `query($ds: String) { heldChanges(dataset: $ds, first: 500) { nodes { changeId entityId waitsFor } } }`;
 const PROPS = ['n', 'note', 'round'];
 
 async function post<T = any>(url: string, query: string, variables: Record<string, unknown> = {}): Promise<GqlResponse<T>> {
@@ -126,7 +126,7 @@ describe.each(backends)('kill -9 of the service on %s', (kind) => {
         expect(data(await post(url, CHANGE, { id: v.changeId })).change).toEqual({ id: v.changeId, outcome: 'APPLIED', version: v.version, entityId: id });
       }
     }
-    const backlog: { changeId: string; entityId: string }[] = data(await post(url, HELD, { ds: dataset })).heldChanges;
+    const backlog: { changeId: string; entityId: string }[] = data(await post(url, HELD, { ds: dataset })).heldChanges.nodes;
     expect(new Map(backlog.map((h) => [h.changeId, h.entityId]))).toEqual(held);
     for (const [changeId, entityId] of held) {
       expect(data(await post(url, CHANGE, { id: changeId })).change).toEqual({ id: changeId, outcome: 'HELD', version: null, entityId });

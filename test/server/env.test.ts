@@ -38,7 +38,7 @@ async function heldChange(url: string): Promise<{ dataset: string; entityId: str
   return { dataset, entityId, changeId: update.id };
 }
 
-const HELD = 'query($ds: String) { heldChanges(dataset: $ds) { changeId heldSince forceAfter } }';
+const HELD = 'query($ds: String) { heldChanges(dataset: $ds, first: 1) { nodes { changeId heldSince forceAfter } } }';
 
 describe('limits, the hold timeout and the metrics token from the environment', () => {
   let service: Service;
@@ -75,16 +75,16 @@ describe('limits, the hold timeout and the metrics token from the environment', 
   it('MAX_QUERY_TOKENS and MAX_QUERY_COST: documents far inside the defaults are refused', async () => {
     // 65 tokens (the default allows 2000).
     expect(refusal(await post(service.url, `{ viewer { ${'role '.repeat(60)}} }`))).toEqual([{ code: 'TOO_MANY_TOKENS', message: 'tokens limit of 60 exceeded' }]);
-    // Each list counts 10 times its fields: 31 answers, twice of it costs 62 (the default allows 600,000).
-    const held = '(dataset: "none_here") { changeId heldSince forceAfter }';
+    // A page of one: the connection 1 × (its nodes, 10 × 3 fields, +1) + 1 = 32; twice of it costs 64 (the default allows 600,000).
+    const held = '(dataset: "none_here", first: 1) { nodes { changeId heldSince forceAfter } }';
     // Priced under the limit, so it runs (and answers that the dataset does not exist).
     expect(refusal(await post(service.url, `{ heldChanges${held} }`))).toEqual([{ code: 'UNKNOWN_DATASET', message: 'no dataset named "none_here"' }]);
-    expect(refusal(await post(service.url, `{ a: heldChanges${held} b: heldChanges${held} }`))).toEqual([{ code: 'QUERY_TOO_COMPLEX', message: 'query cost limit of 40 exceeded (found 62)' }]);
+    expect(refusal(await post(service.url, `{ a: heldChanges${held} b: heldChanges${held} }`))).toEqual([{ code: 'QUERY_TOO_COMPLEX', message: 'query cost limit of 40 exceeded (found 64)' }]);
   });
 
   it('HOLD_TIMEOUT_SECONDS: a held change is due two hours after it was held', async () => {
     const { dataset, changeId } = await heldChange(service.url);
-    const [row] = data(await post(service.url, HELD, { ds: dataset })).heldChanges;
+    const [row] = data(await post(service.url, HELD, { ds: dataset })).heldChanges.nodes;
     expect(row.changeId).toBe(changeId);
     expect(Date.parse(row.forceAfter) - Date.parse(row.heldSince)).toBe(7200 * 1000);
   });
@@ -112,7 +112,7 @@ describe('the periodic flusher of the real service (FLUSH_INTERVAL_SECONDS, HOLD
 
   it('forces a held change once it has waited the hold timeout, with no one asking', async () => {
     const { dataset, entityId, changeId } = await heldChange(service.url);
-    const [row] = data(await post(service.url, HELD, { ds: dataset })).heldChanges;
+    const [row] = data(await post(service.url, HELD, { ds: dataset })).heldChanges.nodes;
     expect(Date.parse(row.forceAfter) - Date.parse(row.heldSince)).toBe(1000);
     // The defaults (every 30 s, after 300 s) would not get here within the wait.
     const ENTITY = 'query($e: ID!) { entity(id: $e) { version data versions { version changeId source createdAt } } }';
@@ -125,7 +125,7 @@ describe('the periodic flusher of the real service (FLUSH_INTERVAL_SECONDS, HOLD
     expect([forced.changeId, forced.source]).toEqual([changeId, 'FORCED']);
     // Not before it was due.
     expect(Date.parse(forced.createdAt)).toBeGreaterThanOrEqual(Date.parse(row.forceAfter));
-    expect(data(await post(service.url, HELD, { ds: dataset })).heldChanges).toEqual([]);
+    expect(data(await post(service.url, HELD, { ds: dataset })).heldChanges.nodes).toEqual([]);
     const metrics = await (await fetch(service.url.replace('/graphql', '/metrics'))).text();
     expect(metrics).toMatch(/^entity_sync_backlog_forced_changes_total\{trigger="periodic"\} 1$/m);
   });

@@ -35,7 +35,7 @@ afterAll(async () => {
 async function stored() {
   return ok(
     await t.gql(
-      `query($ds: String!) { entities(dataset: $ds, includeDeleted: true) { nodes { id label data version versions { version changeId } } } heldChanges(dataset: $ds) { changeId } }`,
+      `query($ds: String!) { entities(dataset: $ds, includeDeleted: true) { nodes { id label data version versions { version changeId } } } heldChanges(dataset: $ds, first: 500) { nodes { changeId } } }`,
       { ds },
     ),
   );

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { inSubset, type Subset } from '../../src/core/subsets.js';
+import { resolveConflict, restoreEntity } from '../../src/sync/resolve-conflict.js';
 import { useSyncContext, type SyncContext } from '../helpers/sync-context.js';
 import { expectNoRepeats, newDevice, type Device } from '../helpers/subset-device.js';
 
 /**
  * Model-based test of subsets (issue 20): random online creates, edits and deletes by others,
- * edits and creates by the device itself, reassignments of its token, and pulls of pages of random
+ * edits and creates by the device itself, a reviewer's resolves with values and restores,
+ * reassignments of its token, and pulls of pages of random
  * sizes, against src/sync on the back end DATABASE_URL picks. The model is what the rules say:
  * which entities exist with which properties, the token's rules now, and which entities its token
  * could ever see. Every answer to the device's own writes must be the model's; whenever it has
@@ -115,6 +117,38 @@ class DeviceWrite implements Cmd {
   toString = () => `device ${this.pick === null ? 'create' : `update(#${this.pick})`}(${this.district}, ${this.status})`;
 }
 
+const ADMIN = { tokenId: null, role: 'admin' as const, deviceId: null, datasets: null, subset: null };
+
+/**
+ * A reviewer's version: a deleted entity is restored; another is put in conflict (two updates of
+ * its status from one version) and resolved with a chosen district.
+ */
+class Review implements Cmd {
+  constructor(readonly pick: number, readonly district: string) {}
+  check = (m: Model) => m.entities.size > 0;
+  async run(m: Model, r: Real) {
+    const id = r.ids[this.pick % r.ids.length]!;
+    const e = m.entities.get(id)!;
+    const base = (await r.ctx.entity(id))!.version;
+    if (e.deleted) {
+      await restoreEntity(r.ctx.db, ADMIN, { entityId: id, version: base });
+      e.deleted = false;
+      look(m);
+      return;
+    }
+    for (const status of ['open', 'closed']) {
+      const [res] = await r.ctx.submit({ dataset: r.dataset, entityId: id, action: 'UPDATE', baseVersion: base, data: { status } });
+      expect(res!.outcome).toBe('APPLIED');
+      e.status = status;
+      look(m);
+    }
+    await resolveConflict(r.ctx.db, ADMIN, { entityId: id, version: base + 2, values: { district: this.district } });
+    e.district = this.district;
+    look(m);
+  }
+  toString = () => `review(#${this.pick}, ${this.district})`;
+}
+
 class Reassign implements Cmd {
   constructor(readonly rules: Subset) {}
   check = () => true;
@@ -151,6 +185,7 @@ const commandArbs = [
   // Twice as likely as the others: the write rules are what the device meets most.
   fc.tuple(fc.option(fc.nat(20), { freq: 4 }), districtArb, statusArb).map(([p, d, s]) => new DeviceWrite(p, d, s)),
   fc.tuple(fc.nat(20), districtArb, statusArb).map(([p, d, s]) => new DeviceWrite(p, d, s)),
+  fc.tuple(fc.nat(20), districtArb).map(([p, d]) => new Review(p, d)),
   rulesArb.map((rules) => new Reassign(rules)),
   fc.integer({ min: 1, max: 4 }).map((l) => new PullPage(l)),
   fc.integer({ min: 1, max: 5 }).map((l) => new Sync(l)),
@@ -159,7 +194,7 @@ const commandArbs = [
 describe('subsets against the model', () => {
   const ctx = useSyncContext();
 
-  it(`${NUM_RUNS} random sequences of edits, device writes, reassignments and pulls: the device holds exactly the server's share`, async () => {
+  it(`${NUM_RUNS} random sequences of edits, device writes, reviews, reassignments and pulls: the device holds exactly the server's share`, async () => {
     await fc.assert(
       fc.asyncProperty(rulesArb, fc.commands(commandArbs, { maxCommands: 30 }), async (start, cmds) => {
         const dataset = await ctx.newDataset(['district', 'status']);

@@ -3,7 +3,7 @@ import { SyncError } from './errors.js';
 import type { GraphQLResponse } from './http.js';
 import { applyPull, applyResults, type Emit } from './reconcile.js';
 import type { Transport } from './transport.js';
-import type { ChangeResult, ClientState, PullPage } from './types.js';
+import type { ChangeResult, ClientState, PullPage, SubsetRule } from './types.js';
 
 /**
  * The two halves of a sync: push the outbox in batches, pull every dataset since its cursor.
@@ -82,9 +82,12 @@ export function createExchange(o: ExchangeOptions) {
           }
           throw error;
         }
+        // The token's subset as the server has it now (an admin may have reassigned the device).
+        const viewer = res.data?.viewer as { subset?: SubsetRule[] | null } | undefined;
+        if (viewer) state.subset = viewer.subset ?? null;
         applyPull(state, dataset, page, emit);
         await persist();
-        pulled += page.versions.length;
+        pulled += page.versions.length + (page.entered?.length ?? 0);
         if (!page.hasMore) break;
       }
     }

@@ -75,6 +75,8 @@ export function queueCreate(state: ClientState, deviceId: string, dataset: strin
 /** Queues an update or delete of an entity the client pulled or created. */
 export function queueEdit(state: ClientState, deviceId: string, ref: string, edit: { action: 'UPDATE' | 'DELETE'; data?: PropertyValues; operations?: OperationInput[] }): WireChange {
   const key = entityKey(state, ref);
+  // The admin's decision stands: a device edits what is in its share (what it sent before stays sent).
+  if (state.outside?.[key]) throw new Error(`entity "${ref}" left this device's subset`);
   const known = key.startsWith('local:') ? undefined : state.entities[key];
   let run = state.runs[key];
   if (!run) {

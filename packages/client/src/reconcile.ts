@@ -1,4 +1,4 @@
-import { entityKey, mapLocalId } from './outbox.js';
+import { entityKey, entryIsAbout, mapLocalId } from './outbox.js';
 import type { ChangeResult, ClientState, PullPage, SyncEvents } from './types.js';
 
 /**
@@ -67,17 +67,25 @@ function applyResult(state: ClientState, r: ChangeResult, emit: Emit, retryAt: R
 }
 
 /**
- * Applies a pulled page: the new server states, this device's local-id mappings, and the end
- * of the open run of every entity it brings (the next local edit begins a new run on the
- * pulled version). Changes whose versions arrive leave the outbox; held ones are reported
- * applied then.
+ * Applies a pulled page: the new server states (`versions`, then `entered`: each a full state, the
+ * highest version of an entity kept), this device's local-id mappings, and the end of the open
+ * run of every entity it brings (the next local edit begins a new run on the pulled version).
+ * Changes whose versions arrive leave the outbox; held ones are reported applied then.
+ *
+ * A token with a subset (DESIGN "Subsets"): an entity in `left` is outside the device's share
+ * from then on, never shown; a later version of a later page brings it back. Once the pull is
+ * complete (`hasMore` false), every entity still outside is dropped, unless a change of the
+ * device's own to it still waits for an answer (it is sent, and answered, as usual: no offline
+ * edit is lost to a reassignment); such an entity is dropped by the first complete pull after
+ * its changes are answered, if it is still outside then.
  */
 export function applyPull(state: ClientState, dataset: string, page: PullPage, emit: Emit): void {
   for (const m of page.localIds) mapLocalId(state, m.localId, m.entityId);
   const touched = new Set<string>();
-  for (const v of page.versions) {
+  for (const v of [...page.versions, ...(page.entered ?? [])]) {
     const id = v.entityId;
     touched.add(id);
+    if (state.outside) delete state.outside[id];
     const known = state.entities[id];
     if (!known || known.version < v.version) {
       state.entities[id] = { dataset, label: v.label, data: v.data, version: v.version, deleted: v.deleted };
@@ -99,5 +107,28 @@ export function applyPull(state: ClientState, dataset: string, page: PullPage, e
     return !known || known.version < e.version;
   });
   for (const id of touched) delete state.runs[id];
+  // The page's last word on an entity: it left after the versions above.
+  for (const id of page.left ?? []) (state.outside ??= {})[id] = true;
   state.cursors[dataset] = page.cursor;
+  if (!page.hasMore) dropOutside(state, dataset, emit);
+}
+
+/**
+ * Drops the entities of a dataset that are outside the device's share and have no change of its
+ * own waiting for an answer (status `pending`): their pulled state, their run, and their answered
+ * changes (applied or held: the server keeps those; the device no longer sees their fate).
+ */
+export function dropOutside(state: ClientState, dataset: string, emit: Emit): void {
+  for (const id of Object.keys(state.outside ?? {})) {
+    const known = state.entities[id];
+    const mine = state.outbox.filter((e) => entryIsAbout(state, e, id));
+    const entryDataset = known?.dataset ?? mine[0]?.change.dataset;
+    if (entryDataset !== undefined && entryDataset !== dataset) continue;
+    if (mine.some((e) => e.status === 'pending')) continue;
+    delete state.entities[id];
+    delete state.runs[id];
+    delete state.outside![id];
+    state.outbox = state.outbox.filter((e) => !mine.includes(e));
+    if (known || mine.length > 0) emit('left', { entityId: id, dataset, dropped: mine.map((e) => e.change.id) });
+  }
 }

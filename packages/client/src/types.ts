@@ -60,6 +60,20 @@ export interface ClientState {
   /** This device's local ids: the minted entityId, or null while unknown. */
   localIds: Record<string, string | null>;
   outbox: OutboxEntry[];
+  /**
+   * Entities a pull said left the token's subset (an edit moved them out, or an admin reassigned
+   * the device) that the client still keeps because its own changes to them wait for an answer.
+   * Never shown; dropped at the end of the first pull after those changes are answered.
+   */
+  outside?: Record<string, true>;
+  /** The token's subset as of the last pull (`viewer.subset`): local edits that leave it are not shown. Null or absent: whole datasets. */
+  subset?: SubsetRule[] | null;
+}
+
+/** One rule of a token's subset: the entity's `property` holds one of `values`. */
+export interface SubsetRule {
+  property: string;
+  values: string[];
 }
 
 /** One submitted change's result, as the server returns it. */
@@ -94,6 +108,10 @@ export interface PullPage {
   hasMore: boolean;
   localIds: { localId: string; entityId: string }[];
   versions: PulledVersion[];
+  /** Entities that entered the token's subset by a reassignment, at their current version (older than the cursor). */
+  entered: PulledVersion[];
+  /** Entities that left the token's subset: applied after `versions` and `entered`. */
+  left: string[];
 }
 
 /** The optimistic view of an entity: last pulled server state with pending changes on top. */
@@ -123,6 +141,13 @@ export interface SyncEvents {
   /** The server refused the token (unknown or revoked): the client stops sending; make a new one with a valid token. */
   auth: { code: 'UNAUTHENTICATED'; reason: string };
   transport: { mode: TransportMode; reason: string };
+  /**
+   * An entity left this device's subset (an edit moved it out, or an admin reassigned the device)
+   * and the client dropped it, once none of its own changes to it waited for an answer any more.
+   * `dropped`: its changes the server had answered (applied or held) that left the outbox with it;
+   * the server keeps them, the device no longer sees what becomes of them.
+   */
+  left: { entityId: string; dataset: string; dropped: string[] };
   synced: { pushed: number; pulled: number; pending: number; held: number };
 }
 

@@ -1,18 +1,30 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import type { ResultOf } from 'gql.tada';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { memo, useCallback, useEffect, useId, useRef, useState } from 'react';
 import { Link } from 'wouter';
 import { request } from '../api.ts';
+import { ChangeSets } from '../components/change-sets.tsx';
+import { LiveAgo, LiveCountdown } from '../components/clock.tsx';
+import { DatasetNav } from '../components/dataset-nav.tsx';
 import { Page, QueryState } from '../components/page.tsx';
-import { Ago, duration, useNow } from '../components/time.tsx';
+import { Pager, useCursorPages } from '../components/pager.tsx';
 import { graphql } from '../graphql.ts';
 import { useSession } from '../session.tsx';
+
+export const BACKLOG_PAGE = 50;
 
 const Backlog = graphql(`
   query Backlog($dataset: String!) {
     heldChanges(dataset: $dataset) {
-      changeId entityId deviceId branchId baseVersion waitsFor heldSince forceAfter
+      changeId entityId deviceId branchId step waitsForStep heldSince forceAfter change
       entity { id label }
     }
+  }
+`);
+
+const HeldCount = graphql(`
+  query HeldCount($dataset: String!) {
+    dataset(name: $dataset) { name stats { heldChanges } }
   }
 `);
 
@@ -26,17 +38,73 @@ const ForceNow = graphql(`
   }
 `);
 
-/** Changes waiting for the step before them in their offline run, with when each will be forced. */
+type Held = ResultOf<typeof Backlog>['heldChanges'][number];
+
+/** "Step 3 of run 1a2b3c4d, waits for step 2": a run as the person who made it counts, not in base versions. */
+export const runText = (h: Pick<Held, 'step' | 'waitsForStep'>) => `step ${h.step} of the run, waits for step ${h.waitsForStep}`;
+
+/**
+ * One held change. Memoised, and its times tick on their own (components/clock.tsx): a page of
+ * rows renders once, and again only when its data changes.
+ */
+const HeldRow = memo(function HeldRow({ h, mayForce, onForce }: { h: Held; mayForce: boolean; onForce: (h: Held) => void }) {
+  const rowId = `held-${h.changeId}`;
+  return (
+    <tr>
+      <th scope="row" id={rowId}>
+        {h.entity ? <Link href={`/entities/${h.entity.id}`}>{h.entity.label}</Link> : <span>not created yet <code title={h.entityId}>{h.entityId.slice(0, 8)}</code></span>}
+      </th>
+      <td>{h.deviceId ?? <span className="muted">none named</span>}</td>
+      <td>
+        {runText(h)}
+        <div className="muted">
+          run <code title={h.branchId}>{h.branchId.slice(0, 8)}</code>
+        </div>
+      </td>
+      <td>
+        <ChangeSets payload={h.change} inRun />
+      </td>
+      <td>
+        <LiveAgo at={h.heldSince} />
+      </td>
+      <td>
+        <LiveCountdown until={h.forceAfter} due="due: the next flush forces it" />
+      </td>
+      {mayForce && (
+        <td>
+          <button type="button" onClick={() => onForce(h)} aria-describedby={rowId}>
+            Force now
+          </button>
+        </td>
+      )}
+    </tr>
+  );
+});
+
+/** Changes waiting for the step before them in their offline run, a page at a time, with what each would set and when it will be forced. */
 export function BacklogView({ dataset }: { dataset: string }) {
   const { token, isAdmin } = useSession();
   const queryClient = useQueryClient();
-  const now = useNow(1000);
   const [outcome, setOutcome] = useState<string | null>(null);
-  const backlog = useQuery({ queryKey: ['dataset', dataset, 'backlog'], queryFn: () => request(token, Backlog, { dataset }) });
+  const [confirming, setConfirming] = useState<Held | null>(null);
+  const dialog = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  const pages = useCursorPages();
+  const backlog = useQuery({
+    queryKey: ['dataset', dataset, 'backlog'],
+    queryFn: () => request(token, Backlog, { dataset }),
+    placeholderData: keepPreviousData,
+  });
+  const count = useQuery({ queryKey: ['dataset', dataset, 'held-count'], queryFn: () => request(token, HeldCount, { dataset }) });
+  useEffect(() => {
+    if (confirming) dialog.current?.showModal();
+    else dialog.current?.close();
+  }, [confirming]);
   const force = useMutation({
     mutationFn: (changeId: string) => request(token, ForceNow, { changeId }),
     onSuccess: (data, changeId) => {
       const r = data.flushBacklog[0];
+      setConfirming(null);
       if (!r) setOutcome(`Change ${changeId.slice(0, 8)} was no longer held: it was applied meanwhile.`);
       else if (r.outcome === 'APPLIED') setOutcome(`Forced: change ${changeId.slice(0, 8)} is now version ${r.version}${r.released.length > 0 ? `, and ${r.released.length} step(s) after it were released` : ''}.`);
       else setOutcome(`Change ${changeId.slice(0, 8)} could not be applied: ${r.error?.message ?? r.outcome}.`);
@@ -44,9 +112,22 @@ export function BacklogView({ dataset }: { dataset: string }) {
       void queryClient.invalidateQueries({ queryKey: ['overview'] });
     },
   });
-  const held = backlog.data?.heldChanges ?? [];
+  const resetForce = force.reset;
+  // Stable, so the memoised rows do not re-render when the mutation's state changes.
+  const onForce = useCallback(
+    (h: Held) => {
+      resetForce();
+      setConfirming(h);
+    },
+    [resetForce],
+  );
+  const all = backlog.data?.heldChanges ?? [];
+  const start = (pages.page - 1) * BACKLOG_PAGE;
+  const held = all.slice(start, start + BACKLOG_PAGE);
+  const total = count.data?.dataset?.stats?.heldChanges ?? all.length;
   return (
     <Page title={`Held backlog: ${dataset}`} crumbs={<Link href="/">Datasets</Link>}>
+      <DatasetNav dataset={dataset} />
       <p>
         A change from an offline run waits here until the step before it arrives; then it is applied (released). If that never happens, it is applied anyway when its waiting time runs out
         (forced), and marked for review.
@@ -56,11 +137,6 @@ export function BacklogView({ dataset }: { dataset: string }) {
           {outcome}
         </p>
       )}
-      {force.isError && (
-        <p role="alert" className="error">
-          {force.error.message}
-        </p>
-      )}
       {!backlog.data ? (
         <QueryState pending={backlog.isPending} error={backlog.error} what="the backlog" />
       ) : held.length === 0 ? (
@@ -68,52 +144,74 @@ export function BacklogView({ dataset }: { dataset: string }) {
           Nothing is held. Changes that arrive ahead of the step before them appear here as they come.
         </p>
       ) : (
-        <div className="table-wrap">
-          <table>
-            <caption className="visually-hidden">Held changes in {dataset}, oldest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Record</th>
-                <th scope="col">Device</th>
-                <th scope="col">Run</th>
-                <th scope="col">Waits for</th>
-                <th scope="col">Held since</th>
-                <th scope="col">Forced in</th>
-                {isAdmin && <th scope="col"><span className="visually-hidden">Action</span></th>}
-              </tr>
-            </thead>
-            <tbody>
-              {held.map((h) => {
-                const left = Date.parse(h.forceAfter) - now;
-                const rowId = `held-${h.changeId}`;
-                return (
-                  <tr key={h.changeId}>
-                    <th scope="row" id={rowId}>
-                      {h.entity ? <Link href={`/entities/${h.entity.id}`}>{h.entity.label}</Link> : <span>not created yet <code title={h.entityId}>{h.entityId.slice(0, 8)}</code></span>}
+        <>
+          <p>
+            {total.toLocaleString()} held, oldest first; {BACKLOG_PAGE} a page.
+          </p>
+          <div className="table-wrap">
+            <table aria-busy={backlog.isFetching}>
+              <caption className="visually-hidden">
+                Held changes in {dataset}, oldest first, page {pages.page}
+              </caption>
+              <thead>
+                <tr>
+                  <th scope="col">Record</th>
+                  <th scope="col">Device</th>
+                  <th scope="col">Place in its run</th>
+                  <th scope="col">What it would set</th>
+                  <th scope="col">Held since</th>
+                  <th scope="col">Forced in</th>
+                  {isAdmin && (
+                    <th scope="col">
+                      <span className="visually-hidden">Action</span>
                     </th>
-                    <td>{h.deviceId ?? <span className="muted">none named</span>}</td>
-                    <td>
-                      <code title={h.branchId}>{h.branchId.slice(0, 8)}</code>, step {h.baseVersion}
-                    </td>
-                    <td>step {h.waitsFor}</td>
-                    <td>
-                      <Ago at={h.heldSince} now={now} />
-                    </td>
-                    <td>{left > 0 ? duration(left) : <span className="tag soft">due: the next flush forces it</span>}</td>
-                    {isAdmin && (
-                      <td>
-                        <button type="button" onClick={() => force.mutate(h.changeId)} disabled={force.isPending} aria-describedby={rowId}>
-                          Force now
-                        </button>
-                      </td>
-                    )}
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+                  )}
+                </tr>
+              </thead>
+              <tbody>
+                {held.map((h) => (
+                  <HeldRow key={h.changeId} h={h} mayForce={isAdmin} onForce={onForce} />
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
       )}
+      <Pager
+        what="held changes"
+        page={pages.page}
+        hasNext={start + BACKLOG_PAGE < all.length}
+        busy={backlog.isFetching}
+        onNext={() => pages.next(String(start + BACKLOG_PAGE))}
+        onPrevious={pages.previous}
+      />
+      <dialog ref={dialog} aria-labelledby={titleId} onClose={() => setConfirming(null)}>
+        {confirming && (
+          <>
+            <h2 id={titleId}>
+              Force the change to {confirming.entity?.label ?? 'a record not created yet'} now?
+            </h2>
+            <p>
+              It is {runText(confirming)}. Forcing applies it now without step {confirming.waitsForStep}, on the record as it is; it is marked for review as a conflict, and the held steps
+              after it in the run are released.
+            </p>
+            <ChangeSets payload={confirming.change} inRun />
+            {force.isError && (
+              <p role="alert" className="error">
+                {force.error.message}
+              </p>
+            )}
+            <div className="actions">
+              <button type="button" onClick={() => force.mutate(confirming.changeId)} disabled={force.isPending}>
+                Force it now
+              </button>{' '}
+              <button type="button" className="secondary" onClick={() => setConfirming(null)}>
+                Cancel
+              </button>
+            </div>
+          </>
+        )}
+      </dialog>
     </Page>
   );
 }

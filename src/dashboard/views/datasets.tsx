@@ -54,7 +54,11 @@ function ReviewerOverview() {
             const open = s ? s.hardConflicts + s.softConflicts : 0;
             return (
               <tr key={d.name}>
-                <th scope="row">{d.name}</th>
+                <th scope="row">
+                  <Link href={`/datasets/${encodeURIComponent(d.name)}/records`} aria-label={`Records of ${d.name}`}>
+                    {d.name}
+                  </Link>
+                </th>
                 <td className="num">{s?.entities ?? '–'}</td>
                 <td>
                   <Link href={`/datasets/${encodeURIComponent(d.name)}/conflicts`} aria-label={`Conflict inbox of ${d.name}: ${open} open`}>

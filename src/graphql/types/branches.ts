@@ -1,7 +1,9 @@
+import { GraphQLError } from 'graphql';
 import { mayUseDataset } from '../../core/auth.js';
 import { changeKey, normalizeUuid, validateName } from '../../core/validate.js';
 import { branchesById, branchesOfEntities, changesOfBranches, gapsOfBranches, type Branch, type BranchChange, type PositionRange } from '../../sync/branches.js';
 import { flushBacklog } from '../../sync/flush-backlog.js';
+import { heldSinceKeyOf, isTimeKeyCursor } from '../../sync/page-keys.js';
 import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
 import { reach } from '../reach.js';
@@ -35,6 +37,16 @@ const MAX_CHANGES_PAGE = 1000;
 const page = (limit: number | null | undefined, fallback: number, max: number) => Math.min(Math.max(limit ?? fallback, 1), max);
 /** A run is its id in its dataset. */
 const runKey = (b: Branch) => `${b.dataset}/${b.id}`;
+/** The backlog is paged: a reviewer's page of it, and what is selected under each, is bounded. */
+export const HELD_PAGE = 50;
+export const MAX_HELD_PAGE = 500;
+
+/** Backlog cursors are the plugin's encoding of (heldSince to the microsecond, changeId); a tampered one would reach SQL. */
+function checkHeldCursor(cursor: string | null | undefined): void {
+  if (cursor != null && !isTimeKeyCursor(cursor, (id) => id.length > 0 && id.length <= 200)) {
+    throw new GraphQLError(`Invalid cursor "${cursor.slice(0, 60)}"`, { extensions: { code: 'INVALID_CURSOR' } });
+  }
+}
 
 const BranchRef = builder.objectRef<Branch>('Branch').implement({
   description: 'An offline run: the changes one client made to one entity while offline, as the server has them. Reviewers and admins only.',
@@ -126,18 +138,24 @@ builder.queryFields((t) => ({
       return branchId ? (await branchesById(ctx.db, [branchId], (name) => mayUseDataset(ctx.principal, name)))[0]! : null;
     },
   }),
-  heldChanges: t.drizzleField({
-    type: ['heldChanges'],
-    description: 'The backlog, oldest first, filtered by any of dataset, entity and branch. UNKNOWN_DATASET for a dataset that does not exist.',
+  heldChanges: t.drizzleConnection({
+    type: 'heldChanges',
+    description: `The backlog, oldest first (by heldSince, then changeId), filtered by any of dataset, entity and branch; paged with first/after or last/before (at most ${MAX_HELD_PAGE}, default ${HELD_PAGE}). UNKNOWN_DATASET for a dataset that does not exist. Its size is Dataset.stats.heldChanges.`,
     args: {
       dataset: t.arg.string({ description: "Only this dataset's held changes (without it: every dataset's, for tokens that may use all)." }),
       entityId: t.arg.id({ description: "Only this entity's." }),
       branchId: t.arg.id({ description: "Only this run's." }),
     },
+    defaultSize: HELD_PAGE,
+    maxSize: MAX_HELD_PAGE,
+    // edges and nodes are lists (×10 each by default): the page size over 10 makes the estimate the page.
+    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? HELD_PAGE, MAX_HELD_PAGE) / 10) }),
     // Without a dataset filter the backlog spans every dataset.
     authScopes: (_root, args) => ({ $all: args.dataset != null ? { reviewer: true, dataset: args.dataset } : { reviewer: true, allDatasets: true } }),
     ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {
+      checkHeldCursor(args.after);
+      checkHeldCursor(args.before);
       const entityId = normalizeUuid(args.entityId);
       const branchId = normalizeUuid(args.branchId);
       if (args.dataset != null) await knownDataset(ctx, args.dataset);
@@ -146,11 +164,14 @@ builder.queryFields((t) => ({
       return ctx.db.query.heldChanges.findMany(
         query({
           where: { ...(args.dataset ? { datasetName: args.dataset } : {}), ...(entityId ? { entityId } : {}), ...(branchId ? { branchId } : {}) },
-          orderBy: { heldSince: 'asc', changeId: 'asc' },
+          extras: { heldSinceKey: heldSinceKeyOf },
+          orderBy: { heldSinceKey: 'asc', changeId: 'asc' },
         }),
       );
     },
-  }),
+  },
+  { description: 'A page of the backlog, oldest first.' },
+  { description: 'One held change, with its cursor.' }),
 }));
 
 builder.mutationFields((t) => ({

@@ -7,6 +7,7 @@ import { knownDataset } from '../known-dataset.js';
 import { PropertyFilterInput, recordFilters } from '../record-filters.js';
 import { ENTITY_DATASET, reach, reachedOrRefused } from '../reach.js';
 import { inSubsetWhere } from '../subset-filter.js';
+import { isTimeKeyCursor, updatedAtKeyOf } from '../../sync/page-keys.js';
 import { OperationRef } from './operations.js';
 import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
 
@@ -18,6 +19,17 @@ function checkCursor(cursor: string | null | undefined): void {
   if (cursor == null) return;
   const decoded = Buffer.from(cursor, 'base64').toString('utf8');
   if (!decoded.startsWith('DC:S:') || !isUuid(decoded.slice(5))) {
+    throw new GraphQLError(`Invalid cursor "${cursor.slice(0, 60)}"`, { extensions: { code: 'INVALID_CURSOR' } });
+  }
+}
+
+/** The conflicts list is paged like the inbox: one page, and what is selected under it, is bounded. */
+const CONFLICTS_PAGE = 50;
+const MAX_CONFLICTS_PAGE = 500;
+
+/** Its cursors are the plugin's encoding of (updatedAt to the microsecond, id); a tampered one would reach SQL. */
+function checkTimeCursor(cursor: string | null | undefined): void {
+  if (cursor != null && !isTimeKeyCursor(cursor, isUuid)) {
     throw new GraphQLError(`Invalid cursor "${cursor.slice(0, 60)}"`, { extensions: { code: 'INVALID_CURSOR' } });
   }
 }
@@ -150,15 +162,25 @@ builder.queryFields((t) => ({
       return where ? ctx.db.query.entities.findMany(query({ where, orderBy: { id: 'asc' } })) : [];
     },
   }),
-  conflicts: t.drizzleField({
-    type: ['entities'],
-    description: 'Entities of a dataset with an unresolved conflict. UNKNOWN_DATASET for a dataset that does not exist.',
+  conflicts: t.drizzleConnection({
+    type: 'entities',
+    description: `Entities of a dataset with an unresolved conflict, the longest unchanged first (by updatedAt, then id); paged with first/after or last/before (at most ${MAX_CONFLICTS_PAGE}, default ${CONFLICTS_PAGE}). UNKNOWN_DATASET for a dataset that does not exist.`,
     args: { dataset: t.arg.string({ required: true, description: 'The dataset.' }) },
+    defaultSize: CONFLICTS_PAGE,
+    maxSize: MAX_CONFLICTS_PAGE,
+    // As for `entities`: edges and nodes are lists (×10 each by default), so the page size over 10.
+    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? CONFLICTS_PAGE, MAX_CONFLICTS_PAGE) / 10) }),
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
     ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {
+      checkTimeCursor(args.after);
+      checkTimeCursor(args.before);
       await knownDataset(ctx, args.dataset);
-      return ctx.db.query.entities.findMany(query({ where: { dataset: { name: args.dataset }, conflict: { isNotNull: true } }, orderBy: { updatedAt: 'asc' } }));
+      return ctx.db.query.entities.findMany(
+        query({ where: { dataset: { name: args.dataset }, conflict: { isNotNull: true } }, extras: { updatedAtKey: updatedAtKeyOf }, orderBy: { updatedAtKey: 'asc' } }),
+      );
     },
-  }),
+  },
+  { description: 'A page of entities in conflict, the longest unchanged first.' },
+  { description: 'One entity in conflict, with its cursor.' }),
 }));

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { useApp } from '../helpers/app.js';
+import { domain, ok } from '../helpers/domain.js';
+
+/**
+ * Issue 17 item 2: heldChanges and conflicts are pages (first/after, last/before) like the other
+ * lists of a dataset, in a stable order, so one request's work is bounded by its page size.
+ */
+const t = useApp({ flushIntervalSeconds: 0 });
+const d = domain(t);
+
+const HELD = `query($ds: String!, $first: Int, $after: String, $last: Int, $before: String) {
+  heldChanges(dataset: $ds, first: $first, after: $after, last: $last, before: $before) {
+    edges { cursor node { changeId } } pageInfo { hasNextPage hasPreviousPage endCursor startCursor } } }`;
+const CONFLICTS = `query($ds: String!, $first: Int, $after: String) {
+  conflicts(dataset: $ds, first: $first, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } }`;
+
+/** `n` offline runs' second steps, each held waiting for its first: oldest held first. */
+async function holdMany(ds: string, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  // Sent in a few batches: many share a millisecond, which the order must still keep apart.
+  for (let i = 0; i < n; i += 100) {
+    const batch = Array.from({ length: Math.min(100, n - i) }, () => ({
+      id: randomUUID(),
+      dataset: ds,
+      entityId: randomUUID(),
+      action: 'UPDATE' as const,
+      branchId: randomUUID(),
+      trunkVersion: null,
+      baseVersion: 2,
+      data: { n: 1 },
+    }));
+    const r = ok(await t.gql(`mutation($c: [ChangeInput!]!) { submitChanges(changes: $c) { ... on MutationSubmitChangesSuccess { data { changeId outcome } } } }`, { c: batch }));
+    expect(r.submitChanges.data.map((x: { outcome: string }) => x.outcome)).toEqual(batch.map(() => 'HELD'));
+    ids.push(...batch.map((c) => c.id));
+  }
+  return ids;
+}
+
+describe('heldChanges is paged', () => {
+  it('default page of 50, oldest first; every change once over the pages, backwards too', async () => {
+    const ds = await d.createDataset(['n']);
+    await holdMany(ds, 120);
+    const all = ok(await t.gql(`query($ds: String!) { heldChanges(dataset: $ds, first: 500) { nodes { changeId heldSince } } }`, { ds })).heldChanges.nodes as {
+      changeId: string;
+      heldSince: string;
+    }[];
+    expect(all).toHaveLength(120);
+    // Oldest first (to the microsecond: the API shows milliseconds), each once.
+    expect(all.map((h) => h.heldSince)).toEqual(all.map((h) => h.heldSince).sort());
+    expect(new Set(all.map((h) => h.changeId)).size).toBe(120);
+
+    const first = ok(await t.gql(HELD, { ds })).heldChanges;
+    expect(first.edges).toHaveLength(50);
+    expect(first.pageInfo.hasNextPage).toBe(true);
+    const seen: string[] = first.edges.map((e: { node: { changeId: string } }) => e.node.changeId);
+    let after = first.pageInfo.endCursor;
+    for (;;) {
+      const page = ok(await t.gql(HELD, { ds, first: 50, after })).heldChanges;
+      seen.push(...page.edges.map((e: { node: { changeId: string } }) => e.node.changeId));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(seen).toEqual(all.map((h) => h.changeId));
+    // Backwards from the end: the newest 20.
+    const last = ok(await t.gql(HELD, { ds, last: 20 })).heldChanges;
+    expect(last.edges.map((e: { node: { changeId: string } }) => e.node.changeId)).toEqual(all.slice(-20).map((h) => h.changeId));
+  });
+
+  it('a tampered cursor is INVALID_CURSOR', async () => {
+    const ds = await d.createDataset(['n']);
+    for (const cursor of ['nonsense', Buffer.from('DC:T:["D:1","S:x"]').toString('base64'), Buffer.from("DC:T:[\"S:2026-01-01T00:00:00.000000Z'\",1]").toString('base64')]) {
+      const res = await t.gql(HELD, { ds, after: cursor });
+      expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['INVALID_CURSOR']);
+    }
+  });
+});
+
+describe('conflicts is paged', () => {
+  it('pages of entities in conflict, each once, the longest unchanged first', async () => {
+    const ds = await d.createDataset(['n']);
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const id = await d.create(ds, `e${i}`, { n: 0 });
+      await d.update(ds, id, 1, { n: 1 });
+      const r = await d.update(ds, id, 1, { n: 2 });
+      expect(r.conflict).toBe('HARD');
+      ids.push(id);
+    }
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page: { nodes: { id: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } = ok(await t.gql(CONFLICTS, { ds, first: 3, after })).conflicts;
+      expect(page.nodes.length).toBeLessThanOrEqual(3);
+      seen.push(...page.nodes.map((n) => n.id));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(seen).toEqual(ids);
+    const res = await t.gql(CONFLICTS, { ds, after: 'bad' });
+    expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['INVALID_CURSOR']);
+  });
+});
