@@ -40,6 +40,7 @@ beforeAll(async () => {
   ids.elm = await s.d.create(DS, 'Elm by the road', { species: 'elm' });
   await s.d.remove(DS, ids.elm, 1);
   await s.heldChange(DS, ids.birch, 3);
+  expect(await s.d.update(DS, ids.oak, 6, { colour: 'red' }, { deviceId: 'tablet-5' })).toMatchObject({ outcome: 'REJECTED' });
   origin = new URL(t.url).origin;
   b = await launchBrowser(origin);
 });
@@ -125,6 +126,24 @@ const VIEWS: View[] = [
   },
   { name: 'deleted record', token: () => tokens.reviewer, hash: () => `#/entities/${ids.elm}`, heading: 'Elm by the road', ready: (p) => p.getByRole('button', { name: 'Restore' }).waitFor() },
   { name: 'held backlog', token: () => tokens.admin, hash: `#/datasets/${DS}/backlog`, heading: `Held backlog: ${DS}`, ready: (p) => p.getByRole('button', { name: 'Force now' }).waitFor() },
+  { name: 'records', token: () => tokens.reviewer, hash: `#/datasets/${DS}/records`, heading: `Records: ${DS}`, ready: (p) => p.getByRole('table', { name: `Records in ${DS}, page 1` }).waitFor() },
+  {
+    name: 'refused changes',
+    token: () => tokens.reviewer,
+    hash: `#/datasets/${DS}/rejected`,
+    heading: `Refused changes: ${DS}`,
+    ready: (p) => p.getByRole('table', { name: `Refused changes in ${DS}, newest first, page 1` }).waitFor(),
+  },
+  {
+    name: 'devices and activity charts',
+    token: () => tokens.reviewer,
+    hash: `#/datasets/${DS}/devices`,
+    heading: `Devices and activity: ${DS}`,
+    ready: async (p) => {
+      await p.getByRole('table', { name: `Devices of ${DS}, by id` }).waitFor();
+      await p.getByRole('img', { name: 'Conflicts opened and resolved per day' }).waitFor();
+    },
+  },
   { name: 'tokens', token: () => tokens.admin, hash: '#/tokens', heading: 'Tokens', ready: (p) => p.getByRole('row', { name: /tablet 7/ }).waitFor() },
   {
     name: 'webhooks',
