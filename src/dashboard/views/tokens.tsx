@@ -50,7 +50,7 @@ export function TokensView() {
                     {t.name}
                     {t.revokedAt && <span className="tag"> revoked</span>}
                   </th>
-                  <td>{t.role}</td>
+                  <td>{t.role.toLowerCase()}</td>
                   <td>{t.deviceId ?? <span className="muted">any</span>}</td>
                   <td>{t.datasets ? t.datasets.join(', ') : <span className="muted">all</span>}</td>
                   <td>{t.subset ? subsetText(t.subset) : <span className="muted">whole datasets</span>}</td>
