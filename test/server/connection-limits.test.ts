@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { useApp } from '../helpers/app.js';
+import { backend } from '../helpers/database.js';
 import { spawnService, waitUntil, within } from '../helpers/live.js';
 
 /**
@@ -103,7 +104,8 @@ describe('slowloris', () => {
   }, 60_000);
 });
 
-describe('the limits from the environment', () => {
+// A process that needs no database: run once, in the PGlite run.
+describe.runIf(backend === 'pglite')('the limits from the environment', () => {
   it('MAX_CONNECTIONS_PER_ADDRESS and HEADERS_TIMEOUT_SECONDS reach the service', async () => {
     const service = await spawnService({ DATABASE_URL: '', DATA_DIR: 'memory://', MAX_CONNECTIONS_PER_ADDRESS: '3', HEADERS_TIMEOUT_SECONDS: '1' });
     try {

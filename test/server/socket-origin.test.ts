@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { useApp } from '../helpers/app.js';
+import { backend } from '../helpers/database.js';
 import { runMain, spawnService, within, wsUrl } from '../helpers/live.js';
 
 /**
@@ -91,7 +92,8 @@ describe('anonymous access answers only requests addressed to a loopback name', 
   });
 });
 
-describe('ANONYMOUS_ROLE is loopback-only', () => {
+// Processes that need no database: run once, in the PGlite run.
+describe.runIf(backend === 'pglite')('ANONYMOUS_ROLE is loopback-only', () => {
   it('refuses to start on a non-loopback HOST, for every role', async () => {
     for (const [role, host] of [
       ['admin', '0.0.0.0'],
