@@ -9,7 +9,9 @@ import { spawnService, waitUntil, within } from '../helpers/live.js';
  * Issue 17 item 9, slowloris: 1,000 unauthenticated sockets that never finished their headers made
  * /health fail for 75 s. Connections are now capped per remote address and in total (at the total
  * cap a newcomer takes an idle connection's place), headers must come within seconds, and /health
- * keeps answering through the flood. Real sockets from several loopback addresses (127.0.0.x).
+ * keeps answering through the flood (within 10 s here, a bound for a loaded 2-core machine, not a
+ * speed claim: the flood of the issue kept it down for 75 s). Real sockets from several loopback
+ * addresses (127.0.0.x).
  */
 
 // A long headers timeout here, so that what the caps do is seen apart from it (the process test below times headers out).
@@ -82,7 +84,7 @@ describe('slowloris', () => {
     for (const s of refused) expect(s.received()).toBe('');
     expect(flood.filter((s) => !s.closed).length).toBeLessThanOrEqual(LIMITS.maxPerAddress);
     expect(flood.filter((s) => !s.closed).length).toBeGreaterThan(0);
-    expect(await within(health(port, '127.0.0.2'), 2000, '/health beside the flood')).toEqual({ status: 200, body: '{"status":"ok"}' });
+    expect(await within(health(port, '127.0.0.2'), 10_000, '/health beside the flood')).toEqual({ status: 200, body: '{"status":"ok"}' });
     await end(flood);
   }, 60_000);
 
@@ -99,7 +101,7 @@ describe('slowloris', () => {
     for (let a = 0; a < 10; a++) expect(open.filter((s) => s.socket.localAddress === `127.0.0.${10 + a}`).length).toBeLessThanOrEqual(LIMITS.maxPerAddress);
     // At the total cap a newcomer takes the place of the oldest idle connection: /health gets in, again and again.
     for (const from of ['127.0.0.100', '127.0.0.101', '127.0.0.102']) {
-      expect(await within(health(port, from), 2000, `/health from ${from} through the flood`)).toEqual({ status: 200, body: '{"status":"ok"}' });
+      expect(await within(health(port, from), 10_000, `/health from ${from} through the flood`)).toEqual({ status: 200, body: '{"status":"ok"}' });
     }
     await end(flood);
   }, 60_000);
