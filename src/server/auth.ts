@@ -59,6 +59,28 @@ function bearerOf(source: { request?: Request; connectionParams?: Record<string,
   return match ? match[1]! : '';
 }
 
+/** The Host header of an HTTP request, a socket's upgrade request or a socket operation's context. */
+function hostOf(source: { request?: Request; req?: IncomingMessage }): string | null {
+  return source.request?.headers.get('host') ?? source.req?.headers.host ?? null;
+}
+
+/**
+ * Anonymous access (ANONYMOUS_ROLE, loopback-only: main.ts) is given only to requests addressed to
+ * a loopback name. A page of another site can make the browser send requests to 127.0.0.1 under
+ * its own name (DNS rebinding: evil.example resolving to 127.0.0.1 after the page loaded); they
+ * are then same-origin for the browser, Origin checks included, but carry `Host: evil.example`.
+ */
+export function loopbackHost(host: string | null): boolean {
+  if (host === null) return false;
+  let name: string;
+  try {
+    name = new URL(`http://${host}`).hostname;
+  } catch {
+    return false;
+  }
+  return name === 'localhost' || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
 function unauthenticated(why: TokenRefusal): GraphQLError {
   return new GraphQLError(REFUSAL_MESSAGES[why], {
     extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'www-authenticate': 'Bearer' } } },
@@ -69,9 +91,9 @@ function unauthenticated(why: TokenRefusal): GraphQLError {
  * Who a request is, or why it is refused. A database that cannot be reached is a refusal too;
  * any other failure is thrown.
  */
-async function principalFor(db: Db, secret: string | null, opts: AuthOptions, cache: TokenCache): Promise<Outcome> {
+async function principalFor(db: Db, secret: string | null, opts: AuthOptions, cache: TokenCache, host: string | null): Promise<Outcome> {
   if (secret === null) {
-    return opts.anonymousRole ? { principal: { tokenId: null, role: opts.anonymousRole, deviceId: null, datasets: null, subset: null } } : { refused: 'no-token' };
+    return opts.anonymousRole && loopbackHost(host) ? { principal: { tokenId: null, role: opts.anonymousRole, deviceId: null, datasets: null, subset: null } } : { refused: 'no-token' };
   }
   if (secret === '') return { refused: 'malformed' };
   const cached = cache.get(secret);
@@ -131,7 +153,7 @@ export function authenticator(db: Db, opts: AuthOptions & { endpoint: string; on
       if (url.pathname !== opts.endpoint || request.method === 'OPTIONS') return;
       let outcome: Outcome;
       try {
-        outcome = await principalFor(db, bearerOf({ request }), opts, cache);
+        outcome = await principalFor(db, bearerOf({ request }), opts, cache, hostOf({ request }));
       } catch (error) {
         // Thrown on, it would reach the HTTP adapter, which answers 500 text/plain with the stack.
         opts.onError?.(error);
@@ -146,7 +168,7 @@ export function authenticator(db: Db, opts: AuthOptions & { endpoint: string; on
   const principal = async (initial: { request?: Request; connectionParams?: Record<string, unknown>; req?: IncomingMessage }): Promise<Principal> => {
     const known = initial.request && early.get(initial.request);
     if (known) return known;
-    const outcome = await principalFor(db, bearerOf(initial), opts, cache);
+    const outcome = await principalFor(db, bearerOf(initial), opts, cache, hostOf(initial));
     if ('principal' in outcome) return outcome.principal;
     throw outcome.refused === 'unavailable' ? serviceUnavailable() : unauthenticated(outcome.refused);
   };
@@ -155,7 +177,7 @@ export function authenticator(db: Db, opts: AuthOptions & { endpoint: string; on
     connectionParams: Record<string, unknown> | undefined;
     req: IncomingMessage;
   }): Promise<{ tokenId: string | null } | { refuse: { code: number; reason: string } }> => {
-    const outcome = await principalFor(db, bearerOf(connection), opts, cache);
+    const outcome = await principalFor(db, bearerOf(connection), opts, cache, hostOf(connection));
     return 'principal' in outcome ? { tokenId: outcome.principal.tokenId } : { refuse: SOCKET_REFUSALS[outcome.refused] };
   };
   /** A token was revoked or reassigned: its cached lookups go at once. */

@@ -1,6 +1,8 @@
+import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { useApp } from '../helpers/app.js';
+import { backend } from '../helpers/database.js';
 import { runMain, spawnService, within, wsUrl } from '../helpers/live.js';
 
 /**
@@ -22,10 +24,10 @@ type Opened = { refused: number; body: string } | { answer: any };
  * Opens a graphql-transport-ws socket with `origin` as its Origin header (none when undefined),
  * and, once acknowledged, runs MINT on it: the refusal's status and body, or the mutation's answer.
  */
-function mintThrough(url: string, origin: string | undefined): Promise<Opened> {
+function mintThrough(url: string, origin: string | undefined, host?: string): Promise<Opened> {
   return within(
     new Promise<Opened>((resolve, reject) => {
-      const ws = new WebSocket(wsUrl(url), 'graphql-transport-ws', origin === undefined ? {} : { origin });
+      const ws = new WebSocket(wsUrl(url), 'graphql-transport-ws', { ...(origin === undefined ? {} : { origin }), ...(host ? { headers: { host } } : {}) });
       ws.on('unexpected-response', (_req, res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -34,6 +36,7 @@ function mintThrough(url: string, origin: string | undefined): Promise<Opened> {
       });
       ws.on('error', reject);
       ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: {} })));
+      ws.on('close', (code, reason) => resolve({ closed: code, reason: String(reason) } as never));
       ws.on('message', (raw) => {
         const m = JSON.parse(String(raw)) as { type: string; payload?: unknown };
         if (m.type === 'connection_ack') ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: MINT } }));
@@ -66,7 +69,31 @@ describe('sockets check the page origin', () => {
   });
 });
 
-describe('ANONYMOUS_ROLE is loopback-only', () => {
+describe('anonymous access answers only requests addressed to a loopback name', () => {
+  it('a page that rebinds its own name to 127.0.0.1 (same-origin to the browser) gets no anonymous admin, over HTTP or a socket', async () => {
+    const port = new URL(t.url).port;
+    const host = `evil.example:${port}`;
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/graphql', method: 'POST', headers: { host, 'content-type': 'application/json', origin: `http://${host}` } }, (r) => {
+        let body = '';
+        r.setEncoding('utf8');
+        r.on('data', (c: string) => (body += c));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ query: MINT }));
+    });
+    expect(res.status).toBe(401);
+    expect(JSON.parse(res.body).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    // Its socket passes the Origin check (same origin as far as the browser knows) but is refused at connection_init.
+    expect(await mintThrough(t.url, `http://${host}`, host)).toEqual({ closed: 4403, reason: 'Forbidden: no API token' });
+    // The same without the rebinding: 127.0.0.1 and localhost are served anonymously.
+    expect(await mintThrough(t.url, undefined, `localhost:${port}`)).toMatchObject({ answer: { data: { createApiToken: { data: { secret: expect.any(String) } } } } });
+  });
+});
+
+// Processes that need no database: run once, in the PGlite run.
+describe.runIf(backend === 'pglite')('ANONYMOUS_ROLE is loopback-only', () => {
   it('refuses to start on a non-loopback HOST, for every role', async () => {
     for (const [role, host] of [
       ['admin', '0.0.0.0'],
