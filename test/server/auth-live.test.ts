@@ -307,7 +307,8 @@ describe('the operator: first admin token and `npm run token`', () => {
     const first = await spawnService(env);
     let adminSecret: string;
     try {
-      const match = /admin token \(shown once[^\n]*\n(est_[\w-]+)/.exec(first.output());
+      // The token and the "listening on" line may reach the pipe in either order: wait for the token.
+      const match = await waitUntil(() => /admin token \(shown once[^\n]*\n(est_[\w-]+)/.exec(first.output()), 'the admin token to be printed', 10_000).catch(() => null);
       expect(match, first.output()).not.toBeNull();
       adminSecret = match![1]!;
       expect((await post(first.url, '{ viewer { role } }')).status).toBe(401);
@@ -339,5 +340,6 @@ describe('the operator: first admin token and `npm run token`', () => {
     ]);
     await expect(tokenCommand(dir, 'create', '--role', 'boss')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--role takes one of collector, reviewer, admin') });
     await expect(tokenCommand(dir, 'revoke', randomUUID())).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('TOKEN_NOT_FOUND') });
-  }, 120_000);
+    // Two starts and five operator commands, each a process: room for a loaded 2-core machine.
+  }, 300_000);
 });
