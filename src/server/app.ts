@@ -23,6 +23,8 @@ import { createMaskError, errorResponse, tooLarge } from './errors.js';
 import { attachWebSocket, type SocketOptions } from './ws.js';
 import { staticAssets } from './static.js';
 import { activityLog } from './activity-log.js';
+import { DEFAULT_SUBSCRIPTION_LIMITS, subscriptionLimits, type SubscriptionLimits } from './subscription-limits.js';
+import { DEFAULT_REQUEST_LIMITS, requestLimiter, type RequestLimits } from './request-limits.js';
 
 export interface AppOptions {
   db: Db;
@@ -55,6 +57,10 @@ export interface AppOptions {
   dashboardDir?: string;
   /** Webhook deliveries (defaults in WEBHOOK_DEFAULTS); `deliver: false` leaves them to other instances. */
   webhooks?: Partial<WebhookOptions>;
+  /** Live subscriptions per socket and per token (defaults in subscription-limits.ts). */
+  subscriptions?: Partial<SubscriptionLimits>;
+  /** Requests in flight per token, and the body limit of one (defaults in request-limits.ts). */
+  requests?: Partial<RequestLimits>;
 }
 
 export interface WebhookOptions {
@@ -106,7 +112,9 @@ export function buildApp(opts: AppOptions): App {
   const onError = (message: string, error: unknown) => (opts.logger ? opts.logger.error({ err: error }, message) : console.error(message, error));
   const bus = opts.bus ?? createEventBus();
   const limits = opts.limits ?? DEFAULT_LIMITS;
-  const maxBodyBytes = opts.maxBodyBytes ?? limits.maxBatch * limits.maxChangeBytes;
+  const requestLimits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...opts.requests, ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}) };
+  const maxBodyBytes = requestLimits.maxBodyBytes;
+  const limiter = requestLimiter(requestLimits);
   const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? DEFAULT_HOLD_TIMEOUT_SECONDS;
   const endpoint = '/graphql';
   const auth = authenticator(opts.db, { ...opts.auth, endpoint, onError: (error) => onError('authentication failed', error) });
@@ -170,6 +178,7 @@ export function buildApp(opts: AppOptions): App {
     plugins: [
       auth.plugin,
       ...hardeningPlugins(opts.hardening),
+      subscriptionLimits({ ...DEFAULT_SUBSCRIPTION_LIMITS, ...opts.subscriptions }),
       {
         // Refuse oversized bodies before they are parsed: a clear 413, not an out-of-memory.
         onRequest({ request, endResponse, fetchAPI }) {
@@ -212,6 +221,8 @@ export function buildApp(opts: AppOptions): App {
       });
       return;
     }
+    // GraphQL requests count against their token's bound before their body is read.
+    if (!limiter.admit(req, res)) return;
     void yoga(req, res);
   });
   // Keep idle HTTP connections longer than the clients and proxies in front of us do (load

@@ -38,6 +38,10 @@ export interface TestAppOptions {
   corsOrigins?: readonly string[];
   /** Webhook delivery settings (server defaults when absent). */
   webhooks?: AppOptions['webhooks'];
+  /** Subscriptions per socket and token (server defaults when absent). */
+  subscriptions?: AppOptions['subscriptions'];
+  /** Requests in flight per token and the body limit (server defaults when absent). */
+  requests?: AppOptions['requests'];
 }
 
 async function post(url: string, headers: Record<string, string>, query: string, variables?: Record<string, unknown>): Promise<GqlResponse> {
@@ -94,6 +98,8 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     ...(opts.hardening ? { hardening: opts.hardening } : {}),
     ...(opts.corsOrigins ? { corsOrigins: opts.corsOrigins } : {}),
     ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
+    ...(opts.subscriptions ? { subscriptions: opts.subscriptions } : {}),
+    ...(opts.requests ? { requests: opts.requests } : {}),
   });
   const url = await app.start(0, '127.0.0.1');
   return {
