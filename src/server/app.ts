@@ -112,7 +112,13 @@ export function buildApp(opts: AppOptions): App {
   const onError = (message: string, error: unknown) => (opts.logger ? opts.logger.error({ err: error }, message) : console.error(message, error));
   const bus = opts.bus ?? createEventBus();
   const limits = opts.limits ?? DEFAULT_LIMITS;
-  const requestLimits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...opts.requests, ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}) };
+  // A full batch of the largest changes, when that is less than the memory bound's 4 MiB.
+  const requestLimits: RequestLimits = {
+    ...DEFAULT_REQUEST_LIMITS,
+    maxBodyBytes: Math.min(DEFAULT_REQUEST_LIMITS.maxBodyBytes, limits.maxBatch * limits.maxChangeBytes),
+    ...opts.requests,
+    ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
+  };
   const maxBodyBytes = requestLimits.maxBodyBytes;
   const limiter = requestLimiter(requestLimits);
   const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? DEFAULT_HOLD_TIMEOUT_SECONDS;

@@ -17,7 +17,7 @@ export interface RequestLimits {
 export const DEFAULT_REQUEST_LIMITS: RequestLimits = { perToken: 4, maxBodyBytes: 4 * 1024 * 1024 };
 
 /**
- * Counts a caller's requests from when they arrive to when their answer is sent, before the body
+ * Counts a caller's requests from when they arrive to when their answer begins, before the body
  * is read: one over the bound is refused 429 TOO_MANY_REQUESTS (Retry-After: 1) without reading
  * its body, and its connection closed, so a burst of large batches from one token never sits in
  * memory together. Keyed by a hash of the Authorization header (the token, valid or not), or by
@@ -45,11 +45,22 @@ export function requestLimiter(limits: RequestLimits) {
         return false;
       }
       inFlight.set(key, n + 1);
-      res.once('close', () => {
+      let counted = true;
+      const release = () => {
+        if (!counted) return;
+        counted = false;
         const left = (inFlight.get(key) ?? 1) - 1;
         if (left <= 0) inFlight.delete(key);
         else inFlight.set(key, left);
-      });
+      };
+      // Counted until its answer begins: by then its body is parsed and its work done. An event
+      // stream (SSE) begins its answer at once and lives on, bounded by the subscription limits.
+      const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+      res.writeHead = ((...args: unknown[]) => {
+        release();
+        return writeHead(...args);
+      }) as typeof res.writeHead;
+      res.once('close', release);
       return true;
     },
   };
