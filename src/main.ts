@@ -205,8 +205,16 @@ for (const [key, name] of [
   if (n !== undefined) connections[key] = n * 1000;
 }
 const limits: Limits = { ...DEFAULT_LIMITS, maxQueryComplexity: positiveInteger('MAX_QUERY_COST') ?? DEFAULT_LIMITS.maxQueryComplexity };
+// Live subscriptions per socket and per token, requests in flight per token and the body limit
+// (defaults in src/server/subscription-limits.ts and request-limits.ts).
+const perSocket = positiveInteger('MAX_SUBSCRIPTIONS_PER_SOCKET');
+const perTokenSubscriptions = positiveInteger('MAX_SUBSCRIPTIONS_PER_TOKEN');
+const perTokenRequests = positiveInteger('MAX_REQUESTS_PER_TOKEN');
+const maxBodyBytes = positiveInteger('MAX_BODY_BYTES');
 const app = buildApp({
   db: database.db,
+  subscriptions: { ...(perSocket !== undefined ? { perSocket } : {}), ...(perTokenSubscriptions !== undefined ? { perToken: perTokenSubscriptions } : {}) },
+  requests: { ...(perTokenRequests !== undefined ? { perToken: perTokenRequests } : {}), ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}) },
   bus,
   logger,
   ...(keepAliveSeconds !== undefined ? { socket: { keepAliveMs: keepAliveSeconds * 1000 } } : {}),

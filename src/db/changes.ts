@@ -53,7 +53,9 @@ export const heldChanges = snakeCase.table(
     waitsFor: integer().notNull(),
     /** The validated change, replayed when it is released or forced. */
     change: jsonb().$type<ValidChange>().notNull(),
-    heldSince: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    // Read as Postgres's text, microseconds kept: a backlog page's cursor carries it exactly (a Date
+    // would keep milliseconds, and a batch's held changes are a microsecond apart, in input order).
+    heldSince: timestamp({ withTimezone: true, mode: 'string' }).notNull().defaultNow(),
   },
   (t) => [
     // One held change per position of a run, a run being seen from its dataset (a change naming an

@@ -48,8 +48,10 @@ export const builder = new SchemaBuilder<{
   defaultFieldNullability: false,
   // Scope auth first, so no other plugin's wrapper runs before the check.
   plugins: [ScopeAuthPlugin, ComplexityPlugin, ErrorsPlugin, RelayPlugin, DataloaderPlugin, DrizzlePlugin],
-  // Each field costs 1; a list multiplies what is selected under it by its page size (set per
-  // field from its arguments), or by 10 where it has none. Checked before any resolver runs.
+  // Each field costs 1; a list multiplies what is selected under it by the most items it can
+  // hold (src/graphql/pricing.ts sets each from its arguments or its cap; 10 is only the
+  // fallback for a list that names none, and test/graphql/list-prices.test.ts finds every list).
+  // Checked before any resolver runs, and for a subscription when it is made (server/ws.ts, SSE).
   complexity: {
     defaultComplexity: 1,
     defaultListMultiplier: 10,
@@ -91,10 +93,11 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
-    nodesOnConnection: { description: 'The items of this page, in order.' },
+    nodesOnConnection: { description: 'The items of this page, in order.', complexity: { field: 1, multiplier: 1 } },
     defaultConnectionTypeOptions: { description: 'A page of a list: its items (`nodes`, or `edges` with their cursors) and where it sits (`pageInfo`).' },
     defaultEdgeTypeOptions: { description: 'One item of a page, with its cursor.' },
-    edgesFieldOptions: { description: 'The items of this page with their cursors, in order.' },
+    // A connection field is priced by its page size; its edges and nodes then count once each.
+    edgesFieldOptions: { description: 'The items of this page with their cursors, in order.', complexity: { field: 1, multiplier: 1 } },
     nodeFieldOptions: { description: 'The item.' },
     cursorFieldOptions: { description: "This item's place in the list: pass it as `after` or `before` for the items beyond it." },
     pageInfoFieldOptions: { description: 'Whether more items come before or after this page, and the cursors of its ends.' },

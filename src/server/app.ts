@@ -24,6 +24,8 @@ import { attachWebSocket, ORIGIN_REFUSAL, type SocketOptions } from './ws.js';
 import { graphiqlHeaders, staticAssets } from './static.js';
 import { DEFAULT_CONNECTION_LIMITS, limitConnections, serverTimeouts, type ConnectionLimits } from './connections.js';
 import { activityLog } from './activity-log.js';
+import { DEFAULT_SUBSCRIPTION_LIMITS, subscriptionLimits, type SubscriptionLimits } from './subscription-limits.js';
+import { DEFAULT_REQUEST_LIMITS, requestLimiter, type RequestLimits } from './request-limits.js';
 
 export interface AppOptions {
   db: Db;
@@ -58,6 +60,10 @@ export interface AppOptions {
   webhooks?: Partial<WebhookOptions>;
   /** Caps on connections and their timeouts (defaults in DEFAULT_CONNECTION_LIMITS, connections.ts). */
   connections?: Partial<ConnectionLimits>;
+  /** Live subscriptions per socket and per token (defaults in subscription-limits.ts). */
+  subscriptions?: Partial<SubscriptionLimits>;
+  /** Requests in flight per token, and the body limit of one (defaults in request-limits.ts). */
+  requests?: Partial<RequestLimits>;
 }
 
 export interface WebhookOptions {
@@ -109,7 +115,15 @@ export function buildApp(opts: AppOptions): App {
   const onError = (message: string, error: unknown) => (opts.logger ? opts.logger.error({ err: error }, message) : console.error(message, error));
   const bus = opts.bus ?? createEventBus();
   const limits = opts.limits ?? DEFAULT_LIMITS;
-  const maxBodyBytes = opts.maxBodyBytes ?? limits.maxBatch * limits.maxChangeBytes;
+  // A full batch of the largest changes, when that is less than the memory bound's 4 MiB.
+  const requestLimits: RequestLimits = {
+    ...DEFAULT_REQUEST_LIMITS,
+    maxBodyBytes: Math.min(DEFAULT_REQUEST_LIMITS.maxBodyBytes, limits.maxBatch * limits.maxChangeBytes),
+    ...opts.requests,
+    ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
+  };
+  const maxBodyBytes = requestLimits.maxBodyBytes;
+  const limiter = requestLimiter(requestLimits);
   const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? DEFAULT_HOLD_TIMEOUT_SECONDS;
   const endpoint = '/graphql';
   const auth = authenticator(opts.db, { ...opts.auth, endpoint, onError: (error) => onError('authentication failed', error) });
@@ -174,6 +188,7 @@ export function buildApp(opts: AppOptions): App {
       graphiqlHeaders(),
       auth.plugin,
       ...hardeningPlugins(opts.hardening),
+      subscriptionLimits({ ...DEFAULT_SUBSCRIPTION_LIMITS, ...opts.subscriptions }),
       {
         // Refuse oversized bodies before they are parsed: a clear 413, not an out-of-memory.
         onRequest({ request, endResponse, fetchAPI }) {
@@ -221,6 +236,8 @@ export function buildApp(opts: AppOptions): App {
       });
       return;
     }
+    // GraphQL requests count against their token's bound before their body is read.
+    if (!limiter.admit(req, res)) return;
     void yoga(req, res);
   });
   limitConnections(server, connectionLimits);

@@ -1,3 +1,4 @@
+import { fromPgTimestamp } from '../core/pg-time.js';
 import { eq, min, sql } from 'drizzle-orm';
 import { heldChanges } from '../db/changes.js';
 import type { Db } from '../db/client.js';
@@ -34,6 +35,6 @@ export async function datasetStats(db: Db, dataset: { id: string; name: string }
     hardConflicts: counts?.hardConflicts ?? 0,
     softConflicts: counts?.softConflicts ?? 0,
     heldChanges: held?.heldChanges ?? 0,
-    oldestHeldSince: held?.oldestHeldSince ?? null,
+    oldestHeldSince: held?.oldestHeldSince ? fromPgTimestamp(held.oldestHeldSince) : null,
   };
 }

@@ -40,6 +40,10 @@ export interface TestAppOptions {
   webhooks?: AppOptions['webhooks'];
   /** Connection caps and timeouts (server defaults when absent). */
   connections?: AppOptions['connections'];
+  /** Subscriptions per socket and token (server defaults when absent). */
+  subscriptions?: AppOptions['subscriptions'];
+  /** Requests in flight per token and the body limit (server defaults when absent). */
+  requests?: AppOptions['requests'];
 }
 
 async function post(url: string, headers: Record<string, string>, query: string, variables?: Record<string, unknown>): Promise<GqlResponse> {
@@ -97,6 +101,8 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     ...(opts.corsOrigins ? { corsOrigins: opts.corsOrigins } : {}),
     ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
     ...(opts.connections ? { connections: opts.connections } : {}),
+    ...(opts.subscriptions ? { subscriptions: opts.subscriptions } : {}),
+    ...(opts.requests ? { requests: opts.requests } : {}),
   });
   const url = await app.start(0, '127.0.0.1');
   return {

@@ -75,11 +75,11 @@ describe('limits, the hold timeout and the metrics token from the environment', 
   it('MAX_QUERY_TOKENS and MAX_QUERY_COST: documents far inside the defaults are refused', async () => {
     // 65 tokens (the default allows 2000).
     expect(refusal(await post(service.url, `{ viewer { ${'role '.repeat(60)}} }`))).toEqual([{ code: 'TOO_MANY_TOKENS', message: 'tokens limit of 60 exceeded' }]);
-    // A page of one: the connection 1 × (its nodes, 10 × 3 fields, +1) + 1 = 32; twice of it costs 64 (the default allows 600,000).
-    const held = '(dataset: "none_here", first: 1) { nodes { changeId heldSince forceAfter } }';
+    // A page of 6: the connection 6 × (its nodes, 3 fields + 1) + 1 = 25; twice of it costs 50 (the default allows 100,000).
+    const held = '(dataset: "none_here", first: 6) { nodes { changeId heldSince forceAfter } }';
     // Priced under the limit, so it runs (and answers that the dataset does not exist).
     expect(refusal(await post(service.url, `{ heldChanges${held} }`))).toEqual([{ code: 'UNKNOWN_DATASET', message: 'no dataset named "none_here"' }]);
-    expect(refusal(await post(service.url, `{ a: heldChanges${held} b: heldChanges${held} }`))).toEqual([{ code: 'QUERY_TOO_COMPLEX', message: 'query cost limit of 40 exceeded (found 64)' }]);
+    expect(refusal(await post(service.url, `{ a: heldChanges${held} b: heldChanges${held} }`))).toEqual([{ code: 'QUERY_TOO_COMPLEX', message: 'query cost limit of 40 exceeded (found 50)' }]);
   });
 
   it('HOLD_TIMEOUT_SECONDS: a held change is due two hours after it was held', async () => {

@@ -1,12 +1,13 @@
 import { GraphQLError } from 'graphql';
 import { mayUseDataset } from '../../core/auth.js';
+import { fromPgTimestamp, isPgTimestamp } from '../../core/pg-time.js';
 import { changeKey, normalizeUuid, validateName } from '../../core/validate.js';
 import { branchesById, branchesOfEntities, changesOfBranches, gapsOfBranches, type Branch, type BranchChange, type PositionRange } from '../../sync/branches.js';
 import { flushBacklog } from '../../sync/flush-backlog.js';
-import { heldSinceKeyOf, isTimeKeyCursor } from '../../sync/page-keys.js';
 import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
 import { reach } from '../reach.js';
+import { connectionPrice, NOMINAL_FLUSH } from '../pricing.js';
 import { ChangeResultRef } from './changes.js';
 import { Entity } from './entities.js';
 
@@ -37,13 +38,26 @@ const MAX_CHANGES_PAGE = 1000;
 const page = (limit: number | null | undefined, fallback: number, max: number) => Math.min(Math.max(limit ?? fallback, 1), max);
 /** A run is its id in its dataset. */
 const runKey = (b: Branch) => `${b.dataset}/${b.id}`;
+
+function isHeldCursor(cursor: string): boolean {
+  const decoded = Buffer.from(cursor, 'base64').toString('utf8');
+  let parts: unknown = null;
+  try {
+    parts = decoded.startsWith('DC:T:') ? JSON.parse(decoded.slice(5)) : null;
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(parts) || parts.length !== 2) return false;
+  const [at, id] = parts as unknown[];
+  return typeof at === 'string' && at.startsWith('S:') && isPgTimestamp(at.slice(2)) && typeof id === 'string' && id.startsWith('S:') && id.length > 2 && id.length <= 202;
+}
 /** The backlog is paged: a reviewer's page of it, and what is selected under each, is bounded. */
 export const HELD_PAGE = 50;
 export const MAX_HELD_PAGE = 500;
 
-/** Backlog cursors are the plugin's encoding of (heldSince to the microsecond, changeId); a tampered one would reach SQL. */
+/** Backlog cursors are the plugin's encoding of (heldSince as Postgres's text, to the microsecond, and changeId); a tampered one would reach SQL. */
 function checkHeldCursor(cursor: string | null | undefined): void {
-  if (cursor != null && !isTimeKeyCursor(cursor, (id) => id.length > 0 && id.length <= 200)) {
+  if (cursor != null && !isHeldCursor(cursor)) {
     throw new GraphQLError(`Invalid cursor "${cursor.slice(0, 60)}"`, { extensions: { code: 'INVALID_CURSOR' } });
   }
 }
@@ -98,12 +112,12 @@ export const HeldChange = builder.drizzleObject('heldChanges', {
     trunkVersion: t.exposeInt('trunkVersion', { nullable: true, description: 'The last server version its run had seen when it began (null: an offline create began it).' }),
     baseVersion: t.exposeInt('baseVersion', { description: 'The version it was made on, in its author\'s view (its position in the run).' }),
     waitsFor: t.exposeInt('waitsFor', { description: 'The client baseVersion of the predecessor it waits for.' }),
-    heldSince: t.expose('heldSince', { type: 'DateTime', description: 'Since when it waits.' }),
+    heldSince: t.field({ type: 'DateTime', description: 'Since when it waits.', select: { columns: { heldSince: true } }, resolve: (h) => fromPgTimestamp(h.heldSince) }),
     forceAfter: t.field({
       type: 'DateTime',
       description: 'When the periodic flush will apply it without its predecessor.',
       select: { columns: { heldSince: true } },
-      resolve: (h, _args, ctx) => new Date(h.heldSince.getTime() + ctx.holdTimeoutSeconds * 1000),
+      resolve: (h, _args, ctx) => new Date(fromPgTimestamp(h.heldSince).getTime() + ctx.holdTimeoutSeconds * 1000),
     }),
     change: t.field({ type: 'JSONObject', description: 'The validated change as it will be applied.', select: { columns: { change: true } }, resolve: (h) => ({ ...h.change }) }),
   }),
@@ -148,8 +162,7 @@ builder.queryFields((t) => ({
     },
     defaultSize: HELD_PAGE,
     maxSize: MAX_HELD_PAGE,
-    // edges and nodes are lists (×10 each by default): the page size over 10 makes the estimate the page.
-    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? HELD_PAGE, MAX_HELD_PAGE) / 10) }),
+    complexity: connectionPrice(HELD_PAGE, MAX_HELD_PAGE),
     // Without a dataset filter the backlog spans every dataset.
     authScopes: (_root, args) => ({ $all: args.dataset != null ? { reviewer: true, dataset: args.dataset } : { reviewer: true, allDatasets: true } }),
     ...reach('authorized-root'),
@@ -164,8 +177,9 @@ builder.queryFields((t) => ({
       return ctx.db.query.heldChanges.findMany(
         query({
           where: { ...(args.dataset ? { datasetName: args.dataset } : {}), ...(entityId ? { entityId } : {}), ...(branchId ? { branchId } : {}) },
-          extras: { heldSinceKey: heldSinceKeyOf },
-          orderBy: { heldSinceKey: 'asc', changeId: 'asc' },
+          // The held_since index gives the order, so only the page's rows (and what is selected
+          // under them) are read: ordered by an expression, every held change's would be.
+          orderBy: { heldSince: 'asc', changeId: 'asc' },
         }),
       );
     },
@@ -185,6 +199,8 @@ builder.mutationFields((t) => ({
       changeId: t.arg.string({ required: false, description: 'Only this held change (and the successors it releases).' }),
     },
     authScopes: { admin: true },
+    // Its answer lists every change it forced: an admin's own action, priced as that many.
+    complexity: { field: 1, multiplier: NOMINAL_FLUSH },
     resolve: async (_root, args, ctx) => {
       const changeId = args.changeId == null ? undefined : changeKey(args.changeId);
       // A filter that can name nothing (a malformed name or id) forces nothing.

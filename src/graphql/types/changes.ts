@@ -5,6 +5,7 @@ import { changeKey } from '../../core/validate.js';
 import type { ChangeResult } from '../../core/results.js';
 import { submitChanges } from '../../sync/submit-changes.js';
 import { builder } from '../builder.js';
+import { IN_HAND } from '../pricing.js';
 import { entityFrom, reach, versionFrom } from '../reach.js';
 import type { Context } from '../context.js';
 import { itemsInOperation } from '../operation-items.js';
@@ -34,21 +35,23 @@ export const ChangeResultRef = builder.objectRef<ChangeResult>('ChangeResult');
 ChangeResultRef.implement({
   description: 'What became of one submitted change.',
   fields: (t) => ({
-    changeId: t.exposeString('changeId', { description: 'The id the change was sent with.' }),
-    outcome: t.expose('outcome', { type: ChangeOutcomeEnum, description: 'APPLIED, HELD, DUPLICATE or REJECTED.' }),
-    originalOutcome: t.expose('originalOutcome', { type: ChangeOutcomeEnum, nullable: true, description: 'For a DUPLICATE: the outcome of the first submission.' }),
-    entityId: t.exposeID('entityId', { nullable: true, description: 'The entity it is about (minted by the server for a create by `localId`); null when the change named none that could be used.' }),
-    localId: t.exposeString('localId', { nullable: true, description: 'The local id the change named its entity by, beside the minted entityId.' }),
-    version: t.exposeInt('version', { nullable: true, description: 'The server version the change made.' }),
-    conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true, description: 'Whether it was applied on top of versions its author had not seen: SOFT, HARD, or null (no conflict).' }),
-    conflictingProperties: t.exposeStringList('conflictingProperties', { description: 'For a HARD conflict: the properties both sides set.' }),
-    waitsFor: t.exposeInt('waitsFor', { nullable: true, description: 'For HELD: the client baseVersion of the predecessor it waits for.' }),
+    changeId: t.exposeString('changeId', { complexity: IN_HAND, description: 'The id the change was sent with.' }),
+    outcome: t.expose('outcome', { complexity: IN_HAND, type: ChangeOutcomeEnum, description: 'APPLIED, HELD, DUPLICATE or REJECTED.' }),
+    originalOutcome: t.expose('originalOutcome', { complexity: IN_HAND, type: ChangeOutcomeEnum, nullable: true, description: 'For a DUPLICATE: the outcome of the first submission.' }),
+    entityId: t.exposeID('entityId', { complexity: IN_HAND, nullable: true, description: 'The entity it is about (minted by the server for a create by `localId`); null when the change named none that could be used.' }),
+    localId: t.exposeString('localId', { complexity: IN_HAND, nullable: true, description: 'The local id the change named its entity by, beside the minted entityId.' }),
+    version: t.exposeInt('version', { complexity: IN_HAND, nullable: true, description: 'The server version the change made.' }),
+    conflict: t.expose('conflict', { complexity: IN_HAND, type: ConflictTypeEnum, nullable: true, description: 'Whether it was applied on top of versions its author had not seen: SOFT, HARD, or null (no conflict).' }),
+    conflictingProperties: t.exposeStringList('conflictingProperties', { complexity: IN_HAND, description: 'For a HARD conflict: the properties both sides set.' }),
+    waitsFor: t.exposeInt('waitsFor', { complexity: IN_HAND, nullable: true, description: 'For HELD: the client baseVersion of the predecessor it waits for.' }),
+    // A run holds at most maxRunLength changes: what is selected under it is priced that many times.
     released: t.field({
       type: [ChangeResultRef],
       description: 'Held changes of the same run applied right after this one, in run order.',
+      complexity: (_args, ctx) => ({ field: IN_HAND, multiplier: ctx.limits.maxRunLength }),
       resolve: (r) => r.released,
     }),
-    error: t.expose('error', { type: ChangeRejection, nullable: true, description: 'For REJECTED: why, as a code and a sentence.' }),
+    error: t.expose('error', { complexity: IN_HAND, type: ChangeRejection, nullable: true, description: 'For REJECTED: why, as a code and a sentence.' }),
     // A change may name an entity of another dataset (ENTITY_EXISTS, ENTITY_NOT_FOUND, HELD as for a
     // missing one, CHANGE_ID_REUSED…): only an entity of the dataset the change named is shown.
     entity: t.drizzleField({

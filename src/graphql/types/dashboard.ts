@@ -7,7 +7,8 @@ import { knownDataset } from '../known-dataset.js';
 import { ENTITY_DATASET, reach, reached } from '../reach.js';
 import { HeldChange } from './branches.js';
 import { Dataset } from './datasets.js';
-import { Entity } from './entities.js';
+import { Entity, ENTITIES_PAGE, MAX_ENTITIES_PAGE } from './entities.js';
+import { connectionPrice } from '../pricing.js';
 import { ConflictTypeEnum } from './enums.js';
 
 /** Read fields the dashboard (src/dashboard) needs beyond the sync API: at-a-glance counts, the conflict inbox, a held change's entity. */
@@ -87,8 +88,7 @@ builder.queryFields((t) => ({
       dataset: t.arg.string({ required: true, description: 'The dataset.' }),
       conflict: t.arg({ type: ConflictTypeEnum, required: false, description: 'Only SOFT or only HARD conflicts.' }),
     },
-    // As for `entities`: edges and nodes are lists (×10 each by default), so the page size over 10.
-    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? 20, 500) / 10) }),
+    complexity: connectionPrice(ENTITIES_PAGE, MAX_ENTITIES_PAGE),
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
     ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {

@@ -1,5 +1,5 @@
 import { validateName } from '../../core/validate.js';
-import { addDatasetProperties, createDataset } from '../../sync/datasets.js';
+import { addDatasetProperties, createDataset, MAX_DATASETS } from '../../sync/datasets.js';
 import { builder } from '../builder.js';
 
 export const Dataset = builder.drizzleObject('datasets', {
@@ -15,7 +15,8 @@ export const Dataset = builder.drizzleObject('datasets', {
 builder.queryFields((t) => ({
   datasets: t.drizzleField({
     type: ['datasets'],
-    description: 'The datasets the caller may use, by name.',
+    description: `The datasets the caller may use, by name (at most ${MAX_DATASETS} exist).`,
+    complexity: { field: 1, multiplier: MAX_DATASETS },
     resolve: (query, _root, _args, ctx) =>
       ctx.db.query.datasets.findMany(query({ where: ctx.principal.datasets ? { name: { in: [...ctx.principal.datasets] } } : {}, orderBy: { name: 'asc' } })),
   }),

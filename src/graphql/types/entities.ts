@@ -7,7 +7,7 @@ import { knownDataset } from '../known-dataset.js';
 import { PropertyFilterInput, recordFilters } from '../record-filters.js';
 import { ENTITY_DATASET, reach, reachedOrRefused } from '../reach.js';
 import { inSubsetWhere } from '../subset-filter.js';
-import { isTimeKeyCursor, updatedAtKeyOf } from '../../sync/page-keys.js';
+import { connectionPrice, IN_ROW } from '../pricing.js';
 import { OperationRef } from './operations.js';
 import { ChangeActionEnum, ConflictTypeEnum, VersionSourceEnum } from './enums.js';
 
@@ -26,13 +26,10 @@ function checkCursor(cursor: string | null | undefined): void {
 /** The conflicts list is paged like the inbox: one page, and what is selected under it, is bounded. */
 const CONFLICTS_PAGE = 50;
 const MAX_CONFLICTS_PAGE = 500;
+/** plugin-drizzle's default page and builder.ts's maxConnectionSize. */
+export const ENTITIES_PAGE = 20;
+export const MAX_ENTITIES_PAGE = 500;
 
-/** Its cursors are the plugin's encoding of (updatedAt to the microsecond, id); a tampered one would reach SQL. */
-function checkTimeCursor(cursor: string | null | undefined): void {
-  if (cursor != null && !isTimeKeyCursor(cursor, isUuid)) {
-    throw new GraphQLError(`Invalid cursor "${cursor.slice(0, 60)}"`, { extensions: { code: 'INVALID_CURSOR' } });
-  }
-}
 
 const PropertyDiffRef = builder.objectRef<PropertyDiff>('PropertyDiff').implement({
   description: 'One property (or `label`) with its value before and after.',
@@ -85,7 +82,7 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
     label: t.exposeString('label', { description: 'The label after this version.' }),
     data: t.expose('data', { type: 'JSONObject', description: 'Full state after this version.' }),
     changed: t.expose('changed', { type: 'JSONObject', description: 'What the change itself set, with resulting values; `label` when it set the label.' }),
-    operations: t.field({ type: [OperationRef], description: 'The operations it applied, after `changed` values from plain data.', select: { columns: { operations: true } }, resolve: (v) => v.operations }),
+    operations: t.field({ type: [OperationRef], description: 'The operations it applied, after `changed` values from plain data.', complexity: IN_ROW, select: { columns: { operations: true } }, resolve: (v) => v.operations }),
     deleted: t.exposeBoolean('deleted', { description: 'The entity was deleted at this version.' }),
     conflict: t.expose('conflict', { type: ConflictTypeEnum, nullable: true, description: 'Whether this change was applied on top of versions its author had not seen, and how: SOFT, HARD or null.' }),
     conflictingProperties: t.exposeStringList('conflictingProperties', { description: 'For HARD: the properties both sides set.' }),
@@ -105,11 +102,12 @@ export const EntityVersion = builder.drizzleObject('entityVersions', {
       select: { columns: { branchId: true, baseVersion: true } },
       resolve: (v) => (v.branchId ? v.baseVersion : null),
     }),
-    serverDiff: t.field({ type: [PropertyDiffRef], description: 'What differs from the version it was applied against.', select: { columns: { serverDiff: true } }, resolve: (v) => v.serverDiff }),
+    serverDiff: t.field({ type: [PropertyDiffRef], description: 'What differs from the version it was applied against.', complexity: IN_ROW, select: { columns: { serverDiff: true } }, resolve: (v) => v.serverDiff }),
     baseDiff: t.field({
       type: [PropertyDiffRef],
       nullable: true,
       description: "What the author changed relative to what the author saw; null when no single server version equals that (see authorViewUnavailable).",
+      complexity: IN_ROW,
       select: { columns: { baseDiff: true } },
       resolve: (v) => v.baseDiff,
     }),
@@ -151,8 +149,7 @@ builder.queryFields((t) => ({
       search: t.arg.string({ required: false, description: 'Only entities whose label contains this text, in any letter case.' }),
       property: t.arg({ type: PropertyFilterInput, required: false, description: "Only entities whose property has this value." }),
     },
-    // edges and nodes are lists (×10 each by default): the page size over 10 makes the estimate the page.
-    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? 20, 500) / 10) }),
+    complexity: connectionPrice(ENTITIES_PAGE, MAX_ENTITIES_PAGE),
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
     ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {
@@ -164,23 +161,22 @@ builder.queryFields((t) => ({
   }),
   conflicts: t.drizzleConnection({
     type: 'entities',
-    description: `Entities of a dataset with an unresolved conflict, the longest unchanged first (by updatedAt, then id); paged with first/after or last/before (at most ${MAX_CONFLICTS_PAGE}, default ${CONFLICTS_PAGE}). UNKNOWN_DATASET for a dataset that does not exist.`,
+    description: `Entities of a dataset with an unresolved conflict, by id; paged with first/after or last/before (at most ${MAX_CONFLICTS_PAGE}, default ${CONFLICTS_PAGE}). UNKNOWN_DATASET for a dataset that does not exist.`,
     args: { dataset: t.arg.string({ required: true, description: 'The dataset.' }) },
     defaultSize: CONFLICTS_PAGE,
     maxSize: MAX_CONFLICTS_PAGE,
-    // As for `entities`: edges and nodes are lists (×10 each by default), so the page size over 10.
-    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? CONFLICTS_PAGE, MAX_CONFLICTS_PAGE) / 10) }),
+    complexity: connectionPrice(CONFLICTS_PAGE, MAX_CONFLICTS_PAGE),
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
     ...reach('authorized-root'),
     resolve: async (query, _root, args, ctx) => {
-      checkTimeCursor(args.after);
-      checkTimeCursor(args.before);
+      checkCursor(args.after);
+      checkCursor(args.before);
       await knownDataset(ctx, args.dataset);
-      return ctx.db.query.entities.findMany(
-        query({ where: { dataset: { name: args.dataset }, conflict: { isNotNull: true } }, extras: { updatedAtKey: updatedAtKeyOf }, orderBy: { updatedAtKey: 'asc' } }),
-      );
+      // By id, as `entities`: the dataset's index gives the order, so only the page's rows (and what is
+      // selected under them) are read. The inbox (conflictInbox) orders by when the conflict came.
+      return ctx.db.query.entities.findMany(query({ where: { dataset: { name: args.dataset }, conflict: { isNotNull: true } }, orderBy: { id: 'asc' } }));
     },
   },
-  { description: 'A page of entities in conflict, the longest unchanged first.' },
+  { description: 'A page of entities in conflict, by id.' },
   { description: 'One entity in conflict, with its cursor.' }),
 }));

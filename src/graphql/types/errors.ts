@@ -1,5 +1,6 @@
 import { DomainError } from '../../core/errors.js';
 import { ERROR_CODES, type ChangeError, type ErrorCode } from '../../core/types.js';
+import { IN_HAND } from '../pricing.js';
 import { builder } from '../builder.js';
 
 export const ErrorCodeEnum = builder.enumType('ErrorCode', {
@@ -10,8 +11,9 @@ export const ErrorCodeEnum = builder.enumType('ErrorCode', {
 export const ErrorInterface = builder.interfaceRef<DomainError | ChangeError>('Error').implement({
   description: 'Every expected failure has a code and a sentence.',
   fields: (t) => ({
-    code: t.field({ type: ErrorCodeEnum, description: 'What went wrong, for programs.', resolve: (e) => e.code }),
-    message: t.exposeString('message', { description: 'What went wrong, for people.' }),
+    // In hand wherever an error is answered: nothing to load.
+    code: t.field({ type: ErrorCodeEnum, description: 'What went wrong, for programs.', complexity: IN_HAND, resolve: (e) => e.code }),
+    message: t.exposeString('message', { description: 'What went wrong, for people.', complexity: IN_HAND }),
   }),
 });
 

@@ -44,7 +44,8 @@ const ChangesPageRef = builder.objectRef<PullPositions>('ChangesPage').implement
     }),
     cursor: t.exposeString('cursor', { description: 'Opaque. Pass it back as `cursor`; unchanged when the page is empty.' }),
     hasMore: t.exposeBoolean('hasMore', { description: 'More versions are ready now: pull again at once.' }),
-    localIds: t.field({ type: [LocalIdMapping], description: "The calling device's local ids among this page's entities.", resolve: (p) => p.localIds }),
+    // At most one per entity of the page: changesSince multiplies by its limit already.
+    localIds: t.field({ type: [LocalIdMapping], description: "The calling device's local ids among this page's entities.", complexity: { field: 1, multiplier: 1 }, resolve: (p) => p.localIds }),
   }),
 });
 

@@ -1,6 +1,8 @@
 import { GraphQLError } from 'graphql';
 import { MAX_ACTIVITY_DAYS, type DailyActivity } from '../../core/activity.js';
-import type { ConflictDetail, PropertyValueAt } from '../../core/conflict-details.js';
+import { MAX_DETAIL_VERSIONS, type ConflictDetail, type PropertyValueAt } from '../../core/conflict-details.js';
+import { connectionPrice, IN_ROW, pageSize } from '../pricing.js';
+import { ENTITIES_PAGE, MAX_ENTITIES_PAGE } from './entities.js';
 import { runStep } from '../../core/review.js';
 import { datasetActivity } from '../../sync/activity.js';
 import { conflictDetailsOf } from '../../sync/conflict-details.js';
@@ -43,7 +45,9 @@ const ConflictDetailRef = builder.objectRef<ConflictDetail>('ConflictDetail').im
     }),
     writes: t.field({
       type: [PropertyValueAtRef],
-      description: "Every write of the property since then, oldest first: the other side's values and the authors' (`conflicting`). Drawn from the newest 200 versions.",
+      description: `Every write of the property since then, oldest first: the other side's values and the authors' (\`conflicting\`). Drawn from the newest ${MAX_DETAIL_VERSIONS} versions.`,
+      // Drawn from the versions loaded once for the entity (at most that many rows): priced as them.
+      complexity: IN_ROW,
       resolve: (d) => d.writes,
     }),
   }),
@@ -54,8 +58,8 @@ builder.drizzleObjectField(Entity, 'conflictDetails', (t) =>
     type: ConflictDetailRef,
     description: 'Per property of its open HARD conflicts (sorted): the value now, the value before the conflict and every competing write, each with its device and time. Empty without one (SOFT conflicts name no property). Reviewers and admins only.',
     authScopes: { reviewer: true },
-    // A few values per property, a few properties: priced as a short list.
-    complexity: { field: 1, multiplier: 10 },
+    // One per property of the dataset (and the label) at most.
+    complexity: (_args, ctx) => ({ field: 1, multiplier: ctx.limits.maxProperties + 1 }),
     load: (ids: string[], ctx) => conflictDetailsOf(ctx.db, ids),
     resolve: (e) => e.id,
   }),
@@ -77,7 +81,7 @@ builder.queryFields((t) => ({
       dataset: t.arg.string({ required: true, description: 'The dataset the changes named.' }),
       deviceId: t.arg.string({ required: false, description: "Only this device's." }),
     },
-    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? 20, 500) / 10) }),
+    complexity: connectionPrice(ENTITIES_PAGE, MAX_ENTITIES_PAGE),
     authScopes: (_root, args) => ({ $all: { reviewer: true, dataset: args.dataset } }),
     resolve: async (query, _root, args, ctx) => {
       checkReceiptCursor(args.after);
@@ -108,7 +112,8 @@ const DeviceActivityRef = builder.objectRef<DeviceActivity>('DeviceActivity').im
 const DevicePageRef = builder.objectRef<{ devices: DeviceActivity[]; hasMore: boolean }>('DevicePage').implement({
   description: 'A page of devices, by device id.',
   fields: (t) => ({
-    nodes: t.field({ type: [DeviceActivityRef], description: 'The devices of this page.', resolve: (p) => p.devices }),
+    // Priced by `devices(first)` above it.
+    nodes: t.field({ type: [DeviceActivityRef], description: 'The devices of this page.', complexity: { field: 1, multiplier: 1 }, resolve: (p) => p.devices }),
     endCursor: t.string({ nullable: true, description: 'Pass as `after` for the next page; null when the page is empty.', resolve: (p) => (p.devices.length ? Buffer.from(p.devices.at(-1)!.deviceId).toString('base64url') : null) }),
     hasNextPage: t.exposeBoolean('hasMore', { description: 'More devices follow.' }),
   }),
@@ -135,7 +140,7 @@ builder.drizzleObjectFields(Dataset, (t) => ({
       first: t.arg.int({ description: `At most this many (1-${MAX_DEVICES_PAGE}, default ${DEVICES_PAGE}).` }),
       after: t.arg.string({ description: 'The endCursor of the page before.' }),
     },
-    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(Math.max(args.first ?? DEVICES_PAGE, 1), MAX_DEVICES_PAGE) / 10) }),
+    complexity: (args) => ({ field: 1, multiplier: pageSize(args.first, DEVICES_PAGE, MAX_DEVICES_PAGE) }),
     select: { columns: { name: true } },
     resolve: (d, args, ctx) => {
       let after: string | null = null;
@@ -151,7 +156,7 @@ builder.drizzleObjectFields(Dataset, (t) => ({
     description: `Per UTC day, oldest first, over the last \`days\` days (1-${MAX_ACTIVITY_DAYS}, default 30; today included): conflicts opened, conflicts resolved and the backlog size. Reviewers and admins.`,
     authScopes: { reviewer: true },
     args: { days: t.arg.int({ description: `How many days, today included (1-${MAX_ACTIVITY_DAYS}, default 30).` }) },
-    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(Math.max(args.days ?? 30, 1), MAX_ACTIVITY_DAYS) / 10) }),
+    complexity: (args) => ({ field: 1, multiplier: pageSize(args.days, 30, MAX_ACTIVITY_DAYS) }),
     select: { columns: { id: true, name: true } },
     resolve: (d, args, ctx) => datasetActivity(ctx.db, d, Math.min(Math.max(args.days ?? 30, 1), MAX_ACTIVITY_DAYS)),
   }),

@@ -5,6 +5,7 @@ import type { ChangeError } from '../../core/types.js';
 import { resolveConflict, resolveConflicts, restoreEntity, type ReviewOutcome } from '../../sync/resolve-conflict.js';
 import { builder } from '../builder.js';
 import { reach } from '../reach.js';
+import { connectionPrice } from '../pricing.js';
 import { itemsInOperation } from '../operation-items.js';
 import { Entity, EntityVersion } from './entities.js';
 import { ConflictTypeEnum } from './enums.js';
@@ -69,8 +70,7 @@ builder.drizzleObjectFields(Entity, (t) => ({
       checkResolutionCursor(args.before);
       return { orderBy: { id: 'desc' } };
     },
-    // edges and nodes are lists (×10 each by default): the page size over 10.
-    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? args.last ?? RESOLUTIONS_PAGE, MAX_RESOLUTIONS_PAGE) / 10) }),
+    complexity: connectionPrice(RESOLUTIONS_PAGE, MAX_RESOLUTIONS_PAGE),
   },
   { description: "A page of an entity's verdicts, newest first." },
   { description: 'One verdict, with its cursor.' }),

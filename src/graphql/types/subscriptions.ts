@@ -5,6 +5,7 @@ import { normalizeUuid } from '../../core/validate.js';
 import type { EntityEvent } from '../../core/events.js';
 import { maySeeRunOf } from '../../core/auth.js';
 import { builder } from '../builder.js';
+import { IN_HAND } from '../pricing.js';
 import { knownDataset } from '../known-dataset.js';
 import { entityFrom, reach, versionFrom } from '../reach.js';
 import { inShare, type Delivered } from '../subset-events.js';
@@ -96,14 +97,15 @@ builder.objectFields(ChangeHeldEvent, (t) => ({
 const FlushedChange = builder.objectRef<{ changeId: string; version: number }>('FlushedChange').implement({
   description: 'A held change that was applied, and the version it made.',
   fields: (t) => ({
-    changeId: t.exposeString('changeId', { description: 'The change.' }),
-    version: t.exposeInt('version', { description: 'The version it made.' }),
+    changeId: t.exposeString('changeId', { description: 'The change.', complexity: IN_HAND }),
+    version: t.exposeInt('version', { description: 'The version it made.', complexity: IN_HAND }),
   }),
 });
 const BacklogFlushedEvent = eventBase<EventOf<'backlogFlushed'>>('BacklogFlushedEvent', 'Held changes were applied.');
 builder.objectFields(BacklogFlushedEvent, (t) => ({
   reason: t.field({ type: FlushReasonEnum, description: 'Released by their predecessor, or forced.', resolve: (e) => e.reason }),
-  changes: t.field({ type: [FlushedChange], description: 'In the order applied, with the versions made.', resolve: (e) => e.changes }),
+  // One event is about one run's entity: at most maxRunLength changes.
+  changes: t.field({ type: [FlushedChange], description: 'In the order applied, with the versions made.', complexity: (_args, ctx) => ({ field: 1, multiplier: ctx.limits.maxRunLength }), resolve: (e) => e.changes }),
 }));
 
 const ConflictResolvedEvent = eventBase<EventOf<'conflictResolved'>>('ConflictResolvedEvent', "A reviewer resolved an entity's conflict.");

@@ -1,5 +1,6 @@
 import type { Principal, Role } from '../../core/auth.js';
-import type { Subset, SubsetRule } from '../../core/subsets.js';
+import { SUBSET_LIMITS, type Subset, type SubsetRule } from '../../core/subsets.js';
+import { NOMINAL_TOKENS } from '../pricing.js';
 import { createToken, listTokens, revokeToken, setTokenSubset, subsetTokensOf } from '../../sync/tokens.js';
 import { builder } from '../builder.js';
 import { Entity } from './entities.js';
@@ -60,6 +61,7 @@ export const ApiToken = builder.drizzleObject('apiTokens', {
       type: [SubsetRuleRef],
       nullable: true,
       description: 'The part of its datasets it sees: the entities matching every rule. Null: the whole datasets.',
+      complexity: { field: 1, multiplier: SUBSET_LIMITS.maxRules },
       select: { columns: { subset: true } },
       resolve: (row) => shown(row.subset),
     }),
@@ -83,7 +85,7 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
     role: t.field({ type: RoleEnum, description: 'What the request may do.', resolve: (p) => ROLE_NAMES[p.role] }),
     deviceId: t.exposeString('deviceId', { nullable: true, description: 'The only device it may act as; null: any.' }),
     datasets: t.field({ type: ['String'], nullable: true, description: 'The datasets it may use; null: all.', resolve: (p) => p.datasets }),
-    subset: t.field({ type: [SubsetRuleRef], nullable: true, description: 'The part of its datasets it sees; null: the whole datasets.', resolve: (p) => shown(p.subset) }),
+    subset: t.field({ type: [SubsetRuleRef], nullable: true, description: 'The part of its datasets it sees; null: the whole datasets.', complexity: { field: 1, multiplier: SUBSET_LIMITS.maxRules }, resolve: (p) => shown(p.subset) }),
   }),
 });
 
@@ -93,6 +95,8 @@ builder.queryFields((t) => ({
     type: [ApiToken],
     description: 'Every token, revoked ones too, oldest first.',
     authScopes: { admin: true },
+    // No cap on tokens; each is one row with nothing to load under it.
+    complexity: { field: 1, multiplier: NOMINAL_TOKENS },
     resolve: (_root, _args, ctx) => listTokens(ctx.db),
   }),
 }));
@@ -154,6 +158,7 @@ builder.drizzleObjectField(Entity, 'subsetTokens', (t) =>
     type: ApiToken,
     description: "The API tokens (devices) whose subset includes this entity as it is now, oldest first; tokens without a subset see every entity of their datasets and are not listed. Reviewers and admins only.",
     authScopes: { reviewer: true },
+    complexity: { field: 1, multiplier: NOMINAL_TOKENS },
     // One statement for a whole page of entities.
     byPath: true,
     load: (ids: string[], ctx) => subsetTokensOf(ctx.db, ids),

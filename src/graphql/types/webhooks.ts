@@ -2,6 +2,7 @@ import { GraphQLError } from 'graphql';
 import { WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_TYPES, WEBHOOK_LIMITS, type WebhookDeliveryStatus, type WebhookEventType } from '../../core/webhooks.js';
 import type { Db } from '../../db/client.js';
 import { createWebhook, deleteWebhook, deliveriesOf, deliveryCounts, listWebhooks, type DeliveryRow, type WebhookRow } from '../../sync/webhooks.js';
+import { connectionPrice } from '../pricing.js';
 import { builder } from '../builder.js';
 
 /** Webhooks and their deliveries (DESIGN "webhook"): administrators only. */
@@ -129,8 +130,7 @@ builder.queryFields((t) => ({
       webhookId: t.arg.id({ required: true, description: 'The webhook.' }),
       status: t.arg({ type: DeliveryStatusEnum, required: false, description: 'Only deliveries in this state.' }),
     },
-    // edges and nodes are lists (×10 each by default): the page size over 10 makes the estimate the page.
-    complexity: (args) => ({ field: 1, multiplier: Math.ceil(Math.min(args.first ?? DELIVERIES_PAGE, MAX_DELIVERIES_PAGE) / 10) }),
+    complexity: connectionPrice(DELIVERIES_PAGE, MAX_DELIVERIES_PAGE),
     resolve: (_root, args, ctx) => {
       if (args.last != null || args.before != null) throw new GraphQLError('webhookDeliveries pages forward only: use first and after', { extensions: { code: 'BAD_USER_INPUT' } });
       return deliveriesPage(ctx.db, String(args.webhookId), args.first, args.after, args.status ?? null);
