@@ -30,6 +30,7 @@ import { entityWithHistory, heldChangeFactory } from './fixtures.js';
 import {
   BENCH_PROPS,
   combine,
+  fmt,
   gql,
   memory,
   summarize,
@@ -47,8 +48,9 @@ import {
 } from './lib.js';
 import { CHANGES_SINCE } from '../packages/client/src/documents.js';
 import { loadPhase } from './load.js';
+import { OFFLINE_DATASET, offlineOnePhase } from './offline-one.js';
 import { eventRows, eventsDescription, eventsPhase } from './events.js';
-import { report, table, type Settings } from './report.js';
+import { report, table, type Measured, type Settings } from './report.js';
 import { scalePhase, scaleReport, type ScaleSettings } from './scale.js';
 import { createDataset, createEntities, DATASET, DEVICE, InProcessUpdater, SingleClients } from './service.js';
 
@@ -93,6 +95,9 @@ const settings: Settings = {
   hookBatchesPerRound: quick ? 2 : 5,
   hookRounds: 4,
   webhooks: 100,
+  // One offline submission per request: rounds of 2 ODK Collect runs and 2 runs on existing entities, 5 changes each, reversed.
+  offlineShape: { collect: 2, existing: 2, length: 5 },
+  offlineRounds: quick ? 5 : 15,
 };
 /** BENCH_REDIS_URL: the Redis the event-bus rows use (default the local one, which .ci/run starts). */
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -165,6 +170,16 @@ async function scaleSection(): Promise<string> {
   }
 }
 
+/**
+ * BENCH_ONLY: a comma-separated list of sections to run (default all), e.g. BENCH_ONLY=batches,flush.
+ * `scale` and `events` alone run on a database of their own, as in the whole run.
+ */
+const SECTIONS = ['batches', 'offline', 'single', 'pull', 'flush', 'history', 'live', 'load', 'events', 'scale'] as const;
+type Section = (typeof SECTIONS)[number];
+const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
+for (const x of only ?? []) if (!(SECTIONS as readonly string[]).includes(x)) throw new Error(`BENCH_ONLY: no section "${x}" (sections: ${SECTIONS.join(', ')})`);
+const want = (x: Section) => !only || only.includes(x);
+
 // BENCH_ONLY=scale: only the scale section (it takes minutes of its own).
 if (process.env.BENCH_ONLY === 'scale') {
   let code = 0;
@@ -227,11 +242,14 @@ try {
     await baseline.send({ cmd: 'init', config: { url: benchUrl.toString(), dataset: DATASET, deviceId: DEVICE, clients: s.clients } });
     log(`dataset and ${singleIds.length} entities created via the API; baseline process ready`);
 
-    // Phase 1: batches (bench/batches.ts), the server in a process of its own, its clients here.
+    const measured: Partial<Measured> = {};
+    // Phase 1: batches (bench/batches.ts), the server in a process of its own, its clients here;
+    // then one offline submission per request (bench/offline-one.ts) to the same server.
+    if (want('batches') || want('offline')) {
     const batchServer = startChild<LiveServerCommand, LiveServerReply>('./live-server.ts');
     liveServers.push(batchServer);
     const batchUrl = (await batchServer.send({ cmd: 'start', kind: 'entity-sync', databaseUrl: benchUrl.toString() })).url!;
-    const batches = await batchPhase({
+    if (want('batches')) measured.batches = await batchPhase({
       setupUrl: url,
       server: { url: batchUrl, cpu: async () => (await batchServer.send({ cmd: 'cpu' })).cpu!, memory: async () => (await batchServer.send({ cmd: 'memory' })).memory! },
       baseline: (cmd) => baseline.send(cmd),
@@ -240,13 +258,21 @@ try {
       settings: { clients: s.batchClients, batchSize: s.batchSize, runShape: s.runShape, warmup: s.batchWarmup, rounds: s.batchRounds, perRound: s.batchPerRound },
       log,
     });
+    if (want('offline')) {
+      const deviceId = 'offline-one';
+      const token = (await createToken(database.db, { name: deviceId, role: 'collector', deviceId, datasets: [OFFLINE_DATASET] })).secret;
+      measured.offline = await offlineOnePhase({ setupUrl: url, url: batchUrl, token, deviceId, settings: { shape: s.offlineShape, warmup: 1, rounds: s.offlineRounds } });
+      log(`offline, one per request: ${fmt.ms(1000 / measured.offline.es.rate)} each`);
+    }
     await batchServer.send({ cmd: 'exit' });
     liveServers.splice(liveServers.indexOf(batchServer), 1);
+    }
 
     // Measured requests go as a field device would: a collector token bound to its device and dataset.
     useToken((await createToken(database.db, { name: 'bench tablet', role: 'collector', deviceId: DEVICE, datasets: [DATASET] })).secret);
 
     // Phase 2: single submitChange vs yoga echo, 16 clients, alternating runs.
+    if (want('single')) {
     const singles = new SingleClients(url, singleIds, s.clients);
     const echo = async (count: number) => (await baseline.send({ cmd: 'echo', count })).run!;
     await singles.run(s.warmupRequests);
@@ -268,9 +294,12 @@ try {
     const singleMemory = memory();
     const echoMemory = (await baseline.send({ cmd: 'memory' })).memory!;
     log(`single: entity-sync ${Math.round(singleResult.rate)}/s, yoga echo ${Math.round(echoResult.rate)}/s`);
+    Object.assign(measured, { single: singleResult, echo: echoResult, memory: { single: singleMemory, echo: echoMemory } });
+    }
 
     // Phase 2b: pulling the whole dataset (every version so far) in pages of 1,000, over HTTP with
     // the client library's own query, against the same select by raw SQL; alternating passes.
+    if (want('pull')) {
     const pullPass = async (): Promise<{ run: TimedRun; count: number }> => {
       let cursor: string | null = null;
       let count = 0;
@@ -311,9 +340,13 @@ try {
     const pullResult = { es: pullRate(minePull), raw: pullRate(rawPulls) };
     if (minePull.some((p) => p.count !== rawPulls[0]!.count)) throw new Error(`a pull pass read ${minePull.map((p) => p.count)} versions, raw SQL ${rawPulls[0]!.count}`);
     log(`pull: entity-sync ${Math.round(pullResult.es.rate)} versions/s, raw SQL ${Math.round(pullResult.raw.rate)} versions/s`);
+    measured.pull = pullResult;
+    }
 
     // Phase 3: forced flush of a backlog of held changes, entity-sync (in process) then set-based SQL.
     // Each side's backlog is made (untimed) just before it, so each flush sees only its own.
+    const flushedTotal = want('flush') ? 2 * (s.flushWarmup + s.flushHeld) + 1 : 0;
+    if (want('flush')) {
     const makeHeld = await heldChangeFactory(database.db, setupSql);
     // How many transactions wrote a side's forced versions (each version carries its writer's txid).
     const writers = async (ids: string[]) =>
@@ -342,7 +375,6 @@ try {
     const setFlushed = await setFlush(s.flushHeld, 'held set');
     const flushResult = combine([esFlushed.run], s.flushHeld);
     const setFlushResult = combine([setFlushed.run], s.flushHeld);
-    const flushedTotal = 2 * (s.flushWarmup + s.flushHeld) + 1;
     const [flushCheck] = await setupSql<{ held: number; forced: number; v2: number }[]>`select
       (select count(*)::int from held_changes) as held,
       (select count(*)::int from entity_versions where source = 'FORCED' and version = 2 and conflict = 'SOFT') as forced,
@@ -353,8 +385,11 @@ try {
     await sameRows(setupSql, 'forced flush', esFlushed.ids[0]!, setFlushed.ids[0]!);
     const flushTransactions = { es: await writers(esFlushed.ids), set: await writers(setFlushed.ids) };
     log(`flush: entity-sync ${Math.round(flushResult.rate)}/s, set-based SQL ${Math.round(setFlushResult.rate)}/s`);
+    measured.flush = { es: flushResult, set: setFlushResult, setSteps: setFlushed.steps, transactions: flushTransactions };
+    }
 
     // Phase 4: in-order updates of an entity with a long history vs one with a single version.
+    if (want('history')) {
     const esBig = new InProcessUpdater(database.db, await entityWithHistory(database.db, setupSql, s.historyVersions, 'history big'), s.historyVersions);
     const esSmall = new InProcessUpdater(database.db, await entityWithHistory(database.db, setupSql, 1, 'history small'), 1);
     const rawBig = { id: await entityWithHistory(database.db, setupSql, s.historyVersions, 'raw history big'), version: s.historyVersions };
@@ -378,12 +413,14 @@ try {
     }
     const historyResult = { esBig: combine(history.esBig), esSmall: combine(history.esSmall), rawBig: combine(history.rawBig), rawSmall: combine(history.rawSmall) };
     log(`history: entity-sync ${(1000 / historyResult.esBig.rate).toFixed(2)} vs ${(1000 / historyResult.esSmall.rate).toFixed(2)} ms/update`);
+    measured.history = historyResult;
+    }
 
     // Every change of phases 2 to 4 landed exactly once: versions = creates + updates of both sides
     // (the batch phases checked their own dataset).
     const creates = s.clients * s.entitiesPerClient;
-    const historyMade = 2 * (s.historyVersions + 1) + 4 * (s.historyWarmup + s.historyUpdates);
-    const expected = creates + s.warmupRequests + s.requests + historyMade + 2 * flushedTotal;
+    const historyMade = want('history') ? 2 * (s.historyVersions + 1) + 4 * (s.historyWarmup + s.historyUpdates) : 0;
+    const expected = creates + (want('single') ? s.warmupRequests + s.requests : 0) + historyMade + 2 * flushedTotal;
     const [count] = await database.sql!<{ n: number }[]>`select count(*)::int as n from entity_versions v join entities e on e.id = v.entity_id
       join datasets d on d.id = e.dataset_id where d.name = ${DATASET}`;
     if (count?.n !== expected) throw new Error(`expected ${expected} entity versions, found ${count?.n}`);
@@ -391,6 +428,7 @@ try {
     // Phase 5: live events. Each server in a fresh process of its own (bench/live-server.ts):
     // a second entity-sync instance with the production event bus (Postgres LISTEN/NOTIFY), and
     // the bare yoga + graphql-ws + createPubSub server; the sockets in bench/subscribers.ts.
+    if (want('live')) {
     const liveEs = startChild<LiveServerCommand, LiveServerReply>('./live-server.ts');
     const liveBase = startChild<LiveServerCommand, LiveServerReply>('./live-server.ts');
     liveServers.push(liveEs, liveBase);
@@ -437,9 +475,11 @@ try {
       baseFirst: summarize(liveFirst.base, 1),
     };
     log(`live: entity-sync p50 ${liveResult.es.p50.toFixed(1)} ms, yoga pubsub p50 ${liveResult.base.p50.toFixed(1)} ms`);
+    measured.live = { ...liveResult, memory: liveMemory };
+    }
 
     // Phase 6: sustained load, 50 clients (bench/load.ts), entity-sync in a process of its own, then raw SQL.
-    const loadTest = await loadPhase({
+    if (want('load')) measured.loadTest = await loadPhase({
       setupUrl: url,
       databaseUrl: benchUrl.toString(),
       sql: setupSql,
@@ -453,29 +493,10 @@ try {
     });
 
     // Phase 7: events across two instances (NOTIFY, Redis) and submissions beside 100 webhooks (bench/events.ts).
-    const events = await eventsPhase({ databaseUrl: benchUrl.toString(), redisUrl, sql: setupSql, settings: s, startChild: () => startChild<LiveServerCommand, LiveServerReply>('./live-server.ts'), log });
+    if (want('events')) measured.events = await eventsPhase({ databaseUrl: benchUrl.toString(), redisUrl, sql: setupSql, settings: s, startChild: () => startChild<LiveServerCommand, LiveServerReply>('./live-server.ts'), log });
 
-    const scale = await scaleSection();
-    console.log(
-      report(
-        {
-          events,
-          batches,
-          single: singleResult,
-          echo: echoResult,
-          memory: { single: singleMemory, echo: echoMemory },
-          pull: pullResult,
-          flush: { es: flushResult, set: setFlushResult, setSteps: setFlushed.steps, transactions: flushTransactions },
-          history: historyResult,
-          live: { ...liveResult, memory: liveMemory },
-          loadTest,
-          load: { before: loadBefore, after: loadavg()[0]! },
-          source: sourceState(),
-          seconds: (performance.now() - started) / 1000,
-        },
-        s,
-      ) + scale,
-    );
+    const scale = want('scale') ? await scaleSection() : '';
+    console.log(report({ ...measured, load: { before: loadBefore, after: loadavg()[0]! }, source: sourceState(), seconds: (performance.now() - started) / 1000 }, s) + scale);
   } finally {
     await app.stop();
     await database.close();

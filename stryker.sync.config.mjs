@@ -1,0 +1,41 @@
+// `npm run mutate:sync`: mutation testing of src/sync against the medium layer (test/sync), the
+// check that the tests of the write path, the pull and the flush fail when its code is broken.
+// PGlite only: each test file clones the migrated template in memory (no Postgres, no spawned
+// server), so a mutant costs the covering tests' time alone. The property tests run fewer cases
+// here than in CI (MODEL_RUNS, SUBSET_MODEL_RUNS): a mutant they catch fails within the first few.
+// The report lands in .tmp/mutation-sync. One file: `npm run mutate:sync -- --mutate src/sync/x.ts`.
+delete process.env.DATABASE_URL;
+process.env.MODEL_RUNS ??= '8';
+process.env.SUBSET_MODEL_RUNS ??= '8';
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.sync.config.ts' },
+  // What test/sync drives (the write path, the flush, the pull, local ids, subsets): the rest of
+  // src/sync (tokens, webhooks, the reviewer's stores, stats) is reached through the API tests
+  // (test/graphql, test/server), which start servers and are too slow to run once per mutant.
+  mutate: [
+    'src/sync/batch-store.ts',
+    'src/sync/submit-changes.ts',
+    'src/sync/flush-backlog.ts',
+    'src/sync/changes-since.ts',
+    'src/sync/local-ids.ts',
+    'src/sync/retry.ts',
+    'src/sync/subset-sql.ts',
+    'src/sync/subset-moves.ts',
+    'src/sync/subset-states.ts',
+    'src/sync/webhook-outbox.ts',
+  ],
+  // Only the tests that reach a mutant run against it; mutants no test reaches cost nothing.
+  coverageAnalysis: 'perTest',
+  concurrency: 2,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: '.tmp/mutation-sync/index.html' },
+  jsonReporter: { fileName: '.tmp/mutation-sync/report.json' },
+  tempDirName: '.tmp/stryker-sync',
+  cleanTempDir: 'always',
+  // A mutant that makes a test loop (a retry that never ends) is cut off, and counted killed (timeout).
+  timeoutMS: 20_000,
+  timeoutFactor: 2,
+};
