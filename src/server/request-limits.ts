@@ -3,18 +3,24 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * What one caller may hold in the server's memory at once (issue 17 item 8). A request body is
- * parsed into JSON, validated and planned: about 18 times its size in heap at the peak. With
- * `perToken` requests of `maxBodyBytes` in flight that is 4 × 4 MiB × 18 ≈ 290 MB, within a
- * 512 MB heap beside the service's own ~100 MB.
+ * parsed into JSON, validated and planned: about 18 times its size in heap at the peak. So a
+ * caller's requests in flight share a budget of body bytes, `perToken` full-size requests' worth:
+ * 4 × 4 MiB × 18 ≈ 290 MB at worst, within a 512 MB heap beside the service's own ~100 MB. A
+ * request weighs its declared length (a chunked one, whose length is unknown, the most a body may
+ * be), and at least a 64th of the largest body: four large batches at once, but a dashboard's or a test's dozens
+ * of small queries are never refused for being many.
  */
 export interface RequestLimits {
-  /** Requests in flight per API token (per address without one); more are answered 429 at once (MAX_REQUESTS_PER_TOKEN). */
+  /** Full-size requests' worth of body bytes in flight per API token (per address without one); beyond, 429 at once (MAX_REQUESTS_PER_TOKEN). */
   perToken: number;
   /** Largest request body (and socket message), in bytes (MAX_BODY_BYTES). */
   maxBodyBytes: number;
 }
 
 export const DEFAULT_REQUEST_LIMITS: RequestLimits = { perToken: 4, maxBodyBytes: 4 * 1024 * 1024 };
+
+/** What the smallest request weighs, as a part of the largest body (64 KiB of 4 MiB): its parse, its answer, the server's own state for it. */
+const MIN_WEIGHT_PARTS = 64;
 
 /**
  * Counts a caller's requests from when they arrive to when their answer begins, before the body
@@ -34,9 +40,16 @@ export function requestLimiter(limits: RequestLimits) {
     admit(req: IncomingMessage, res: ServerResponse): boolean {
       const key = keyOf(req);
       const n = inFlight.get(key) ?? 0;
-      if (n >= limits.perToken) {
+      const declared = Number(req.headers['content-length']);
+      const weight = Math.max(limits.maxBodyBytes / MIN_WEIGHT_PARTS, Math.min(limits.maxBodyBytes, Number.isFinite(declared) && req.headers['content-length'] !== undefined ? declared : req.method === 'GET' || req.method === 'HEAD' ? 0 : limits.maxBodyBytes));
+      if (n > 0 && n + weight > limits.perToken * limits.maxBodyBytes) {
         const body = JSON.stringify({
-          errors: [{ message: `this API token has ${limits.perToken} requests in flight, as many as it may: send this one again when one has answered`, extensions: { code: 'TOO_MANY_REQUESTS' } }],
+          errors: [
+            {
+              message: `this API token has ${limits.perToken} full-size requests' worth in flight (${Math.round((limits.perToken * limits.maxBodyBytes) / 1048576)} MiB of bodies), as much as it may: send this one again when one has answered`,
+              extensions: { code: 'TOO_MANY_REQUESTS' },
+            },
+          ],
         });
         res.writeHead(429, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close' });
         res.end(body);
@@ -44,12 +57,12 @@ export function requestLimiter(limits: RequestLimits) {
         res.once('finish', () => req.socket.destroySoon?.());
         return false;
       }
-      inFlight.set(key, n + 1);
+      inFlight.set(key, n + weight);
       let counted = true;
       const release = () => {
         if (!counted) return;
         counted = false;
-        const left = (inFlight.get(key) ?? 1) - 1;
+        const left = (inFlight.get(key) ?? weight) - weight;
         if (left <= 0) inFlight.delete(key);
         else inFlight.set(key, left);
       };
