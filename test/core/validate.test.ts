@@ -690,6 +690,7 @@ const NEVER_RETURNS: Partial<Record<ErrorCode, string>> = {
   UNAUTHENTICATED: 'about the request, not the change (auth)',
   FORBIDDEN: 'about the request, not the change (auth)',
   TOKEN_NOT_FOUND: 'about API tokens, not changes',
+  TOO_MANY_DATASETS: 'about creating a dataset beyond the limit (src/sync/datasets.ts), not changes',
   ADMIN_TOKEN_RESTRICTED: 'about API tokens, not changes',
   INVALID_WEBHOOK_URL: 'about webhooks, not changes',
   INVALID_WEBHOOK: 'about webhooks, not changes',

@@ -320,7 +320,7 @@ const ROWS: Row[] = [
       field: 'conflicts',
       allow: ds === 'trees' ? TREES_REVIEW : UNRESTRICTED,
       // Conflicts of its own, made after every open one was resolved, so the exact list is known
-      // whatever ran before: two in this dataset (oldest change first) and one in the other.
+      // whatever ran before: two in this dataset (in id order, as the list is paged) and one in the other.
       request: async () => {
         await resolveOpenConflicts();
         const first = await conflicted(ds);
@@ -330,7 +330,7 @@ const ROWS: Row[] = [
           query: `query($ds: String!) { conflicts(dataset: $ds) { nodes { id version conflict dataset { name } } } }`,
           variables: { ds },
           allowed: (d) =>
-            expect(d.conflicts.nodes).toEqual([first, second].map((id) => ({ id, version: 3, conflict: 'HARD', dataset: { name: ds } }))),
+            expect(d.conflicts.nodes).toEqual([first, second].sort().map((id) => ({ id, version: 3, conflict: 'HARD', dataset: { name: ds } }))),
         };
       },
     }),
