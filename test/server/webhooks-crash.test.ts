@@ -50,13 +50,13 @@ it('kill -9 mid-delivery: delivered by the other or the restarted instance, same
     ... on MutationCreateWebhookSuccess { data { secret webhook { id } } } } }`, { url: receiver.url, ds: [ds] })).createWebhook.data;
   receiver.secret = made.secret;
   const entity = await d.create(ds, 'Tree', { height: 1 });
-  await waitUntil(() => receiver!.held === 1, 'the delivery to be in flight', 10_000);
+  await waitUntil(() => receiver!.held === 1, 'the delivery to be in flight', 30_000);
   const eventId = receiver.requests[0]!.id;
 
   // Postgres: the other instance is up before the kill; PGlite: the same folder, restarted after it.
   const other = backend === 'postgres' ? await spawnService(env) : null;
   process.kill(first.pid, 'SIGKILL');
-  await waitUntil(() => /ended by SIGKILL/.test(first.output()), 'the first instance to die', 10_000);
+  await waitUntil(() => /ended by SIGKILL/.test(first.output()), 'the first instance to die', 30_000);
   receiver.mode = 'ok';
   const second = other ?? (await spawnService(env));
   services.push(second);
@@ -67,7 +67,7 @@ it('kill -9 mid-delivery: delivered by the other or the restarted instance, same
   const listed = await waitUntil(async () => {
     const nodes = ok(await http(second.url).gql(`query($id: ID!) { webhookDeliveries(webhookId: $id) { nodes { eventId status attempts lastStatusCode } } }`, { id: made.webhook.id })).webhookDeliveries.nodes;
     return nodes[0]?.status === 'DELIVERED' && nodes;
-  }, 'the delivery to be settled', 10_000);
+  }, 'the delivery to be settled', 30_000);
   expect(listed).toEqual([{ eventId, status: 'DELIVERED', attempts: 2, lastStatusCode: 204 }]);
   // Two or three processes start here: slow on a loaded machine.
 }, 180_000);
