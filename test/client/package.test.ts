@@ -24,6 +24,10 @@ let app = '';
 let tarball = '';
 let packed: string[] = [];
 let collector = '';
+// The socket test's own folder, token and dataset: the tests of this file run in any order (CI
+// shuffles them), and neither ws in the folder nor its records may change what the others see.
+let wsApp = '';
+let hedgeCollector = '';
 
 beforeAll(async () => {
   // Requests without a token may only read (serverEntity): the scripts must send their token to write.
@@ -31,6 +35,8 @@ beforeAll(async () => {
   const admin = (await createToken(t.database.db, { name: 'admin', role: 'admin' })).secret;
   collector = (await createToken(t.database.db, { name: 'tablet 7', role: 'collector', deviceId: 'tablet-7', datasets: ['trees'] })).secret;
   await t.gqlAs(admin, `mutation { createDataset(name: "trees", properties: ["species", "height"]) { __typename } }`);
+  await t.gqlAs(admin, `mutation { createDataset(name: "hedges", properties: ["species", "height"]) { __typename } }`);
+  hedgeCollector = (await createToken(t.database.db, { name: 'tablet 8', role: 'collector', deviceId: 'tablet-8', datasets: ['hedges'] })).secret;
   // Another device's tree, for the quick start to pull.
   const birch = await t.gqlAs(admin, `mutation { submitChange(change: { id: "0b9d6a3e-1c55-4f0a-9a1e-5d7c2f3b8a01", deviceId: "office-1",
     dataset: "trees", entityId: "7f3c9e2a-4b1d-4e8f-a6c5-2d9b0e1f3a77", action: CREATE, label: "Birch by the pond", data: { species: "birch" } }) { outcome } }`);
@@ -39,17 +45,18 @@ beforeAll(async () => {
   ({ tarball, files: packed } = await packClient(packDir));
   app = await consumerFolder('entity-sync-field-app-');
   await npmInstall(app, [tarball]);
+  wsApp = await consumerFolder('entity-sync-field-app-ws-');
 }, 240_000);
 
 afterAll(async () => {
   await t?.close();
-  for (const dir of [packDir, app]) if (dir) await rm(dir, { recursive: true, force: true });
+  for (const dir of [packDir, app, wsApp]) if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 /** Runs `node file args` in the app folder; its exit code, stdout lines, stderr, and how long it lived after printing "closed". */
-function node(file: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; lines: string[]; stderr: string; afterClose: number }> {
+function node(file: string, args: string[], env: Record<string, string> = {}, cwd = app): Promise<{ code: number | null; lines: string[]; stderr: string; afterClose: number }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [file, ...args], { cwd: app, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [file, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let stderr = '';
     let closedAt = 0;
@@ -127,18 +134,18 @@ describe('the packed client', () => {
   });
 
   it('with ws added, a node script syncs over the socket, and exits at once after close()', async () => {
-    await npmInstall(app, ['ws']);
+    await npmInstall(wsApp, [tarball, 'ws']);
     await writeFile(
-      join(app, 'socket.mjs'),
+      join(wsApp, 'socket.mjs'),
       `import WebSocket from 'ws';
 import { createMemoryStorage, createSyncClient, SyncError, TransportError } from '@entity-sync/client';
 
 const [url, token] = process.argv.slice(2);
-const client = await createSyncClient({ url, token, deviceId: 'tablet-7', storage: createMemoryStorage(), webSocketImpl: WebSocket, datasets: ['trees'] });
+const client = await createSyncClient({ url, token, deviceId: 'tablet-8', storage: createMemoryStorage(), webSocketImpl: WebSocket, datasets: ['hedges'] });
 const events = [];
 // A live subscription at close: close() must end it too.
-client.subscribe('subscription { entityChanged(dataset: "trees") { entityId version } }', {}, { next: (v) => events.push(v), error: (e) => events.push(String(e)), complete: () => {} });
-const id = await client.create('trees', { label: 'Ash', data: { height: 3 } });
+client.subscribe('subscription { entityChanged(dataset: "hedges") { entityId version } }', {}, { next: (v) => events.push(v), error: (e) => events.push(String(e)), complete: () => {} });
+const id = await client.create('hedges', { label: 'Ash', data: { height: 3 } });
 await client.update(id, { height: 4 });
 const summary = await client.sync();
 console.log(JSON.stringify({ id, summary, transport: client.transport(), view: client.view(id), errors: [typeof SyncError, typeof TransportError] }));
@@ -146,7 +153,7 @@ await client.close();
 console.log('closed');
 `,
     );
-    const r = await node('socket.mjs', [t.url, collector]);
+    const r = await node('socket.mjs', [t.url, hedgeCollector], {}, wsApp);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.lines).toHaveLength(2);
