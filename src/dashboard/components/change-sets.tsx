@@ -1,5 +1,5 @@
 import './lists.css';
-import { Value } from './values.tsx';
+import { PropertyRow, Value } from './values.tsx';
 
 interface Op {
   op?: unknown;
@@ -58,12 +58,7 @@ export function ChangeSets({ payload, entityId, inRun = false }: { payload: unkn
             </div>
           )}
           {data.map(([k, v]) => (
-            <div key={k}>
-              <dt>{k}</dt>
-              <dd>
-                <Value value={v} />
-              </dd>
-            </div>
+            <PropertyRow key={k} name={k} value={v} />
           ))}
         </dl>
       )}

@@ -6,6 +6,18 @@ export function Value({ value }: { value: unknown }) {
   return <code className="value">{JSON.stringify(value)}</code>;
 }
 
+/** One property and its value in a `<dl>`: the record's current values and a held change's payload read alike. */
+export function PropertyRow({ name, value }: { name: string; value: unknown }) {
+  return (
+    <div>
+      <dt>{name}</dt>
+      <dd>
+        <Value value={value} />
+      </dd>
+    </div>
+  );
+}
+
 export interface Diff {
   property: string;
   old?: unknown;

@@ -6,7 +6,7 @@ import { Page, QueryState } from '../components/page.tsx';
 import { ResolvePanel } from '../components/resolve-panel.tsx';
 import { subsetText } from '../components/subset.tsx';
 import { Ago, useNow } from '../components/time.tsx';
-import { Value } from '../components/values.tsx';
+import { PropertyRow } from '../components/values.tsx';
 import { graphql } from '../graphql.ts';
 import { useSession } from '../session.tsx';
 import { Timeline } from './timeline.tsx';
@@ -81,12 +81,7 @@ function CurrentValues({ data }: { data: Record<string, unknown> }) {
   return (
     <dl className="values">
       {entries.map(([k, v]) => (
-        <div key={k}>
-          <dt>{k}</dt>
-          <dd>
-            <Value value={v} />
-          </dd>
-        </div>
+        <PropertyRow key={k} name={k} value={v} />
       ))}
     </dl>
   );
