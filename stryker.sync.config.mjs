@@ -8,9 +8,11 @@ delete process.env.DATABASE_URL;
 process.env.MODEL_RUNS ??= '8';
 process.env.SUBSET_MODEL_RUNS ??= '8';
 
+import core from './stryker.config.mjs';
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
-  testRunner: 'vitest',
+  ...core,
   vitest: { configFile: 'vitest.sync.config.ts' },
   // What test/sync drives (the write path, the flush, the pull, local ids, subsets): the rest of
   // src/sync (tokens, webhooks, the reviewer's stores, stats) is reached through the API tests
@@ -27,14 +29,9 @@ export default {
     'src/sync/subset-states.ts',
     'src/sync/webhook-outbox.ts',
   ],
-  // Only the tests that reach a mutant run against it; mutants no test reaches cost nothing.
-  coverageAnalysis: 'perTest',
-  concurrency: 2,
-  reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: '.tmp/mutation-sync/index.html' },
   jsonReporter: { fileName: '.tmp/mutation-sync/report.json' },
   tempDirName: '.tmp/stryker-sync',
-  cleanTempDir: 'always',
   // A mutant that makes a test loop (a retry that never ends) is cut off, and counted killed (timeout).
   timeoutMS: 20_000,
   timeoutFactor: 2,
