@@ -27,6 +27,7 @@ const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: {
     'older-than': { type: 'string' },
+    dataset: { type: 'string' },
     role: { type: 'string' },
     name: { type: 'string' },
     device: { type: 'string' },

@@ -17,13 +17,13 @@ export type OperatorCommand =
   | { kind: 'token-list' }
   | { kind: 'token-revoke'; id: string }
   /** Without olderThanSeconds, whoever runs it uses its own hold timeout. */
-  | { kind: 'flush'; olderThanSeconds: number | null };
+  | { kind: 'flush'; olderThanSeconds: number | null; dataset: string | null };
 
 export const TOKEN_USAGE = 'token commands: create --role ROLE [--name N] [--device D] [--datasets a,b] | list | revoke ID';
 
 export interface CommandArgs {
   positionals: string[];
-  values: { 'older-than'?: string | undefined; role?: string | undefined; name?: string | undefined; device?: string | undefined; datasets?: string | undefined };
+  values: { 'older-than'?: string | undefined; dataset?: string | undefined; role?: string | undefined; name?: string | undefined; device?: string | undefined; datasets?: string | undefined };
 }
 
 /** The command a command line asks for, or what is wrong with it (a usage error). */
@@ -31,10 +31,12 @@ export function parseCommand({ positionals, values }: CommandArgs): OperatorComm
   const [first, command, id] = positionals;
   if (first === 'flush') {
     const raw = values['older-than'];
-    if (raw === undefined) return { kind: 'flush', olderThanSeconds: null };
+    const dataset = values.dataset ?? null;
+    if (dataset === '') return '--dataset takes a dataset name';
+    if (raw === undefined) return { kind: 'flush', olderThanSeconds: null, dataset };
     const n = Number(raw);
     if (raw === '' || !Number.isFinite(n) || n < 0) return `--older-than takes a number of seconds, 0 or more, not "${raw}"`;
-    return { kind: 'flush', olderThanSeconds: n };
+    return { kind: 'flush', olderThanSeconds: n, dataset };
   }
   if (first !== 'token') return `unknown command "${first}"; commands: flush, token`;
   if (command === 'create') {
@@ -64,8 +66,9 @@ export function checkCommand(raw: unknown): OperatorCommand | null {
     case 'token-revoke':
       return text(c.id) ? { kind: 'token-revoke', id: c.id } : null;
     case 'flush':
-      return c.olderThanSeconds === null || (typeof c.olderThanSeconds === 'number' && Number.isFinite(c.olderThanSeconds) && c.olderThanSeconds >= 0)
-        ? { kind: 'flush', olderThanSeconds: c.olderThanSeconds }
+      return (c.olderThanSeconds === null || (typeof c.olderThanSeconds === 'number' && Number.isFinite(c.olderThanSeconds) && c.olderThanSeconds >= 0)) &&
+        (c.dataset === undefined || textOrNull(c.dataset))
+        ? { kind: 'flush', olderThanSeconds: c.olderThanSeconds, dataset: c.dataset ?? null }
         : null;
     default:
       return null;
@@ -112,7 +115,10 @@ export async function runCommand(command: OperatorCommand, env: CommandEnv): Pro
     }
     case 'flush': {
       // Each batch's events go out as it commits, so listeners hear a long flush as it goes.
-      const { forced } = await flushBacklog(env.db, { olderThanSeconds: command.olderThanSeconds ?? env.holdTimeoutSeconds, onBatch: (events) => env.publish(events) });
+      const { forced } = await flushBacklog(env.db, {
+        olderThanSeconds: command.olderThanSeconds ?? env.holdTimeoutSeconds,
+        ...(command.dataset === null ? {} : { dataset: command.dataset }),
+        onBatch: (events) => env.publish(events) });
       const released = forced.reduce((n, r) => n + r.released.length, 0);
       return { lines: [`forced ${forced.length} held change(s), released ${released} successor(s)`] };
     }

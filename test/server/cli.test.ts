@@ -99,8 +99,17 @@ describe.runIf(backend === 'pglite')('the CLI beside a running embedded server',
     expect(data(await gql(service.url, admin, SUBMIT, { c: [create] })).submitChanges.data).toEqual([{ outcome: 'APPLIED', version: 1 }]);
     const update = offlineRun(ds, entityId, 1).update(2, { n: 3 });
     expect(data(await gql(service.url, admin, SUBMIT, { c: [update] })).submitChanges.data).toEqual([{ outcome: 'HELD', version: null }]);
-    const flushed = await runMain(['flush', '--older-than', '0'], env);
+    // Another dataset's held change stays: --dataset forces one dataset's backlog.
+    const other = uniqueName('other');
+    data(await gql(service.url, admin, 'mutation($n: String!) { createDataset(name: $n, properties: ["n"]) { __typename } }', { n: other }));
+    const otherEntity = randomUUID();
+    const otherCreate = { id: randomUUID(), dataset: other, entityId: otherEntity, action: 'CREATE', label: 'Held there', data: { n: 1 } };
+    const otherUpdate = offlineRun(other, otherEntity, 1).update(2, { n: 4 });
+    expect(data(await gql(service.url, admin, SUBMIT, { c: [otherCreate, otherUpdate] })).submitChanges.data).toEqual([{ outcome: 'APPLIED', version: 1 }, { outcome: 'HELD', version: null }]);
+    const flushed = await runMain(['flush', '--older-than', '0', '--dataset', ds], env);
     expect([flushed.code, flushed.stdout, flushed.stderr]).toEqual([0, 'forced 1 held change(s), released 0 successor(s)\n', '']);
+    const OTHER_HELD = 'query($ds: String) { heldChanges(dataset: $ds) { nodes { changeId } } }';
+    expect(data(await gql(service.url, admin, OTHER_HELD, { ds: other }))).toEqual({ heldChanges: { nodes: [{ changeId: otherUpdate.id }] } });
     const READ = 'query($id: String!, $e: ID!, $ds: String) { change(id: $id) { outcome version } entity(id: $e) { version data } heldChanges(dataset: $ds) { nodes { changeId } } }';
     const forced = { change: { outcome: 'APPLIED', version: 2 }, entity: { version: 2, data: { n: 3 } }, heldChanges: { nodes: [] } };
     expect(data(await gql(service.url, admin, READ, { id: update.id, e: entityId, ds }))).toEqual(forced);
@@ -125,6 +134,7 @@ describe.runIf(backend === 'pglite')('the CLI beside a running embedded server',
 
   it('a usage error or a refused command exits 2 with the reason, through the server as well', async () => {
     expect(await runMain(['token', 'create', '--role', 'boss'], env)).toMatchObject({ code: 2, stdout: '', stderr: '--role takes one of collector, reviewer, admin\n' });
+    expect(await runMain(['flush', '--dataset', ''], env)).toMatchObject({ code: 2, stdout: '', stderr: '--dataset takes a dataset name\n' });
     const missing = randomUUID();
     expect(await runMain(['token', 'revoke', missing], env)).toMatchObject({ code: 2, stdout: '', stderr: `TOKEN_NOT_FOUND: no API token has the id "${missing}"\n` });
   }, 120_000);

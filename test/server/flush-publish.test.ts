@@ -200,7 +200,7 @@ describe.runIf(backend === 'postgres')('on Postgres, another instance hears each
     const ds = await createDataset(listener.url);
     const held = await holdMany(listener.database.db, ds, 6 * BATCH);
     const heard = listen(listener.bus, ds);
-    const flushed = runMain(['flush', '--older-than', '0'], { DATABASE_URL: main.url! });
+    const flushed = runMain(['flush', '--older-than', '0', '--dataset', ds], { DATABASE_URL: main.url! });
     let ended = false;
     void flushed.finally(() => (ended = true));
     await waitUntil(() => heard.heard.length > 0 || ended, 'an event on the running instance, or the command to end', 120_000, 5);
