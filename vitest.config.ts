@@ -1,4 +1,20 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Test files whose outcome cannot depend on the back end: pure rules (test/core) and the files
+ * that start their own service on PGlite in memory (or pack the client) whatever DATABASE_URL
+ * says. `npm test` with DATABASE_URL (CI's Postgres run) leaves them out: the PGlite run has them,
+ * and running them twice only doubled CI's time.
+ */
+export const BACKEND_INDEPENDENT = [
+  'test/core/**',
+  'test/db/folder-lock.test.ts',
+  'test/graphql/schema.test.ts',
+  'test/server/request-memory.test.ts',
+  'test/server/npm-start.test.ts',
+  'test/server/env.test.ts',
+  'test/client/package.test.ts',
+];
 
 export default defineConfig({
   // graphql 16 ships CJS and .mjs without an exports map: Node's ESM loader (and so Pothos and
@@ -6,6 +22,7 @@ export default defineConfig({
   resolve: { alias: { graphql: 'graphql/index.js' } },
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: process.env.DATABASE_URL ? [...configDefaults.exclude, ...BACKEND_INDEPENDENT] : configDefaults.exclude,
     globalSetup: ['test/helpers/global-setup.ts'],
     // Two cores: two workers, each test file with its own database.
     pool: 'forks',
