@@ -62,12 +62,15 @@ it('kill -9 mid-delivery: delivered by the other or the restarted instance, same
   services.push(second);
 
   await waitUntil(() => receiver!.requests.length >= 2, 'the delivery to be sent again', 30_000, 50);
-  expect(receiver.requests.map((r) => r.id)).toEqual([eventId, eventId]);
+  // Every request carried the one event id. Usually two: the one the kill cut, the one after. On a
+  // loaded machine the first instance may time out its first try (5 s) before the kill and try
+  // again, so a third: each is an attempt, counted below.
+  expect(new Set(receiver.requests.map((r) => r.id))).toEqual(new Set([eventId]));
   expect(receiver.unique().map((r) => [r.body.type, r.body.data.entityId, r.body.data.version, r.verified])).toEqual([['entityChanged', entity, 1, true]]);
   const listed = await waitUntil(async () => {
     const nodes = ok(await http(second.url).gql(`query($id: ID!) { webhookDeliveries(webhookId: $id) { nodes { eventId status attempts lastStatusCode } } }`, { id: made.webhook.id })).webhookDeliveries.nodes;
     return nodes[0]?.status === 'DELIVERED' && nodes;
   }, 'the delivery to be settled', 30_000);
-  expect(listed).toEqual([{ eventId, status: 'DELIVERED', attempts: 2, lastStatusCode: 204 }]);
+  expect(listed).toEqual([{ eventId, status: 'DELIVERED', attempts: receiver.requests.length, lastStatusCode: 204 }]);
   // Two or three processes start here: slow on a loaded machine.
 }, 180_000);
