@@ -20,7 +20,8 @@ const STATS = `query($n: String!) { dataset(name: $n) { name stats { entities ha
 const INBOX = `query($ds: String!, $c: ConflictType, $first: Int, $after: String) {
   conflictInbox(dataset: $ds, conflict: $c, first: $first, after: $after) {
     edges { cursor node { id label conflict conflictingProperties lastConflictAt deleted } } pageInfo { hasNextPage endCursor } } }`;
-const FLUSH = `mutation($s: Int, $ds: String, $c: String) { flushBacklog(olderThanSeconds: $s, dataset: $ds, changeId: $c) { changeId outcome version released { changeId version } } }`;
+const FLUSH = `mutation($s: Int, $ds: String, $c: String) { flushBacklog(olderThanSeconds: $s, dataset: $ds, changeId: $c) { forced released truncated changes { changeId outcome version released { changeId version } } } }`;
+const NOTHING = { forced: 0, released: 0, truncated: false, changes: [] };
 
 const tokens = { collector: '', reviewer: '', otherReviewer: '' };
 let shared = '';
@@ -207,17 +208,17 @@ describe('the backlog for the dashboard', () => {
     for (const c of [c1a, c1b, c2, c3]) expect(await o.one(c)).toMatchObject({ outcome: 'HELD' });
 
     // Too young for the default hold timeout, malformed or unknown: nothing.
-    expect(ok(await t.gql(FLUSH, { c: c1a.id })).flushBacklog).toEqual([]);
-    expect(ok(await t.gql(FLUSH, { s: 0, c: 'a\u0000b' })).flushBacklog).toEqual([]);
-    expect(ok(await t.gql(FLUSH, { s: 0, c: randomUUID() })).flushBacklog).toEqual([]);
-    expect(ok(await t.gql(FLUSH, { s: 0, ds: 'no such name!' })).flushBacklog).toEqual([]);
+    expect(ok(await t.gql(FLUSH, { c: c1a.id })).flushBacklog).toEqual(NOTHING);
+    expect(ok(await t.gql(FLUSH, { s: 0, c: 'a\u0000b' })).flushBacklog).toEqual(NOTHING);
+    expect(ok(await t.gql(FLUSH, { s: 0, c: randomUUID() })).flushBacklog).toEqual(NOTHING);
+    expect(ok(await t.gql(FLUSH, { s: 0, ds: 'no such name!' })).flushBacklog).toEqual(NOTHING);
 
     const one = ok(await t.gql(FLUSH, { s: 0, c: c1a.id.toUpperCase() })).flushBacklog;
-    expect(one).toEqual([{ changeId: c1a.id, outcome: 'APPLIED', version: 2, released: [{ changeId: c1b.id, version: 3 }] }]);
+    expect(one).toEqual({ forced: 1, released: 1, truncated: false, changes: [{ changeId: c1a.id, outcome: 'APPLIED', version: 2, released: [{ changeId: c1b.id, version: 3 }] }] });
     expect((await o.held()).map((h) => h.changeId).filter((id) => [c1a.id, c1b.id, c2.id, c3.id].includes(id)).sort()).toEqual([c2.id, c3.id].sort());
 
     const ofDs2 = ok(await t.gql(FLUSH, { s: 0, ds: ds2 })).flushBacklog;
-    expect(ofDs2).toEqual([{ changeId: c3.id, outcome: 'APPLIED', version: 2, released: [] }]);
+    expect(ofDs2).toEqual({ forced: 1, released: 0, truncated: false, changes: [{ changeId: c3.id, outcome: 'APPLIED', version: 2, released: [] }] });
     expect((await o.held({ dataset: ds1 })).map((h) => h.changeId)).toEqual([c2.id]);
     expect(await o.held({ dataset: ds2 })).toEqual([]);
   });
