@@ -55,7 +55,6 @@ function mintThrough(url: string, origin: string | undefined, host?: string): Pr
 describe('sockets check the page origin', () => {
   it('a page of a foreign origin is refused at the upgrade (403) and mints nothing, even with anonymous admin access', async () => {
     const before = (await t.gql(NEWEST)).data.apiTokens.nodes;
-    expect(before).toHaveLength(1);
     for (const origin of ['https://evil.example', 'http://127.0.0.1.evil.example', 'null', `http://localhost:${new URL(t.url).port}`, 'https://dash.example.org:8443']) {
       expect(await mintThrough(t.url, origin), origin).toEqual({ refused: 403, body: 'Forbidden: sockets from pages of this origin are not allowed (see CORS_ORIGINS)' });
     }
