@@ -208,7 +208,7 @@ const BacklogFlushRef = builder.objectRef<FlushAnswer>('BacklogFlush').implement
   description: `What a forced flush did: how many held changes it forced and released, and the first ${FLUSH_LISTED} forced changes (every change is in the backlogFlushed events).`,
   fields: (t) => ({
     forced: t.exposeInt('forced', { complexity: IN_HAND, description: 'Held changes it forced (applied, or refused when they could not be).' }),
-    released: t.exposeInt('released', { complexity: IN_HAND, description: 'Held successors applied right after the changes it forced.' }),
+    released: t.exposeInt('released', { complexity: IN_HAND, description: 'Held successors released right after the changes it forced (applied, or refused when they could not be).' }),
     changes: t.field({
       type: [ChangeResultRef],
       description: `The first ${FLUSH_LISTED} forced changes, oldest first, each with the successors it released.`,
