@@ -36,8 +36,19 @@ export const entities = snakeCase.table(
     deleted: boolean().notNull().default(false),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    /**
+     * While it is in conflict: when the newest of its unresolved conflicting versions was made
+     * (that version's created_at, to the microsecond: read as text); null without a conflict.
+     * Written with `conflict` (a conflicting version sets it, a resolution clears it), so the
+     * conflict inbox is ordered by an index and a page reads only its rows.
+     */
+    lastConflictAt: timestamp({ withTimezone: true, mode: 'string' }),
   },
-  (t) => [index('entities_dataset_idx').on(t.datasetId, t.id), index('entities_conflict_idx').on(t.datasetId).where(sql`${t.conflict} is not null`)],
+  (t) => [
+    index('entities_dataset_idx').on(t.datasetId, t.id),
+    index('entities_conflict_idx').on(t.datasetId).where(sql`${t.conflict} is not null`),
+    index('entities_conflict_inbox_idx').on(t.datasetId, t.lastConflictAt.desc().nullsFirst(), t.id.desc().nullsFirst()).where(sql`${t.conflict} is not null`),
+  ],
 );
 
 /** One row of an entity's history; version 1 is the create. Holds the full state after it. */

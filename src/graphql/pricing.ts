@@ -27,10 +27,3 @@ export const IN_ROW = { field: 1, multiplier: 1 } as const;
 
 /** A field of a result already in hand (a mutation's or an event's): nothing to load. */
 export const IN_HAND = 0;
-
-/**
- * Lists with no cap the service enforces today, priced as if they held this many. The items of
- * each are a single row with nothing to load under them (tokens) or an admin's own actions.
- */
-export const NOMINAL_TOKENS = 1000;
-export const NOMINAL_FLUSH = 10_000;

@@ -343,13 +343,17 @@ export async function persist(tx: Tx, w: BatchWrites, events: readonly SyncEvent
     );
   }
   if (w.entities.length > 0) {
+    // An entity that got a conflicting version now has its newest conflict now (the version's
+    // created_at is this transaction's now()); one whose conflict stays keeps its time.
+    const conflicted = new Set(w.versions.filter((v) => v.conflict !== null).map((v) => v.entityId));
     statements.push(
       tx.execute(sql`
-        insert into entities /* writeEntities */ (id, dataset_id, label, data, version, conflict, deleted)
-        select id, dataset_id, label, data, version, conflict, deleted
-          from jsonb_to_recordset(${json(w.entities.map((e) => ({ id: e.id, dataset_id: e.datasetId, label: e.label, data: e.data, version: e.version, conflict: e.conflict, deleted: e.deleted })))}::jsonb)
-            as r(id uuid, dataset_id uuid, label text, data jsonb, version int, conflict text, deleted boolean)
-        on conflict (id) do update set label = excluded.label, data = excluded.data, version = excluded.version, conflict = excluded.conflict, deleted = excluded.deleted, updated_at = now()`),
+        insert into entities /* writeEntities */ (id, dataset_id, label, data, version, conflict, deleted, last_conflict_at)
+        select id, dataset_id, label, data, version, conflict, deleted, case when conflict is not null and conflicted then now() end
+          from jsonb_to_recordset(${json(w.entities.map((e) => ({ id: e.id, dataset_id: e.datasetId, label: e.label, data: e.data, version: e.version, conflict: e.conflict, deleted: e.deleted, conflicted: conflicted.has(e.id) })))}::jsonb)
+            as r(id uuid, dataset_id uuid, label text, data jsonb, version int, conflict text, deleted boolean, conflicted boolean)
+        on conflict (id) do update set label = excluded.label, data = excluded.data, version = excluded.version, conflict = excluded.conflict, deleted = excluded.deleted, updated_at = now(),
+          last_conflict_at = case when excluded.conflict is not null then coalesce(excluded.last_conflict_at, entities.last_conflict_at) end`),
     );
   }
   if (w.versions.length > 0) {

@@ -5,7 +5,7 @@ import { entityVersions } from '../db/entities.js';
 /**
  * What an entity's open conflict consists of, read from its history: the versions applied in
  * conflict that no reviewer has resolved yet (resolveConflict marks them resolved). Derived, not
- * stored, so it can never disagree with the history. Each is an SQL expression over the entity
+ * stored, so it can never disagree with the history. It is an SQL expression over the entity
  * row (the table alias the relational query passes in), for plugin-drizzle `extras`: selected
  * in the same statement as the entity, so a page of entities costs one query.
  */
@@ -16,12 +16,3 @@ const unresolvedOf = (e: typeof entities): SQL =>
 export const conflictingPropertiesOf = (e: typeof entities): SQL<string[]> =>
   sql<string[]>`(select /* conflictingProperties */ coalesce(jsonb_agg(distinct p.name collate "C" order by p.name collate "C"), '[]'::jsonb)
     from ${entityVersions} cross join lateral unnest(${entityVersions.conflictingProperties}) as p(name) where ${unresolvedOf(e)})`;
-
-/**
- * When the newest of those versions was made, as fixed-width UTC text (microseconds): it sorts
- * as it compares, so a page cursor can carry it exactly (a Date would lose the microseconds).
- * Null when the entity has no open conflict.
- */
-export const lastConflictAtOf = (e: typeof entities): SQL<string | null> =>
-  sql<string | null>`(select /* lastConflictAt */ to_char(max(${entityVersions.createdAt}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-    from ${entityVersions} where ${unresolvedOf(e)})`;

@@ -138,7 +138,8 @@ export async function writeReviews(tx: Tx, writes: readonly ReviewWrite[], subse
   const last = new Map(writes.map((w) => [w.entity.id, w.plan.entity]));
   statements.push(
     tx.execute(sql`
-      update entities /* reviewEntities */ e set label = r.label, data = r.data, version = r.version, conflict = r.conflict, deleted = r.deleted, updated_at = now()
+      update entities /* reviewEntities */ e set label = r.label, data = r.data, version = r.version, conflict = r.conflict, deleted = r.deleted, updated_at = now(),
+             last_conflict_at = case when r.conflict is not null then e.last_conflict_at end
         from jsonb_to_recordset(${json([...last].map(([id, s]) => ({ id, label: s.label, data: s.data, version: s.version, conflict: s.conflict, deleted: s.deleted })))}::jsonb)
           as r(id uuid, label text, data jsonb, version int, conflict text, deleted boolean)
        where e.id = r.id`),

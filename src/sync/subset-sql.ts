@@ -7,11 +7,12 @@ import type { Subset } from '../core/subsets.js';
  * written by JavaScript (JSON.stringify), so an integer's text has no exponent and no fraction,
  * as in subsetKey. test/sync/subset-sql.test.ts holds the two rules together.
  */
-export function subsetKeySql(data: SQL, property: string): SQL {
-  return sql`(case jsonb_typeof(${data} -> ${property}::text)
-    when 'string' then ${data} ->> ${property}::text
-    when 'boolean' then ${data} ->> ${property}::text
-    when 'number' then case when (${data} ->> ${property}::text) ~ '^-?[0-9]{1,15}$' then ${data} ->> ${property}::text end end)`;
+export function subsetKeySql(data: SQL, property: string | SQL): SQL {
+  const name = typeof property === 'string' ? sql`${property}::text` : property;
+  return sql`(case jsonb_typeof(${data} -> ${name})
+    when 'string' then ${data} ->> ${name}
+    when 'boolean' then ${data} ->> ${name}
+    when 'number' then case when (${data} ->> ${name}) ~ '^-?[0-9]{1,15}$' then ${data} ->> ${name} end end)`;
 }
 
 /**
@@ -24,4 +25,13 @@ export function inSubsetSql(data: SQL, subset: Subset | null): SQL {
     subset.map((rule) => sql`coalesce(${subsetKeySql(data, rule.property)} = any(${sql.param([...rule.values])}::text[]), false)`),
     sql` and `,
   );
+}
+
+/**
+ * core inSubset in SQL for rules stored as jsonb (a token's `subset` column), so one statement
+ * judges many tokens: true when the document matches every rule (an empty list: always).
+ */
+export function inStoredSubsetSql(data: SQL, subset: SQL): SQL {
+  return sql`not exists (select 1 from jsonb_array_elements(${subset}) as r(rule)
+    where not coalesce(${subsetKeySql(data, sql`(r.rule ->> 'property')`)} = any(array(select jsonb_array_elements_text(r.rule -> 'values'))), false))`;
 }

@@ -1,16 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, arrayOverlaps, asc, count, eq, isNotNull, isNull, sql } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Principal, Role } from '../core/auth.js';
 import { DomainError } from '../core/errors.js';
 import { hasNul } from '../core/json.js';
-import { inSubset, type SubsetRuleInput } from '../core/subsets.js';
-import type { PropertyValues } from '../core/types.js';
+import type { SubsetRuleInput } from '../core/subsets.js';
 import { normalizeUuid, validateName } from '../core/validate.js';
 import type { Db, Tx } from '../db/client.js';
 import { apiTokens } from '../db/tokens.js';
 import type { SyncEvent } from '../core/events.js';
 import { rowsOf } from './batch-store.js';
 import { lockSubsets, writeSubsetMoves } from './subset-moves.js';
+import { inStoredSubsetSql } from './subset-sql.js';
 
 export type TokenRow = typeof apiTokens.$inferSelect;
 
@@ -176,21 +176,40 @@ export async function createFirstAdminToken(db: Db): Promise<string | null> {
   });
 }
 
+/** One page of the tokens whose subset includes an entity, and whether more follow. */
+export interface TokenPage {
+  tokens: TokenRow[];
+  hasMore: boolean;
+}
+
 /**
- * For each entity, the live tokens whose subset includes it (core inSubset on its current
- * properties), oldest first: what a reviewer reads to know which devices hold a record. Tokens
- * without a subset see every entity of their datasets and are not listed.
+ * For each entity, a page of the live tokens whose subset includes it (core inSubset on its
+ * current properties, in SQL), in creation order after `after` (a token's seq): what a reviewer
+ * reads to know which devices hold a record. Tokens without a subset see every entity of their
+ * datasets and are not listed. One statement for every entity of a page, each reading tokens from
+ * the seq index until its page is full.
  */
-export async function subsetTokensOf(db: Db, entityIds: readonly string[]): Promise<TokenRow[][]> {
+export async function subsetTokenPages(db: Db, entityIds: readonly string[], page: { first: number; after: number | null }): Promise<TokenPage[]> {
   if (entityIds.length === 0) return [];
-  const found = rowsOf<{ id: string; data: PropertyValues; dataset: string }>(
-    await db.execute(sql`select /* subsetTokensOf */ e.id, e.data, d.name as dataset from entities e join datasets d on d.id = e.dataset_id where e.id = any(${sql.param([...entityIds])}::uuid[])`),
+  const pairs = rowsOf<{ entity_id: string; token_id: string }>(
+    await db.execute(sql`select /* subsetTokensOf */ e.id as entity_id, t.id as token_id
+      from entities e join datasets d on d.id = e.dataset_id
+      cross join lateral (
+        select k.id, k.seq from api_tokens k
+        where k.revoked_at is null and k.subset is not null and d.name = any(k.datasets) and k.seq > ${page.after ?? 0}
+          and ${inStoredSubsetSql(sql`e.data`, sql`k.subset`)}
+        order by k.seq limit ${page.first + 1}
+      ) t
+      where e.id = any(${sql.param([...entityIds])}::uuid[])
+      order by e.id, t.seq`),
   );
-  const names = [...new Set(found.map((e) => e.dataset))];
-  const tokens = names.length === 0 ? [] : await db.select().from(apiTokens).where(and(isNull(apiTokens.revokedAt), isNotNull(apiTokens.subset), arrayOverlaps(apiTokens.datasets, names))).orderBy(asc(apiTokens.createdAt), asc(apiTokens.id));
-  const byId = new Map(found.map((e) => [e.id, e]));
-  return entityIds.map((id) => {
-    const e = byId.get(id);
-    return e ? tokens.filter((t) => t.datasets?.includes(e.dataset) && inSubset(t.subset, typeof e.data === 'string' ? JSON.parse(e.data) : e.data)) : [];
+  const ids = [...new Set(pairs.map((p) => p.token_id))];
+  const rows = ids.length === 0 ? [] : await db.select().from(apiTokens).where(inArray(apiTokens.id, ids));
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const ofEntity = new Map<string, TokenRow[]>();
+  for (const p of pairs) ofEntity.set(p.entity_id, [...(ofEntity.get(p.entity_id) ?? []), byId.get(p.token_id)!]);
+  return entityIds.map((entityId) => {
+    const tokens = ofEntity.get(entityId) ?? [];
+    return { tokens: tokens.slice(0, page.first), hasMore: tokens.length > page.first };
   });
 }

@@ -129,7 +129,7 @@ describe('two clients edit one entity offline', () => {
     expect(c.pending()).toHaveLength(1);
 
     // An administrator forces the backlog; the next pull brings the version and ends the wait.
-    await c.request('mutation { flushBacklog(olderThanSeconds: 0) { changeId } }');
+    await c.request('mutation { flushBacklog(olderThanSeconds: 0) { forced } }');
     // The forced version comes back in a pull once the server's pull horizon passes it (on a
     // shared Postgres other databases' transactions can hold that back a moment): sync until then, bounded.
     await c.sync();

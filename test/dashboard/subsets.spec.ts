@@ -78,4 +78,20 @@ describe('subsets in the dashboard', () => {
     expect((await share.getByRole('listitem').allInnerTexts()).map((x) => x.trim())).toEqual(['Tablet 7 (device tablet-7): district is d1 or d2, and status is visited']);
     await page.close();
   });
+  it('the Tokens view shows 100 tokens at a time, oldest first, and the next ones on "Show more tokens"', async () => {
+    // 4 tokens so far; 100 more make 104.
+    for (let i = 0; i < 100; i++) await createToken(t.database.db, { name: `Spare ${String(i).padStart(3, '0')}`, role: 'collector', deviceId: `spare-${i}`, datasets: [DS] });
+    const page = await signIn(tokens.admin);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Tokens' }).click();
+    const table = page.getByRole('table', { name: /^API tokens with/ });
+    await table.getByRole('rowheader', { name: 'Spare 095' }).waitFor();
+    const names = async () => (await table.getByRole('rowheader').allInnerTexts()).map((x) => x.trim());
+    expect(await names()).toEqual(['admin', 'reviewer', 'Tablet 7', 'Tablet 9', ...Array.from({ length: 96 }, (_, i) => `Spare ${String(i).padStart(3, '0')}`)]);
+    await page.getByRole('button', { name: 'Show more tokens' }).click();
+    await table.getByRole('rowheader', { name: 'Spare 099' }).waitFor();
+    expect((await names()).slice(96)).toEqual(['Spare 092', 'Spare 093', 'Spare 094', 'Spare 095', 'Spare 096', 'Spare 097', 'Spare 098', 'Spare 099']);
+    expect(await names()).toHaveLength(104);
+    expect(await page.getByRole('button', { name: 'Show more tokens' }).count()).toBe(0);
+    await page.close();
+  });
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
 import { createToken } from '../../src/sync/tokens.js';
 import { useApp } from '../helpers/app.js';
 import { domain, offline, offlineRun, ok, uniqueName } from '../helpers/domain.js';
@@ -20,7 +21,8 @@ const STATS = `query($n: String!) { dataset(name: $n) { name stats { entities ha
 const INBOX = `query($ds: String!, $c: ConflictType, $first: Int, $after: String) {
   conflictInbox(dataset: $ds, conflict: $c, first: $first, after: $after) {
     edges { cursor node { id label conflict conflictingProperties lastConflictAt deleted } } pageInfo { hasNextPage endCursor } } }`;
-const FLUSH = `mutation($s: Int, $ds: String, $c: String) { flushBacklog(olderThanSeconds: $s, dataset: $ds, changeId: $c) { changeId outcome version released { changeId version } } }`;
+const FLUSH = `mutation($s: Int, $ds: String, $c: String) { flushBacklog(olderThanSeconds: $s, dataset: $ds, changeId: $c) { forced released truncated changes { changeId outcome version released { changeId version } } } }`;
+const NOTHING = { forced: 0, released: 0, truncated: false, changes: [] };
 
 const tokens = { collector: '', reviewer: '', otherReviewer: '' };
 let shared = '';
@@ -104,6 +106,44 @@ describe('Dataset.stats', () => {
     const refused = await t.gqlAs(tokens.collector, STATS, { n: shared });
     expect(refused.data).toEqual({ dataset: { name: shared, stats: null } });
     expect(refused.errors).toEqual([expect.objectContaining({ path: ['dataset', 'stats'], extensions: expect.objectContaining({ code: 'FORBIDDEN' }) })]);
+  });
+});
+
+describe('the stored lastConflictAt the inbox is ordered by', () => {
+  it('is always the history\'s: set by a conflicting version (online or forced), kept by others, cleared by a resolution', async () => {
+    const ds = await d.createDataset(PROPS);
+    // Stored, and read from the history: the newest unresolved conflicting version of each entity.
+    const compare = async () => {
+      const rows = (await t.database.db.execute(sql`select e.id, e.last_conflict_at = (select max(v.created_at) from entity_versions v where v.entity_id = e.id and v.conflict is not null and not v.resolved) as same,
+          e.last_conflict_at is null as stored_null, e.conflict is null as calm
+        from entities e join datasets d on d.id = e.dataset_id where d.name = ${ds}`)) as unknown as { rows?: unknown[] } | unknown[];
+      const list = (Array.isArray(rows) ? rows : rows.rows ?? []) as { same: boolean | null; stored_null: boolean; calm: boolean }[];
+      for (const r of list) expect(r.calm ? r.stored_null : r.same).toBe(true);
+      return list.length;
+    };
+    const a = await conflicted(ds, 'A');
+    const b = await d.create(ds, 'B', { height: 1 });
+    expect(await compare()).toBe(2);
+    // A later version without conflict keeps the time; a resolution clears it.
+    expect(await d.update(ds, a, 5, { note: 'later' })).toMatchObject({ version: 6, conflict: null });
+    await compare();
+    ok(await t.gql(RESOLVE, { id: a, v: 6 }));
+    expect(ok(await t.gql(FACTS, { id: a })).entity.lastConflictAt).toBeNull();
+    await compare();
+    // A forced step of an offline run, on top of a version its author had not seen, conflicts.
+    const step = offlineRun(ds, b, 1).update(2, { height: 4 });
+    expect(await o.one(step)).toMatchObject({ outcome: 'HELD' });
+    expect(await d.update(ds, b, 1, { height: 2 })).toMatchObject({ version: 2 });
+    const forced = ok(await t.gql(FLUSH, { s: 0, c: step.id })).flushBacklog.changes;
+    expect(forced).toEqual([expect.objectContaining({ changeId: step.id, outcome: 'APPLIED', version: 3 })]);
+    const facts = ok(await t.gql(FACTS, { id: b })).entity;
+    expect(facts.conflict).not.toBeNull();
+    expect(facts.lastConflictAt).toBe(facts.versions[2].createdAt);
+    // And a conflict again after a resolution.
+    expect(await d.update(ds, a, 5, { age: 9 })).toMatchObject({ version: 7, conflict: 'SOFT' });
+    expect(await compare()).toBe(2);
+    const inbox = ok(await t.gql(INBOX, { ds })).conflictInbox;
+    expect(inbox.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual([a, b]);
   });
 });
 
@@ -207,17 +247,17 @@ describe('the backlog for the dashboard', () => {
     for (const c of [c1a, c1b, c2, c3]) expect(await o.one(c)).toMatchObject({ outcome: 'HELD' });
 
     // Too young for the default hold timeout, malformed or unknown: nothing.
-    expect(ok(await t.gql(FLUSH, { c: c1a.id })).flushBacklog).toEqual([]);
-    expect(ok(await t.gql(FLUSH, { s: 0, c: 'a\u0000b' })).flushBacklog).toEqual([]);
-    expect(ok(await t.gql(FLUSH, { s: 0, c: randomUUID() })).flushBacklog).toEqual([]);
-    expect(ok(await t.gql(FLUSH, { s: 0, ds: 'no such name!' })).flushBacklog).toEqual([]);
+    expect(ok(await t.gql(FLUSH, { c: c1a.id })).flushBacklog).toEqual(NOTHING);
+    expect(ok(await t.gql(FLUSH, { s: 0, c: 'a\u0000b' })).flushBacklog).toEqual(NOTHING);
+    expect(ok(await t.gql(FLUSH, { s: 0, c: randomUUID() })).flushBacklog).toEqual(NOTHING);
+    expect(ok(await t.gql(FLUSH, { s: 0, ds: 'no such name!' })).flushBacklog).toEqual(NOTHING);
 
     const one = ok(await t.gql(FLUSH, { s: 0, c: c1a.id.toUpperCase() })).flushBacklog;
-    expect(one).toEqual([{ changeId: c1a.id, outcome: 'APPLIED', version: 2, released: [{ changeId: c1b.id, version: 3 }] }]);
+    expect(one).toEqual({ forced: 1, released: 1, truncated: false, changes: [{ changeId: c1a.id, outcome: 'APPLIED', version: 2, released: [{ changeId: c1b.id, version: 3 }] }] });
     expect((await o.held()).map((h) => h.changeId).filter((id) => [c1a.id, c1b.id, c2.id, c3.id].includes(id)).sort()).toEqual([c2.id, c3.id].sort());
 
     const ofDs2 = ok(await t.gql(FLUSH, { s: 0, ds: ds2 })).flushBacklog;
-    expect(ofDs2).toEqual([{ changeId: c3.id, outcome: 'APPLIED', version: 2, released: [] }]);
+    expect(ofDs2).toEqual({ forced: 1, released: 0, truncated: false, changes: [{ changeId: c3.id, outcome: 'APPLIED', version: 2, released: [] }] });
     expect((await o.held({ dataset: ds1 })).map((h) => h.changeId)).toEqual([c2.id]);
     expect(await o.held({ dataset: ds2 })).toEqual([]);
   });

@@ -190,7 +190,7 @@ describe('what becomes of it: forced, released, or its id created', () => {
     const changedA = await live('reviewerA', `subscription($ds: String!) { entityChanged(dataset: $ds) { entityId entityVersion { data } entity { id } } }`, { ds: A });
     const [r] = await submit('collectorA', runUpdate(bird, randomUUID(), 2));
     expect(r).toMatchObject({ outcome: 'HELD' });
-    const forced = ok(await gqlAs('admin', `mutation($id: String!) { flushBacklog(olderThanSeconds: 0, changeId: $id) { changeId outcome error { code } entity { id } entityVersion { version } } }`, { id: r!.changeId })).flushBacklog;
+    const forced = ok(await gqlAs('admin', `mutation($id: String!) { flushBacklog(olderThanSeconds: 0, changeId: $id) { changes { changeId outcome error { code } entity { id } entityVersion { version } } } }`, { id: r!.changeId })).flushBacklog.changes;
     expect(forced).toEqual([{ changeId: r!.changeId, outcome: 'REJECTED', error: { code: 'ENTITY_EXISTS' }, entity: null, entityVersion: null }]);
     expect(await adminChange(r!.changeId)).toEqual({ outcome: 'REJECTED', errorCode: 'ENTITY_EXISTS', version: null });
     expect(await adminEntity(bird)).toEqual({ label: 'Secret bird', data: { note: 'secret' }, version: 1, dataset: { name: B } });
@@ -219,7 +219,7 @@ describe('what becomes of it: forced, released, or its id created', () => {
     expect(again).toMatchObject({ outcome: 'REJECTED', error: { code: 'ENTITY_EXISTS' }, released: [] });
     expect(await heldIds(A)).toEqual(expect.arrayContaining([one!.changeId, two!.changeId]));
     // Forced, oldest first: each refused, none applied to B's entity.
-    const forced = ok(await gqlAs('admin', `mutation($ds: String!) { flushBacklog(olderThanSeconds: 0, dataset: $ds) { changeId outcome error { code } released { changeId } } }`, { ds: A })).flushBacklog;
+    const forced = ok(await gqlAs('admin', `mutation($ds: String!) { flushBacklog(olderThanSeconds: 0, dataset: $ds) { changes { changeId outcome error { code } released { changeId } } } }`, { ds: A })).flushBacklog.changes;
     const mine = forced.filter((f: { changeId: string }) => [one!.changeId, two!.changeId].includes(f.changeId));
     expect(mine).toEqual([
       { changeId: two!.changeId, outcome: 'REJECTED', error: { code: 'ENTITY_EXISTS' }, released: [] },
@@ -235,7 +235,7 @@ describe('what becomes of it: forced, released, or its id created', () => {
     const [made] = await submit('admin', { dataset: B, entityId: later, action: 'CREATE', label: 'Bird of B', data: { note: 'B' } });
     expect(made).toMatchObject({ outcome: 'APPLIED', version: 1, released: [] });
     expect(ok(await gqlAs('reviewerA', `query($ds: String!) { heldChanges(dataset: $ds) { nodes { changeId entity { id } } } }`, { ds: A })).heldChanges.nodes).toContainEqual({ changeId: r!.changeId, entity: null });
-    const forced = ok(await gqlAs('admin', `mutation($id: String!) { flushBacklog(olderThanSeconds: 0, changeId: $id) { outcome error { code } } }`, { id: r!.changeId })).flushBacklog;
+    const forced = ok(await gqlAs('admin', `mutation($id: String!) { flushBacklog(olderThanSeconds: 0, changeId: $id) { changes { outcome error { code } } } }`, { id: r!.changeId })).flushBacklog.changes;
     expect(forced).toEqual([{ outcome: 'REJECTED', error: { code: 'ENTITY_EXISTS' } }]);
     expect(await adminEntity(later)).toEqual({ label: 'Bird of B', data: { note: 'B' }, version: 1, dataset: { name: B } });
   });
@@ -243,7 +243,7 @@ describe('what becomes of it: forced, released, or its id created', () => {
   it('forced while no dataset had the id: it makes the entity in A, and B’s create of that id is refused ENTITY_EXISTS', async () => {
     const id = randomUUID();
     const [r] = await submit('collectorA', runUpdate(id, randomUUID(), 1, { note: 'A first' }));
-    const forced = ok(await gqlAs('admin', `mutation($id: String!) { flushBacklog(olderThanSeconds: 0, changeId: $id) { outcome version } }`, { id: r!.changeId })).flushBacklog;
+    const forced = ok(await gqlAs('admin', `mutation($id: String!) { flushBacklog(olderThanSeconds: 0, changeId: $id) { changes { outcome version } } }`, { id: r!.changeId })).flushBacklog.changes;
     expect(forced).toEqual([{ outcome: 'APPLIED', version: 1 }]);
     expect(await adminEntity(id)).toEqual({ label: '(label unknown)', data: { note: 'A first' }, version: 1, dataset: { name: A } });
     const [b] = await submit('admin', { dataset: B, entityId: id, action: 'CREATE', label: 'Too late' });

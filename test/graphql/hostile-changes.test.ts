@@ -93,9 +93,9 @@ describe('one failing held change never stops the forced flush', () => {
       const waiting = offlineRun(b, healthy, 1).update(2, { height: 2 });
       expect(await o.one(waiting)).toMatchObject({ outcome: 'HELD' });
 
-      const res = await t.gql(`mutation { flushBacklog(olderThanSeconds: 0) { changeId outcome version error { code } } }`);
+      const res = await t.gql(`mutation { flushBacklog(olderThanSeconds: 0) { changes { changeId outcome version error { code } } } }`);
       noInternalError(res);
-      const forced = ok(res).flushBacklog as { changeId: string; outcome: string; version: number | null; error: { code: string } | null }[];
+      const forced = ok(res).flushBacklog.changes as { changeId: string; outcome: string; version: number | null; error: { code: string } | null }[];
       expect(forced.find((r) => r.changeId === poison.id)).toEqual({ changeId: poison.id, outcome: 'REJECTED', version: null, error: { code: 'INTERNAL_ERROR' } });
       expect(forced.find((r) => r.changeId === waiting.id)).toEqual({ changeId: waiting.id, outcome: 'APPLIED', version: 2, error: null });
       expect(await d.change(poison.id)).toMatchObject({ outcome: 'REJECTED', errorCode: 'INTERNAL_ERROR', version: null });
@@ -103,7 +103,7 @@ describe('one failing held change never stops the forced flush', () => {
       expect(await o.held({ dataset: b })).toEqual([]);
       expect((await d.entity(poisonEntity))!).toMatchObject({ version: 1 });
       // Nothing is left to fail again.
-      expect(ok(await t.gql(`mutation { flushBacklog(olderThanSeconds: 0) { changeId } }`)).flushBacklog).toEqual([]);
+      expect(ok(await t.gql(`mutation { flushBacklog(olderThanSeconds: 0) { changes { changeId } } }`)).flushBacklog.changes).toEqual([]);
     } finally {
       await t.database.db.execute(sql`drop trigger refuse_poison on entity_versions`);
     }
@@ -117,9 +117,9 @@ describe('one failing held change never stops the forced flush', () => {
     await t.database.db.execute(sql`insert into changes (change_id, dataset_name, entity_id, action, payload, outcome) values (${old.id}, ${ds}, ${id}, 'UPDATE', ${JSON.stringify(change)}::jsonb, 'HELD')`);
     await t.database.db.execute(sql`insert into held_changes (change_id, entity_id, dataset_name, branch_id, trunk_version, base_version, waits_for, change, held_since)
       values (${old.id}, ${id}, ${ds}, ${old.branchId}, 1, 2147483647, 2147483646, ${JSON.stringify(change)}::jsonb, now() - interval '1 hour')`);
-    const res = await t.gql(`mutation($c: String) { flushBacklog(olderThanSeconds: 0, changeId: $c) { changeId outcome version error { code } } }`, { c: old.id });
+    const res = await t.gql(`mutation($c: String) { flushBacklog(olderThanSeconds: 0, changeId: $c) { changes { changeId outcome version error { code } } } }`, { c: old.id });
     noInternalError(res);
-    expect(ok(res).flushBacklog).toEqual([{ changeId: old.id, outcome: 'APPLIED', version: 2, error: null }]);
+    expect(ok(res).flushBacklog.changes).toEqual([{ changeId: old.id, outcome: 'APPLIED', version: 2, error: null }]);
     expect(await o.held({ dataset: ds })).toEqual([]);
   });
 });

@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { useApp } from '../helpers/app.js';
 import { domain, ok } from '../helpers/domain.js';
+import { createToken } from '../../src/sync/tokens.js';
 
 /**
- * Issue 17 item 2: heldChanges and conflicts are pages (first/after, last/before) like the other
- * lists of a dataset, in a stable order, so one request's work is bounded by its page size.
+ * Issue 17 item 2: heldChanges, conflicts and apiTokens are pages (first/after, last/before) like
+ * the other lists, in a stable order, so one request's work is bounded by its page size.
  */
 const t = useApp({ flushIntervalSeconds: 0 });
 const d = domain(t);
@@ -100,5 +101,48 @@ describe('conflicts is paged', () => {
     expect(seen).toEqual([...ids].sort());
     const res = await t.gql(CONFLICTS, { ds, after: 'bad' });
     expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['INVALID_CURSOR']);
+  });
+});
+
+describe('apiTokens is paged', () => {
+  const TOKENS = `query($first: Int, $after: String, $last: Int, $before: String) {
+    apiTokens(first: $first, after: $after, last: $last, before: $before) { edges { cursor node { id name } } pageInfo { hasNextPage hasPreviousPage endCursor } } }`;
+  type Page = { edges: { cursor: string; node: { id: string; name: string } }[]; pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; endCursor: string } };
+
+  it('default page of 50, at most 500, oldest first; every token once over the pages', async () => {
+    // Made back to back, many in one millisecond: the order must still be the order they were made.
+    const tag = randomUUID().slice(0, 8);
+    const made: string[] = [];
+    for (let i = 0; i < 120; i++) made.push((await createToken(t.database.db, { name: `${tag}-${i}`, role: 'collector' })).token.id);
+
+    const first: Page = ok(await t.gql(TOKENS, {})).apiTokens;
+    expect(first.edges).toHaveLength(50);
+    expect(first.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
+    const seen = first.edges.map((e) => e.node.id);
+    for (let after = first.pageInfo.endCursor; ; ) {
+      const page: Page = ok(await t.gql(TOKENS, { first: 50, after })).apiTokens;
+      expect(page.edges.length).toBeLessThanOrEqual(50);
+      seen.push(...page.edges.map((e) => e.node.id));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    // Other tests may make tokens meanwhile (a shared database): ours come in the order made.
+    expect(seen.filter((id) => made.includes(id))).toEqual(made);
+    // The newest, backwards; and no page beyond the maximum.
+    expect(ok(await t.gql(TOKENS, { last: 3 })).apiTokens.edges.map((e: Page['edges'][number]) => e.node.id)).toEqual(seen.slice(-3));
+    const widest: Page = ok(await t.gql(TOKENS, { first: 100_000 })).apiTokens;
+    expect(widest.edges).toHaveLength(Math.min(500, seen.length));
+  });
+
+  it('a tampered cursor is INVALID_CURSOR', async () => {
+    const id = randomUUID();
+    const bad = ['nonsense', 'DC:N:1', `DC:T:["N:1 or 1=1","S:${id}"]`, `DC:T:["N:1","S:x"]`, `DC:T:["S:1","S:${id}"]`, `DC:T:["N:99999999999999999","S:${id}"]`, `DC:T:["N:1","S:${id}","N:2"]`];
+    for (const cursor of bad.map((c) => Buffer.from(c).toString('base64'))) {
+      for (const arg of ['after', 'before']) {
+        const res = await t.gql(TOKENS, { [arg]: cursor });
+        expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['INVALID_CURSOR']);
+      }
+    }
   });
 });

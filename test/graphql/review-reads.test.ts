@@ -73,7 +73,7 @@ describe('rejectedChanges', () => {
     const held = run.update(2, { height: 5 });
     expect(await o.one(held)).toMatchObject({ outcome: 'HELD' });
     expect(await d.remove(ds, id, 1)).toMatchObject({ version: 2 });
-    ok(await t.gql(`mutation($c: String!) { flushBacklog(olderThanSeconds: 0, changeId: $c) { changeId } }`, { c: held.id }));
+    ok(await t.gql(`mutation($c: String!) { flushBacklog(olderThanSeconds: 0, changeId: $c) { forced } }`, { c: held.id }));
     expect(ok(await t.gql(REJECTED, { ds })).rejectedChanges.nodes).toEqual([expect.objectContaining({ id: held.id, deviceId: 'tab-3', errorCode: 'ENTITY_DELETED' })]);
   });
 });
@@ -250,7 +250,7 @@ describe('Dataset.activity: the daily series', () => {
     expect(await o.one(gone)).toMatchObject({ outcome: 'HELD' });
     await db.execute(sql`update held_changes set held_since = now() - interval '3 days' where change_id = ${gone.id}`);
     await db.execute(sql`update changes set received_at = now() - interval '3 days' where change_id = ${gone.id}`);
-    ok(await t.gql(`mutation($c: String!) { flushBacklog(olderThanSeconds: 0, changeId: $c) { changeId } }`, { c: gone.id }));
+    ok(await t.gql(`mutation($c: String!) { flushBacklog(olderThanSeconds: 0, changeId: $c) { forced } }`, { c: gone.id }));
     await db.execute(sql`update entity_versions set created_at = now() - interval '1 day' where change_id = ${gone.id}`);
     expect(await o.one(offlineRun(ds, id, 5, { deviceId: 'tab-1' }).update(2, { note: 'waits' }))).toMatchObject({ outcome: 'HELD' });
     ok(await t.gql(`mutation($id: ID!) { resolveConflict(entityId: $id, version: 5) { __typename } }`, { id }));

@@ -14,7 +14,7 @@ const d = domain(t);
 const o = offline(t);
 
 const forceOne = async (changeId: string) =>
-  ok(await t.gql(`mutation($c: String!) { flushBacklog(olderThanSeconds: 0, changeId: $c) { changeId outcome version conflict } }`, { c: changeId })).flushBacklog;
+  ok(await t.gql(`mutation($c: String!) { flushBacklog(olderThanSeconds: 0, changeId: $c) { changes { changeId outcome version conflict } } }`, { c: changeId })).flushBacklog.changes;
 
 describe('same values on both sides of a forced run', () => {
   it.each([

@@ -32,6 +32,19 @@ async function tokenFor(ds: string, subset: unknown, name = 'tablet'): Promise<{
   return { secret: r.data.secret, id: r.data.token.id, deviceId };
 }
 
+/** Every token, over the pages of apiTokens. */
+async function allTokens(fields = 'id'): Promise<{ id: string }[]> {
+  const all: { id: string }[] = [];
+  for (let after: string | null = null; ; ) {
+    const page: { nodes: { id: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } = ok(
+      await t.gql(`query($a: String) { apiTokens(first: 500, after: $a) { nodes { ${fields} } pageInfo { hasNextPage endCursor } } }`, { a: after }),
+    ).apiTokens;
+    all.push(...page.nodes);
+    if (!page.pageInfo.hasNextPage) return all;
+    after = page.pageInfo.endCursor;
+  }
+}
+
 async function pullAs(secret: string, ds: string, cursor: string | null = null, limit: number | null = null) {
   await pullable(t.database.db);
   const r = ok(await t.gqlAs(secret, PULL, { ds, c: cursor, l: limit })).changesSince;
@@ -54,7 +67,7 @@ describe('tokens with a subset', () => {
         { property: 'status', values: ['open'] },
       ],
     });
-    const listed = (ok(await t.gql(`{ apiTokens { ${TOKEN} } }`)).apiTokens as { id: string }[]).find((x) => x.id === r.data.token.id);
+    const listed = (await allTokens(TOKEN)).find((x) => x.id === r.data.token.id);
     expect(listed).toEqual(r.data.token);
     expect(ok(await t.gqlAs(r.data.secret, '{ viewer { subset { property values } } }')).viewer.subset).toEqual(r.data.token.subset);
 
@@ -79,10 +92,10 @@ describe('tokens with a subset', () => {
     ['a dataset that does not exist', { ds: ['nowhere_1'], s: district('d1') }, 'UNKNOWN_DATASET', 'no dataset named "nowhere_1": a token with a subset names existing datasets'],
   ])('createApiToken refuses %s, and makes no token', async (_name, vars, code, message) => {
     const ds = await d.createDataset(PROPS);
-    const before = (ok(await t.gql('{ apiTokens { id } }')).apiTokens as unknown[]).length;
+    const before = (await allTokens()).length;
     const r = ok(await t.gql(CREATE, { n: 'refused', r: 'COLLECTOR', ds: [ds], ...vars })).createApiToken;
     expect(r).toEqual({ __typename: 'DomainError', code, message });
-    expect((ok(await t.gql('{ apiTokens { id } }')).apiTokens as unknown[]).length).toBe(before);
+    expect((await allTokens()).length).toBe(before);
   });
 
   it('a rule must name a property every dataset of the token declares', async () => {
@@ -189,13 +202,48 @@ describe('which tokens see an entity', () => {
     const plain = ok(await t.gql(CREATE, { n: 'plain', r: 'COLLECTOR', ds: [ds] })).createApiToken.data.token;
     const revoked = await tokenFor(ds, district('d1'), 'revoked');
     ok(await t.gql('mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }', { id: revoked.id }));
-    const tokensOf = async () => (ok(await t.gql(`query($id: ID!) { entity(id: $id) { subsetTokens { id name subset { property values } } } }`, { id: e })).entity.subsetTokens as { id: string }[]).map((x) => x.id);
+    const tokensOf = async () => (ok(await t.gql(`query($id: ID!) { entity(id: $id) { subsetTokens { nodes { id name subset { property values } } } } }`, { id: e })).entity.subsetTokens.nodes as { id: string }[]).map((x) => x.id);
     expect(await tokensOf()).toEqual([one.id, two.id]);
     expect(await tokensOf()).not.toContain(plain.id);
     await d.update(ds, e, 1, { status: 'closed' });
     expect(await tokensOf()).toEqual([one.id]);
-    // A collector cannot ask (a page of 10 keeps the document within the cost limit: subsetTokens is priced at 1,000).
-    const res: GqlResponse = await t.gqlAs(one.secret, `query($ds: String!) { changesSince(dataset: $ds, limit: 10) { ... on QueryChangesSinceSuccess { data { versions { entity { subsetTokens { id } } } } } } }`, { ds });
+    // A collector cannot ask.
+    const res: GqlResponse = await t.gqlAs(one.secret, `query($ds: String!) { changesSince(dataset: $ds) { ... on QueryChangesSinceSuccess { data { versions { entity { subsetTokens { nodes { id } } } } } } } }`, { ds });
     expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+  it('Entity.subsetTokens is a page: first/after in creation order, each token once, a tampered cursor refused', async () => {
+    const ds = await d.createDataset(PROPS);
+    const e = await d.create(ds, 'Tree', { district: 'd1', status: 'open', n: 7 });
+    // Matching on a string, a number written as an integer, and two rules; some not matching.
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      made.push((await tokenFor(ds, district('d1'), `a${i}`)).id);
+      await tokenFor(ds, district('d2'), `x${i}`);
+      made.push((await tokenFor(ds, [{ property: 'n', values: ['7'] }, { property: 'status', values: ['open', 'closed'] }], `b${i}`)).id);
+      await tokenFor(ds, [{ property: 'n', values: ['7.0'] }], `y${i}`);
+    }
+    const PAGE = `query($id: ID!, $f: Int, $a: String) { entity(id: $id) { subsetTokens(first: $f, after: $a) {
+      edges { cursor node { id } } nodes { id } pageInfo { hasNextPage hasPreviousPage endCursor } } } }`;
+    const whole = ok(await t.gql(PAGE, { id: e })).entity.subsetTokens;
+    expect(whole.nodes.map((x: { id: string }) => x.id)).toEqual(made);
+    expect(whole.pageInfo.hasNextPage).toBe(false);
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    for (let after: string | null = null; ; ) {
+      const page: { edges: { cursor: string; node: { id: string } }[]; pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; endCursor: string } } = ok(await t.gql(PAGE, { id: e, f: 3, a: after })).entity.subsetTokens;
+      sizes.push(page.edges.length);
+      expect(page.pageInfo.hasPreviousPage).toBe(after !== null);
+      expect(page.pageInfo.endCursor).toBe(page.edges.at(-1)!.cursor);
+      seen.push(...page.edges.map((x) => x.node.id));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(seen).toEqual(made);
+    expect(sizes).toEqual([3, 3, 3, 1]);
+    // Beyond the maximum page: the maximum.
+    expect(ok(await t.gql(PAGE, { id: e, f: 100_000 })).entity.subsetTokens.nodes).toHaveLength(10);
+    for (const a of ['nonsense', 'DC:N:1', `DC:T:["N:1 or 1=1","S:${e}"]`, `DC:T:["N:1","S:x"]`].map((c) => Buffer.from(c).toString('base64'))) {
+      expect((await t.gql(PAGE, { id: e, a })).errors?.map((x) => x.extensions?.code)).toEqual(['INVALID_CURSOR']);
+    }
   });
 });

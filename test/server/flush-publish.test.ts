@@ -73,7 +73,7 @@ describe('flushBacklog (the mutation) publishes batch by batch', () => {
     await tracker.waitActive('backlogFlushed');
 
     let answered = false;
-    const flush = t.gql(`mutation($ds: String!) { flushBacklog(olderThanSeconds: 0, dataset: $ds) { changeId outcome } }`, { ds }).then((r) => {
+    const flush = t.gql(`mutation($ds: String!) { flushBacklog(olderThanSeconds: 0, dataset: $ds) { forced released truncated changes { changeId outcome } } }`, { ds }).then((r) => {
       answered = true;
       return r;
     });
@@ -84,7 +84,11 @@ describe('flushBacklog (the mutation) publishes batch by batch', () => {
     expect(remaining, 'held changes left when the first event arrived').toBeGreaterThan(0);
 
     const res = await within(flush, 120_000, 'the flush to answer');
-    expect(res.data.flushBacklog).toHaveLength(held.length);
+    // Every held change forced, counted in full; the answer lists the first 500 of them.
+    expect(res.data.flushBacklog).toMatchObject({ forced: held.length, released: 0, truncated: true });
+    expect(res.data.flushBacklog.changes).toHaveLength(500);
+    expect(new Set(held)).toEqual(expect.objectContaining({ size: held.length }));
+    for (const c of res.data.flushBacklog.changes) expect(held).toContain(c.changeId);
     await waitUntil(() => forcedIn(stream.values).length >= held.length, `events naming all ${held.length} forced changes`, 30_000);
     expect(forcedIn(stream.values).sort()).toEqual([...held].sort());
     // One event per forced change (each made its entity), in at least one message per batch.
@@ -181,7 +185,7 @@ describe.runIf(backend === 'postgres')('on Postgres, another instance hears each
     const held = await holdMany(a.database.db, ds, 6 * BATCH);
     const onB = listen(b.bus, ds);
     let answered = false;
-    const flush = post(a.url, `mutation($ds: String!) { flushBacklog(olderThanSeconds: 0, dataset: $ds) { changeId } }`, { ds }).then((r) => {
+    const flush = post(a.url, `mutation($ds: String!) { flushBacklog(olderThanSeconds: 0, dataset: $ds) { forced } }`, { ds }).then((r) => {
       answered = true;
       return r;
     });
@@ -189,7 +193,7 @@ describe.runIf(backend === 'postgres')('on Postgres, another instance hears each
     const remaining = await heldCount(a.database.db, ds);
     expect(answered).toBe(false);
     expect(remaining).toBeGreaterThan(0);
-    expect((await within(flush, 120_000, 'the flush')).data.flushBacklog).toHaveLength(held.length);
+    expect((await within(flush, 120_000, 'the flush')).data.flushBacklog.forced).toBe(held.length);
     await waitUntil(() => forcedHeard(onB.heard).length >= held.length, 'every forced change heard on the other instance', 30_000);
     expect(forcedHeard(onB.heard).sort()).toEqual([...held].sort());
     await onB.stop();

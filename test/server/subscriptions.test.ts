@@ -303,8 +303,8 @@ describe('queries and mutations over the socket', () => {
       c: { id: randomUUID(), dataset: name, entityId: id, action: 'CREATE', label: 'One' },
     });
     expect(one.data.submitChange).toMatchObject({ outcome: 'APPLIED', version: 1, entityId: id });
-    const flushed = await ws.request(`mutation { flushBacklog(olderThanSeconds: 3600) { changeId } }`);
-    expect(flushed).toEqual({ data: { flushBacklog: [] } });
+    const flushed = await ws.request(`mutation { flushBacklog(olderThanSeconds: 3600) { forced changes { changeId } } }`);
+    expect(flushed).toEqual({ data: { flushBacklog: { forced: 0, changes: [] } } });
   });
 
   it('an invalid operation over the socket is an error, and the socket stays usable', async () => {

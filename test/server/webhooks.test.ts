@@ -81,7 +81,7 @@ describe('a scripted workload reaches its webhooks', () => {
     // C: a held change forced by the flush.
     const c = await d.create(ds, 'C', { height: 1 });
     expect(await o.one(offlineRun(ds, c, 1).update(2, { note: 'late' }))).toMatchObject({ outcome: 'HELD', waitsFor: 1 });
-    const flushed = ok(await t.gql('mutation($ds: String) { flushBacklog(olderThanSeconds: 0, dataset: $ds) { outcome version } }', { ds })).flushBacklog;
+    const flushed = ok(await t.gql('mutation($ds: String) { flushBacklog(olderThanSeconds: 0, dataset: $ds) { changes { outcome version } } }', { ds })).flushBacklog.changes;
     expect(flushed).toEqual([{ outcome: 'APPLIED', version: 2 }]);
     expect(ok(await t.gql('mutation($id: ID!) { resolveConflict(entityId: $id, version: 3) { __typename } }', { id: a })).resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
     const refused = await d.update(ds, a, 3, { colour: 'red' });

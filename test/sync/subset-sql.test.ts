@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { inSubset, subsetKey, type Subset } from '../../src/core/subsets.js';
 import type { JsonValue } from '../../src/core/types.js';
-import { inSubsetSql, subsetKeySql } from '../../src/sync/subset-sql.js';
+import { inStoredSubsetSql, inSubsetSql, subsetKeySql } from '../../src/sync/subset-sql.js';
 import { useSyncContext } from '../helpers/sync-context.js';
 
 /**
@@ -62,6 +62,13 @@ describe('subsetKey in SQL is subsetKey', () => {
           await ctx.db.execute(sql`select x.i::int as i, (${inSubsetSql(sql`x.d`, subset)}) as m from jsonb_array_elements(${JSON.stringify(clean)}::jsonb) with ordinality as x(d, i) order by x.i`),
         );
         expect(rows.map((r) => r.m)).toEqual(clean.map((d) => inSubset(subset, d)));
+        // The same rules stored as jsonb (a token's subset column), judged in one statement.
+        const stored = rowsOf<{ i: number; m: boolean }>(
+          await ctx.db.execute(
+            sql`select x.i::int as i, (${inStoredSubsetSql(sql`x.d`, sql`${JSON.stringify(subset)}::jsonb`)}) as m from jsonb_array_elements(${JSON.stringify(clean)}::jsonb) with ordinality as x(d, i) order by x.i`,
+          ),
+        );
+        expect(stored.map((r) => r.m)).toEqual(clean.map((d) => inSubset(subset, d)));
       }),
       { numRuns: 60 },
     );

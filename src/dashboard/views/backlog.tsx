@@ -34,9 +34,7 @@ const HeldCount = graphql(`
 const ForceNow = graphql(`
   mutation ForceNow($changeId: String!) {
     flushBacklog(olderThanSeconds: 0, changeId: $changeId) {
-      changeId outcome version
-      error { message }
-      released { changeId }
+      changes { changeId outcome version error { message } released { changeId } }
     }
   }
 `);
@@ -108,7 +106,7 @@ export function BacklogView({ dataset }: { dataset: string }) {
   const force = useMutation({
     mutationFn: (changeId: string) => request(token, ForceNow, { changeId }),
     onSuccess: (data, changeId) => {
-      const r = data.flushBacklog[0];
+      const r = data.flushBacklog.changes[0];
       setConfirming(null);
       if (!r) setOutcome(`Change ${changeId.slice(0, 8)} was no longer held: it was applied meanwhile.`);
       else if (r.outcome === 'APPLIED') setOutcome(`Forced: change ${changeId.slice(0, 8)} is now version ${r.version}${r.released.length > 0 ? `, and ${r.released.length} step(s) after it were released` : ''}.`);

@@ -16,7 +16,7 @@ const EntityQuery = graphql(`
     entity(id: $id) {
       id label data version conflict conflictingProperties lastConflictAt deleted
       dataset { name }
-      subsetTokens { id name deviceId subset { property values } }
+      subsetTokens(first: 20) { nodes { id name deviceId subset { property values } } pageInfo { hasNextPage } }
       branches { id trunkVersion missing { from to } changes { position changeId state version heldSince } }
       conflictDetails {
         property
@@ -87,20 +87,22 @@ function CurrentValues({ data }: { data: Record<string, unknown> }) {
   );
 }
 
-/** The devices (tokens with a subset) whose share holds the record now. */
+/** The devices (tokens with a subset) whose share holds the record now: the first 20, oldest first. */
 function Devices({ entity: e }: { entity: Entity }) {
-  if (e.subsetTokens.length === 0) return null;
+  const { nodes, pageInfo } = e.subsetTokens;
+  if (nodes.length === 0) return null;
   return (
     <section aria-labelledby="devices-heading">
       <h2 id="devices-heading">In the share of</h2>
       <ul className="plain">
-        {e.subsetTokens.map((t) => (
+        {nodes.map((t) => (
           <li key={t.id}>
             <strong>{t.name}</strong>
             {t.deviceId && <> (device {t.deviceId})</>}: {subsetText(t.subset)}
           </li>
         ))}
       </ul>
+      {pageInfo.hasNextPage && <p className="muted">And more: the first {nodes.length} are shown.</p>}
     </section>
   );
 }

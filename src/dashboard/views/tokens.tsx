@@ -1,4 +1,4 @@
-import { useQuery } from '@tanstack/react-query';
+import { useInfiniteQuery } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import { request } from '../api.ts';
 import { Page, QueryState } from '../components/page.tsx';
@@ -8,19 +8,28 @@ import { graphql } from '../graphql.ts';
 import { useSession } from '../session.tsx';
 
 const TokensQuery = graphql(`
-  query Tokens {
-    apiTokens { id name role deviceId datasets subset { property values } createdAt revokedAt }
+  query Tokens($after: String) {
+    apiTokens(first: 100, after: $after) {
+      nodes { id name role deviceId datasets subset { property values } createdAt revokedAt }
+      pageInfo { hasNextPage endCursor }
+    }
   }
 `);
 
 /**
- * The API tokens, for an administrator: who each one is (role, device), what it may use (datasets)
+ * The API tokens, for an administrator, 100 at a time (oldest first, "Show more tokens" for the next): who each one is (role, device), what it may use (datasets)
  * and which part of them it sees (its subset). Subsets are changed with `setTokenSubset`.
  */
 export function TokensView() {
   const { token } = useSession();
   const now = useNow(30_000);
-  const tokens = useQuery({ queryKey: ['tokens'], queryFn: () => request(token, TokensQuery) });
+  const tokens = useInfiniteQuery({
+    queryKey: ['tokens'],
+    queryFn: ({ pageParam }) => request(token, TokensQuery, { after: pageParam }),
+    initialPageParam: null as string | null,
+    getNextPageParam: (last) => (last.apiTokens.pageInfo.hasNextPage ? last.apiTokens.pageInfo.endCursor : null),
+  });
+  const rows = tokens.data?.pages.flatMap((p) => p.apiTokens.nodes) ?? [];
   return (
     <Page title="Tokens" crumbs={<Link href="/">Datasets</Link>}>
       <p className="muted">
@@ -44,7 +53,7 @@ export function TokensView() {
               </tr>
             </thead>
             <tbody>
-              {tokens.data.apiTokens.map((t) => (
+              {rows.map((t) => (
                 <tr key={t.id} className={t.revokedAt ? 'muted' : undefined}>
                   <th scope="row">
                     {t.name}
@@ -62,6 +71,11 @@ export function TokensView() {
             </tbody>
           </table>
         </div>
+      )}
+      {tokens.hasNextPage && (
+        <button type="button" onClick={() => void tokens.fetchNextPage()} disabled={tokens.isFetchingNextPage}>
+          Show more tokens
+        </button>
       )}
     </Page>
   );

@@ -7,7 +7,8 @@ import { flushBacklog } from '../../sync/flush-backlog.js';
 import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
 import { reach } from '../reach.js';
-import { connectionPrice, NOMINAL_FLUSH } from '../pricing.js';
+import { connectionPrice, IN_HAND } from '../pricing.js';
+import type { ChangeResult } from '../../core/results.js';
 import { ChangeResultRef } from './changes.js';
 import { Entity } from './entities.js';
 
@@ -188,28 +189,55 @@ builder.queryFields((t) => ({
   { description: 'One held change, with its cursor.' }),
 }));
 
+/** A flush answers with what it forced: counted in full, listed up to this many. */
+export const FLUSH_LISTED = 500;
+
+interface FlushAnswer {
+  forced: number;
+  released: number;
+  changes: ChangeResult[];
+}
+
+const flushAnswer = (forced: readonly ChangeResult[]): FlushAnswer => ({
+  forced: forced.length,
+  released: forced.reduce((n, r) => n + r.released.length, 0),
+  changes: forced.slice(0, FLUSH_LISTED),
+});
+
+const BacklogFlushRef = builder.objectRef<FlushAnswer>('BacklogFlush').implement({
+  description: `What a forced flush did: how many held changes it forced and released, and the first ${FLUSH_LISTED} forced changes (every change is in the backlogFlushed events).`,
+  fields: (t) => ({
+    forced: t.exposeInt('forced', { complexity: IN_HAND, description: 'Held changes it forced (applied, or refused when they could not be).' }),
+    released: t.exposeInt('released', { complexity: IN_HAND, description: 'Held successors released right after the changes it forced (applied, or refused when they could not be).' }),
+    changes: t.field({
+      type: [ChangeResultRef],
+      description: `The first ${FLUSH_LISTED} forced changes, oldest first, each with the successors it released.`,
+      complexity: { field: IN_HAND, multiplier: FLUSH_LISTED },
+      resolve: (a) => a.changes,
+    }),
+    truncated: t.boolean({ complexity: IN_HAND, description: `More than ${FLUSH_LISTED} were forced: \`changes\` lists the first ${FLUSH_LISTED}.`, resolve: (a) => a.forced > a.changes.length }),
+  }),
+});
+
 builder.mutationFields((t) => ({
   flushBacklog: t.field({
-    type: [ChangeResultRef],
-    description:
-      'Forces held changes older than `olderThanSeconds` (default: the hold timeout; 0: all) now, oldest first, 500 per transaction, each transaction\'s events published as it commits. Returns each forced change with the successors it released. A server shutting down ends it after the transaction under way; what is left stays held.',
+    type: BacklogFlushRef,
+    description: `Forces held changes older than \`olderThanSeconds\` (default: the hold timeout; 0: all) now, oldest first, 500 per transaction, each transaction's events published as it commits. Answers how many it forced and released, and lists the first ${FLUSH_LISTED} forced changes with the successors each released. A server shutting down ends it after the transaction under way; what is left stays held.`,
     args: {
       olderThanSeconds: t.arg.int({ required: false, description: 'Only changes held at least this long (default: the hold timeout; 0: all).' }),
       dataset: t.arg.string({ required: false, description: "Only this dataset's held changes." }),
       changeId: t.arg.string({ required: false, description: 'Only this held change (and the successors it releases).' }),
     },
     authScopes: { admin: true },
-    // Its answer lists every change it forced: an admin's own action, priced as that many.
-    complexity: { field: 1, multiplier: NOMINAL_FLUSH },
     resolve: async (_root, args, ctx) => {
       const changeId = args.changeId == null ? undefined : changeKey(args.changeId);
       // A filter that can name nothing (a malformed name or id) forces nothing.
-      if ((args.dataset != null && validateName(args.dataset)) || changeId === null) return [];
+      if ((args.dataset != null && validateName(args.dataset)) || changeId === null) return flushAnswer([]);
       const olderThanSeconds = Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds);
       // Each batch is published as it commits; a shutdown ends the flush after the batch it is in.
       const result = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId, onBatch: ctx.publish, signal: ctx.closing });
       ctx.observer.flushed(result);
-      return result.forced;
+      return flushAnswer(result.forced);
     },
   }),
 }));

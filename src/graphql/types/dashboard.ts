@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { isUuid } from '../../core/validate.js';
-import { conflictingPropertiesOf, lastConflictAtOf } from '../../sync/conflict-facts.js';
+import { fromPgTimestamp, isPgTimestamp } from '../../core/pg-time.js';
+import { conflictingPropertiesOf } from '../../sync/conflict-facts.js';
 import { datasetStats, type DatasetStats } from '../../sync/dataset-stats.js';
 import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
@@ -46,8 +47,8 @@ builder.drizzleObjectFields(Entity, (t) => ({
     type: 'DateTime',
     nullable: true,
     description: 'When the newest of its unresolved conflicting versions was made; null without an open conflict.',
-    select: { extras: { lastConflictAt: lastConflictAtOf } },
-    resolve: (e) => (e.lastConflictAt === null ? null : new Date(e.lastConflictAt)),
+    select: { columns: { lastConflictAt: true } },
+    resolve: (e) => (e.lastConflictAt === null ? null : fromPgTimestamp(e.lastConflictAt)),
   }),
 }));
 
@@ -63,7 +64,10 @@ builder.drizzleObjectField(HeldChange, 'entity', (t) =>
   }),
 );
 
-/** The inbox cursor is plugin-drizzle's (lastConflictAt, id) tuple; a tampered one would reach SQL. Refuse it clearly. */
+/**
+ * The inbox cursor is plugin-drizzle's (lastConflictAt as Postgres's text, to the microsecond, and
+ * id) tuple; a tampered one would reach SQL. Refuse it clearly.
+ */
 function checkInboxCursor(cursor: string | null | undefined): void {
   if (cursor == null) return;
   const decoded = Buffer.from(cursor, 'base64').toString('utf8');
@@ -74,7 +78,7 @@ function checkInboxCursor(cursor: string | null | undefined): void {
     // not JSON: refused below
   }
   const [at, id] = Array.isArray(parts) && parts.length === 2 ? parts : [undefined, undefined];
-  const atOk = at === null || (typeof at === 'string' && /^S:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(at));
+  const atOk = typeof at === 'string' && at.startsWith('S:') && isPgTimestamp(at.slice(2));
   if (!atOk || typeof id !== 'string' || !id.startsWith('S:') || !isUuid(id.slice(2))) {
     throw new GraphQLError(`Invalid cursor "${cursor.slice(0, 60)}"`, { extensions: { code: 'INVALID_CURSOR' } });
   }
@@ -94,12 +98,13 @@ builder.queryFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       checkInboxCursor(args.after);
       checkInboxCursor(args.before);
-      await knownDataset(ctx, args.dataset);
+      const dataset = await knownDataset(ctx, args.dataset);
       return ctx.db.query.entities.findMany(
         query({
-          where: { dataset: { name: args.dataset }, conflict: args.conflict ? { eq: args.conflict } : { isNotNull: true } },
-          extras: { lastConflictAt: lastConflictAtOf },
-          orderBy: { lastConflictAt: 'desc' },
+          where: { datasetId: dataset.id, conflict: args.conflict ? { eq: args.conflict } : { isNotNull: true } },
+          // The stored column and its index (dataset, lastConflictAt desc, id desc) give the order,
+          // so only the page's rows (and what is selected under them) are read.
+          orderBy: { lastConflictAt: 'desc', id: 'desc' },
         }),
       );
     },

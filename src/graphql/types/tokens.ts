@@ -1,7 +1,9 @@
 import type { Principal, Role } from '../../core/auth.js';
 import { SUBSET_LIMITS, type Subset, type SubsetRule } from '../../core/subsets.js';
-import { NOMINAL_TOKENS } from '../pricing.js';
-import { createToken, listTokens, revokeToken, setTokenSubset, subsetTokensOf } from '../../sync/tokens.js';
+import { GraphQLError } from 'graphql';
+import { isUuid } from '../../core/validate.js';
+import { connectionPrice, pageSize } from '../pricing.js';
+import { createToken, revokeToken, setTokenSubset, subsetTokenPages, type TokenRow } from '../../sync/tokens.js';
 import { builder } from '../builder.js';
 import { Entity } from './entities.js';
 
@@ -44,6 +46,26 @@ export const SubsetRuleInput = builder.inputType('SubsetRuleInput', {
     values: t.stringList({ required: true, description: '1 to 100 values of 1 to 200 characters.' }),
   }),
 });
+
+/** Token lists are paged, and priced by their page. */
+export const TOKENS_PAGE = 50;
+export const MAX_TOKENS_PAGE = 500;
+
+/** An entity's tokens are fewer: a page of entities multiplies them. */
+export const SUBSET_TOKENS_PAGE = 20;
+export const MAX_SUBSET_TOKENS_PAGE = 100;
+
+/**
+ * Token cursors are the plugin's encoding of (seq, id) ('DC:T:["N:<seq>","S:<uuid>"]'): the
+ * creation number orders, the id makes it unique. A tampered one would reach SQL: refused here.
+ * Entity.subsetTokens writes the same.
+ */
+function seqOfCursor(cursor: string | null | undefined): number | null {
+  if (cursor == null) return null;
+  const m = /^DC:T:\["N:(\d{1,15})","S:([0-9a-f-]{36})"\]$/.exec(Buffer.from(cursor, 'base64').toString('utf8'));
+  if (!m || !isUuid(m[2]!)) throw new GraphQLError(`Invalid cursor "${cursor.slice(0, 60)}"`, { extensions: { code: 'INVALID_CURSOR' } });
+  return Number(m[1]);
+}
 
 /** A subset as the API shows it: null for the whole datasets (no rules, or none left). */
 const shown = (subset: Subset | null): Subset | null => (subset && subset.length > 0 ? subset : null);
@@ -91,14 +113,22 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
 
 builder.queryFields((t) => ({
   viewer: t.field({ type: Viewer, description: 'Who this request authenticated as, and what it may do.', resolve: (_root, _args, ctx) => ctx.principal }),
-  apiTokens: t.field({
-    type: [ApiToken],
-    description: 'Every token, revoked ones too, oldest first.',
+  apiTokens: t.drizzleConnection({
+    type: 'apiTokens',
+    description: `Every token, revoked ones too, oldest first; paged with first/after or last/before (at most ${MAX_TOKENS_PAGE}, default ${TOKENS_PAGE}).`,
     authScopes: { admin: true },
-    // No cap on tokens; each is one row with nothing to load under it.
-    complexity: { field: 1, multiplier: NOMINAL_TOKENS },
-    resolve: (_root, _args, ctx) => listTokens(ctx.db),
-  }),
+    defaultSize: TOKENS_PAGE,
+    maxSize: MAX_TOKENS_PAGE,
+    complexity: connectionPrice(TOKENS_PAGE, MAX_TOKENS_PAGE),
+    resolve: (query, _root, args, ctx) => {
+      seqOfCursor(args.after);
+      seqOfCursor(args.before);
+      // In creation order, from the seq index: a page reads only its rows.
+      return ctx.db.query.apiTokens.findMany(query({ orderBy: { seq: 'asc' } }));
+    },
+  },
+  { description: 'A page of API tokens, oldest first.' },
+  { description: 'One API token, with its cursor.' }),
 }));
 
 builder.mutationFields((t) => ({
@@ -153,15 +183,32 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+const tokenCursor = (token: TokenRow): string => Buffer.from(`DC:T:${JSON.stringify([`N:${token.seq}`, `S:${token.id}`])}`).toString('base64');
+
+const SubsetTokensConnection = builder.connectionObject(
+  { type: ApiToken, name: 'EntitySubsetTokensConnection', description: 'A page of the tokens whose subset includes an entity, oldest first.' },
+  { name: 'EntitySubsetTokensConnectionEdge', description: 'One token, with its cursor.' },
+);
+
 builder.drizzleObjectField(Entity, 'subsetTokens', (t) =>
-  t.loadableList({
-    type: ApiToken,
-    description: "The API tokens (devices) whose subset includes this entity as it is now, oldest first; tokens without a subset see every entity of their datasets and are not listed. Reviewers and admins only.",
+  t.loadable({
+    type: SubsetTokensConnection,
+    description: `The API tokens (devices) whose subset includes this entity as it is now, oldest first; paged with first/after (at most ${MAX_SUBSET_TOKENS_PAGE}, default ${SUBSET_TOKENS_PAGE}). Tokens without a subset see every entity of their datasets and are not listed. Reviewers and admins only.`,
     authScopes: { reviewer: true },
-    complexity: { field: 1, multiplier: NOMINAL_TOKENS },
+    args: {
+      first: t.arg.int({ description: `At most this many (1-${MAX_SUBSET_TOKENS_PAGE}, default ${SUBSET_TOKENS_PAGE}).` }),
+      after: t.arg.string({ description: "Only the tokens after this cursor (a page's `endCursor`, or an edge's `cursor`)." }),
+    },
+    complexity: connectionPrice(SUBSET_TOKENS_PAGE, MAX_SUBSET_TOKENS_PAGE),
     // One statement for a whole page of entities.
     byPath: true,
-    load: (ids: string[], ctx) => subsetTokensOf(ctx.db, ids),
+    load: async (ids: string[], ctx, args) => {
+      const pages = await subsetTokenPages(ctx.db, ids, { first: pageSize(args.first, SUBSET_TOKENS_PAGE, MAX_SUBSET_TOKENS_PAGE), after: seqOfCursor(args.after) });
+      return pages.map(({ tokens, hasMore }) => ({
+        edges: tokens.map((node) => ({ cursor: tokenCursor(node), node })),
+        pageInfo: { hasNextPage: hasMore, hasPreviousPage: args.after != null, startCursor: tokens[0] ? tokenCursor(tokens[0]) : null, endCursor: tokens.at(-1) ? tokenCursor(tokens.at(-1)!) : null },
+      }));
+    },
     resolve: (e) => e.id,
   }),
 );
