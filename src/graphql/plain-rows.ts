@@ -1,5 +1,5 @@
 import SchemaBuilder, { BasePlugin, type PothosOutputFieldConfig, type SchemaTypes } from '@pothos/core';
-import { defaultFieldResolver, getNamedType, isAbstractType, isObjectType, Kind, type GraphQLFieldResolver, type GraphQLObjectType, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import { defaultFieldResolver, getNamedType, isAbstractType, isObjectType, Kind, type GraphQLFieldResolver, type GraphQLObjectType, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 
 /**
  * Rows a resolver read itself with exactly the columns the selection needs (a pull's page,
@@ -41,10 +41,11 @@ export class PlainRowsPlugin<Types extends SchemaTypes> extends BasePlugin<Types
     if (!columns) return resolver;
     // The field's own resolver, without plugin-drizzle's wrapper (this plugin sits just outside it).
     const own = (fieldConfig.resolve ?? defaultFieldResolver) as GraphQLFieldResolver<unknown, Types['Context'], object>;
-    return (parent, args, ctx, info) => {
-      const row = parent as Record<string | symbol, unknown>;
-      return row[PLAIN] === true && columns.every((c) => c in row) ? own(parent, args, ctx, info) : resolver(parent, args, ctx, info);
-    };
+    const [only] = columns;
+    // Most fields read one column.
+    const carries = columns.length === 1 ? (row: object) => only! in row : (row: object) => columns.every((c) => c in row);
+    return (parent, args, ctx, info) =>
+      (parent as Record<symbol, unknown>)[PLAIN] === true && carries(parent as object) ? own(parent, args, ctx, info) : resolver(parent, args, ctx, info);
   }
 }
 
@@ -66,6 +67,20 @@ declare global {
  * that read columns only. Directives are not looked at: a column too many costs only its bytes.
  */
 export function columnsAt(info: GraphQLResolveInfo, path: readonly (readonly string[])[], typeName: string): string[] {
+  // The same document (yoga caches parsed documents) asks for the same columns: walked once.
+  const key = `${typeName}:${JSON.stringify(path)}`;
+  const byNode = walked.get(info.fieldNodes[0]!) ?? new Map<string, string[]>();
+  walked.set(info.fieldNodes[0]!, byNode);
+  const known = byNode.get(key);
+  if (known) return known;
+  const columns = walkColumns(info, path, typeName);
+  byNode.set(key, columns);
+  return columns;
+}
+
+const walked = new WeakMap<FieldNode, Map<string, string[]>>();
+
+function walkColumns(info: GraphQLResolveInfo, path: readonly (readonly string[])[], typeName: string): string[] {
   const target = info.schema.getType(typeName);
   if (!isObjectType(target)) throw new Error(`${typeName} is not an object type`);
   const found = new Set<string>();

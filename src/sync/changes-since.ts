@@ -115,7 +115,7 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
         order by l.txid, l.seq limit ${limit + 1})) as p`;
   const all = getColumns(entityVersions);
   const picked = Object.fromEntries([...new Set<VersionColumn>(['seq', ...columns])].map((c) => [c, all[c]]));
-  const rows = await db
+  const query = db
     .select({
       kind: sql<'DATASET' | LogRow['kind']>`p.kind`,
       entityId: sql<string | null>`p.entity_id`,
@@ -123,13 +123,15 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
       seq: sql<string | number | null>`p.seq`,
       versionSeq: sql<string | number | null>`p.version_seq`,
       version: picked,
-      localId: localIds.localId,
+      // The device's local ids only when a device pulls (else no join at all).
+      localId: device === null ? sql<string | null>`null::text` : sql<string | null>`${localIds.localId}`,
     })
     .from(positions)
-    // A LEFT row hands out no state.
+    // A LEFT row hands out no state, and maps no local id.
     .leftJoin(entityVersions, sql`${entityVersions.seq} = p.version_seq and p.kind <> 'LEFT'`)
-    .leftJoin(localIds, sql`${localIds.entityId} = p.entity_id and p.kind <> 'LEFT' and ${localIds.datasetName} = ${opts.dataset} and ${localIds.deviceId} = ${device}`)
-    .orderBy(sql`p.txid nulls first, p.seq`);
+    .$dynamic();
+  if (device !== null) query.leftJoin(localIds, sql`${localIds.entityId} = p.entity_id and p.kind <> 'LEFT' and ${localIds.datasetName} = ${opts.dataset} and ${localIds.deviceId} = ${device}`);
+  const rows = await query.orderBy(sql`p.txid nulls first, p.seq`);
   if (rows[0]?.kind !== 'DATASET') throw unknownDataset(opts.dataset);
   const found = rows.slice(1);
   // The devices view's "last pull", at most about once a minute per device. After the read, so its
