@@ -114,7 +114,7 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
         where ${logged} and l.token_id = ${token}::uuid and l.dataset_id = (select id from ds) and (l.txid, l.seq) > ${after} and l.txid < (select x from horizon)
         order by l.txid, l.seq limit ${limit + 1})) as p`;
   const all = getColumns(entityVersions);
-  const picked = Object.fromEntries([...new Set<VersionColumn>(['seq', ...columns])].map((c) => [c, all[c]]));
+  const picked = Object.fromEntries([...new Set<VersionColumn>(['seq', ...columns])].filter((c) => c in all).map((c) => [c, all[c]]));
   const query = db
     .select({
       kind: sql<'DATASET' | LogRow['kind']>`p.kind`,
