@@ -13,6 +13,7 @@ import { ERROR_CODES, type JsonValue } from '../core/types.js';
 import { relations } from '../db/schema.js';
 import { datasetOfChange, datasetOfEntity, datasetsOfBranch } from '../sync/access.js';
 import type { Context } from './context.js';
+import { PLAIN_ROWS_PLUGIN } from './plain-rows.js';
 
 /** Configuration only: types live in types/<domain>.ts, schema.ts assembles them. */
 export const builder = new SchemaBuilder<{
@@ -47,7 +48,8 @@ export const builder = new SchemaBuilder<{
 }>({
   defaultFieldNullability: false,
   // Scope auth first, so no other plugin's wrapper runs before the check.
-  plugins: [ScopeAuthPlugin, ComplexityPlugin, ErrorsPlugin, RelayPlugin, DataloaderPlugin, DrizzlePlugin],
+  // Plain rows just outside plugin-drizzle, whose per-field check they skip (graphql/plain-rows.ts).
+  plugins: [ScopeAuthPlugin, ComplexityPlugin, ErrorsPlugin, RelayPlugin, DataloaderPlugin, PLAIN_ROWS_PLUGIN, DrizzlePlugin],
   // Each field costs 1; a list multiplies what is selected under it by the most items it can
   // hold (src/graphql/pricing.ts sets each from its arguments or its cap; 10 is only the
   // fallback for a list that names none, and test/graphql/list-prices.test.ts finds every list).

@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { getColumns, sql } from 'drizzle-orm';
 import { DomainError } from '../core/errors.js';
 import { hasNul } from '../core/json.js';
 import { netOfPage, type LogRow } from '../core/subsets.js';
@@ -6,30 +6,9 @@ import { isValidDeviceId } from '../core/validate.js';
 import { localIds } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 import { entityVersions } from '../db/entities.js';
-import { rowsOf } from './batch-store.js';
 import { recordPull } from './devices.js';
 
 export type VersionRow = typeof entityVersions.$inferSelect;
-
-/** A page as positions: which versions to hand out, which entities left, where to continue. */
-export interface PullPositions {
-  /** Seqs of the versions to hand out, in commit order. */
-  versionSeqs: number[];
-  /** Seqs of the versions of entities that entered the token's subset by a reassignment (older than the cursor). */
-  enteredSeqs: number[];
-  /** Entities that left the token's subset: the device drops them. */
-  left: string[];
-  /** Opaque; pass it back to continue. Unchanged when nothing new was handed out. */
-  cursor: string;
-  hasMore: boolean;
-  /** The calling device's local ids among the entities of this page. */
-  localIds: { localId: string; entityId: string }[];
-}
-
-export interface ChangesPage extends Omit<PullPositions, 'versionSeqs' | 'enteredSeqs'> {
-  versions: VersionRow[];
-  entered: VersionRow[];
-}
 
 export const MAX_PULL = 1000;
 export const DEFAULT_PULL = 100;
@@ -75,6 +54,27 @@ export interface PullOptions {
   tokenId?: string | null;
 }
 
+/** The columns of a version a pull can hand out (its `seq`, the key, always comes with them). */
+export type VersionColumn = keyof VersionRow;
+export const VERSION_COLUMNS = Object.keys(getColumns(entityVersions)) as VersionColumn[];
+
+/** A page: the versions and entered entities as rows of the columns asked for (and `seq`). */
+export interface PulledPage<R = Partial<VersionRow>> {
+  /** The versions to hand out, in commit order. */
+  versions: R[];
+  /** The versions of entities that entered the token's subset by a reassignment (older than the cursor). */
+  entered: R[];
+  /** Entities that left the token's subset: the device drops them. */
+  left: string[];
+  /** Opaque; pass it back to continue. Unchanged when nothing new was handed out. */
+  cursor: string;
+  hasMore: boolean;
+  /** The calling device's local ids among the entities of this page. */
+  localIds: { localId: string; entityId: string }[];
+}
+
+export type ChangesPage = PulledPage<VersionRow>;
+
 /**
  * A page of a dataset after `cursor`, in (transaction id, sequence) order. Only rows written
  * below the pull horizon are handed out: a slow transaction that commits after a faster one
@@ -87,61 +87,72 @@ export interface PullOptions {
  * the same statement as the rows, so a reassignment committing meanwhile is either wholly before
  * the page or wholly after it. The log shares the versions' sequence, so a cursor from before a
  * reassignment continues in it.
+ *
+ * One statement reads the page (issue 22): the positions, each joined to its version's `columns`
+ * and to the device's local id of its entity, so the page is read once, in one round trip.
  */
-export async function pullPositions(db: Db, opts: PullOptions): Promise<PullPositions> {
+export async function pullPage(db: Db, opts: PullOptions, columns: readonly VersionColumn[] = VERSION_COLUMNS): Promise<PulledPage> {
   const limit = opts.limit ?? DEFAULT_PULL;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PULL) throw new DomainError('TOO_LARGE', `limit must be 1 to ${MAX_PULL}`);
   const from = opts.cursor != null ? decodeCursor(opts.cursor) : { txid: '0', seq: 0 };
   if (hasNul(opts.dataset)) throw unknownDataset(opts.dataset);
   const token = opts.tokenId ?? null;
+  const device = opts.deviceId && !hasNul(opts.deviceId) ? opts.deviceId : null;
   const logged = sql`coalesce((select subset is not null from api_tokens where id = ${token}::uuid), false)`;
   const after = sql`(${from.txid}::xid8, ${from.seq}::bigint)`;
-  // One statement: the dataset (a first row, absent when there is no such dataset), the horizon,
-  // and the rows of whichever of the two sources the token reads.
-  const all = rowsOf<{ kind: 'DATASET' | 'VERSION' | 'ENTERED' | 'LEFT'; entity_id: string; txid: string; seq: string | number; version_seq: string | number | null }>(
-    await db.execute(sql`
+  // The dataset (a first row, absent when there is no such dataset), the horizon, and the
+  // positions of whichever of the two sources the token reads.
+  const positions = sql`(
       with ds as (select id from datasets where name = ${opts.dataset}), horizon as (select ${sql.raw(PULL_HORIZON)} as x)
-      select 'DATASET' as kind, null::uuid as entity_id, null::text as txid, null::bigint as seq, null::bigint as version_seq from ds
+      select 'DATASET' as kind, null::uuid as entity_id, null::xid8 as txid, null::bigint as seq, null::bigint as version_seq from ds
       union all
-      (select /* changesSince */ 'VERSION', v.entity_id, v.txid::text, v.seq, v.seq from entity_versions v
+      (select /* changesSince */ 'VERSION', v.entity_id, v.txid, v.seq, v.seq from entity_versions v
         where not ${logged} and v.dataset_id = (select id from ds) and (v.txid, v.seq) > ${after} and v.txid < (select x from horizon)
         order by v.txid, v.seq limit ${limit + 1})
       union all
-      (select /* subsetSince */ l.kind, l.entity_id, l.txid::text, l.seq, l.version_seq from subset_log l
+      (select /* subsetSince */ l.kind, l.entity_id, l.txid, l.seq, l.version_seq from subset_log l
         where ${logged} and l.token_id = ${token}::uuid and l.dataset_id = (select id from ds) and (l.txid, l.seq) > ${after} and l.txid < (select x from horizon)
-        order by l.txid, l.seq limit ${limit + 1})`),
-  );
-  if (!all.some((r) => r.kind === 'DATASET')) throw unknownDataset(opts.dataset);
-  const rows = all.filter((r) => r.kind !== 'DATASET');
+        order by l.txid, l.seq limit ${limit + 1})) as p`;
+  const all = getColumns(entityVersions);
+  const picked = Object.fromEntries([...new Set<VersionColumn>(['seq', ...columns])].filter((c) => c in all).map((c) => [c, all[c]]));
+  const query = db
+    .select({
+      kind: sql<'DATASET' | LogRow['kind']>`p.kind`,
+      entityId: sql<string | null>`p.entity_id`,
+      txid: sql<string | null>`p.txid::text`,
+      seq: sql<string | number | null>`p.seq`,
+      versionSeq: sql<string | number | null>`p.version_seq`,
+      version: picked,
+      // The device's local ids only when a device pulls (else no join at all).
+      localId: device === null ? sql<string | null>`null::text` : sql<string | null>`${localIds.localId}`,
+    })
+    .from(positions)
+    // A LEFT row hands out no state, and maps no local id.
+    .leftJoin(entityVersions, sql`${entityVersions.seq} = p.version_seq and p.kind <> 'LEFT'`)
+    .$dynamic();
+  if (device !== null) query.leftJoin(localIds, sql`${localIds.entityId} = p.entity_id and p.kind <> 'LEFT' and ${localIds.datasetName} = ${opts.dataset} and ${localIds.deviceId} = ${device}`);
+  const rows = await query.orderBy(sql`p.txid nulls first, p.seq`);
+  if (rows[0]?.kind !== 'DATASET') throw unknownDataset(opts.dataset);
+  const found = rows.slice(1);
   // The devices view's "last pull", at most about once a minute per device. After the read, so its
   // write is never a transaction in progress that holds back this pull's horizon.
   if (opts.deviceId && isValidDeviceId(opts.deviceId)) await recordPull(db, opts.dataset, opts.deviceId);
-  const page = rows.slice(0, limit);
+  const page = found.slice(0, limit);
   const last = page.at(-1);
-  const { versionSeqs, enteredSeqs, left } = netOfPage(page.map((r) => ({ kind: r.kind as LogRow['kind'], entityId: r.entity_id, versionSeq: r.version_seq === null ? null : Number(r.version_seq) })));
-  const ids = [...new Set(page.filter((r) => r.kind !== 'LEFT').map((r) => r.entity_id))];
-  const mappings =
-    opts.deviceId && ids.length > 0 && !hasNul(opts.deviceId)
-      ? await db
-          .select({ localId: localIds.localId, entityId: localIds.entityId })
-          .from(localIds)
-          .where(and(eq(localIds.datasetName, opts.dataset), eq(localIds.deviceId, opts.deviceId), inArray(localIds.entityId, ids)))
-      : [];
+  const { versionSeqs, enteredSeqs, left } = netOfPage(page.map((r) => ({ kind: r.kind as LogRow['kind'], entityId: r.entityId!, versionSeq: r.versionSeq === null ? null : Number(r.versionSeq) })));
+  const bySeq = new Map(page.flatMap((r) => (r.version ? [[r.version.seq!, r.version as Partial<VersionRow>] as const] : [])));
+  const mapped = new Map(page.flatMap((r) => (r.localId !== null ? [[r.entityId!, r.localId] as const] : [])));
   return {
-    versionSeqs,
-    enteredSeqs,
+    versions: versionSeqs.map((s) => bySeq.get(s)!),
+    entered: enteredSeqs.map((s) => bySeq.get(s)!),
     left,
-    cursor: last ? encodeCursor(last.txid, Number(last.seq)) : (opts.cursor ?? encodeCursor(from.txid, from.seq)),
-    hasMore: rows.length > limit,
-    localIds: mappings,
+    cursor: last ? encodeCursor(last.txid!, Number(last.seq)) : (opts.cursor ?? encodeCursor(from.txid, from.seq)),
+    hasMore: found.length > limit,
+    localIds: [...mapped].map(([entityId, localId]) => ({ localId, entityId })),
   };
 }
 
-/** pullPositions with the rows of the versions it names (src/graphql loads them through the graph instead). */
+/** pullPage with every column of the versions (what src/graphql selects from is pullPage's). */
 export async function changesSince(db: Db, opts: PullOptions): Promise<ChangesPage> {
-  const { versionSeqs, enteredSeqs, ...rest } = await pullPositions(db, opts);
-  const seqs = [...versionSeqs, ...enteredSeqs];
-  const rows = seqs.length === 0 ? [] : await db.select().from(entityVersions).where(inArray(entityVersions.seq, seqs));
-  const bySeq = new Map(rows.map((r) => [r.seq, r]));
-  return { ...rest, versions: versionSeqs.map((s) => bySeq.get(s)!), entered: enteredSeqs.map((s) => bySeq.get(s)!) };
+  return (await pullPage(db, opts)) as ChangesPage;
 }

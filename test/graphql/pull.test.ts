@@ -5,9 +5,11 @@ import type { ChangeInput } from '../../src/core/types.js';
 import type { Db } from '../../src/db/client.js';
 import { encodeCursor, PULL_HORIZON } from '../../src/sync/changes-since.js';
 import { submitChanges } from '../../src/sync/submit-changes.js';
+import { createToken } from '../../src/sync/tokens.js';
+import { CHANGES_SINCE } from '../../packages/client/src/documents.js';
 import { useApp } from '../helpers/app.js';
 import { recordStatements } from '../helpers/statements.js';
-import { domain, noInternalError, sync, type ChangesPageRow, type Domain, type PulledVersion, type Sync } from '../helpers/domain.js';
+import { domain, noInternalError, offlineRun, ok, sync, type ChangesPageRow, type Domain, type PulledVersion, type Sync } from '../helpers/domain.js';
 
 /**
  * Pulling versions since a cursor (DESIGN "Client-local ids and pulling", issue 5): pages in
@@ -114,8 +116,9 @@ describe('pull pagination over 10,000 versions', () => {
       if (!page.hasMore) break;
       expect(++guard).toBeLessThan(20);
     }
-    // The work of a pull does not grow with its page: per page one statement for the dataset and
-    // the page's positions, and one load of the page's versions for the selection (no query per version).
+    // The work of a pull does not grow with its page: per page one statement for the page (its
+    // positions and the versions' columns), and one load of the page's entities for \`entity { id }\`
+    // (no query per version).
     const kind = (q: string) => (q.includes('/* changesSince */') ? 'page' : /^select "d0"/.test(q) ? 'selection' : q.slice(0, 200));
     // (The revocation poll of the token cache runs on its own timer: not a pull's work.)
     const pullWork = recording.stop().filter((q) => !q.includes('/* recentTokenEvents */'));
@@ -219,6 +222,67 @@ describe('pull basics', () => {
     await waitAllPullable(t.database.db);
     const q = await s.pull(ds, { cursor: p.cursor });
     expect(q.versions.map((v) => [v.entity.id, v.version])).toEqual([[id, 1]]);
+  });
+});
+
+describe('a page is read once, as the history has it', () => {
+  // Every field of a version, through a fragment, beside an alias of the list.
+  const DIFF = 'property old new';
+  const ALL = `version appliedOn action label data changed operations { op property value index by } deleted conflict conflictingProperties resolved source
+    branchId trunkVersion baseVersion branchBaseVersion serverDiff { ${DIFF} } baseDiff { ${DIFF} } authorViewUnavailable changeId deviceId createdAt entityId entity { id version }`;
+  const PULL_ALL = `query($ds: String!, $d: String) { changesSince(dataset: $ds, deviceId: $d, limit: 1000) {
+    __typename ... on QueryChangesSinceSuccess { page: data { localIds { localId entityId } versions { ...V } again: versions { version } } } } }
+    fragment V on EntityVersion { ${ALL} }`;
+  type Pulled = { version: number; entityId: string; branchId: string | null; branchBaseVersion: number | null } & Record<string, unknown>;
+
+  it('every field of a pulled version equals the history row, for each caller; the client library\'s page is one statement', async () => {
+    const ds = await d.createDataset(['n', 'tags', 'note']);
+    // A: created by tab-1 under a local id, then an update with an operation, then a HARD conflict.
+    const [created] = await s.submit({ id: randomUUID(), dataset: ds, deviceId: 'tab-1', localId: 'a1', action: 'CREATE', label: 'A', data: { n: 0 } });
+    const a = created!.entityId!;
+    await s.one({ dataset: ds, entityId: a, deviceId: 'tab-1', action: 'UPDATE', baseVersion: 1, operations: [{ op: 'LIST_ADD', property: 'tags', value: 't' }] });
+    await d.update(ds, a, 2, { n: 1 });
+    expect((await d.update(ds, a, 2, { n: 2, note: 'late' })).conflict).toBe('HARD');
+    // B: an offline run of tab-2's; C: deleted.
+    const b = await d.create(ds, 'B', { n: 5 });
+    const run = offlineRun(ds, b, 1, { deviceId: 'tab-2' });
+    await d.submit(run.update(1, { n: 6 }), run.update(2, { note: 'two' }));
+    const c = await d.create(ds, 'C');
+    await d.remove(ds, c, 1);
+    await waitAllPullable(t.database.db);
+
+    const history = new Map<string, Pulled>();
+    for (const id of [a, b, c]) {
+      const e = ok(await t.gql(`query($id: ID!) { entity(id: $id) { versions(limit: 1000) { ${ALL} } } }`, { id })).entity;
+      for (const v of e.versions as Pulled[]) history.set(`${v.entityId}:${v.version}`, v);
+    }
+    const admin = ok(await t.gql(PULL_ALL, { ds })).changesSince.page;
+    expect(admin.versions.map((v: Pulled) => `${v.entityId}:${v.version}`)).toEqual([`${a}:1`, `${a}:2`, `${a}:3`, `${a}:4`, `${b}:1`, `${b}:2`, `${b}:3`, `${c}:1`, `${c}:2`]);
+    for (const v of admin.versions as Pulled[]) expect(v, `${v.entityId}:${v.version}`).toEqual(history.get(`${v.entityId}:${v.version}`));
+    expect(admin.again).toEqual(admin.versions.map((v: Pulled) => ({ version: v.version })));
+    expect(admin.versions.filter((v: Pulled) => v.entityId === b && v.branchId !== null).map((v: Pulled) => [v.branchId, v.branchBaseVersion])).toEqual([[run.branchId, 1], [run.branchId, 2]]);
+
+    // tab-1's collector: its local id; another device's run id withheld, the rest as the history has it.
+    const tab1 = (await createToken(t.database.db, { name: 'tab-1', role: 'collector', deviceId: 'tab-1', datasets: [ds] })).secret;
+    const mine = ok(await t.gqlAs(tab1, PULL_ALL, { ds, d: 'tab-1' })).changesSince.page;
+    expect(mine.localIds).toEqual([{ localId: 'a1', entityId: a }]);
+    for (const v of mine.versions as Pulled[]) {
+      const h = history.get(`${v.entityId}:${v.version}`)!;
+      expect(v, `${v.entityId}:${v.version}`).toEqual({ ...h, branchId: h.deviceId === 'tab-1' ? h.branchId : null });
+    }
+    expect((mine.versions as Pulled[]).filter((v) => v.entityId === b).map((v) => v.branchId)).toEqual([null, null, null]);
+
+    // The client library's query: one statement a page (positions, columns and local ids together).
+    const pullAsClient = async () => ok(await t.gqlAs(tab1, CHANGES_SINCE, { dataset: ds, limit: 1000, deviceId: 'tab-1' })).changesSince.data;
+    await pullAsClient();
+    const recording = recordStatements(t.database);
+    const page = await pullAsClient();
+    const work = recording.stop().filter((q) => !q.includes('/* recentTokenEvents */'));
+    expect(work.map((q) => (q.includes('/* changesSince */') ? 'page' : q.slice(0, 200)))).toEqual(['page']);
+    expect(page.localIds).toEqual([{ localId: 'a1', entityId: a }]);
+    expect(page.versions.map((v: Pulled) => [v.entityId, v.version, v.label, v.data, v.deleted])).toEqual(
+      admin.versions.map((v: Pulled) => [v.entityId, v.version, v.label, v.data, v.deleted]),
+    );
   });
 });
 

@@ -1,0 +1,140 @@
+import SchemaBuilder, { BasePlugin, type PothosOutputFieldConfig, type SchemaTypes } from '@pothos/core';
+import { defaultFieldResolver, getNamedType, isAbstractType, isObjectType, Kind, type GraphQLFieldResolver, type GraphQLObjectType, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+
+/**
+ * Rows a resolver read itself with exactly the columns the selection needs (a pull's page,
+ * src/sync/changes-since.ts), handed to the graph as plain objects.
+ *
+ * plugin-drizzle checks, for every column field of every row, that the row was loaded by the
+ * query it planned (a lookup by response path), and otherwise reloads it: for a page of 1,000
+ * versions that check was most of the time GraphQL spent on it. A row marked plain resolves a
+ * field that selects only columns straight from the columns it carries; a field that needs a
+ * relation or a computed value (Version.entity), or a column the row lacks, goes the plugin's way
+ * (its loader reloads the row by its key, batched), so the answer is the same either way.
+ */
+const PLAIN = Symbol('plain row');
+
+/** Marks rows as plain (each must carry its primary key, for the fields that reload it). */
+export function plainRows<R extends object>(rows: R[]): R[] {
+  for (const row of rows) (row as Record<symbol, boolean>)[PLAIN] = true;
+  return rows;
+}
+
+type Select = { columns?: Record<string, unknown>; with?: unknown; extras?: unknown } | undefined;
+
+/** The columns a field of a drizzle object reads, when it reads nothing else (else null). */
+function columnsOnly(select: unknown): string[] | null {
+  if (!select || typeof select !== 'object') return null;
+  const s = select as Select & Record<string, unknown>;
+  if (Object.keys(s).some((k) => k !== 'columns')) return null;
+  return Object.keys(s.columns ?? {});
+}
+
+/** The columns a field of type `type` reads when it reads columns only, else null. */
+export function fieldColumns(type: GraphQLObjectType, field: string): string[] | null {
+  return columnsOnly(type.getFields()[field]?.extensions?.pothosDrizzleSelect);
+}
+
+export class PlainRowsPlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
+  override wrapResolve(resolver: GraphQLFieldResolver<unknown, Types['Context'], object>, fieldConfig: PothosOutputFieldConfig<Types>): GraphQLFieldResolver<unknown, Types['Context'], object> {
+    const columns = columnsOnly(fieldConfig.extensions?.pothosDrizzleSelect);
+    if (!columns) return resolver;
+    // The field's own resolver, without plugin-drizzle's wrapper (this plugin sits just outside it).
+    const own = (fieldConfig.resolve ?? defaultFieldResolver) as GraphQLFieldResolver<unknown, Types['Context'], object>;
+    const [only] = columns;
+    // Most fields read one column.
+    const carries = columns.length === 1 ? (row: object) => only! in row : (row: object) => columns.every((c) => c in row);
+    return (parent, args, ctx, info) =>
+      (parent as Record<symbol, unknown>)[PLAIN] === true && carries(parent as object) ? own(parent, args, ctx, info) : resolver(parent, args, ctx, info);
+  }
+}
+
+export const PLAIN_ROWS_PLUGIN = 'plainRows' as const;
+SchemaBuilder.registerPlugin(PLAIN_ROWS_PLUGIN, PlainRowsPlugin);
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  export namespace PothosSchemaTypes {
+    export interface Plugins<Types extends SchemaTypes> {
+      plainRows: PlainRowsPlugin<Types>;
+    }
+  }
+}
+
+/**
+ * The columns the selection under the field `info` resolves reads of the rows at `path` (field
+ * names, through fragments and union members), each row of type `typeName`: those of the fields
+ * that read columns only. Directives are not looked at: a column too many costs only its bytes.
+ */
+export function columnsAt(info: GraphQLResolveInfo, path: readonly (readonly string[])[], typeName: string): string[] {
+  // The same document (yoga caches parsed documents) asks for the same columns: walked once.
+  const key = `${typeName}:${JSON.stringify(path)}`;
+  const byNode = walked.get(info.fieldNodes[0]!) ?? new Map<string, string[]>();
+  walked.set(info.fieldNodes[0]!, byNode);
+  const known = byNode.get(key);
+  if (known) return known;
+  const columns = walkColumns(info, path, typeName);
+  byNode.set(key, columns);
+  return columns;
+}
+
+const walked = new WeakMap<FieldNode, Map<string, string[]>>();
+
+function walkColumns(info: GraphQLResolveInfo, path: readonly (readonly string[])[], typeName: string): string[] {
+  const target = info.schema.getType(typeName);
+  if (!isObjectType(target)) throw new Error(`${typeName} is not an object type`);
+  const found = new Set<string>();
+  // The field nodes of `name` under `set`, for a parent of type `parent` (object, or abstract: then any member).
+  const fieldsNamed = (set: SelectionSetNode | undefined, parentName: string, names: readonly string[] | null, visit: (name: string, node: SelectionSetNode | undefined) => void, seen = new Set<string>()): void => {
+    for (const sel of set?.selections ?? []) {
+      if (sel.kind === Kind.FIELD) {
+        if (names === null || names.includes(sel.name.value)) visit(sel.name.value, sel.selectionSet);
+      } else {
+        const fragment = sel.kind === Kind.INLINE_FRAGMENT ? sel : info.fragments[sel.name.value];
+        if (!fragment || (sel.kind === Kind.FRAGMENT_SPREAD && seen.has(sel.name.value))) continue;
+        if (sel.kind === Kind.FRAGMENT_SPREAD) seen.add(sel.name.value);
+        if (!applies(fragment.typeCondition?.name.value, parentName)) continue;
+        fieldsNamed(fragment.selectionSet, parentName, names, visit, seen);
+      }
+    }
+  };
+  const applies = (condition: string | undefined, typeName: string): boolean => {
+    if (!condition || condition === typeName) return true;
+    const c = info.schema.getType(condition);
+    const t = info.schema.getType(typeName);
+    if (!c || !t) return false;
+    // A condition on an abstract type applies to a member; under an abstract parent, any member's condition applies.
+    if (isAbstractType(c) && isObjectType(t)) return info.schema.isSubType(c, t);
+    return isAbstractType(t);
+  };
+  const walk = (sets: (SelectionSetNode | undefined)[], parentName: string, rest: readonly string[]): void => {
+    for (const set of sets) {
+      if (rest.length === 0) {
+        fieldsNamed(set, typeName, null, (name) => {
+          for (const c of fieldColumns(target, name) ?? []) found.add(c);
+        });
+        continue;
+      }
+      const [head, ...tail] = rest as [string, ...string[]];
+      const parent = info.schema.getType(parentName);
+      const next = isObjectType(parent) ? getNamedType(parent.getFields()[head]?.type)?.name : undefined;
+      fieldsNamed(set, parentName, [head], (_name, node) => {
+        // Under an abstract parent the field's type is read from the member that has it.
+        const child = next ?? memberFieldType(parentName, head);
+        if (child) walk([node], child, tail);
+      });
+    }
+  };
+  const memberFieldType = (abstractName: string, field: string): string | undefined => {
+    const t = info.schema.getType(abstractName);
+    if (!t || !isAbstractType(t)) return undefined;
+    for (const m of info.schema.getPossibleTypes(t)) {
+      const f = m.getFields()[field];
+      if (f) return getNamedType(f.type).name;
+    }
+    return undefined;
+  };
+  const rootType = getNamedType(info.returnType).name;
+  for (const p of path) walk(info.fieldNodes.map((n) => n.selectionSet), rootType, p);
+  return [...found];
+}
