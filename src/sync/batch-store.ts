@@ -329,9 +329,10 @@ function pgArray(v: unknown): string[] {
 /**
  * Writes a plan: one statement per table, entities before the versions that reference them,
  * versions in the order made (their sequence is the pull order within the transaction), and the
- * plan's events into the webhook outbox, in the same transaction.
+ * plan's events into the webhook outbox, in the same transaction. Answers how many outbox rows it
+ * wrote (none: no webhook wants these events, and the delivery worker need not be woken).
  */
-export async function persist(tx: Tx, w: BatchWrites, events: readonly SyncEvent[]): Promise<void> {
+export async function persist(tx: Tx, w: BatchWrites, events: readonly SyncEvent[]): Promise<number> {
   const statements: Promise<unknown>[] = [];
   if (w.changes.length > 0) {
     statements.push(
@@ -400,8 +401,7 @@ export async function persist(tx: Tx, w: BatchWrites, events: readonly SyncEvent
          where c.change_id = r.change_id and c.original`),
     );
   }
-  const outbox = writeOutbox(tx, events);
-  if (outbox) statements.push(outbox);
-  // Sent at once (pipelined on one connection), run in this order by the server.
-  await Promise.all(statements);
+  // Sent at once (pipelined on one connection, the outbox last), run in this order by the server.
+  const [, outboxed] = await Promise.all([Promise.all(statements), writeOutbox(tx, events) ?? 0]);
+  return outboxed;
 }

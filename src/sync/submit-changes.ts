@@ -18,6 +18,8 @@ export interface SubmitResult {
   events: SyncEvent[];
   /** The batch failed as a whole for an unexpected reason and was processed change by change (a poison change, or a bug). */
   oneByOne: boolean;
+  /** Some event went into the webhook outbox (a webhook wants it): the delivery worker has work. */
+  outboxed: boolean;
 }
 
 /** Ids longer than this cannot be keys (btree entries are bounded); such changes are rejected. */
@@ -48,6 +50,7 @@ export async function submitChanges(
     if (isTransient(cause)) throw cause;
     const results: ChangeResult[] = [];
     const events: SyncEvent[] = [];
+    let outboxed = false;
     for (const [i, change] of batch.entries()) {
       const one = await withTransientRetry(() => runBatch(db, [change], submitter)).catch((error: unknown) => {
         if (isTransient(error)) throw error;
@@ -55,8 +58,9 @@ export async function submitChanges(
       });
       results.push(...one.results);
       events.push(...one.events);
+      outboxed ||= one.outboxed;
     }
-    return { results, events, oneByOne: true };
+    return { results, events, oneByOne: true, outboxed };
   }
 }
 
@@ -75,8 +79,8 @@ async function runBatch(db: Db, batch: readonly BatchChange[], submitter: string
     const creates = batch.flatMap((c) => (c.validation.ok && c.validation.change.action === 'CREATE' && !c.validation.change.branchId ? [c.validation.change.entityId] : []));
     const facts = await loadFacts(tx, { ...keys, heldOfEntities: creates, submitter }, (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) }), locked);
     const plan = planBatch(batch, facts);
-    await persist(tx, plan.writes, plan.events);
-    return { results: plan.results, events: plan.events, oneByOne: false };
+    const outboxed = await persist(tx, plan.writes, plan.events);
+    return { results: plan.results, events: plan.events, oneByOne: false, outboxed: outboxed > 0 };
   });
 }
 
@@ -143,5 +147,5 @@ async function recordFailure(db: Db, input: ChangeInput, change: BatchChange, ca
     });
   const result = changeResult(change.key, 'REJECTED', { entityId: record.entityId, dataset: record.datasetName, error });
   if (change.localId !== null) result.localId = change.localId;
-  return { results: [result], events: [], oneByOne: false };
+  return { results: [result], events: [], oneByOne: false, outboxed: false };
 }
