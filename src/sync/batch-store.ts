@@ -37,26 +37,15 @@ export async function lockAll(tx: Tx, keys: readonly { space: number; key: strin
 }
 
 /**
- * Shares the subset locks of datasets (space LOCK.subset): writes to a dataset run side by side,
- * while an admin's change of a token's subset (sync/subset-moves.ts) takes them exclusively, so
- * every version is judged by the subset rules that stand when it commits.
- */
-async function shareSubsetLocks(tx: Tx, datasetNames: readonly string[]): Promise<void> {
-  if (datasetNames.length === 0) return;
-  await tx.execute(sql`
-    select /* shareSubsetLocks */ count(pg_advisory_xact_lock_shared(${LOCK.subset}, h)) from (
-      select distinct hashtext(name) as h from unnest(${sql.param([...datasetNames])}::text[]) as d(name) order by h offset 0) sorted`);
-}
-
-/**
  * The subset tokens of the datasets a transaction writes versions to, under those datasets' subset
- * locks (shared): every writer of a version (a batch, a flush, a reviewer) judges its subset log
- * rows by the rules that stand when it commits. The lock and the read are sent together on one
- * connection, which runs them in order, so the read sees the rules once the lock is held.
+ * locks (space LOCK.subset, shared): writes to a dataset run side by side, while an admin's change
+ * of a token's subset (sync/subset-moves.ts) takes them exclusively, so every writer of a version
+ * (a batch, a flush, a reviewer) judges its subset log rows by the rules that stand when it
+ * commits. The lock and the read are sent together on one connection, which runs them in order,
+ * so the read sees the rules once the lock is held.
  */
 export async function subsetTokensOf(tx: Tx, datasetNames: readonly string[]): Promise<SubsetToken[]> {
-  const [, tokens] = await Promise.all([shareSubsetLocks(tx, datasetNames), loadSubsetTokens(tx, datasetNames)]);
-  return tokens;
+  return lockedSubsetTokens(tx, datasetNames, null);
 }
 
 /**
@@ -99,49 +88,81 @@ export interface FactKeys {
   heldOfEntities: readonly string[];
   /** The API token that sent the batch (null: a flush, or configured anonymous access). */
   submitter?: string | null;
+  /** What the batch's own changes will ask for (core earlyNeeds), loaded with the first facts. */
+  early?: { history: ReadonlyMap<string, number>; origins: readonly string[]; offlineRuns: readonly string[] };
 }
 
 /** Which versions and origins the rules will read, once the held changes and entities are known (core batch-facts). */
 export type HistoryPlanner = (held: readonly HeldRecord[], entities: ReadonlyMap<string, EntityRecord>) => { history: Map<string, number>; origins: readonly string[]; offlineRuns: readonly string[] };
 
 /**
- * Loads a batch's facts under its locks: two round trips of independent statements (a third for
- * the runs an offline create may adopt). `locked` is the lock statement, when the caller sent it
- * just before: the first loads are sent right behind it on the same connection, which runs them
- * after it (a pipeline, not a race), so they share its round trip and still read only once the
- * locks are held.
+ * Loads a batch's facts under its locks, most batches in one round trip of independent
+ * statements. `locked` is the lock statement, when the caller sent it just before: the loads are
+ * sent right behind it on the same connection, which runs them after it (a pipeline, not a race),
+ * so they share its round trip and still read only once the locks are held. What depends on the
+ * held changes (their datasets, their runs, the subset locks and tokens of every dataset written)
+ * is found by the statements themselves, from the held changes under the same locks; what the
+ * batch's own changes need of history, origins and offline runs (`keys.early`) comes along. A
+ * second round trip loads only what the held changes and entities add to that (a held change that
+ * saw less of its entity's history, a run that began offline), a third the runs an offline create
+ * may adopt and the submitter's subset share.
  */
 export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, locked: Promise<void> = Promise.resolve()): Promise<BatchFacts> {
-  const [, priors, entities, datasets, held] = await Promise.all([
+  const early = keys.early ?? { history: new Map<string, number>(), origins: [], offlineRuns: [] };
+  const heldOf = heldSelection(keys.branchIds, keys.heldOfEntities);
+  const [, priors, entities, datasets, held, subsetTokens, namedRuns, earlyHistory, earlyOrigins, earlyOfflineRuns] = await Promise.all([
     locked,
     loadPriors(tx, keys.changeKeys),
     loadEntities(tx, keys.entityIds),
-    loadDatasets(tx, keys.datasetNames),
-    loadHeld(tx, keys.branchIds, keys.heldOfEntities),
+    loadDatasets(tx, keys.datasetNames, heldOf),
+    loadHeld(tx, heldOf),
+    // Every dataset this batch may write to: its own and its held changes'; their subset locks, then their tokens.
+    lockedSubsetTokens(tx, keys.datasetNames, heldOf),
+    // The runs the batch and its held changes name.
+    loadRuns(tx, keys.branchIds, heldOf),
+    loadHistory(tx, early.history),
+    loadOrigins(tx, early.origins),
+    loadOfflineRuns(tx, early.offlineRuns),
   ]);
-  const missing = [...new Set(held.map((h) => h.datasetName))].filter((n) => !datasets.has(n));
-  const more = missing.length > 0 ? await loadDatasets(tx, missing) : new Map<string, DatasetRecord>();
   const need = needs(held, entities);
-  // The runs the batch and the held changes name are known now: loaded beside the rest. Only
-  // runs that began offline on an entity (known from this wave) may need one more round trip.
   const named = new Set([...keys.branchIds, ...held.map((h) => h.branchId)]);
-  // Every dataset this batch may write to is known too: its subset locks, then its subset tokens.
-  const written = [...new Set([...keys.datasetNames, ...held.map((h) => h.datasetName)])];
-  const [subsetTokens, offlineRuns, origins, history, namedRuns] = await Promise.all([
-    subsetTokensOf(tx, written),
-    loadOfflineRuns(tx, need.offlineRuns),
-    loadOrigins(tx, need.origins),
-    loadHistory(tx, need.history),
-    loadRuns(tx, [...named]),
-  ]);
+  // What the held changes and entities add: a history from further back, origins, offline runs.
+  const historyLater = new Map(
+    [...need.history].filter(([id, from]) => {
+      const loaded = early.history.get(id);
+      return loaded === undefined || loaded > from;
+    }),
+  );
+  const originsLater = need.origins.filter((id) => !early.origins.includes(id));
+  const offlineRunsLater = need.offlineRuns.filter((id) => !early.offlineRuns.includes(id));
+  const [moreHistory, moreOrigins, moreOfflineRuns] = await Promise.all([loadHistory(tx, historyLater), loadOrigins(tx, originsLater), loadOfflineRuns(tx, offlineRunsLater)]);
+  // Each as loaded without the shortcut: only what `need` asks for, history from its first version.
+  const history = new Map(
+    [...need.history.keys()].sort().flatMap((id): [string, HistoryRow[]][] => {
+      const rows = historyLater.has(id) ? moreHistory.get(id) : earlyHistory.get(id)?.filter((r) => r.version >= need.history.get(id)!);
+      return rows && rows.length > 0 ? [[id, rows]] : [];
+    }),
+  );
+  const origins = new Map(
+    need.origins.flatMap((id): [string, EntityOrigin][] => {
+      const o = earlyOrigins.get(id) ?? moreOrigins.get(id);
+      return o ? [[id, o]] : [];
+    }),
+  );
+  const offlineRuns = new Map(
+    need.offlineRuns.flatMap((id): [string, string[]][] => {
+      const r = earlyOfflineRuns.get(id) ?? moreOfflineRuns.get(id);
+      return r ? [[id, r]] : [];
+    }),
+  );
   const submitter = keys.submitter ? subsetTokens.find((t) => t.tokenId === keys.submitter) : undefined;
   const seen = submitter ? await loadSeen(tx, submitter.tokenId, keys.entityIds) : null;
   const later = [...new Set([...offlineRuns.values()].flat())].filter((id) => !named.has(id));
-  const runs = later.length > 0 ? new Map([...namedRuns, ...(await loadRuns(tx, later))]) : namedRuns;
+  const runs = later.length > 0 ? new Map([...namedRuns, ...(await loadRuns(tx, later, null))]) : namedRuns;
   return {
     subsetTokens,
     submitter: submitter && seen ? { tokenId: submitter.tokenId, seen } : null,
-    datasets: new Map([...datasets, ...more]),
+    datasets,
     entities,
     priors,
     runs,
@@ -153,12 +174,42 @@ export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, l
   };
 }
 
-async function loadSubsetTokens(tx: Tx, datasetNames: readonly string[]): Promise<SubsetToken[]> {
-  if (datasetNames.length === 0) return [];
+/** The held changes of these runs and entities, as a condition on held_changes; null when there are none to ask for. */
+function heldSelection(branchIds: readonly string[], entityIds: readonly string[]): SQL | null {
+  if (branchIds.length === 0 && entityIds.length === 0) return null;
+  return sql`(branch_id = any(${sql.param([...branchIds])}::uuid[]) or entity_id = any(${sql.param([...entityIds])}::uuid[]))`;
+}
+
+/** The names given and those of the held changes selected, as one set of names (SQL). */
+function namesWithHeld(names: readonly string[], heldOf: SQL | null): SQL {
+  const given = sql`select unnest(${sql.param([...names])}::text[]) as name`;
+  return heldOf ? sql`${given} union select dataset_name from held_changes where ${heldOf}` : given;
+}
+
+/**
+ * subsetTokensOf the datasets given and those of the held changes selected (found by the
+ * statements themselves, under the batch's locks): their subset locks shared in one sorted
+ * statement, then their tokens.
+ */
+async function lockedSubsetTokens(tx: Tx, datasetNames: readonly string[], heldOf: SQL | null): Promise<SubsetToken[]> {
+  if (datasetNames.length === 0 && !heldOf) return [];
+  // Each statement goes out from a function of its own awaiting it, as every load does, so they
+  // leave in the order called (after the caller's locks, lock before read).
+  const [, tokens] = await Promise.all([shareSubsetLocks(tx, datasetNames, heldOf), loadSubsetTokens(tx, datasetNames, heldOf)]);
+  return tokens;
+}
+
+async function shareSubsetLocks(tx: Tx, datasetNames: readonly string[], heldOf: SQL | null): Promise<void> {
+  await tx.execute(sql`
+    select /* shareSubsetLocks */ count(pg_advisory_xact_lock_shared(${LOCK.subset}, h)) from (
+      select distinct hashtext(name) as h from (${namesWithHeld(datasetNames, heldOf)}) d order by h offset 0) sorted`);
+}
+
+async function loadSubsetTokens(tx: Tx, datasetNames: readonly string[], heldOf: SQL | null): Promise<SubsetToken[]> {
   const rows = rowsOf<{ id: string; datasets: unknown; subset: unknown }>(
     await tx.execute(sql`
       select /* subsetTokens */ id, datasets, subset from api_tokens
-       where subset is not null and revoked_at is null and datasets && ${sql.param([...datasetNames])}::text[]`),
+       where subset is not null and revoked_at is null and datasets && array(${namesWithHeld(datasetNames, heldOf)})`),
   );
   return rows.map((r) => ({ tokenId: r.id, datasets: pgArray(r.datasets), subset: parsed(r.subset) as SubsetToken['subset'] }));
 }
@@ -215,18 +266,19 @@ async function loadEntities(tx: Tx, ids: readonly string[]): Promise<Map<string,
   );
 }
 
-async function loadDatasets(tx: Tx, names: readonly string[]): Promise<Map<string, DatasetRecord>> {
-  if (names.length === 0) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(await tx.execute(sql`select /* batchDatasets */ id, name, properties from datasets where name = any(${sql.param([...names])}::text[])`));
+/** The datasets named, and those of the held changes selected. */
+async function loadDatasets(tx: Tx, names: readonly string[], heldOf: SQL | null): Promise<Map<string, DatasetRecord>> {
+  if (names.length === 0 && !heldOf) return new Map();
+  const rows = rowsOf<Record<string, unknown>>(await tx.execute(sql`select /* batchDatasets */ id, name, properties from datasets where name = any(array(${namesWithHeld(names, heldOf)}))`));
   return new Map(rows.map((r) => [r.name as string, { id: r.id as string, name: r.name as string, properties: pgArray(r.properties) }]));
 }
 
-async function loadHeld(tx: Tx, branchIds: readonly string[], entityIds: readonly string[]): Promise<HeldRecord[]> {
-  if (branchIds.length === 0 && entityIds.length === 0) return [];
+async function loadHeld(tx: Tx, heldOf: SQL | null): Promise<HeldRecord[]> {
+  if (!heldOf) return [];
   const rows = rowsOf<Record<string, unknown>>(
     await tx.execute(sql`
       select /* batchHeld */ change_id, entity_id, dataset_name, device_id, branch_id, trunk_version, base_version, waits_for, change from held_changes
-       where branch_id = any(${sql.param([...branchIds])}::uuid[]) or entity_id = any(${sql.param([...entityIds])}::uuid[])
+       where ${heldOf}
        order by held_since, change_id`),
   );
   return rows.map((r) => ({
@@ -242,13 +294,17 @@ async function loadHeld(tx: Tx, branchIds: readonly string[], entityIds: readonl
   }));
 }
 
-async function loadRuns(tx: Tx, branchIds: readonly string[]): Promise<Map<string, RunMember[]>> {
-  if (branchIds.length === 0) return new Map();
+/** The versions of these runs, and of the runs of the held changes selected. */
+async function loadRuns(tx: Tx, branchIds: readonly string[], heldOf: SQL | null): Promise<Map<string, RunMember[]>> {
+  if (branchIds.length === 0 && !heldOf) return new Map();
+  // One array, made before the scan: the branch index serves it as it serves the given ids.
+  const given = sql`select unnest(${sql.param([...branchIds])}::uuid[]) as branch_id`;
+  const ids = heldOf ? sql`${given} union select branch_id from held_changes where ${heldOf}` : given;
   const rows = rowsOf<Record<string, unknown>>(
     await tx.execute(sql`
       select /* runMembers */ v.branch_id, e.dataset_id, v.entity_id, v.version, v.base_version, v.trunk_version, v.conflict, v.source, v.changed, v.device_id
         from entity_versions v join entities e on e.id = v.entity_id
-       where v.branch_id = any(${sql.param([...branchIds])}::uuid[]) order by v.version`),
+       where v.branch_id = any(array(${ids})) order by v.version`),
   );
   const runs = new Map<string, RunMember[]>();
   for (const r of rows) {

@@ -21,14 +21,16 @@ export function writeOutbox(tx: Tx, events: readonly SyncEvent[]): Promise<numbe
   const wanted = events.filter(isWebhookEvent);
   if (wanted.length === 0) return null;
   const rows = wanted.map((e, n) => ({ n, type: e.type, dataset_name: e.datasetName, entity_key: webhookEntityKey(e), payload: e }));
-  return tx
-    .execute(
-      sql`
+  return insertOutbox(tx, rows);
+}
+
+// Awaited in a function of its own (as persist's statements are), so it goes out in the order called.
+async function insertOutbox(tx: Tx, rows: readonly object[]): Promise<number> {
+  const result = await tx.execute(sql`
     insert into webhook_events /* writeOutbox */ (type, dataset_name, entity_key, payload)
     select r.type, r.dataset_name, r.entity_key, r.payload
       from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(n int, type text, dataset_name text, entity_key text, payload jsonb)
      where exists (select 1 from webhooks w where r.type = any(w.events) and (w.datasets is null or r.dataset_name = any(w.datasets)))
-     order by r.n`,
-    )
-    .then(affectedRows);
+     order by r.n`);
+  return affectedRows(result);
 }
