@@ -8,7 +8,8 @@ import { writeOutbox } from './webhook-outbox.js';
 
 /**
  * The set-based half of the write path (DESIGN "Processing a change"): the locks of a batch in one
- * sorted statement, the facts it needs in a few statements keyed by arrays, and its plan written
+ * sorted statement, the facts it needs in one statement keyed by arrays (a JSON array column per
+ * kind of fact; more only for what its held changes add), and its plan written
  * in one multi-row statement per table. Every statement has one text whatever the batch size
  * (arrays and one JSON document as parameters), so the driver prepares it once; each is named for
  * logs and pg_stat_statements.
@@ -110,20 +111,32 @@ export type HistoryPlanner = (held: readonly HeldRecord[], entities: ReadonlyMap
 export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, locked: Promise<void> = Promise.resolve()): Promise<BatchFacts> {
   const early = keys.early ?? { history: new Map<string, number>(), origins: [], offlineRuns: [] };
   const heldOf = heldSelection(keys.branchIds, keys.heldOfEntities);
-  const [, priors, entities, datasets, held, subsetTokens, namedRuns, earlyHistory, earlyOrigins, earlyOfflineRuns] = await Promise.all([
-    locked,
-    loadPriors(tx, keys.changeKeys),
-    loadEntities(tx, keys.entityIds),
-    loadDatasets(tx, keys.datasetNames, heldOf),
-    loadHeld(tx, heldOf),
-    // Every dataset this batch may write to: its own and its held changes'; their subset locks, then their tokens.
-    lockedSubsetTokens(tx, keys.datasetNames, heldOf),
+  // The subset locks of every dataset written (its own and its held changes'), then one statement
+  // reading everything: its snapshot is taken once both locks are held.
+  const parts = [
+    priorsPart(keys.changeKeys),
+    entitiesPart(keys.entityIds),
+    datasetsPart(keys.datasetNames, heldOf),
+    heldPart(heldOf),
+    subsetTokensPart(keys.datasetNames, heldOf),
     // The runs the batch and its held changes name.
-    loadRuns(tx, keys.branchIds, heldOf),
-    loadHistory(tx, early.history),
-    loadOrigins(tx, early.origins),
-    loadOfflineRuns(tx, early.offlineRuns),
-  ]);
+    runsPart(keys.branchIds, heldOf),
+    historyPart(early.history),
+    originsPart(early.origins),
+    offlineRunsPart(early.offlineRuns),
+  ] as const;
+  const [, , read] = await Promise.all([locked, shareSubsetLocks(tx, keys.datasetNames, heldOf), readFacts(tx, parts)]);
+  const [priors, entities, datasets, held, subsetTokens, namedRuns, earlyHistory, earlyOrigins, earlyOfflineRuns] = [
+    parts[0].from(read[0]!),
+    parts[1].from(read[1]!),
+    parts[2].from(read[2]!),
+    parts[3].from(read[3]!),
+    parts[4].from(read[4]!),
+    parts[5].from(read[5]!),
+    parts[6].from(read[6]!),
+    parts[7].from(read[7]!),
+    parts[8].from(read[8]!),
+  ] as const;
   const need = needs(held, entities);
   const named = new Set([...keys.branchIds, ...held.map((h) => h.branchId)]);
   // What the held changes and entities add: a history from further back, origins, offline runs.
@@ -158,7 +171,7 @@ export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, l
   const submitter = keys.submitter ? subsetTokens.find((t) => t.tokenId === keys.submitter) : undefined;
   const seen = submitter ? await loadSeen(tx, submitter.tokenId, keys.entityIds) : null;
   const later = [...new Set([...offlineRuns.values()].flat())].filter((id) => !named.has(id));
-  const runs = later.length > 0 ? new Map([...namedRuns, ...(await loadRuns(tx, later, null))]) : namedRuns;
+  const runs = later.length > 0 ? new Map([...namedRuns, ...(await loadRuns(tx, later))]) : namedRuns;
   return {
     subsetTokens,
     submitter: submitter && seen ? { tokenId: submitter.tokenId, seen } : null,
@@ -172,6 +185,13 @@ export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, l
     origins,
     offlineRuns,
   };
+}
+
+/** Several parts in one statement, one JSON array column each: their rows, in their order. */
+async function readFacts(tx: Tx, parts: readonly Part<unknown>[]): Promise<Record<string, unknown>[][]> {
+  const columns = sql.join(parts.map((p, n) => sql`${asJsonColumn(p)} as ${sql.raw(`p${n}`)}`), sql`, `);
+  const [row] = rowsOf<Record<string, unknown>>(await tx.execute(sql`select /* batchFacts */ ${columns}`));
+  return parts.map((_, n) => parsed(row?.[`p${n}`] ?? []) as Record<string, unknown>[]);
 }
 
 /** The held changes of these runs and entities, as a condition on held_changes; null when there are none to ask for. */
@@ -195,23 +215,47 @@ async function lockedSubsetTokens(tx: Tx, datasetNames: readonly string[], heldO
   if (datasetNames.length === 0 && !heldOf) return [];
   // Each statement goes out from a function of its own awaiting it, as every load does, so they
   // leave in the order called (after the caller's locks, lock before read).
-  const [, tokens] = await Promise.all([shareSubsetLocks(tx, datasetNames, heldOf), loadSubsetTokens(tx, datasetNames, heldOf)]);
+  const [, tokens] = await Promise.all([shareSubsetLocks(tx, datasetNames, heldOf), loadRows(tx, subsetTokensPart(datasetNames, heldOf))]);
   return tokens;
 }
 
 async function shareSubsetLocks(tx: Tx, datasetNames: readonly string[], heldOf: SQL | null): Promise<void> {
+  if (datasetNames.length === 0 && !heldOf) return;
   await tx.execute(sql`
     select /* shareSubsetLocks */ count(pg_advisory_xact_lock_shared(${LOCK.subset}, h)) from (
       select distinct hashtext(name) as h from (${namesWithHeld(datasetNames, heldOf)}) d order by h offset 0) sorted`);
 }
 
-async function loadSubsetTokens(tx: Tx, datasetNames: readonly string[], heldOf: SQL | null): Promise<SubsetToken[]> {
-  const rows = rowsOf<{ id: string; datasets: unknown; subset: unknown }>(
-    await tx.execute(sql`
+/**
+ * One kind of fact: the rows to read (a select without its order), the columns they are ordered
+ * by, and what they become. Read alone (loadRows), or as one JSON array column of a statement
+ * reading several at once (asJsonColumn, loadFacts): a column of it holds the same values either
+ * way (uuid and text as strings, int as numbers, jsonb as JSON, text[] as arrays).
+ */
+interface Part<T> {
+  rows: SQL;
+  order: readonly string[];
+  from(rows: Record<string, unknown>[]): T;
+}
+
+const orderOf = (part: Part<unknown>, prefix: string) => (part.order.length === 0 ? sql`` : sql.raw(` order by ${part.order.map((c) => `${prefix}${c}`).join(', ')}`));
+
+async function loadRows<T>(tx: Tx, part: Part<T>): Promise<T> {
+  return part.from(rowsOf(await tx.execute(sql`select * from (${part.rows}) x${orderOf(part, 'x.')}`)));
+}
+
+function asJsonColumn(part: Part<unknown>): SQL {
+  return sql`(select coalesce(json_agg(x${orderOf(part, 'x.')}), '[]'::json) from (${part.rows}) x)`;
+}
+
+function subsetTokensPart(datasetNames: readonly string[], heldOf: SQL | null): Part<SubsetToken[]> {
+  return {
+    rows: sql`
       select /* subsetTokens */ id, datasets, subset from api_tokens
-       where subset is not null and revoked_at is null and datasets && array(${namesWithHeld(datasetNames, heldOf)})`),
-  );
-  return rows.map((r) => ({ tokenId: r.id, datasets: pgArray(r.datasets), subset: parsed(r.subset) as SubsetToken['subset'] }));
+       where subset is not null and revoked_at is null and datasets && array(${namesWithHeld(datasetNames, heldOf)})`,
+    order: [],
+    from: (rows) => rows.map((r) => ({ tokenId: r.id as string, datasets: pgArray(r.datasets), subset: parsed(r.subset) as SubsetToken['subset'] })),
+  };
 }
 
 /** Which of these entities a token's subset log ever handed out. */
@@ -225,150 +269,165 @@ async function loadSeen(tx: Tx, tokenId: string, entityIds: readonly string[]): 
   return new Set(rows.map((r) => r.entity_id));
 }
 
-async function loadPriors(tx: Tx, keys: readonly string[]): Promise<Map<string, PriorRecord>> {
-  if (keys.length === 0) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`
+function priorsPart(keys: readonly string[]): Part<Map<string, PriorRecord>> {
+  return {
+    rows: sql`
       select /* priorChanges */ c.change_id, c.outcome, c.entity_id, c.version, c.error_code, c.error_message, c.payload, v.conflict, v.conflicting_properties, h.waits_for
         from changes c
         left join entity_versions v on v.entity_id = c.entity_id and v.version = c.version
         left join held_changes h on h.change_id = c.change_id
-       where c.change_id = any(${sql.param([...keys])}::text[]) and c.original`),
-  );
-  return new Map(
-    rows.map((r) => [
-      r.change_id as string,
-      {
-        outcome: r.outcome as PriorRecord['outcome'],
-        entityId: (r.entity_id as string | null) ?? null,
-        version: r.version == null ? null : Number(r.version),
-        errorCode: (r.error_code as PriorRecord['errorCode']) ?? null,
-        errorMessage: (r.error_message as string | null) ?? null,
-        payload: parsed(r.payload) as Record<string, unknown>,
-        conflict: (r.conflict as PriorRecord['conflict']) ?? null,
-        conflictingProperties: pgArray(r.conflicting_properties),
-        waitsFor: r.waits_for == null ? null : Number(r.waits_for),
-      },
-    ]),
-  );
+       where c.change_id = any(${sql.param([...keys])}::text[]) and c.original`,
+    order: [],
+    from: (rows) =>
+      new Map(
+        rows.map((r) => [
+          r.change_id as string,
+          {
+            outcome: r.outcome as PriorRecord['outcome'],
+            entityId: (r.entity_id as string | null) ?? null,
+            version: r.version == null ? null : Number(r.version),
+            errorCode: (r.error_code as PriorRecord['errorCode']) ?? null,
+            errorMessage: (r.error_message as string | null) ?? null,
+            payload: parsed(r.payload) as Record<string, unknown>,
+            conflict: (r.conflict as PriorRecord['conflict']) ?? null,
+            conflictingProperties: pgArray(r.conflicting_properties),
+            waitsFor: r.waits_for == null ? null : Number(r.waits_for),
+          },
+        ]),
+      ),
+  };
 }
 
-async function loadEntities(tx: Tx, ids: readonly string[]): Promise<Map<string, EntityRecord>> {
-  if (ids.length === 0) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`select /* batchEntities */ id, dataset_id, label, data, version, conflict, deleted from entities where id = any(${sql.param([...ids])}::uuid[])`),
-  );
-  return new Map(
-    rows.map((r) => [
-      r.id as string,
-      { id: r.id as string, datasetId: r.dataset_id as string, label: r.label as string, data: parsed(r.data) as EntityRecord['data'], version: Number(r.version), conflict: (r.conflict as EntityRecord['conflict']) ?? null, deleted: Boolean(r.deleted) },
-    ]),
-  );
+function entitiesPart(ids: readonly string[]): Part<Map<string, EntityRecord>> {
+  return {
+    rows: sql`select /* batchEntities */ id, dataset_id, label, data, version, conflict, deleted from entities where id = any(${sql.param([...ids])}::uuid[])`,
+    order: [],
+    from: (rows) =>
+      new Map(
+        rows.map((r) => [
+          r.id as string,
+          { id: r.id as string, datasetId: r.dataset_id as string, label: r.label as string, data: parsed(r.data) as EntityRecord['data'], version: Number(r.version), conflict: (r.conflict as EntityRecord['conflict']) ?? null, deleted: Boolean(r.deleted) },
+        ]),
+      ),
+  };
 }
 
 /** The datasets named, and those of the held changes selected. */
-async function loadDatasets(tx: Tx, names: readonly string[], heldOf: SQL | null): Promise<Map<string, DatasetRecord>> {
-  if (names.length === 0 && !heldOf) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(await tx.execute(sql`select /* batchDatasets */ id, name, properties from datasets where name = any(array(${namesWithHeld(names, heldOf)}))`));
-  return new Map(rows.map((r) => [r.name as string, { id: r.id as string, name: r.name as string, properties: pgArray(r.properties) }]));
+function datasetsPart(names: readonly string[], heldOf: SQL | null): Part<Map<string, DatasetRecord>> {
+  return {
+    rows: sql`select /* batchDatasets */ id, name, properties from datasets where name = any(array(${namesWithHeld(names, heldOf)}))`,
+    order: [],
+    from: (rows) => new Map(rows.map((r) => [r.name as string, { id: r.id as string, name: r.name as string, properties: pgArray(r.properties) }])),
+  };
 }
 
-async function loadHeld(tx: Tx, heldOf: SQL | null): Promise<HeldRecord[]> {
-  if (!heldOf) return [];
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`
-      select /* batchHeld */ change_id, entity_id, dataset_name, device_id, branch_id, trunk_version, base_version, waits_for, change from held_changes
-       where ${heldOf}
-       order by held_since, change_id`),
-  );
-  return rows.map((r) => ({
-    changeId: r.change_id as string,
-    entityId: r.entity_id as string,
-    datasetName: r.dataset_name as string,
-    deviceId: (r.device_id as string | null) ?? null,
-    branchId: r.branch_id as string,
-    trunkVersion: r.trunk_version == null ? null : Number(r.trunk_version),
-    baseVersion: Number(r.base_version),
-    waitsFor: Number(r.waits_for),
-    change: parsed(r.change) as HeldRecord['change'],
-  }));
+function heldPart(heldOf: SQL | null): Part<HeldRecord[]> {
+  return {
+    rows: sql`
+      select /* batchHeld */ change_id, entity_id, dataset_name, device_id, branch_id, trunk_version, base_version, waits_for, change, held_since from held_changes
+       where ${heldOf ?? sql`false`}`,
+    order: ['held_since', 'change_id'],
+    from: (rows) =>
+      rows.map((r) => ({
+        changeId: r.change_id as string,
+        entityId: r.entity_id as string,
+        datasetName: r.dataset_name as string,
+        deviceId: (r.device_id as string | null) ?? null,
+        branchId: r.branch_id as string,
+        trunkVersion: r.trunk_version == null ? null : Number(r.trunk_version),
+        baseVersion: Number(r.base_version),
+        waitsFor: Number(r.waits_for),
+        change: parsed(r.change) as HeldRecord['change'],
+      })),
+  };
 }
 
 /** The versions of these runs, and of the runs of the held changes selected. */
-async function loadRuns(tx: Tx, branchIds: readonly string[], heldOf: SQL | null): Promise<Map<string, RunMember[]>> {
-  if (branchIds.length === 0 && !heldOf) return new Map();
+function runsPart(branchIds: readonly string[], heldOf: SQL | null): Part<Map<string, RunMember[]>> {
   // One array, made before the scan: the branch index serves it as it serves the given ids.
   const given = sql`select unnest(${sql.param([...branchIds])}::uuid[]) as branch_id`;
   const ids = heldOf ? sql`${given} union select branch_id from held_changes where ${heldOf}` : given;
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`
+  return {
+    rows: sql`
       select /* runMembers */ v.branch_id, e.dataset_id, v.entity_id, v.version, v.base_version, v.trunk_version, v.conflict, v.source, v.changed, v.device_id
         from entity_versions v join entities e on e.id = v.entity_id
-       where v.branch_id = any(array(${ids})) order by v.version`),
-  );
-  const runs = new Map<string, RunMember[]>();
-  for (const r of rows) {
-    const member: RunMember = {
-      branchId: r.branch_id as string,
-      datasetId: r.dataset_id as string,
-      entityId: r.entity_id as string,
-      version: Number(r.version),
-      baseVersion: r.base_version == null ? 0 : Number(r.base_version),
-      trunkVersion: r.trunk_version == null ? null : Number(r.trunk_version),
-      conflict: (r.conflict as RunMember['conflict']) ?? null,
-      source: r.source as RunMember['source'],
-      changed: parsed(r.changed) as RunMember['changed'],
-      deviceId: (r.device_id as string | null) ?? null,
-    };
-    runs.set(member.branchId, [...(runs.get(member.branchId) ?? []), member]);
-  }
-  return runs;
+       where v.branch_id = any(array(${ids}))`,
+    order: ['version'],
+    from: (rows) => {
+      const runs = new Map<string, RunMember[]>();
+      for (const r of rows) {
+        const member: RunMember = {
+          branchId: r.branch_id as string,
+          datasetId: r.dataset_id as string,
+          entityId: r.entity_id as string,
+          version: Number(r.version),
+          baseVersion: r.base_version == null ? 0 : Number(r.base_version),
+          trunkVersion: r.trunk_version == null ? null : Number(r.trunk_version),
+          conflict: (r.conflict as RunMember['conflict']) ?? null,
+          source: r.source as RunMember['source'],
+          changed: parsed(r.changed) as RunMember['changed'],
+          deviceId: (r.device_id as string | null) ?? null,
+        };
+        runs.set(member.branchId, [...(runs.get(member.branchId) ?? []), member]);
+      }
+      return runs;
+    },
+  };
 }
 
-async function loadOfflineRuns(tx: Tx, entityIds: readonly string[]): Promise<Map<string, string[]>> {
-  if (entityIds.length === 0) return new Map();
-  const rows = rowsOf<{ entity_id: string; branch_id: string }>(
-    await tx.execute(sql`
-      select /* offlineRuns */ entity_id, branch_id from entity_versions
+function offlineRunsPart(entityIds: readonly string[]): Part<Map<string, string[]>> {
+  return {
+    rows: sql`
+      select /* offlineRuns */ entity_id, branch_id, min(version) as first from entity_versions
        where entity_id = any(${sql.param([...entityIds])}::uuid[]) and trunk_version is null and branch_id is not null
-       group by entity_id, branch_id order by entity_id, min(version)`),
-  );
-  const out = new Map<string, string[]>();
-  for (const r of rows) out.set(r.entity_id, [...(out.get(r.entity_id) ?? []), r.branch_id]);
-  return out;
+       group by entity_id, branch_id`,
+    order: ['entity_id', 'first'],
+    from: (rows) => {
+      const out = new Map<string, string[]>();
+      for (const r of rows) out.set(r.entity_id as string, [...(out.get(r.entity_id as string) ?? []), r.branch_id as string]);
+      return out;
+    },
+  };
 }
 
-async function loadOrigins(tx: Tx, entityIds: readonly string[]): Promise<Map<string, EntityOrigin>> {
-  if (entityIds.length === 0) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`
+function originsPart(entityIds: readonly string[]): Part<Map<string, EntityOrigin>> {
+  return {
+    rows: sql`
       select /* entityOrigins */ entity_id, version, action, source, branch_id, conflict, changed, device_id from entity_versions
-       where entity_id = any(${sql.param([...entityIds])}::uuid[]) and version = 1`),
-  );
-  return new Map(
-    rows.map((r) => [
-      r.entity_id as string,
-      { version: 1, action: r.action as EntityOrigin['action'], source: r.source as EntityOrigin['source'], branchId: (r.branch_id as string | null) ?? null, conflict: (r.conflict as EntityOrigin['conflict']) ?? null, changed: parsed(r.changed) as EntityOrigin['changed'], deviceId: (r.device_id as string | null) ?? null },
-    ]),
-  );
+       where entity_id = any(${sql.param([...entityIds])}::uuid[]) and version = 1`,
+    order: [],
+    from: (rows) =>
+      new Map(
+        rows.map((r) => [
+          r.entity_id as string,
+          { version: 1, action: r.action as EntityOrigin['action'], source: r.source as EntityOrigin['source'], branchId: (r.branch_id as string | null) ?? null, conflict: (r.conflict as EntityOrigin['conflict']) ?? null, changed: parsed(r.changed) as EntityOrigin['changed'], deviceId: (r.device_id as string | null) ?? null },
+        ]),
+      ),
+  };
 }
 
-async function loadHistory(tx: Tx, from: ReadonlyMap<string, number>): Promise<Map<string, HistoryRow[]>> {
-  if (from.size === 0) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`
+function historyPart(from: ReadonlyMap<string, number>): Part<Map<string, HistoryRow[]>> {
+  return {
+    rows: sql`
       select /* versionsSince */ v.entity_id, v.version, v.branch_id, v.label, v.data, v.changed
         from unnest(${sql.param([...from.keys()])}::uuid[], ${sql.param([...from.values()])}::int[]) as n(entity_id, first)
-        join entity_versions v on v.entity_id = n.entity_id and v.version >= n.first
-       order by v.entity_id, v.version`),
-  );
-  const out = new Map<string, HistoryRow[]>();
-  for (const r of rows) {
-    const row: HistoryRow = { entityId: r.entity_id as string, version: Number(r.version), branchId: (r.branch_id as string | null) ?? null, label: r.label as string, data: parsed(r.data) as HistoryRow['data'], changed: parsed(r.changed) as HistoryRow['changed'] };
-    out.set(row.entityId, [...(out.get(row.entityId) ?? []), row]);
-  }
-  return out;
+        join entity_versions v on v.entity_id = n.entity_id and v.version >= n.first`,
+    order: ['entity_id', 'version'],
+    from: (rows) => {
+      const out = new Map<string, HistoryRow[]>();
+      for (const r of rows) {
+        const row: HistoryRow = { entityId: r.entity_id as string, version: Number(r.version), branchId: (r.branch_id as string | null) ?? null, label: r.label as string, data: parsed(r.data) as HistoryRow['data'], changed: parsed(r.changed) as HistoryRow['changed'] };
+        out.set(row.entityId, [...(out.get(row.entityId) ?? []), row]);
+      }
+      return out;
+    },
+  };
 }
+
+const loadRuns = (tx: Tx, branchIds: readonly string[]) => (branchIds.length === 0 ? Promise.resolve(new Map<string, RunMember[]>()) : loadRows(tx, runsPart(branchIds, null)));
+const loadOfflineRuns = (tx: Tx, entityIds: readonly string[]) => (entityIds.length === 0 ? Promise.resolve(new Map<string, string[]>()) : loadRows(tx, offlineRunsPart(entityIds)));
+const loadOrigins = (tx: Tx, entityIds: readonly string[]) => (entityIds.length === 0 ? Promise.resolve(new Map<string, EntityOrigin>()) : loadRows(tx, originsPart(entityIds)));
+const loadHistory = (tx: Tx, from: ReadonlyMap<string, number>) => (from.size === 0 ? Promise.resolve(new Map<string, HistoryRow[]>()) : loadRows(tx, historyPart(from)));
 
 /** jsonb comes back parsed from both drivers; a raw string (some configurations) is parsed here. */
 function parsed(v: unknown): unknown {
