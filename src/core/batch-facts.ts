@@ -171,16 +171,36 @@ export function historyNeeds(changes: readonly BatchChange[], held: readonly Hel
     const first = Math.max(1, after);
     if (entity && first <= entity.version) from.set(entityId, Math.min(from.get(entityId) ?? first, first));
   };
-  for (const c of changes) {
-    if (!c.validation.ok) continue;
+  for (const [entityId, after] of changesSeen(changes)) need(entityId, after);
+  for (const h of held) need(h.entityId, seenUpTo(h.change, false));
+  return from;
+}
+
+/** What each valid change of the batch has seen of its entity's history (0: nothing). */
+function changesSeen(changes: readonly BatchChange[]): [string, number][] {
+  return changes.flatMap((c): [string, number][] => {
+    if (!c.validation.ok) return [];
     const change = c.validation.change;
     // A create may go beneath its run's forced changes (it has seen nothing); a change that may
     // join an implicit run has seen nothing of it either.
     const mayJoin = change.action === 'CREATE' || (c.implicitBranch !== null && !change.branchId);
-    need(change.entityId, mayJoin ? 0 : seenUpTo(change, false));
+    return [[change.entityId, mayJoin ? 0 : seenUpTo(change, false)]];
+  });
+}
+
+/**
+ * What the batch's own changes will ask for, known before anything is loaded: loaded with the
+ * first facts, so that most batches need no second round of loads. History: from the earliest
+ * version any change may read (historyNeeds asks for no earlier one unless a held change does;
+ * the versions the entity has bound it); origins and offline runs: originNeeds without held changes.
+ */
+export function earlyNeeds(changes: readonly BatchChange[]): { history: Map<string, number>; origins: string[]; offlineRuns: string[] } {
+  const history = new Map<string, number>();
+  for (const [entityId, after] of changesSeen(changes)) {
+    const first = Math.max(1, after);
+    history.set(entityId, Math.min(history.get(entityId) ?? first, first));
   }
-  for (const h of held) need(h.entityId, seenUpTo(h.change, false));
-  return from;
+  return { history, ...originNeeds(changes, []) };
 }
 
 /** Entities whose version 1 (origin) and applied offline runs the rules of runs that began offline may ask for. */

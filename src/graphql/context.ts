@@ -14,8 +14,11 @@ export interface Context {
   limits: Limits;
   /** How long a change is held before the flush forces it. */
   holdTimeoutSeconds: number;
-  /** Publishes events; call only after the use-case's transaction committed. */
-  publish: (events: readonly SyncEvent[]) => void;
+  /**
+   * Publishes events; call only after the use-case's transaction committed. `outboxed`: whether
+   * the use-case wrote webhook outbox rows, when it knows (absent: any webhook event may have).
+   */
+  publish: (events: readonly SyncEvent[], outboxed?: boolean) => void;
   /** Where subscriptions listen. */
   pubsub: EventBus['pubsub'];
   /** Aborted when the server begins to shut down: live subscriptions end with it. */

@@ -136,12 +136,14 @@ export function buildApp(opts: AppOptions): App {
   // What happened, at info (flushes that forced, released runs, refusals, tokens): with a logger only.
   const activity = opts.logger ? activityLog(opts.logger) : null;
   // Everything this instance commits is published here (never what the bus brings from other instances).
-  const publish = (events: readonly SyncEvent[]) => {
+  const publish = (events: readonly SyncEvent[], outboxed?: boolean) => {
     metrics.published(events);
     activity?.published(events);
     bus.publish(events);
-    // Committed with its outbox rows: this instance can send them at once.
-    if (events.some(isWebhookEvent)) webhookWorker?.wake();
+    // Committed with its outbox rows: this instance can send them at once. A use-case that knows
+    // it wrote none (no webhook wants its events) wakes nothing: each wake is a dispatch
+    // transaction and a claim, which the write path would otherwise pay for on every request.
+    if (outboxed ?? events.some(isWebhookEvent)) webhookWorker?.wake();
   };
   const observer: SyncObserver = {
     submitted: (results) => {

@@ -8,7 +8,8 @@ import { writeOutbox } from './webhook-outbox.js';
 
 /**
  * The set-based half of the write path (DESIGN "Processing a change"): the locks of a batch in one
- * sorted statement, the facts it needs in a few statements keyed by arrays, and its plan written
+ * sorted statement, the facts it needs in one statement keyed by arrays (a JSON array column per
+ * kind of fact; more only for what its held changes add), and its plan written
  * in one multi-row statement per table. Every statement has one text whatever the batch size
  * (arrays and one JSON document as parameters), so the driver prepares it once; each is named for
  * logs and pg_stat_statements.
@@ -37,26 +38,15 @@ export async function lockAll(tx: Tx, keys: readonly { space: number; key: strin
 }
 
 /**
- * Shares the subset locks of datasets (space LOCK.subset): writes to a dataset run side by side,
- * while an admin's change of a token's subset (sync/subset-moves.ts) takes them exclusively, so
- * every version is judged by the subset rules that stand when it commits.
- */
-async function shareSubsetLocks(tx: Tx, datasetNames: readonly string[]): Promise<void> {
-  if (datasetNames.length === 0) return;
-  await tx.execute(sql`
-    select /* shareSubsetLocks */ count(pg_advisory_xact_lock_shared(${LOCK.subset}, h)) from (
-      select distinct hashtext(name) as h from unnest(${sql.param([...datasetNames])}::text[]) as d(name) order by h offset 0) sorted`);
-}
-
-/**
  * The subset tokens of the datasets a transaction writes versions to, under those datasets' subset
- * locks (shared): every writer of a version (a batch, a flush, a reviewer) judges its subset log
- * rows by the rules that stand when it commits. The lock and the read are sent together on one
- * connection, which runs them in order, so the read sees the rules once the lock is held.
+ * locks (space LOCK.subset, shared): writes to a dataset run side by side, while an admin's change
+ * of a token's subset (sync/subset-moves.ts) takes them exclusively, so every writer of a version
+ * (a batch, a flush, a reviewer) judges its subset log rows by the rules that stand when it
+ * commits. The lock and the read are sent together on one connection, which runs them in order,
+ * so the read sees the rules once the lock is held.
  */
 export async function subsetTokensOf(tx: Tx, datasetNames: readonly string[]): Promise<SubsetToken[]> {
-  const [, tokens] = await Promise.all([shareSubsetLocks(tx, datasetNames), loadSubsetTokens(tx, datasetNames)]);
-  return tokens;
+  return lockedSubsetTokens(tx, datasetNames, null);
 }
 
 /**
@@ -99,41 +89,85 @@ export interface FactKeys {
   heldOfEntities: readonly string[];
   /** The API token that sent the batch (null: a flush, or configured anonymous access). */
   submitter?: string | null;
+  /** What the batch's own changes will ask for (core earlyNeeds), loaded with the first facts. */
+  early?: { history: ReadonlyMap<string, number>; origins: readonly string[]; offlineRuns: readonly string[] };
 }
 
 /** Which versions and origins the rules will read, once the held changes and entities are known (core batch-facts). */
 export type HistoryPlanner = (held: readonly HeldRecord[], entities: ReadonlyMap<string, EntityRecord>) => { history: Map<string, number>; origins: readonly string[]; offlineRuns: readonly string[] };
 
 /**
- * Loads a batch's facts under its locks: two round trips of independent statements (a third for
- * the runs an offline create may adopt). `locked` is the lock statement, when the caller sent it
- * just before: the first loads are sent right behind it on the same connection, which runs them
- * after it (a pipeline, not a race), so they share its round trip and still read only once the
- * locks are held.
+ * Loads a batch's facts under its locks, most batches in one round trip of independent
+ * statements. `locked` is the lock statement, when the caller sent it just before: the loads are
+ * sent right behind it on the same connection, which runs them after it (a pipeline, not a race),
+ * so they share its round trip and still read only once the locks are held. What depends on the
+ * held changes (their datasets, their runs, the subset locks and tokens of every dataset written)
+ * is found by the statements themselves, from the held changes under the same locks; what the
+ * batch's own changes need of history, origins and offline runs (`keys.early`) comes along. A
+ * second round trip loads only what the held changes and entities add to that (a held change that
+ * saw less of its entity's history, a run that began offline), a third the runs an offline create
+ * may adopt and the submitter's subset share.
  */
 export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, locked: Promise<void> = Promise.resolve()): Promise<BatchFacts> {
-  const [, priors, entities, datasets, held] = await Promise.all([
-    locked,
-    loadPriors(tx, keys.changeKeys),
-    loadEntities(tx, keys.entityIds),
-    loadDatasets(tx, keys.datasetNames),
-    loadHeld(tx, keys.branchIds, keys.heldOfEntities),
-  ]);
-  const missing = [...new Set(held.map((h) => h.datasetName))].filter((n) => !datasets.has(n));
-  const more = missing.length > 0 ? await loadDatasets(tx, missing) : new Map<string, DatasetRecord>();
+  const early = keys.early ?? { history: new Map<string, number>(), origins: [], offlineRuns: [] };
+  const heldOf = heldSelection(keys.branchIds, keys.heldOfEntities);
+  // The subset locks of every dataset written (its own and its held changes'), then one statement
+  // reading everything: its snapshot is taken once both locks are held.
+  const parts = [
+    priorsPart(keys.changeKeys),
+    entitiesPart(keys.entityIds),
+    datasetsPart(keys.datasetNames, heldOf),
+    heldPart(heldOf),
+    subsetTokensPart(keys.datasetNames, heldOf),
+    // The runs the batch and its held changes name.
+    runsPart(keys.branchIds, heldOf),
+    historyPart(early.history),
+    originsPart(early.origins),
+    offlineRunsPart(early.offlineRuns),
+  ] as const;
+  const [, , read] = await Promise.all([locked, shareSubsetLocks(tx, keys.datasetNames, heldOf), readFacts(tx, parts)]);
+  const [priors, entities, datasets, held, subsetTokens, namedRuns, earlyHistory, earlyOrigins, earlyOfflineRuns] = [
+    parts[0].from(read[0]!),
+    parts[1].from(read[1]!),
+    parts[2].from(read[2]!),
+    parts[3].from(read[3]!),
+    parts[4].from(read[4]!),
+    parts[5].from(read[5]!),
+    parts[6].from(read[6]!),
+    parts[7].from(read[7]!),
+    parts[8].from(read[8]!),
+  ] as const;
   const need = needs(held, entities);
-  // The runs the batch and the held changes name are known now: loaded beside the rest. Only
-  // runs that began offline on an entity (known from this wave) may need one more round trip.
   const named = new Set([...keys.branchIds, ...held.map((h) => h.branchId)]);
-  // Every dataset this batch may write to is known too: its subset locks, then its subset tokens.
-  const written = [...new Set([...keys.datasetNames, ...held.map((h) => h.datasetName)])];
-  const [subsetTokens, offlineRuns, origins, history, namedRuns] = await Promise.all([
-    subsetTokensOf(tx, written),
-    loadOfflineRuns(tx, need.offlineRuns),
-    loadOrigins(tx, need.origins),
-    loadHistory(tx, need.history),
-    loadRuns(tx, [...named]),
-  ]);
+  // What the held changes and entities add: a history from further back, origins, offline runs.
+  const historyLater = new Map(
+    [...need.history].filter(([id, from]) => {
+      const loaded = early.history.get(id);
+      return loaded === undefined || loaded > from;
+    }),
+  );
+  const originsLater = need.origins.filter((id) => !early.origins.includes(id));
+  const offlineRunsLater = need.offlineRuns.filter((id) => !early.offlineRuns.includes(id));
+  const [moreHistory, moreOrigins, moreOfflineRuns] = await Promise.all([loadHistory(tx, historyLater), loadOrigins(tx, originsLater), loadOfflineRuns(tx, offlineRunsLater)]);
+  // Each as loaded without the shortcut: only what `need` asks for, history from its first version.
+  const history = new Map(
+    [...need.history.keys()].sort().flatMap((id): [string, HistoryRow[]][] => {
+      const rows = historyLater.has(id) ? moreHistory.get(id) : earlyHistory.get(id)?.filter((r) => r.version >= need.history.get(id)!);
+      return rows && rows.length > 0 ? [[id, rows]] : [];
+    }),
+  );
+  const origins = new Map(
+    need.origins.flatMap((id): [string, EntityOrigin][] => {
+      const o = earlyOrigins.get(id) ?? moreOrigins.get(id);
+      return o ? [[id, o]] : [];
+    }),
+  );
+  const offlineRuns = new Map(
+    need.offlineRuns.flatMap((id): [string, string[]][] => {
+      const r = earlyOfflineRuns.get(id) ?? moreOfflineRuns.get(id);
+      return r ? [[id, r]] : [];
+    }),
+  );
   const submitter = keys.submitter ? subsetTokens.find((t) => t.tokenId === keys.submitter) : undefined;
   const seen = submitter ? await loadSeen(tx, submitter.tokenId, keys.entityIds) : null;
   const later = [...new Set([...offlineRuns.values()].flat())].filter((id) => !named.has(id));
@@ -141,7 +175,7 @@ export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, l
   return {
     subsetTokens,
     submitter: submitter && seen ? { tokenId: submitter.tokenId, seen } : null,
-    datasets: new Map([...datasets, ...more]),
+    datasets,
     entities,
     priors,
     runs,
@@ -153,14 +187,75 @@ export async function loadFacts(tx: Tx, keys: FactKeys, needs: HistoryPlanner, l
   };
 }
 
-async function loadSubsetTokens(tx: Tx, datasetNames: readonly string[]): Promise<SubsetToken[]> {
-  if (datasetNames.length === 0) return [];
-  const rows = rowsOf<{ id: string; datasets: unknown; subset: unknown }>(
-    await tx.execute(sql`
+/** Several parts in one statement, one JSON array column each: their rows, in their order. */
+async function readFacts(tx: Tx, parts: readonly Part<unknown>[]): Promise<Record<string, unknown>[][]> {
+  const columns = sql.join(parts.map((p, n) => sql`${asJsonColumn(p)} as ${sql.raw(`p${n}`)}`), sql`, `);
+  const [row] = rowsOf<Record<string, unknown>>(await tx.execute(sql`select /* batchFacts */ ${columns}`));
+  return parts.map((_, n) => parsed(row?.[`p${n}`] ?? []) as Record<string, unknown>[]);
+}
+
+/** The held changes of these runs and entities, as a condition on held_changes; null when there are none to ask for. */
+function heldSelection(branchIds: readonly string[], entityIds: readonly string[]): SQL | null {
+  if (branchIds.length === 0 && entityIds.length === 0) return null;
+  return sql`(branch_id = any(${sql.param([...branchIds])}::uuid[]) or entity_id = any(${sql.param([...entityIds])}::uuid[]))`;
+}
+
+/** The names given and those of the held changes selected, as one set of names (SQL). */
+function namesWithHeld(names: readonly string[], heldOf: SQL | null): SQL {
+  const given = sql`select unnest(${sql.param([...names])}::text[]) as name`;
+  return heldOf ? sql`${given} union select dataset_name from held_changes where ${heldOf}` : given;
+}
+
+/**
+ * subsetTokensOf the datasets given and those of the held changes selected (found by the
+ * statements themselves, under the batch's locks): their subset locks shared in one sorted
+ * statement, then their tokens.
+ */
+async function lockedSubsetTokens(tx: Tx, datasetNames: readonly string[], heldOf: SQL | null): Promise<SubsetToken[]> {
+  if (datasetNames.length === 0 && !heldOf) return [];
+  // Each statement goes out from a function of its own awaiting it, as every load does, so they
+  // leave in the order called (after the caller's locks, lock before read).
+  const [, tokens] = await Promise.all([shareSubsetLocks(tx, datasetNames, heldOf), loadRows(tx, subsetTokensPart(datasetNames, heldOf))]);
+  return tokens;
+}
+
+async function shareSubsetLocks(tx: Tx, datasetNames: readonly string[], heldOf: SQL | null): Promise<void> {
+  if (datasetNames.length === 0 && !heldOf) return;
+  await tx.execute(sql`
+    select /* shareSubsetLocks */ count(pg_advisory_xact_lock_shared(${LOCK.subset}, h)) from (
+      select distinct hashtext(name) as h from (${namesWithHeld(datasetNames, heldOf)}) d order by h offset 0) sorted`);
+}
+
+/**
+ * One kind of fact: the rows to read (a select without its order), the columns they are ordered
+ * by, and what they become. Read alone (loadRows), or as one JSON array column of a statement
+ * reading several at once (asJsonColumn, loadFacts): a column of it holds the same values either
+ * way (uuid and text as strings, int as numbers, jsonb as JSON, text[] as arrays).
+ */
+interface Part<T> {
+  rows: SQL;
+  order: readonly string[];
+  from(rows: Record<string, unknown>[]): T;
+}
+
+const orderOf = (part: Part<unknown>, prefix: string) => (part.order.length === 0 ? sql`` : sql.raw(` order by ${part.order.map((c) => `${prefix}${c}`).join(', ')}`));
+
+async function loadRows<T>(tx: Tx, part: Part<T>): Promise<T> {
+  return part.from(rowsOf(await tx.execute(sql`select * from (${part.rows}) x${orderOf(part, 'x.')}`)));
+}
+
+function asJsonColumn(part: Part<unknown>): SQL {
+  return sql`(select coalesce(json_agg(x${orderOf(part, 'x.')}), '[]'::json) from (${part.rows}) x)`;
+}
+
+function subsetTokensPart(datasetNames: readonly string[], heldOf: SQL | null): Part<SubsetToken[]> {
+  return {
+    rows: sql`
       select /* subsetTokens */ id, datasets, subset from api_tokens
-       where subset is not null and revoked_at is null and datasets && ${sql.param([...datasetNames])}::text[]`),
-  );
-  return rows.map((r) => ({ tokenId: r.id, datasets: pgArray(r.datasets), subset: parsed(r.subset) as SubsetToken['subset'] }));
+       where subset is not null and revoked_at is null and datasets && array(${namesWithHeld(datasetNames, heldOf)})`,
+    order: [],
+    from: (rows) => rows.map((r) => ({ tokenId: r.id as string, datasets: pgArray(r.datasets), subset: parsed(r.subset) as SubsetToken['subset'] })),
+  };
 }
 
 /** Which of these entities a token's subset log ever handed out. */
@@ -174,145 +269,165 @@ async function loadSeen(tx: Tx, tokenId: string, entityIds: readonly string[]): 
   return new Set(rows.map((r) => r.entity_id));
 }
 
-async function loadPriors(tx: Tx, keys: readonly string[]): Promise<Map<string, PriorRecord>> {
-  if (keys.length === 0) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`
+function priorsPart(keys: readonly string[]): Part<Map<string, PriorRecord>> {
+  return {
+    rows: sql`
       select /* priorChanges */ c.change_id, c.outcome, c.entity_id, c.version, c.error_code, c.error_message, c.payload, v.conflict, v.conflicting_properties, h.waits_for
         from changes c
         left join entity_versions v on v.entity_id = c.entity_id and v.version = c.version
         left join held_changes h on h.change_id = c.change_id
-       where c.change_id = any(${sql.param([...keys])}::text[]) and c.original`),
-  );
-  return new Map(
-    rows.map((r) => [
-      r.change_id as string,
-      {
-        outcome: r.outcome as PriorRecord['outcome'],
-        entityId: (r.entity_id as string | null) ?? null,
-        version: r.version == null ? null : Number(r.version),
-        errorCode: (r.error_code as PriorRecord['errorCode']) ?? null,
-        errorMessage: (r.error_message as string | null) ?? null,
-        payload: parsed(r.payload) as Record<string, unknown>,
-        conflict: (r.conflict as PriorRecord['conflict']) ?? null,
-        conflictingProperties: pgArray(r.conflicting_properties),
-        waitsFor: r.waits_for == null ? null : Number(r.waits_for),
-      },
-    ]),
-  );
+       where c.change_id = any(${sql.param([...keys])}::text[]) and c.original`,
+    order: [],
+    from: (rows) =>
+      new Map(
+        rows.map((r) => [
+          r.change_id as string,
+          {
+            outcome: r.outcome as PriorRecord['outcome'],
+            entityId: (r.entity_id as string | null) ?? null,
+            version: r.version == null ? null : Number(r.version),
+            errorCode: (r.error_code as PriorRecord['errorCode']) ?? null,
+            errorMessage: (r.error_message as string | null) ?? null,
+            payload: parsed(r.payload) as Record<string, unknown>,
+            conflict: (r.conflict as PriorRecord['conflict']) ?? null,
+            conflictingProperties: pgArray(r.conflicting_properties),
+            waitsFor: r.waits_for == null ? null : Number(r.waits_for),
+          },
+        ]),
+      ),
+  };
 }
 
-async function loadEntities(tx: Tx, ids: readonly string[]): Promise<Map<string, EntityRecord>> {
-  if (ids.length === 0) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`select /* batchEntities */ id, dataset_id, label, data, version, conflict, deleted from entities where id = any(${sql.param([...ids])}::uuid[])`),
-  );
-  return new Map(
-    rows.map((r) => [
-      r.id as string,
-      { id: r.id as string, datasetId: r.dataset_id as string, label: r.label as string, data: parsed(r.data) as EntityRecord['data'], version: Number(r.version), conflict: (r.conflict as EntityRecord['conflict']) ?? null, deleted: Boolean(r.deleted) },
-    ]),
-  );
+function entitiesPart(ids: readonly string[]): Part<Map<string, EntityRecord>> {
+  return {
+    rows: sql`select /* batchEntities */ id, dataset_id, label, data, version, conflict, deleted from entities where id = any(${sql.param([...ids])}::uuid[])`,
+    order: [],
+    from: (rows) =>
+      new Map(
+        rows.map((r) => [
+          r.id as string,
+          { id: r.id as string, datasetId: r.dataset_id as string, label: r.label as string, data: parsed(r.data) as EntityRecord['data'], version: Number(r.version), conflict: (r.conflict as EntityRecord['conflict']) ?? null, deleted: Boolean(r.deleted) },
+        ]),
+      ),
+  };
 }
 
-async function loadDatasets(tx: Tx, names: readonly string[]): Promise<Map<string, DatasetRecord>> {
-  if (names.length === 0) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(await tx.execute(sql`select /* batchDatasets */ id, name, properties from datasets where name = any(${sql.param([...names])}::text[])`));
-  return new Map(rows.map((r) => [r.name as string, { id: r.id as string, name: r.name as string, properties: pgArray(r.properties) }]));
+/** The datasets named, and those of the held changes selected. */
+function datasetsPart(names: readonly string[], heldOf: SQL | null): Part<Map<string, DatasetRecord>> {
+  return {
+    rows: sql`select /* batchDatasets */ id, name, properties from datasets where name = any(array(${namesWithHeld(names, heldOf)}))`,
+    order: [],
+    from: (rows) => new Map(rows.map((r) => [r.name as string, { id: r.id as string, name: r.name as string, properties: pgArray(r.properties) }])),
+  };
 }
 
-async function loadHeld(tx: Tx, branchIds: readonly string[], entityIds: readonly string[]): Promise<HeldRecord[]> {
-  if (branchIds.length === 0 && entityIds.length === 0) return [];
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`
-      select /* batchHeld */ change_id, entity_id, dataset_name, device_id, branch_id, trunk_version, base_version, waits_for, change from held_changes
-       where branch_id = any(${sql.param([...branchIds])}::uuid[]) or entity_id = any(${sql.param([...entityIds])}::uuid[])
-       order by held_since, change_id`),
-  );
-  return rows.map((r) => ({
-    changeId: r.change_id as string,
-    entityId: r.entity_id as string,
-    datasetName: r.dataset_name as string,
-    deviceId: (r.device_id as string | null) ?? null,
-    branchId: r.branch_id as string,
-    trunkVersion: r.trunk_version == null ? null : Number(r.trunk_version),
-    baseVersion: Number(r.base_version),
-    waitsFor: Number(r.waits_for),
-    change: parsed(r.change) as HeldRecord['change'],
-  }));
+function heldPart(heldOf: SQL | null): Part<HeldRecord[]> {
+  return {
+    rows: sql`
+      select /* batchHeld */ change_id, entity_id, dataset_name, device_id, branch_id, trunk_version, base_version, waits_for, change, held_since from held_changes
+       where ${heldOf ?? sql`false`}`,
+    order: ['held_since', 'change_id'],
+    from: (rows) =>
+      rows.map((r) => ({
+        changeId: r.change_id as string,
+        entityId: r.entity_id as string,
+        datasetName: r.dataset_name as string,
+        deviceId: (r.device_id as string | null) ?? null,
+        branchId: r.branch_id as string,
+        trunkVersion: r.trunk_version == null ? null : Number(r.trunk_version),
+        baseVersion: Number(r.base_version),
+        waitsFor: Number(r.waits_for),
+        change: parsed(r.change) as HeldRecord['change'],
+      })),
+  };
 }
 
-async function loadRuns(tx: Tx, branchIds: readonly string[]): Promise<Map<string, RunMember[]>> {
-  if (branchIds.length === 0) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`
+/** The versions of these runs, and of the runs of the held changes selected. */
+function runsPart(branchIds: readonly string[], heldOf: SQL | null): Part<Map<string, RunMember[]>> {
+  // One array, made before the scan: the branch index serves it as it serves the given ids.
+  const given = sql`select unnest(${sql.param([...branchIds])}::uuid[]) as branch_id`;
+  const ids = heldOf ? sql`${given} union select branch_id from held_changes where ${heldOf}` : given;
+  return {
+    rows: sql`
       select /* runMembers */ v.branch_id, e.dataset_id, v.entity_id, v.version, v.base_version, v.trunk_version, v.conflict, v.source, v.changed, v.device_id
         from entity_versions v join entities e on e.id = v.entity_id
-       where v.branch_id = any(${sql.param([...branchIds])}::uuid[]) order by v.version`),
-  );
-  const runs = new Map<string, RunMember[]>();
-  for (const r of rows) {
-    const member: RunMember = {
-      branchId: r.branch_id as string,
-      datasetId: r.dataset_id as string,
-      entityId: r.entity_id as string,
-      version: Number(r.version),
-      baseVersion: r.base_version == null ? 0 : Number(r.base_version),
-      trunkVersion: r.trunk_version == null ? null : Number(r.trunk_version),
-      conflict: (r.conflict as RunMember['conflict']) ?? null,
-      source: r.source as RunMember['source'],
-      changed: parsed(r.changed) as RunMember['changed'],
-      deviceId: (r.device_id as string | null) ?? null,
-    };
-    runs.set(member.branchId, [...(runs.get(member.branchId) ?? []), member]);
-  }
-  return runs;
+       where v.branch_id = any(array(${ids}))`,
+    order: ['version'],
+    from: (rows) => {
+      const runs = new Map<string, RunMember[]>();
+      for (const r of rows) {
+        const member: RunMember = {
+          branchId: r.branch_id as string,
+          datasetId: r.dataset_id as string,
+          entityId: r.entity_id as string,
+          version: Number(r.version),
+          baseVersion: r.base_version == null ? 0 : Number(r.base_version),
+          trunkVersion: r.trunk_version == null ? null : Number(r.trunk_version),
+          conflict: (r.conflict as RunMember['conflict']) ?? null,
+          source: r.source as RunMember['source'],
+          changed: parsed(r.changed) as RunMember['changed'],
+          deviceId: (r.device_id as string | null) ?? null,
+        };
+        runs.set(member.branchId, [...(runs.get(member.branchId) ?? []), member]);
+      }
+      return runs;
+    },
+  };
 }
 
-async function loadOfflineRuns(tx: Tx, entityIds: readonly string[]): Promise<Map<string, string[]>> {
-  if (entityIds.length === 0) return new Map();
-  const rows = rowsOf<{ entity_id: string; branch_id: string }>(
-    await tx.execute(sql`
-      select /* offlineRuns */ entity_id, branch_id from entity_versions
+function offlineRunsPart(entityIds: readonly string[]): Part<Map<string, string[]>> {
+  return {
+    rows: sql`
+      select /* offlineRuns */ entity_id, branch_id, min(version) as first from entity_versions
        where entity_id = any(${sql.param([...entityIds])}::uuid[]) and trunk_version is null and branch_id is not null
-       group by entity_id, branch_id order by entity_id, min(version)`),
-  );
-  const out = new Map<string, string[]>();
-  for (const r of rows) out.set(r.entity_id, [...(out.get(r.entity_id) ?? []), r.branch_id]);
-  return out;
+       group by entity_id, branch_id`,
+    order: ['entity_id', 'first'],
+    from: (rows) => {
+      const out = new Map<string, string[]>();
+      for (const r of rows) out.set(r.entity_id as string, [...(out.get(r.entity_id as string) ?? []), r.branch_id as string]);
+      return out;
+    },
+  };
 }
 
-async function loadOrigins(tx: Tx, entityIds: readonly string[]): Promise<Map<string, EntityOrigin>> {
-  if (entityIds.length === 0) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`
+function originsPart(entityIds: readonly string[]): Part<Map<string, EntityOrigin>> {
+  return {
+    rows: sql`
       select /* entityOrigins */ entity_id, version, action, source, branch_id, conflict, changed, device_id from entity_versions
-       where entity_id = any(${sql.param([...entityIds])}::uuid[]) and version = 1`),
-  );
-  return new Map(
-    rows.map((r) => [
-      r.entity_id as string,
-      { version: 1, action: r.action as EntityOrigin['action'], source: r.source as EntityOrigin['source'], branchId: (r.branch_id as string | null) ?? null, conflict: (r.conflict as EntityOrigin['conflict']) ?? null, changed: parsed(r.changed) as EntityOrigin['changed'], deviceId: (r.device_id as string | null) ?? null },
-    ]),
-  );
+       where entity_id = any(${sql.param([...entityIds])}::uuid[]) and version = 1`,
+    order: [],
+    from: (rows) =>
+      new Map(
+        rows.map((r) => [
+          r.entity_id as string,
+          { version: 1, action: r.action as EntityOrigin['action'], source: r.source as EntityOrigin['source'], branchId: (r.branch_id as string | null) ?? null, conflict: (r.conflict as EntityOrigin['conflict']) ?? null, changed: parsed(r.changed) as EntityOrigin['changed'], deviceId: (r.device_id as string | null) ?? null },
+        ]),
+      ),
+  };
 }
 
-async function loadHistory(tx: Tx, from: ReadonlyMap<string, number>): Promise<Map<string, HistoryRow[]>> {
-  if (from.size === 0) return new Map();
-  const rows = rowsOf<Record<string, unknown>>(
-    await tx.execute(sql`
+function historyPart(from: ReadonlyMap<string, number>): Part<Map<string, HistoryRow[]>> {
+  return {
+    rows: sql`
       select /* versionsSince */ v.entity_id, v.version, v.branch_id, v.label, v.data, v.changed
         from unnest(${sql.param([...from.keys()])}::uuid[], ${sql.param([...from.values()])}::int[]) as n(entity_id, first)
-        join entity_versions v on v.entity_id = n.entity_id and v.version >= n.first
-       order by v.entity_id, v.version`),
-  );
-  const out = new Map<string, HistoryRow[]>();
-  for (const r of rows) {
-    const row: HistoryRow = { entityId: r.entity_id as string, version: Number(r.version), branchId: (r.branch_id as string | null) ?? null, label: r.label as string, data: parsed(r.data) as HistoryRow['data'], changed: parsed(r.changed) as HistoryRow['changed'] };
-    out.set(row.entityId, [...(out.get(row.entityId) ?? []), row]);
-  }
-  return out;
+        join entity_versions v on v.entity_id = n.entity_id and v.version >= n.first`,
+    order: ['entity_id', 'version'],
+    from: (rows) => {
+      const out = new Map<string, HistoryRow[]>();
+      for (const r of rows) {
+        const row: HistoryRow = { entityId: r.entity_id as string, version: Number(r.version), branchId: (r.branch_id as string | null) ?? null, label: r.label as string, data: parsed(r.data) as HistoryRow['data'], changed: parsed(r.changed) as HistoryRow['changed'] };
+        out.set(row.entityId, [...(out.get(row.entityId) ?? []), row]);
+      }
+      return out;
+    },
+  };
 }
+
+const loadRuns = (tx: Tx, branchIds: readonly string[]) => (branchIds.length === 0 ? Promise.resolve(new Map<string, RunMember[]>()) : loadRows(tx, runsPart(branchIds, null)));
+const loadOfflineRuns = (tx: Tx, entityIds: readonly string[]) => (entityIds.length === 0 ? Promise.resolve(new Map<string, string[]>()) : loadRows(tx, offlineRunsPart(entityIds)));
+const loadOrigins = (tx: Tx, entityIds: readonly string[]) => (entityIds.length === 0 ? Promise.resolve(new Map<string, EntityOrigin>()) : loadRows(tx, originsPart(entityIds)));
+const loadHistory = (tx: Tx, from: ReadonlyMap<string, number>) => (from.size === 0 ? Promise.resolve(new Map<string, HistoryRow[]>()) : loadRows(tx, historyPart(from)));
 
 /** jsonb comes back parsed from both drivers; a raw string (some configurations) is parsed here. */
 function parsed(v: unknown): unknown {
@@ -329,9 +444,10 @@ function pgArray(v: unknown): string[] {
 /**
  * Writes a plan: one statement per table, entities before the versions that reference them,
  * versions in the order made (their sequence is the pull order within the transaction), and the
- * plan's events into the webhook outbox, in the same transaction.
+ * plan's events into the webhook outbox, in the same transaction. Answers how many outbox rows it
+ * wrote (none: no webhook wants these events, and the delivery worker need not be woken).
  */
-export async function persist(tx: Tx, w: BatchWrites, events: readonly SyncEvent[]): Promise<void> {
+export async function persist(tx: Tx, w: BatchWrites, events: readonly SyncEvent[]): Promise<number> {
   const statements: Promise<unknown>[] = [];
   if (w.changes.length > 0) {
     statements.push(
@@ -404,8 +520,7 @@ export async function persist(tx: Tx, w: BatchWrites, events: readonly SyncEvent
          where c.change_id = r.change_id and c.original`),
     );
   }
-  const outbox = writeOutbox(tx, events);
-  if (outbox) statements.push(outbox);
-  // Sent at once (pipelined on one connection), run in this order by the server.
-  await Promise.all(statements);
+  // Sent at once (pipelined on one connection, the outbox last), run in this order by the server.
+  const [, outboxed] = await Promise.all([Promise.all(statements), writeOutbox(tx, events) ?? 0]);
+  return outboxed;
 }

@@ -1,5 +1,5 @@
 import type { BatchChange } from '../core/batch-facts.js';
-import { batchKeys, historyNeeds, originNeeds } from '../core/batch-facts.js';
+import { batchKeys, earlyNeeds, historyNeeds, originNeeds } from '../core/batch-facts.js';
 import { planBatch } from '../core/batch-plan.js';
 import { changeError, DomainError } from '../core/errors.js';
 import type { SyncEvent } from '../core/events.js';
@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, type ChangeInput, type Limits } from '../core/types.js'
 import { changeKey, deepestValue, isValidDeviceId, isValidLocalId, normalizeUuid, normalizePayload, validateChange, validateName, type Validation } from '../core/validate.js';
 import { changes } from '../db/changes.js';
 import type { Db } from '../db/client.js';
-import { LOCK, loadFacts, lockAll, persist } from './batch-store.js';
+import { LOCK, loadFacts, lockAll, persist, type FactKeys, type HistoryPlanner } from './batch-store.js';
 import { localBranchId, resolveLocalIds } from './local-ids.js';
 import { failureMessage, isTransient, withTransientRetry } from './retry.js';
 
@@ -18,6 +18,8 @@ export interface SubmitResult {
   events: SyncEvent[];
   /** The batch failed as a whole for an unexpected reason and was processed change by change (a poison change, or a bug). */
   oneByOne: boolean;
+  /** Some event went into the webhook outbox (a webhook wants it): the delivery worker has work. */
+  outboxed: boolean;
 }
 
 /** Ids longer than this cannot be keys (btree entries are bounded); such changes are rejected. */
@@ -48,6 +50,7 @@ export async function submitChanges(
     if (isTransient(cause)) throw cause;
     const results: ChangeResult[] = [];
     const events: SyncEvent[] = [];
+    let outboxed = false;
     for (const [i, change] of batch.entries()) {
       const one = await withTransientRetry(() => runBatch(db, [change], submitter)).catch((error: unknown) => {
         if (isTransient(error)) throw error;
@@ -55,30 +58,41 @@ export async function submitChanges(
       });
       results.push(...one.results);
       events.push(...one.events);
+      outboxed ||= one.outboxed;
     }
-    return { results, events, oneByOne: true };
+    return { results, events, oneByOne: true, outboxed };
   }
 }
 
 /** One transaction: lock, load, decide, write. */
 async function runBatch(db: Db, batch: readonly BatchChange[], submitter: string | null): Promise<SubmitResult> {
   return db.transaction(async (tx) => {
-    const keys = batchKeys(batch);
-    // The locks go out first and the first loads right behind them, in one round trip: the
+    const keys = factKeys(batch, submitter);
+    // The locks go out first and the loads right behind them, in one round trip: the
     // connection runs them in order, so every load reads under the locks (see loadFacts).
     const locked = lockAll(tx, [
       ...keys.changeKeys.map((key) => ({ space: LOCK.change, key })),
       ...keys.entityIds.map((key) => ({ space: LOCK.entity, key })),
       ...keys.branchIds.map((key) => ({ space: LOCK.run, key })),
     ]);
-    // Held changes of every entity a branchless create names: it may be the create of their run.
-    const creates = batch.flatMap((c) => (c.validation.ok && c.validation.change.action === 'CREATE' && !c.validation.change.branchId ? [c.validation.change.entityId] : []));
-    const facts = await loadFacts(tx, { ...keys, heldOfEntities: creates, submitter }, (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) }), locked);
+    const facts = await loadFacts(tx, keys, factNeeds(batch), locked);
     const plan = planBatch(batch, facts);
-    await persist(tx, plan.writes, plan.events);
-    return { results: plan.results, events: plan.events, oneByOne: false };
+    const outboxed = await persist(tx, plan.writes, plan.events);
+    return { results: plan.results, events: plan.events, oneByOne: false, outboxed: outboxed > 0 };
   });
 }
+
+/** What a batch loads its facts by (loadFacts): its keys, whose held changes count, and what its own changes need. */
+export function factKeys(batch: readonly BatchChange[], submitter: string | null): FactKeys {
+  // Held changes of every entity a branchless create names: it may be the create of their run.
+  const creates = batch.flatMap((c) => (c.validation.ok && c.validation.change.action === 'CREATE' && !c.validation.change.branchId ? [c.validation.change.entityId] : []));
+  return { ...batchKeys(batch), heldOfEntities: creates, submitter, early: earlyNeeds(batch) };
+}
+
+/** Which versions and origins a batch's rules will read, once its held changes and entities are known. */
+export const factNeeds =
+  (batch: readonly BatchChange[]): HistoryPlanner =>
+  (held, entities) => ({ history: historyNeeds(batch, held, entities), ...originNeeds(batch, held) });
 
 /**
  * A local id names its entity through the device's mapping in its dataset, minted at first sight
@@ -96,7 +110,7 @@ async function nameByLocalIds(db: Db, inputs: readonly ChangeInput[]): Promise<C
 const localKey = (datasetName: string, deviceId: string, localId: string) => JSON.stringify([datasetName, deviceId, localId]);
 
 /** A change as the plan takes it: validated, keyed, and its change log row before the outcome. */
-function prepare(input: ChangeInput, limits: Limits): BatchChange {
+export function prepare(input: ChangeInput, limits: Limits = DEFAULT_LIMITS): BatchChange {
   const validation = validateChange(input, limits);
   const { key, addressable, record } = recordOf(input, validation);
   const change = validation.ok ? validation.change : null;
@@ -143,5 +157,5 @@ async function recordFailure(db: Db, input: ChangeInput, change: BatchChange, ca
     });
   const result = changeResult(change.key, 'REJECTED', { entityId: record.entityId, dataset: record.datasetName, error });
   if (change.localId !== null) result.localId = change.localId;
-  return { results: [result], events: [], oneByOne: false };
+  return { results: [result], events: [], oneByOne: false, outboxed: false };
 }

@@ -250,6 +250,24 @@ describe('where requests may go', () => {
     expect(byAddress.receiver.requests).toEqual([]);
   });
 
+  it('a change whose events went to the outbox wakes the delivery at once, not at the next poll', async () => {
+    // No poll within the test: only the wake after the commit can send the events.
+    const quiet = await startTestApp({ flushIntervalSeconds: 0, webhooks: { ...FAST, pollMs: 600_000 } });
+    try {
+      const qd = domain(quiet);
+      const qo = offline(quiet);
+      const [ds, unwatched] = [await qd.createDataset(['height']), await qd.createDataset(['height'])];
+      const w = await hook(quiet, [ds]);
+      // A change no webhook wants first (nothing to wake for), then one by submitChange and one held by submitChanges.
+      await qd.create(unwatched, 'Elsewhere', { height: 1 });
+      const tree = await qd.create(ds, 'Tree', { height: 1 });
+      expect(await qo.one(offlineRun(ds, tree, 1).update(2, { height: 3 }))).toMatchObject({ outcome: 'HELD' });
+      expect((await w.receiver.waitFor(2, 10_000)).map(brief)).toEqual(['entityChanged:1', 'changeHeld:1']);
+    } finally {
+      await quiet.close();
+    }
+  });
+
   it('a redirect is not followed: the attempt fails with the status and where it pointed', async () => {
     const open = await startTestApp({ flushIntervalSeconds: 0, webhooks: { pollMs: 100, timeoutMs: 1000, retry: { retryForMs: 60_000, backoffBaseMs: 5000, maxBackoffMs: 5000 } } });
     try {

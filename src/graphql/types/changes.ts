@@ -103,8 +103,8 @@ async function submit(ctx: Context, info: GraphQLResolveInfo, inputs: (typeof Ch
   if (total > ctx.limits.maxBatch) {
     throw new DomainError('BATCH_TOO_LARGE', `this request submits ${total} changes over its fields; the limit for one request is ${ctx.limits.maxBatch}`);
   }
-  const { results, events } = await submitChanges(ctx.db, inputs.map(toCore), ctx.limits, ctx.principal.tokenId);
-  ctx.publish(events);
+  const { results, events, outboxed } = await submitChanges(ctx.db, inputs.map(toCore), ctx.limits, ctx.principal.tokenId);
+  ctx.publish(events, outboxed);
   ctx.observer.submitted(results);
   return results;
 }
