@@ -166,7 +166,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxLabelLength: 1000,
   maxProperties: 200,
   maxRunLength: 10_000,
-  // The dashboard's dearest document costs about 27,000; a query at this limit loads at most about
+  // The dashboard's dearest document (the conflict inbox, a page of 20 with their competing
+  // values) costs about 40,500; a query at this limit loads at most about
   // 100,000 rows, a few seconds of a PGlite server (test/server/query-cost.test.ts).
   maxQueryComplexity: 100_000,
 };
