@@ -286,7 +286,8 @@ export async function setFlush(sql: postgres.Sql, steps?: Steps, batch = 500): P
       mark('decide (JS)');
       await Promise.all([
         tx`delete from held_changes where change_id = any(${mine.map((d) => d.change_id as string)}::text[])`,
-        tx`update entities t set data = u.data::jsonb, version = u.version, conflict = u.conflict, updated_at = now()
+        // A forced version is a conflict: the inbox orders by when the newest one came (last_conflict_at).
+        tx`update entities t set data = u.data::jsonb, version = u.version, conflict = u.conflict, updated_at = now(), last_conflict_at = now()
              from unnest(${updated.map((x) => x.id)}::uuid[], ${updated.map((x) => J(x.data))}::text[], ${updated.map((x) => x.version)}::int[], ${updated.map((x) => x.conflict)}::text[])
                as u(id, data, version, conflict)
             where t.id = u.id`,
