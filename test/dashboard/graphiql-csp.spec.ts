@@ -100,7 +100,7 @@ describe("GraphiQL's page under its content security policy", () => {
           if (!socketOpened()) await page.getByRole('button', { name: /^Execute query/ }).click();
           return socketOpened();
         },
-        { timeout: 20_000, intervals: [1000] },
+        { timeout: 20_000, interval: 1000 },
       )
       .toBe(true);
     await page.waitForTimeout(500);
