@@ -6,25 +6,19 @@
  * N empty pulls from the end instead (the fixed cost of a pull). A fresh database
  * `es_profile_<random>` on DATABASE_URL's server, dropped at the end.
  */
-import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
 import { CHANGES_SINCE } from '../packages/client/src/documents.js';
 import { openDatabase } from '../src/db/client.js';
 import { buildApp } from '../src/server/app.js';
 import { createToken } from '../src/sync/tokens.js';
 import { BENCH_PROPS, gql, useToken } from './lib.js';
+import { scratchDatabase } from './scratch-db.js';
 import { createDataset, createEntities, DATASET, DEVICE } from './service.js';
 
 const entities = Number(process.env.BENCH_PROFILE_ENTITIES ?? 5000);
 const passes = Number(process.env.BENCH_PROFILE_PASSES ?? 30);
-const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const dbName = `es_profile_${randomBytes(6).toString('hex')}`;
-const url = new URL(adminUrl);
-url.pathname = `/${dbName}`;
-const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-await admin.unsafe(`create database ${dbName}`);
+const scratch = await scratchDatabase();
 try {
-  const database = await openDatabase({ url: url.toString() });
+  const database = await openDatabase({ url: scratch.url });
   const app = buildApp({ db: database.db, flushIntervalSeconds: 0 });
   const server = await app.start(0, '127.0.0.1');
   try {
@@ -68,6 +62,5 @@ try {
     await database.close();
   }
 } finally {
-  await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-  await admin.end();
+  await scratch.drop();
 }

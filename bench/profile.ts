@@ -7,27 +7,22 @@
  * BENCH_PROFILE_ROUNDS (default 8) rounds of 5 batches per client; a fresh database
  * `es_profile_<random>` on DATABASE_URL's server, dropped at the end.
  */
-import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { openDatabase } from '../src/db/client.js';
 import { createToken } from '../src/sync/tokens.js';
 import { BATCH_DATASET, batchPhase } from './batches.js';
 import { useToken } from './lib.js';
+import { scratchDatabase } from './scratch-db.js';
 import { startEntitySync } from './live-server.js';
 
 const rounds = Number(process.env.BENCH_PROFILE_ROUNDS ?? 8);
-const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const dbName = `es_profile_${randomBytes(6).toString('hex')}`;
-const url = new URL(adminUrl);
-url.pathname = `/${dbName}`;
-const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-await admin.unsafe(`create database ${dbName}`);
+const scratch = await scratchDatabase();
 const started = performance.now();
 const log = (s: string) => console.log(`[profile ${((performance.now() - started) / 1000).toFixed(1)}s] ${s}`);
 try {
-  const database = await openDatabase({ url: url.toString() });
-  const sql = postgres(url.toString(), { max: 2, onnotice: () => {} });
-  const server = await startEntitySync(url.toString());
+  const database = await openDatabase({ url: scratch.url });
+  const sql = postgres(scratch.url, { max: 2, onnotice: () => {} });
+  const server = await startEntitySync(scratch.url);
   try {
     useToken((await createToken(database.db, { name: 'profile admin', role: 'admin' })).secret);
     const cpu = process.cpuUsage();
@@ -50,6 +45,5 @@ try {
     await database.close();
   }
 } finally {
-  await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-  await admin.end();
+  await scratch.drop();
 }

@@ -1,20 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
-import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../src/db/client.js';
-import { relations } from '../../src/db/schema.js';
 import { createToken } from '../../src/sync/tokens.js';
-import { backend } from '../helpers/database.js';
+import { databaseBefore } from '../helpers/migrations.js';
+import { rowsOf } from '../../src/sync/batch-store.js';
 
 /**
  * The migrations that give the token list and the conflict inbox a stored order (issue 17 item 2)
@@ -23,51 +12,14 @@ import { backend } from '../helpers/database.js';
  * is migrated to the migration before, filled as the service filled it then, and migrated again.
  */
 
-const all = fileURLToPath(new URL('../../drizzle', import.meta.url));
-const folders = readdirSync(all).filter((f) => /^\d{14}_/.test(f)).sort();
-const mine = folders.findIndex((f) => f.endsWith('_token_seq'));
-const before = mkdtempSync(join(tmpdir(), 'es-migrations-'));
-for (const f of folders.slice(0, mine)) cpSync(join(all, f), join(before, f), { recursive: true });
-
-function rowsOf<T>(result: unknown): T[] {
-  return Array.isArray(result) ? (result as T[]) : ((result as { rows: T[] }).rows ?? []);
-}
-
-const closers: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const close of closers.reverse()) await close();
-  rmSync(before, { recursive: true, force: true });
-});
-
-/** An empty database of the back end in use, and how to migrate it from a folder. */
-async function emptyDatabase(): Promise<{ db: Db; migrate: (folder: string) => Promise<unknown> }> {
-  if (backend === 'pglite') {
-    const client = new PGlite();
-    closers.push(() => client.close());
-    const db = drizzlePglite({ client, relations });
-    return { db: db as unknown as Db, migrate: (migrationsFolder) => migratePglite(db, { migrationsFolder }) };
-  }
-  const adminUrl = process.env.DATABASE_URL!;
-  const name = `es_test_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const client = postgres(url.toString(), { max: 2, onnotice: () => {} });
-  closers.push(async () => {
-    await client.end({ timeout: 5 });
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.end();
-  });
-  const db = drizzlePostgres({ client, relations });
-  return { db: db as unknown as Db, migrate: (migrationsFolder) => migratePostgres(db, { migrationsFolder }) };
-}
+let close: () => Promise<void> = async () => {};
+afterAll(() => close());
 
 describe('the list order migrations on a database with data', () => {
   it('number the tokens in the order they were made and give conflicted entities their newest open conflict time', async () => {
-    expect(mine).toBeGreaterThan(0);
-    const { db, migrate } = await emptyDatabase();
-    await migrate(before);
+    const before = await databaseBefore('_token_seq');
+    close = before.close;
+    const { db } = before;
     // Stored newest first, so the table's own order is not the order they were made.
     const tokens = [randomUUID(), randomUUID(), randomUUID()];
     await db.execute(sql`insert into api_tokens (id, name, secret_hash, role, created_at) values
@@ -86,7 +38,7 @@ describe('the list order migrations on a database with data', () => {
       ${version(torn, 4, null, false, '2026-02-04T00:00:00Z')}, ${version(settled, 1, null, false, '2026-02-01T00:00:00Z')}, ${version(settled, 2, 'SOFT', true, '2026-02-05T00:00:00Z')},
       ${version(calm, 1, null, false, '2026-02-01T00:00:00Z')}`);
 
-    await migrate(all);
+    await before.migrateAll();
     const numbered = rowsOf<{ id: string; seq: number }>(await db.execute(sql`select id, seq::int as seq from api_tokens order by seq`));
     expect(numbered).toEqual([
       { id: tokens[0], seq: 1 },
