@@ -27,7 +27,10 @@ export async function startEntitySync(databaseUrl: string, opts: { redisUrl?: st
   const database: Database = await openDatabase({ url: databaseUrl, migrate: false });
   const notifier = opts.redisUrl ? redisNotifier(opts.redisUrl) : postgresNotifier(database.sql!);
   const bus = createEventBus({ notifier, onError: (e) => console.error('event bus', e) });
-  const app: App = buildApp({ db: database.db, bus, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' }, webhooks: { deliver: opts.deliver ?? true } });
+  const app: App = buildApp({ db: database.db, bus, flushIntervalSeconds: 0, auth: { anonymousRole: 'admin' }, webhooks: { deliver: opts.deliver ?? true },
+    // 1,000 sockets from this one address, all anonymous: as behind a proxy whose devices have their own
+    // tokens, the per-address and per-token caps (issue 17) are lifted, or they refuse the sockets.
+    connections: { maxPerAddress: 0 }, subscriptions: { perToken: 100_000 } });
   const url = await app.start(0, '127.0.0.1');
   return {
     url,

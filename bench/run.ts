@@ -230,7 +230,10 @@ try {
   const database = await openDatabase({ url: benchUrl.toString() });
   // No periodic backlog flush: the flush phase forces the backlog itself, on both sides in turn.
   // Authenticated as in production: every request looks its token up (one indexed select).
-  const app = buildApp({ db: database.db, flushIntervalSeconds: 0 });
+  // The live section opens 1,000 sockets from this one address with one token: as a deployment
+  // behind a proxy (MAX_CONNECTIONS_PER_ADDRESS=0) whose devices each have their own token, the
+  // per-address and per-token caps (issue 17) are lifted here, or they refuse the sockets.
+  const app = buildApp({ db: database.db, flushIntervalSeconds: 0, connections: { maxPerAddress: 0 }, subscriptions: { perToken: 100_000 } });
   const url = await app.start(0, '127.0.0.1');
   const adminToken = (await createToken(database.db, { name: 'bench admin', role: 'admin' })).secret;
   useToken(adminToken);
