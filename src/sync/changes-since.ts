@@ -6,6 +6,7 @@ import { isValidDeviceId } from '../core/validate.js';
 import { localIds } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 import { entityVersions } from '../db/entities.js';
+import { boundedSet } from '../db/prepared.js';
 import { recordPull } from './devices.js';
 
 export type VersionRow = typeof entityVersions.$inferSelect;
@@ -131,7 +132,11 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
     .leftJoin(entityVersions, sql`${entityVersions.seq} = p.version_seq and p.kind <> 'LEFT'`)
     .$dynamic();
   if (device !== null) query.leftJoin(localIds, sql`${localIds.entityId} = p.entity_id and p.kind <> 'LEFT' and ${localIds.datasetName} = ${opts.dataset} and ${localIds.deviceId} = ${device}`);
-  const rows = await query.orderBy(sql`p.txid nulls first, p.seq`);
+  // Prepared: sent unnamed, as Drizzle sends a builder's statement, each pull paid a parse and a
+  // plan (~2 ms). Its text depends on whether a device pulls and on the columns asked for, which a
+  // client chooses: only the first few shapes are prepared (each stays in every connection).
+  const ordered = query.orderBy(sql`p.txid nulls first, p.seq`);
+  const rows = await (preparedShapes.admit(`${device !== null}:${Object.keys(picked).join(',')}`) ? ordered.prepare().execute() : ordered);
   if (rows[0]?.kind !== 'DATASET') throw unknownDataset(opts.dataset);
   const found = rows.slice(1);
   // The devices view's "last pull", at most about once a minute per device. After the read, so its
@@ -151,6 +156,9 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
     localIds: [...mapped].map(([entityId, localId]) => ({ localId, entityId })),
   };
 }
+
+/** The pull statements' shapes that are prepared (docs/design.md, "Prepared statements"). */
+const preparedShapes = boundedSet(32);
 
 /** pullPage with every column of the versions (what src/graphql selects from is pullPage's). */
 export async function changesSince(db: Db, opts: PullOptions): Promise<ChangesPage> {

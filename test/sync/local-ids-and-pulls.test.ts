@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../src/core/errors.js';
-import { changesSince } from '../../src/sync/changes-since.js';
+import { changesSince, pullPage, VERSION_COLUMNS } from '../../src/sync/changes-since.js';
 import { useSyncContext, type Change } from '../helpers/sync-context.js';
 
 /**
@@ -88,6 +88,25 @@ describe('pulls', () => {
     await ctx.submit(localCreate(ds, 'phone-o', 'o-1', 'Theirs'));
     expect((await ctx.pull(ds, null, { deviceId: 'phone-m' })).localIds).toEqual([{ localId: 'm-1', entityId: mine!.entityId }]);
     expect((await ctx.pull(ds, null)).localIds).toEqual([]);
+  });
+
+  it('a pull of any columns reads those columns of the same versions, prepared for its first 32 shapes and unnamed past them', async () => {
+    const ds = await ctx.newDataset(['a']);
+    const e = await ctx.newEntity(ds, 'One');
+    await ctx.submit({ dataset: ds, entityId: e, action: 'UPDATE', baseVersion: 1, data: { a: 7 } });
+    const full = await changesSince(ctx.db, { dataset: ds });
+    expect(full.versions.map((v) => [v.entityId, v.version])).toEqual([
+      [e, 1],
+      [e, 2],
+    ]);
+    // 40 shapes (each a different set of columns, with and without a device): past the bound.
+    const others = VERSION_COLUMNS.filter((c) => c !== 'seq');
+    for (let n = 0; n < 40; n++) {
+      const columns = others.filter((_, i) => ((n + 1) >> i) & 1 || i === n % others.length);
+      const page = await pullPage(ctx.db, { dataset: ds, deviceId: n % 2 ? 'phone-s' : null }, columns);
+      const want = full.versions.map((v) => Object.fromEntries(['seq', ...columns].map((c) => [c, v[c as keyof typeof v]])));
+      expect(page.versions, `shape ${n}: ${columns.join(',')}`).toEqual(want);
+    }
   });
 
   it('refuses a cursor it did not hand out, an unknown dataset and a page size out of range', async () => {
