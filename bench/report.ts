@@ -185,7 +185,7 @@ export function report(m: Measured, s: Settings): string {
   return `
 ## entity-sync benchmark (real Postgres, ${new Date().toISOString()})
 
-- Code: ${m.source}. Whole run: ${m.seconds.toFixed(0)} s.
+- Code: ${m.source}. Whole run: ${m.seconds.toFixed(0)} s. NODE_ENV=${process.env.NODE_ENV ?? '(unset)'} in every process of it (\`npm run bench\` sets production, as \`npm start\` does).
 - Batches (bench/batches.ts): ${s.batchClients} clients at once, each a tablet (a device with a collector token bound to it and
   its own entities), each sending one batch at a time over HTTP to an entity-sync server in a process of its own (bench/live-server.ts,
   the production event bus over LISTEN/NOTIFY, a pool of 10). ${s.batchWarmup} warm-up batch per client and side, then ${s.batchRounds} rounds of

@@ -104,13 +104,16 @@ describe('npm start', () => {
     expect((await fetch(new URL(script![1]!, url))).status).toBe(200);
   });
 
-  it('runs node on the built dist/server/main.js: one process, no tsx, no loader', () => {
+  it('runs node on the built dist/server/main.js in production mode: one process, no tsx, no loader', () => {
     const tree = processTree(npm.pid!);
     const node = realpathSync(process.execPath);
     // npm (a node process too, titled "npm start") and the shell it runs the script in, then the service.
     expect(tree.filter((p) => !p.argv[0]!.startsWith('npm') && realpathSync(p.exe) !== node).map((p) => p.argv[0])).toEqual(['sh']);
     const services = tree.filter((p) => !p.argv[0]!.startsWith('npm') && realpathSync(p.exe) === node);
     expect(services.map((p) => p.argv)).toEqual([['node', '--expose-gc', 'dist/server/main.js']]);
+    // In production mode: graphql-js skips its development-only checks (a cost on every field of every answer).
+    const environ = readFileSync(`/proc/${services[0]!.pid}/environ`, 'utf8').split('\0');
+    expect(environ).toContain('NODE_ENV=production');
     expect(tree.flatMap((p) => p.argv).filter((a) => /tsx|--import|--require|--loader/.test(a))).toEqual([]);
   });
 
