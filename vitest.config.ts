@@ -11,6 +11,7 @@ export const BACKEND_INDEPENDENT = [
   'test/db/folder-lock.test.ts',
   'test/db/pglite-settings.test.ts',
   'test/db/prepared.test.ts',
+  'test/server/subscription-places.test.ts',
   'test/graphql/schema.test.ts',
   'test/server/request-memory.test.ts',
   'test/server/npm-start.test.ts',

@@ -161,6 +161,7 @@ export function buildApp(opts: AppOptions): App {
   const assets = staticAssets(opts.dashboardDir);
   const maskError = createMaskError({ maxBodyBytes });
   const corsOrigins = new Set(opts.corsOrigins ?? []);
+  const subscriptionCaps = subscriptionLimits({ ...DEFAULT_SUBSCRIPTION_LIMITS, ...opts.subscriptions });
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: endpoint,
@@ -190,7 +191,7 @@ export function buildApp(opts: AppOptions): App {
       graphiqlHeaders(),
       auth.plugin,
       ...hardeningPlugins(opts.hardening),
-      subscriptionLimits({ ...DEFAULT_SUBSCRIPTION_LIMITS, ...opts.subscriptions }),
+      subscriptionCaps,
       {
         // Refuse oversized bodies before they are parsed: a clear 413, not an out-of-memory.
         onRequest({ request, endResponse, fetchAPI }) {
@@ -257,6 +258,7 @@ export function buildApp(opts: AppOptions): App {
     // Counted under one reason (not per origin: a stranger could vary it without end).
     onOriginRefused: () => activity?.socketRefused({ code: ORIGIN_REFUSAL.status, reason: ORIGIN_REFUSAL.message }),
     maskError: (error) => maskError(error, 'Unexpected error.') as GraphQLError,
+    onClientComplete: subscriptionCaps.completedByClient,
   });
   // A revoked token's sockets close at once, whichever instance revoked it (the bus spans them).
   const revocations = bus.pubsub.subscribe('tokenRevoked');

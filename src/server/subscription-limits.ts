@@ -23,14 +23,29 @@ const refusal = (message: string, extensions: Record<string, unknown>) => ({ err
  * refused TOO_MANY_SUBSCRIPTIONS. Each refusal answers that operation only: the socket and its
  * other subscriptions stay.
  */
-export function subscriptionLimits(limits: SubscriptionLimits): Plugin<Context> {
+export function subscriptionLimits(limits: SubscriptionLimits): Plugin<Context> & {
+  /**
+   * The client sent `complete` for this operation of this socket (src/server/ws.ts): its place is
+   * free at once. graphql-ws would end its stream only once the subscription is set up, so a
+   * client that ends one and starts another at once was refused for a place it had given back.
+   */
+  completedByClient(socket: object, operationId: string): void;
+} {
   const perToken = new Map<string, number>();
   const perSocket = new WeakMap<object, number>();
+  // Each socket's counted subscriptions by operation id, to release one when its client completes it.
+  const bySocket = new WeakMap<object, Map<string, () => void>>();
   return {
+    completedByClient(socket, operationId) {
+      bySocket.get(socket)?.get(operationId)?.();
+    },
     onSubscribe({ args, setResultAndStopExecution }) {
-      const ctx = args.contextValue as Context & { socket?: object };
+      const ctx = args.contextValue as Context & { socket?: object; operationId?: string; operationLive?: () => boolean };
       const operation = getOperationAST(args.document, args.operationName);
       if (!operation || operation.operation !== 'subscription') return;
+      // Completed by its client while it was being set up: graphql-ws ends it as soon as it is
+      // made, so it is neither refused nor counted.
+      if (ctx.operationLive?.() === false) return;
       const cost = complexityFromQuery(args.document, { schema: args.schema, ctx, variables: (args.variableValues ?? {}) as Record<string, unknown> }).complexity;
       const max = ctx.limits.maxQueryComplexity;
       if (cost > max) {
@@ -52,6 +67,7 @@ export function subscriptionLimits(limits: SubscriptionLimits): Plugin<Context> 
       perToken.set(token, (perToken.get(token) ?? 0) + 1);
       if (socket) perSocket.set(socket, (perSocket.get(socket) ?? 0) + 1);
       let counted = true;
+      const id = ctx.operationId;
       const release = () => {
         if (!counted) return;
         counted = false;
@@ -59,7 +75,12 @@ export function subscriptionLimits(limits: SubscriptionLimits): Plugin<Context> 
         if (n <= 0) perToken.delete(token);
         else perToken.set(token, n);
         if (socket) perSocket.set(socket, Math.max(0, (perSocket.get(socket) ?? 1) - 1));
+        if (socket && id !== undefined) bySocket.get(socket)?.delete(id);
       };
+      if (socket && id !== undefined) {
+        const ops = bySocket.get(socket) ?? new Map<string, () => void>();
+        bySocket.set(socket, ops.set(id, release));
+      }
       // Counted until its stream ends, for whatever reason (complete, client gone, error).
       return {
         onSubscribeResult: ({ result }) => {

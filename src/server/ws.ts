@@ -26,6 +26,8 @@ export interface SocketOptions {
   }) => Promise<{ tokenId: string | null } | { refuse: { code: number; reason: string } }>;
   /** The close code and reason for a socket whose token is revoked while it is open. */
   revoked?: { code: number; reason: string };
+  /** Told when a client sends `complete` for one of its operations (before graphql-ws ends it). */
+  onClientComplete?: (socket: object, operationId: string) => void;
   /** Masks an unexpected error of an operation into the error the client gets (yoga's masking). */
   maskError?: (error: unknown) => GraphQLError;
   /**
@@ -121,6 +123,20 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
     };
     tcp.on('data', count);
     stopCounting.set(socket, () => tcp.off('data', count));
+    // A client's `complete` frees its operation's place at once (SocketOptions.onClientComplete);
+    // only small text messages can be one, so others are not parsed twice.
+    if (opts.onClientComplete) {
+      const told = opts.onClientComplete;
+      socket.on('message', (data, isBinary) => {
+        if (isBinary || !Buffer.isBuffer(data) || data.length > 200) return;
+        try {
+          const message = JSON.parse(data.toString('utf8')) as { type?: unknown; id?: unknown };
+          if (message.type === 'complete' && typeof message.id === 'string') told(socket, message.id);
+        } catch {
+          // Not JSON: graphql-ws answers it.
+        }
+      });
+    }
     // A client gone mid-answer (its TCP reset arrived before ws noticed): the answer has nowhere
     // to go. graphql-ws would log that as an internal error and close with 4500; drop it quietly.
     const send = socket.send.bind(socket);
@@ -163,6 +179,9 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<any, an
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
+          operationId: id,
+          // False once the client completed it (graphql-ws forgets it then): it takes no place.
+          operationLive: () => id in ctx.subscriptions,
           params,
         });
         let contextValue: unknown;
