@@ -200,6 +200,9 @@ async function outcome(c: SyncContext, batches: readonly Sent[][]): Promise<{ an
   return { answers, state };
 }
 
+/** Cases of the law; fewer under `npm run mutate:sync` (stryker.sync.config.mjs), where each mutant runs them again. */
+const LAW_RUNS = Number(process.env.LAW_RUNS ?? 40);
+
 describe('law: a batch answers and stores what its changes sent one at a time would', () => {
   it('for random mixes of creates, online edits, runs in any order, resends and deletes', async () => {
     const batched = await openSyncContext();
@@ -235,7 +238,7 @@ describe('law: a batch answers and stores what its changes sent one at a time wo
           // Decided as one batch, not rescued change by change (which would answer the same).
           expect(batched.oneByOne).toBe(0);
         }),
-        { numRuns: 40 },
+        { numRuns: LAW_RUNS },
       );
     } finally {
       await batched.close();
