@@ -23,6 +23,8 @@ export default {
   // What test/sync drives (the write path, the flush, the pull, local ids, subsets): the rest of
   // src/sync (tokens, webhooks, the reviewer's stores, stats) is reached through the API tests
   // (test/graphql, test/server), which start servers and are too slow to run once per mutant.
+  // subset-states.ts too: only the subscriptions' subset events read it (src/graphql/subset-events.ts),
+  // so test/sync never calls it and its 18 mutants were all NoCoverage.
   mutate: [
     'src/sync/batch-store.ts',
     'src/sync/submit-changes.ts',
@@ -32,7 +34,6 @@ export default {
     'src/sync/retry.ts',
     'src/sync/subset-sql.ts',
     'src/sync/subset-moves.ts',
-    'src/sync/subset-states.ts',
     'src/sync/webhook-outbox.ts',
   ],
   // Static mutants (module-level constants: LOCK, FORCE_BATCH, PULL_HORIZON, the retry codes) are
