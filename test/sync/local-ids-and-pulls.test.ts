@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../src/core/errors.js';
 import { changesSince, encodeCursor, pullPage, VERSION_COLUMNS, type VersionColumn } from '../../src/sync/changes-since.js';
@@ -12,6 +13,8 @@ import { useSyncContext, type Change } from '../helpers/sync-context.js';
  */
 
 const ctx = useSyncContext();
+/** postgres.js answers rows as an array, PGlite as `{ rows }`. */
+const rowsOf = <T>(r: unknown): T[] => (Array.isArray(r) ? (r as T[]) : ((r as { rows: T[] }).rows ?? []));
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const localCreate = (dataset: string, deviceId: string, localId: string, label: string, data = {}): Change => ({ dataset, deviceId, localId, action: 'CREATE', label, data });
 const localUpdate = (dataset: string, deviceId: string, localId: string, n: number, data = {}): Change => ({ dataset, deviceId, localId, action: 'UPDATE', baseVersion: n, data });
@@ -141,6 +144,17 @@ describe('pulls', () => {
     expect(await refusal(changesSince(ctx.db, { dataset: long }))).toEqual({ code: 'UNKNOWN_DATASET', message: `no dataset named "${long.slice(0, 60)}"` });
     expect(await refusal(changesSince(ctx.db, { dataset: `${ds}\u0000` }))).toMatchObject({ code: 'UNKNOWN_DATASET' });
     expect(await refusal(changesSince(ctx.db, { dataset: ds, limit: 0 }))).toEqual({ code: 'TOO_LARGE', message: 'limit must be 1 to 1000' });
+  });
+
+  it("a device's pull is noted for the devices view (its last pull); a device id no change could carry is not", async () => {
+    const ds = await ctx.newDataset(['a']);
+    const pulled = async () =>
+      rowsOf<{ device_id: string }>(await ctx.db.execute(sql`select device_id from device_pulls where dataset_name = ${ds} order by device_id`)).map((r) => r.device_id);
+    await ctx.pull(ds, null, { deviceId: 'phone-p' });
+    await ctx.pull(ds, null);
+    await ctx.pull(ds, null, { deviceId: 'd'.repeat(201) });
+    await ctx.pull(ds, null, { deviceId: 'tab\u0000x' });
+    expect(await pulled()).toEqual(['phone-p']);
   });
 
   it('a column that is not a version column is not read (the request asked for a field that is no column)', async () => {
