@@ -56,6 +56,9 @@ describe('a flush batch that fails', () => {
     expect((await ctx.history(b!.entityId)).map((v) => v.version)).toEqual([1]);
     // The events are the forced ones', told once, after their commits; the rejected change is in none.
     expect(told.flat()).toEqual(r.events);
+    expect(r.events.map((e) => [e.type, 'entityId' in e ? e.entityId : null])).toEqual(
+      [a!, c!].flatMap((h) => ['entityChanged', 'conflictDetected', 'backlogFlushed'].map((type) => [type, h.entityId])),
+    );
     expect(r.events.filter((e) => e.type === 'backlogFlushed').flatMap((e) => (e.type === 'backlogFlushed' ? e.changes.map((x) => x.changeId) : []))).toEqual([a!.changeId, c!.changeId]);
     expect(named(r.events)).not.toContain(b!.changeId);
     expect(named(r.events)).not.toContain(b!.entityId);
