@@ -169,6 +169,8 @@ export async function openSyncContext(opts: { max?: number; limits?: Limits } = 
       for (;;) {
         const page = await pull(dataset, cursor, o);
         pages += 1;
+        // A page that says there is more must move the cursor on: else this would pull forever.
+        if (page.hasMore && page.cursor === cursor) throw new Error(`page ${pages} has more after it, yet the cursor did not move`);
         versions.push(...page.versions);
         cursor = page.cursor;
         if (!page.hasMore) return { versions, cursor: page.cursor, pages };

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ChangeResult } from '../../src/core/results.js';
+import { refuse } from '../helpers/refuse.js';
 import { offlineRun, openSyncContext, useSyncContext, withId, type Change, type Sent, type SyncContext } from '../helpers/sync-context.js';
 
 /**
@@ -14,22 +15,6 @@ const ctx = useSyncContext();
 
 /** postgres.js answers rows as an array, PGlite as `{ rows }`. */
 const rowsOf = <T>(r: unknown): T[] => (Array.isArray(r) ? (r as T[]) : ((r as { rows: T[] }).rows ?? []));
-
-/** A database trigger that refuses one change's version, standing in for a bug or a value the database cannot take. */
-async function refuse(c: SyncContext, changeId: string, errcode = 'P0001', once = false): Promise<() => Promise<void>> {
-  const name = `refuse_${randomUUID().slice(0, 8)}`;
-  // A sequence is not rolled back with the transaction it is used in: "once" survives the retry.
-  if (once) await c.db.execute(sql.raw(`create sequence ${name}_seq`));
-  const when = once ? `new.change_id = '${changeId}' and nextval('${name}_seq') = 1` : `new.change_id = '${changeId}'`;
-  await c.db.execute(sql.raw(`create function ${name}() returns trigger language plpgsql as $$
-    begin if ${when} then raise exception 'refused for the test' using errcode = '${errcode}'; end if; return new; end $$`));
-  await c.db.execute(sql.raw(`create trigger ${name} before insert on entity_versions for each row execute function ${name}()`));
-  return async () => {
-    await c.db.execute(sql.raw(`drop trigger ${name} on entity_versions`));
-    await c.db.execute(sql.raw(`drop function ${name}()`));
-    if (once) await c.db.execute(sql.raw(`drop sequence ${name}_seq`));
-  };
-}
 
 describe('a batch that touches one entity several times', () => {
   it('create and updates out of order, by local id: held until the create, released in run order, all in one answer', async () => {
@@ -200,6 +185,9 @@ async function outcome(c: SyncContext, batches: readonly Sent[][]): Promise<{ an
   return { answers, state };
 }
 
+/** Cases of the law; fewer under `npm run mutate:sync` (stryker.sync.config.mjs), where each mutant runs them again. */
+const LAW_RUNS = Number(process.env.LAW_RUNS ?? 40);
+
 describe('law: a batch answers and stores what its changes sent one at a time would', () => {
   it('for random mixes of creates, online edits, runs in any order, resends and deletes', async () => {
     const batched = await openSyncContext();
@@ -235,7 +223,7 @@ describe('law: a batch answers and stores what its changes sent one at a time wo
           // Decided as one batch, not rescued change by change (which would answer the same).
           expect(batched.oneByOne).toBe(0);
         }),
-        { numRuns: 40 },
+        { numRuns: LAW_RUNS },
       );
     } finally {
       await batched.close();

@@ -100,7 +100,7 @@ describe('facts loaded early equal facts loaded after the held changes are known
           await ctx.submitSent(batch);
         }
       }),
-      { numRuns: 25 },
+      { numRuns: Number(process.env.EARLY_FACTS_RUNS ?? 25) },
     );
   }, 300_000);
 

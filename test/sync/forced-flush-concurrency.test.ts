@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/client.js';
+import { LOCK } from '../../src/sync/batch-store.js';
 import { flushBacklog } from '../../src/sync/flush-backlog.js';
 import type { ChangeResult } from '../../src/core/results.js';
 import { backend } from '../helpers/database.js';
@@ -96,5 +97,64 @@ describe.runIf(backend === 'postgres')('a forced flush racing submissions to the
         expect({ outcome: log?.outcome, version: log?.version }, `${context}: ${s.change.id}`).toEqual({ outcome: 'APPLIED', version: versionOf.get(s.change.id) });
       }
     }
+  });
+});
+
+describe.runIf(backend === 'postgres')('a flush meeting an entity another transaction holds', () => {
+  const ctx = useSyncContext({ max: 4 });
+
+  it('forces the others first without waiting, then waits for that entity once (no polling), and forces it when released', async () => {
+    const ds = await ctx.newDataset(['n']);
+    const held: { entityId: string; changeId: string }[] = [];
+    for (const label of ['a', 'busy', 'b']) {
+      const entityId = await ctx.newEntity(ds, label, { n: 0 });
+      const step2 = ctx.run(ds, entityId, 1).update(2, { n: 1 });
+      expect(await ctx.submitSent([step2])).toMatchObject([{ outcome: 'HELD' }]);
+      held.push({ entityId, changeId: step2.id });
+    }
+    const [a, busy, b] = held as [(typeof held)[0], (typeof held)[0], (typeof held)[0]];
+    // Another transaction (a submission, another instance's flush) holds the busy entity.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holder = ctx.database.sql!.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(${LOCK.entity}, hashtext(${busy.entityId}))`;
+      locked();
+      await released;
+    });
+    await isLocked;
+    const told: string[][] = [];
+    const flush = flushBacklog(ctx.db, {
+      olderThanSeconds: 0,
+      dataset: ds,
+      onBatch: (events) => void told.push(events.flatMap((e) => (e.type === 'backlogFlushed' ? e.changes.map((c) => c.changeId) : []))),
+    });
+    try {
+      // The flush waits for the busy entity's lock (a waiting lock in pg_locks), having forced the others.
+      const waiting = async () => {
+        const [row] = await ctx.database.sql!`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted
+          and classid = ${LOCK.entity} and objsubid = 2 and objid::text::bigint = (hashtext(${busy.entityId})::bigint & 4294967295)`;
+        return row!.n > 0;
+      };
+      const until = Date.now() + 10_000;
+      while (!(await waiting())) {
+        if (Date.now() > until) throw new Error('the flush never waited for the busy entity');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(told).toEqual([[a.changeId, b.changeId]]);
+      expect((await ctx.held({ entityId: busy.entityId })).map((h) => h.changeId)).toEqual([busy.changeId]);
+    } finally {
+      release();
+      await holder;
+    }
+    const r = await flush;
+    expect(r.forced.map((f) => [f.changeId, f.outcome])).toEqual([
+      [a.changeId, 'APPLIED'],
+      [b.changeId, 'APPLIED'],
+      [busy.changeId, 'APPLIED'],
+    ]);
+    expect(told).toEqual([[a.changeId, b.changeId], [busy.changeId]]);
+    expect(await ctx.held({ entityId: busy.entityId })).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../src/core/errors.js';
-import { changesSince, pullPage, VERSION_COLUMNS } from '../../src/sync/changes-since.js';
+import { changesSince, encodeCursor, pullPage, VERSION_COLUMNS, type VersionColumn } from '../../src/sync/changes-since.js';
 import { useSyncContext, type Change } from '../helpers/sync-context.js';
 
 /**
@@ -12,6 +13,8 @@ import { useSyncContext, type Change } from '../helpers/sync-context.js';
  */
 
 const ctx = useSyncContext();
+/** postgres.js answers rows as an array, PGlite as `{ rows }`. */
+const rowsOf = <T>(r: unknown): T[] => (Array.isArray(r) ? (r as T[]) : ((r as { rows: T[] }).rows ?? []));
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const localCreate = (dataset: string, deviceId: string, localId: string, label: string, data = {}): Change => ({ dataset, deviceId, localId, action: 'CREATE', label, data });
 const localUpdate = (dataset: string, deviceId: string, localId: string, n: number, data = {}): Change => ({ dataset, deviceId, localId, action: 'UPDATE', baseVersion: n, data });
@@ -116,5 +119,49 @@ describe('pulls', () => {
     expect(await code(changesSince(ctx.db, { dataset: `missing_${randomUUID().slice(0, 8)}` }))).toBe('UNKNOWN_DATASET');
     expect(await code(changesSince(ctx.db, { dataset: ds, limit: 0 }))).toBe('TOO_LARGE');
     expect(await code(changesSince(ctx.db, { dataset: ds, limit: 1001 }))).toBe('TOO_LARGE');
+    expect(await code(changesSince(ctx.db, { dataset: ds, limit: 1.5 }))).toBe('TOO_LARGE');
+  });
+
+  it('the bounds: pages of 1 and of 1,000, a cursor up to transaction 2^63 - 1; refused: 2^63, anything around a cursor, a NUL in a name; each refusal says what it refused', async () => {
+    const ds = await ctx.newDataset(['a']);
+    const id = await ctx.newEntity(ds, 'One');
+    await ctx.submit({ dataset: ds, entityId: id, action: 'UPDATE', baseVersion: 1, data: { a: 1 } });
+    const one = await ctx.pull(ds, null, { limit: 1 });
+    expect([one.versions.map((v) => v.version), one.hasMore]).toEqual([[1], true]);
+    const most = await changesSince(ctx.db, { dataset: ds, limit: 1000 });
+    expect([most.versions.map((v) => v.version), most.hasMore]).toEqual([[1, 2], false]);
+    // The largest transaction id xid8 takes as a cursor: nothing after it (yet); the cursor stays.
+    const last = encodeCursor('9223372036854775807', 0);
+    expect(await changesSince(ctx.db, { dataset: ds, cursor: last })).toMatchObject({ versions: [], cursor: last, hasMore: false });
+
+    const refusal = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => (e instanceof DomainError ? { code: e.code, message: e.message } : String(e)));
+    const wrapped = (text: string) => Buffer.from(text).toString('base64url');
+    for (const cursor of [encodeCursor('9223372036854775808', 0), wrapped('xv1:1:1'), wrapped('v1:1:1x'), wrapped(`v1:1:1${' '.repeat(60)}`)]) {
+      expect(await refusal(changesSince(ctx.db, { dataset: ds, cursor })), cursor).toEqual({ code: 'INVALID_CURSOR', message: `"${cursor.slice(0, 60)}" is not a cursor this server handed out` });
+    }
+    expect((await refusal(changesSince(ctx.db, { dataset: ds, cursor: 'c'.repeat(100) })))).toEqual({ code: 'INVALID_CURSOR', message: `"${'c'.repeat(60)}" is not a cursor this server handed out` });
+    const long = `missing_${'m'.repeat(100)}`;
+    expect(await refusal(changesSince(ctx.db, { dataset: long }))).toEqual({ code: 'UNKNOWN_DATASET', message: `no dataset named "${long.slice(0, 60)}"` });
+    expect(await refusal(changesSince(ctx.db, { dataset: `${ds}\u0000` }))).toMatchObject({ code: 'UNKNOWN_DATASET' });
+    expect(await refusal(changesSince(ctx.db, { dataset: ds, limit: 0 }))).toEqual({ code: 'TOO_LARGE', message: 'limit must be 1 to 1000' });
+  });
+
+  it("a device's pull is noted for the devices view (its last pull); a device id no change could carry is not", async () => {
+    const ds = await ctx.newDataset(['a']);
+    const pulled = async () =>
+      rowsOf<{ device_id: string }>(await ctx.db.execute(sql`select device_id from device_pulls where dataset_name = ${ds} order by device_id`)).map((r) => r.device_id);
+    await ctx.pull(ds, null, { deviceId: 'phone-p' });
+    await ctx.pull(ds, null);
+    await ctx.pull(ds, null, { deviceId: 'd'.repeat(201) });
+    await ctx.pull(ds, null, { deviceId: 'tab\u0000x' });
+    expect(await pulled()).toEqual(['phone-p']);
+  });
+
+  it('a column that is not a version column is not read (the request asked for a field that is no column)', async () => {
+    const ds = await ctx.newDataset(['a']);
+    await ctx.newEntity(ds, 'One');
+    const page = await pullPage(ctx.db, { dataset: ds }, ['version', 'entity' as VersionColumn]);
+    expect(page.versions.map((v) => Object.keys(v).sort())).toEqual([['seq', 'version']]);
+    expect(page.versions[0]).toMatchObject({ version: 1 });
   });
 });

@@ -16,7 +16,8 @@ import { appliedOf as appliedResults, useSyncContext } from '../helpers/sync-con
 
 const PROPS = ['p0', 'p1', 'p2', 'p3', 'p4'] as const;
 const DATASET = `perm_${randomUUID().slice(0, 8)}`;
-const NUM_RUNS = 40;
+// Fewer under `npm run mutate:sync` (stryker.sync.config.mjs), where each mutant runs them again.
+const NUM_RUNS = Number(process.env.PERMUTATION_RUNS ?? 40);
 
 const ctx = useSyncContext();
 beforeAll(async () => {
