@@ -22,11 +22,14 @@ export const DEFAULT_REQUEST_LIMITS: RequestLimits = { perToken: 4, maxBodyBytes
 /** What the smallest request weighs, as a part of the largest body (64 KiB of 4 MiB): its parse, its answer, the server's own state for it. */
 const MIN_WEIGHT_PARTS = 64;
 
+/** How long a refused request's body may go on arriving (read and dropped) before its connection is cut. */
+const LINGER_MS = 10_000;
+
 /**
  * Counts a caller's requests from when they arrive to when their answer begins, before the body
- * is read: one over the bound is refused 429 TOO_MANY_REQUESTS (Retry-After: 1) without reading
- * its body, and its connection closed, so a burst of large batches from one token never sits in
- * memory together. Keyed by a hash of the Authorization header (the token, valid or not), or by
+ * is read: one over the bound is refused 429 TOO_MANY_REQUESTS (Retry-After: 1) without keeping
+ * its body (read and dropped as it arrives), and its connection closed, so a burst of large
+ * batches from one token never sits in memory together. Keyed by a hash of the Authorization header (the token, valid or not), or by
  * the address when there is none.
  */
 export function requestLimiter(limits: RequestLimits) {
@@ -51,10 +54,25 @@ export function requestLimiter(limits: RequestLimits) {
             },
           ],
         });
-        res.writeHead(429, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close' });
+        // Closing a socket while its body is still arriving resets the connection, and a client
+        // still sending loses the answer with it ("fetch failed", seen under load). So the rest of
+        // the body is read and dropped as it comes (nothing of it is kept), and the connection
+        // closed once the body is in and the answer out, or after LINGER_MS whatever the client does.
+        res.writeHead(429, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' });
         res.end(body);
-        // Its body is never read: let the connection go once the answer is out.
-        res.once('finish', () => req.socket.destroySoon?.());
+        const socket = req.socket;
+        const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+        linger.unref();
+        let waiting = 2;
+        const done = () => {
+          if (--waiting > 0) return;
+          clearTimeout(linger);
+          socket.end();
+        };
+        res.once('finish', done);
+        if (req.complete) done();
+        else req.once('end', done);
+        req.resume();
         return false;
       }
       inFlight.set(key, n + weight);

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 
@@ -48,5 +49,44 @@ describe('requests in flight share a budget of body bytes', () => {
     expect((await Promise.all(open.slice(0, 2).map((o) => o.answered))).map((a) => a.status)).toEqual([400, 400]);
     // Then the budget is free again.
     expect((await post(JSON.stringify({ query: '{ datasets { name } }' }))).status).toBe(200);
+  });
+
+  it('a refused body the client is still sending: the client reads its 429, and the connection ends cleanly (no reset)', async () => {
+    // Two half-sent bodies hold the budget. A third client sends a whole 4 MiB body (more than the
+    // socket buffers hold) and reads nothing for a while, as a loaded client does: cutting its
+    // connection while the body still arrives resets it, and the reset throws away the 429
+    // waiting unread ("fetch failed", seen under load). The server must read the rest and drop it.
+    const { port } = new URL(t.url);
+    const holders = Array.from({ length: 2 }, () => {
+      const req = request({ host: '127.0.0.1', port, path: '/graphql', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 200 * 1024 } });
+      const answered = new Promise<number>((resolve) => req.on('response', (res) => (res.resume(), res.on('end', () => resolve(res.statusCode ?? 0)))));
+      req.on('error', () => {});
+      req.write('x'.repeat(100 * 1024));
+      return { req, answered };
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const body = JSON.stringify({ query: '{ datasets { name } }', variables: { pad: 'p'.repeat(4 * 1024 * 1024) } });
+    const outcomes = await Promise.all(
+      Array.from({ length: 3 }, async () => {
+        const socket = connect(Number(port), '127.0.0.1');
+        socket.pause();
+        const ended = new Promise<string>((resolve) => {
+          socket.on('error', (e) => resolve(`error ${(e as NodeJS.ErrnoException).code}`));
+          socket.on('end', () => resolve('end'));
+        });
+        socket.write(`POST /graphql HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
+        socket.write(body);
+        await new Promise((r) => setTimeout(r, 500));
+        let text = '';
+        socket.on('data', (c) => (text += c));
+        socket.resume();
+        const how = await ended;
+        socket.destroy();
+        return { how, status: /^HTTP\/1\.1 (\d+)/.exec(text)?.[1], code: /"code":"(\w+)"/.exec(text)?.[1] };
+      }),
+    );
+    expect(outcomes).toEqual(Array(3).fill({ how: 'end', status: '429', code: 'TOO_MANY_REQUESTS' }));
+    for (const h of holders) h.req.end('x'.repeat(100 * 1024));
+    expect(await Promise.all(holders.map((h) => h.answered))).toEqual([400, 400]);
   });
 });
