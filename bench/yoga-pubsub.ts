@@ -4,6 +4,7 @@
  * createPubSub, a mutation that publishes to a topic and a subscription that listens to it,
  * filtered by dataset like entity-sync's `entityChanged(dataset:)`. Nothing else.
  */
+import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { createPubSub, createSchema, createYoga, filter, pipe } from 'graphql-yoga';
 import { attachWebSocket } from '../src/server/ws.js';
@@ -16,7 +17,10 @@ interface Changed {
 }
 
 export async function startPubSubServer(): Promise<{ url: string; stop(): Promise<void> }> {
-  const pubsub = createPubSub<{ entityChanged: [Changed] }>();
+  // A thousand subscribers listen on one topic: lift Node's 10-listener leak warning, as src/graphql/pubsub.ts does.
+  const eventTarget = new EventTarget();
+  setMaxListeners(0, eventTarget);
+  const pubsub = createPubSub<{ entityChanged: [Changed] }>({ eventTarget });
   const yoga = createYoga({
     schema: createSchema({
       typeDefs: /* GraphQL */ `
