@@ -32,12 +32,13 @@ let sqlBeside: ((q: string) => Promise<unknown>) | null = null;
 /**
  * Versions labelled "slow …" take busy work to insert, so a batch of them keeps its one
  * transaction open for seconds and the signal lands inside it, not by luck. The socket's batch
- * ("slow s…") is sent first and, on PGlite, runs first: its rows take three times the work, so
+ * ("slow s…") is sent first and, on PGlite, runs first: its rows take nine times the work, so
  * it alone outlasts the one-second stall the test waits for by seconds, and the signal finds
- * both batches in flight.
+ * both batches in flight (three times was not enough on a fast machine: it ended 30 ms before
+ * the signal).
  */
 const SLOW = [
-  `create or replace function slow_version() returns trigger language plpgsql as $$ begin perform count(*) from generate_series(1, case when new.label like 'slow s%' then 90000 else 30000 end); return new; end $$`,
+  `create or replace function slow_version() returns trigger language plpgsql as $$ begin perform count(*) from generate_series(1, case when new.label like 'slow s%' then 270000 else 30000 end); return new; end $$`,
   `create trigger slow_version before insert on entity_versions for each row when (new.label like 'slow %') execute function slow_version()`,
 ];
 
