@@ -10,6 +10,7 @@ export const BACKEND_INDEPENDENT = [
   'test/core/**',
   'test/db/folder-lock.test.ts',
   'test/db/pglite-settings.test.ts',
+  'test/db/pglite-reuse.test.ts',
   'test/db/prepared.test.ts',
   'test/server/subscription-places.test.ts',
   // The transport alone (socket keep-alive, body and pre-ack limits, CORS) and the log lines of what
