@@ -54,24 +54,23 @@ export function requestLimiter(limits: RequestLimits) {
             },
           ],
         });
-        // Closing a socket while its body is still arriving resets the connection, and a client
-        // still sending loses the answer with it ("fetch failed", seen under load). So the rest of
-        // the body is read and dropped as it comes (nothing of it is kept), and the connection
-        // closed once the body is in and the answer out, or after LINGER_MS whatever the client does.
-        res.writeHead(429, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' });
-        res.end(body);
+        // Node ends a `connection: close` answer's socket once the answer is out, and a socket
+        // closed while its body still arrives resets the connection: a client still sending loses
+        // the answer with it ("fetch failed", seen under load). So this socket only half-closes
+        // after the answer, the rest of the body is read and dropped as it comes (nothing of it is
+        // kept), and the socket is closed once the body is in, or after LINGER_MS whatever the client does.
         const socket = req.socket;
+        socket.destroySoon = () => void socket.end();
         const linger = setTimeout(() => socket.destroy(), LINGER_MS);
         linger.unref();
-        let waiting = 2;
-        const done = () => {
-          if (--waiting > 0) return;
+        const close = () => {
           clearTimeout(linger);
-          socket.end();
+          socket.destroy();
         };
-        res.once('finish', done);
-        if (req.complete) done();
-        else req.once('end', done);
+        req.once('end', () => (res.writableFinished ? close() : res.once('finish', close)));
+        socket.once('close', () => clearTimeout(linger));
+        res.writeHead(429, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close' });
+        res.end(body);
         req.resume();
         return false;
       }
