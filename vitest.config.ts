@@ -11,6 +11,7 @@ export const BACKEND_INDEPENDENT = [
   'test/db/folder-lock.test.ts',
   'test/db/pglite-settings.test.ts',
   'test/db/pglite-reuse.test.ts',
+  'test/sync/retry.test.ts',
   'test/db/prepared.test.ts',
   'test/server/subscription-places.test.ts',
   // The transport alone (socket keep-alive, body and pre-ack limits, CORS) and the log lines of what
