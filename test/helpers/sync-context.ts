@@ -90,6 +90,11 @@ export interface SyncContext {
   submitSent(batch: readonly Sent[]): Promise<ChangeResult[]>;
   /** flushBacklog: forces what has been held longer than `olderThanSeconds`. */
   flush(olderThanSeconds?: number): Promise<ChangeResult[]>;
+  /**
+   * Waits until everything committed so far is pullable: a transaction of another database the
+   * pull horizon cannot tell apart from ours (pg_stat_activity lags) holds pulls back for a while.
+   */
+  pullable(): Promise<void>;
   /** changesSince once everything committed so far is pullable. */
   pull(dataset: string, cursor?: string | null, opts?: { limit?: number; deviceId?: string | null }): Promise<ChangesPage>;
   /** Every page from `cursor` to the end: the versions and the last cursor. */
@@ -162,6 +167,7 @@ export async function openSyncContext(opts: { max?: number; limits?: Limits } = 
       ctx.oneByOne += r.oneByOne;
       return r.forced;
     },
+    pullable,
     pull,
     pullAll: async (dataset, cursor = null, o = {}) => {
       const versions: VersionRow[] = [];
