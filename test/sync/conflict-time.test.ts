@@ -1,7 +1,6 @@
-import { eq, sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { entities } from '../../src/db/entities.js';
-import { rowsOf } from '../../src/sync/batch-store.js';
 import { useSyncContext } from '../helpers/sync-context.js';
 
 /**
@@ -13,8 +12,7 @@ import { useSyncContext } from '../helpers/sync-context.js';
 const ctx = useSyncContext();
 
 const conflictTime = async (id: string) => (await ctx.db.select({ at: entities.lastConflictAt, conflict: entities.conflict }).from(entities).where(eq(entities.id, id)))[0]!;
-const versionTime = async (id: string, version: number) =>
-  rowsOf<{ at: string }>(await ctx.db.execute(sql`select created_at::text as at from entity_versions where entity_id = ${id} and version = ${version}`))[0]!.at;
+const versionTime = async (id: string, version: number) => (await ctx.history(id)).find((v) => v.version === version)!.createdAt;
 
 describe('the last conflict time of an entity', () => {
   it('set by the batch that made its conflicting version, kept while the conflict stands, none without one', async () => {
@@ -35,7 +33,7 @@ describe('the last conflict time of an entity', () => {
     const made = await conflictTime(torn);
     expect(made.conflict).toBe('HARD');
     expect(made.at).not.toBeNull();
-    expect(new Date(made.at!).getTime()).toBe(new Date(await versionTime(torn, 3)).getTime());
+    expect(new Date(made.at!).getTime()).toBe((await versionTime(torn, 3)).getTime());
     // A later, clean version of another property: the conflict stands, and so does its time.
     const [later] = await ctx.submit({ dataset: ds, entityId: torn, action: 'UPDATE', baseVersion: 3, data: { m: 1 } });
     expect([later!.outcome, later!.version, later!.conflict]).toEqual(['APPLIED', 4, null]);
