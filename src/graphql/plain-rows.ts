@@ -67,58 +67,129 @@ declare global {
  * that read columns only. Directives are not looked at: a column too many costs only its bytes.
  */
 export function columnsAt(info: GraphQLResolveInfo, path: readonly (readonly string[])[], typeName: string): string[] {
-  // The same document (yoga caches parsed documents) asks for the same columns: walked once.
-  const key = `${typeName}:${JSON.stringify(path)}`;
-  const byNode = walked.get(info.fieldNodes[0]!) ?? new Map<string, string[]>();
-  walked.set(info.fieldNodes[0]!, byNode);
-  const known = byNode.get(key);
-  if (known) return known;
-  const columns = walkColumns(info, path, typeName);
-  byNode.set(key, columns);
-  return columns;
+  return once(info, `columns:${typeName}:${JSON.stringify(path)}`, () => {
+    const target = objectType(info, typeName);
+    const found = new Set<string>();
+    for (const set of rowSets(info, path)) {
+      fieldsNamed(info, set, typeName, null, (name) => {
+        for (const c of fieldColumns(target, name) ?? []) found.add(c);
+      });
+    }
+    return [...found];
+  });
 }
 
-const walked = new WeakMap<FieldNode, Map<string, string[]>>();
+/** One row field of a JSON shape: its response key, and the field it answers (`__typename` too). */
+export interface ShapeField {
+  key: string;
+  field: string;
+}
 
-function walkColumns(info: GraphQLResolveInfo, path: readonly (readonly string[])[], typeName: string): string[] {
+/**
+ * The response keys and fields the rows at `path` under the field `info` select, in response
+ * order, when every selection of such rows is the same list of fields that `copiesColumn` says
+ * answer a column as it is stored (so the rows' JSON can be written by the database,
+ * src/graphql/raw-json.ts); else null, and the rows go through the executor. Conservative: a
+ * directive, a field with arguments or a sub-selection, or two selections that differ, and the
+ * answer is null (the general path is always right).
+ */
+export function jsonShapeAt(info: GraphQLResolveInfo, path: readonly (readonly string[])[], typeName: string, copiesColumn: (field: string) => boolean): ShapeField[] | null {
+  return once(info, `json:${typeName}:${JSON.stringify(path)}`, () => {
+    let shape: ShapeField[] | null = null;
+    for (const set of rowSets(info, path)) {
+      const own = shapeOf(info, set, typeName, copiesColumn);
+      if (!own || (shape && JSON.stringify(own) !== JSON.stringify(shape))) return null;
+      shape = own;
+    }
+    return shape;
+  });
+}
+
+/** The fields of one selection set of rows, merged by response key as the executor merges them (null: not plain). */
+function shapeOf(info: GraphQLResolveInfo, set: SelectionSetNode | undefined, typeName: string, copiesColumn: (field: string) => boolean): ShapeField[] | null {
+  const fields = new Map<string, string>();
+  const visit = (s: SelectionSetNode | undefined, seen: Set<string>): boolean => {
+    for (const sel of s?.selections ?? []) {
+      if (sel.directives?.length) return false;
+      if (sel.kind === Kind.FIELD) {
+        const key = sel.alias?.value ?? sel.name.value;
+        const name = sel.name.value;
+        if (sel.arguments?.length || sel.selectionSet || (name !== '__typename' && !copiesColumn(name))) return false;
+        // The same key twice names the same field (validation): the first place counts.
+        if (!fields.has(key)) fields.set(key, name);
+        continue;
+      }
+      const fragment = sel.kind === Kind.INLINE_FRAGMENT ? sel : info.fragments[sel.name.value];
+      if (!fragment || fragment.directives?.length) return false;
+      if (sel.kind === Kind.FRAGMENT_SPREAD) {
+        if (seen.has(sel.name.value)) continue;
+        seen.add(sel.name.value);
+      }
+      if (!applies(info, fragment.typeCondition?.name.value, typeName)) continue;
+      if (!visit(fragment.selectionSet, seen)) return false;
+    }
+    return true;
+  };
+  if (!set || !visit(set, new Set())) return null;
+  return [...fields].map(([key, field]) => ({ key, field }));
+}
+
+// The same document (yoga caches parsed documents) asks for the same things: walked once.
+const walked = new WeakMap<FieldNode, Map<string, unknown>>();
+
+function once<T>(info: GraphQLResolveInfo, key: string, compute: () => T): T {
+  const byNode = walked.get(info.fieldNodes[0]!) ?? new Map<string, unknown>();
+  walked.set(info.fieldNodes[0]!, byNode);
+  if (byNode.has(key)) return byNode.get(key) as T;
+  const value = compute();
+  byNode.set(key, value);
+  return value;
+}
+
+function objectType(info: GraphQLResolveInfo, typeName: string): GraphQLObjectType {
   const target = info.schema.getType(typeName);
   if (!isObjectType(target)) throw new Error(`${typeName} is not an object type`);
-  const found = new Set<string>();
-  // The field nodes of `name` under `set`, for a parent of type `parent` (object, or abstract: then any member).
-  const fieldsNamed = (set: SelectionSetNode | undefined, parentName: string, names: readonly string[] | null, visit: (name: string, node: SelectionSetNode | undefined) => void, seen = new Set<string>()): void => {
-    for (const sel of set?.selections ?? []) {
-      if (sel.kind === Kind.FIELD) {
-        if (names === null || names.includes(sel.name.value)) visit(sel.name.value, sel.selectionSet);
-      } else {
-        const fragment = sel.kind === Kind.INLINE_FRAGMENT ? sel : info.fragments[sel.name.value];
-        if (!fragment || (sel.kind === Kind.FRAGMENT_SPREAD && seen.has(sel.name.value))) continue;
-        if (sel.kind === Kind.FRAGMENT_SPREAD) seen.add(sel.name.value);
-        if (!applies(fragment.typeCondition?.name.value, parentName)) continue;
-        fieldsNamed(fragment.selectionSet, parentName, names, visit, seen);
-      }
+  return target;
+}
+
+/** Calls `visit` with the field nodes of `names` (all when null) under `set`, for a parent of type `parentName` (object, or abstract: then any member). */
+function fieldsNamed(info: GraphQLResolveInfo, set: SelectionSetNode | undefined, parentName: string, names: readonly string[] | null, visit: (name: string, node: SelectionSetNode | undefined) => void, seen = new Set<string>()): void {
+  for (const sel of set?.selections ?? []) {
+    if (sel.kind === Kind.FIELD) {
+      if (names === null || names.includes(sel.name.value)) visit(sel.name.value, sel.selectionSet);
+    } else {
+      const fragment = sel.kind === Kind.INLINE_FRAGMENT ? sel : info.fragments[sel.name.value];
+      if (!fragment || (sel.kind === Kind.FRAGMENT_SPREAD && seen.has(sel.name.value))) continue;
+      if (sel.kind === Kind.FRAGMENT_SPREAD) seen.add(sel.name.value);
+      if (!applies(info, fragment.typeCondition?.name.value, parentName)) continue;
+      fieldsNamed(info, fragment.selectionSet, parentName, names, visit, seen);
     }
-  };
-  const applies = (condition: string | undefined, typeName: string): boolean => {
-    if (!condition || condition === typeName) return true;
-    const c = info.schema.getType(condition);
-    const t = info.schema.getType(typeName);
-    if (!c || !t) return false;
-    // A condition on an abstract type applies to a member; under an abstract parent, any member's condition applies.
-    if (isAbstractType(c) && isObjectType(t)) return info.schema.isSubType(c, t);
-    return isAbstractType(t);
-  };
-  const walk = (sets: (SelectionSetNode | undefined)[], parentName: string, rest: readonly string[]): void => {
-    for (const set of sets) {
+  }
+}
+
+function applies(info: GraphQLResolveInfo, condition: string | undefined, typeName: string): boolean {
+  if (!condition || condition === typeName) return true;
+  const c = info.schema.getType(condition);
+  const t = info.schema.getType(typeName);
+  if (!c || !t) return false;
+  // A condition on an abstract type applies to a member; under an abstract parent, any member's condition applies.
+  if (isAbstractType(c) && isObjectType(t)) return info.schema.isSubType(c, t);
+  return isAbstractType(t);
+}
+
+/** The selection sets of the rows at each of `paths` under the field `info` resolves, through fragments and union members. */
+function rowSets(info: GraphQLResolveInfo, paths: readonly (readonly string[])[]): (SelectionSetNode | undefined)[] {
+  const sets: (SelectionSetNode | undefined)[] = [];
+  const walk = (from: (SelectionSetNode | undefined)[], parentName: string, rest: readonly string[]): void => {
+    for (const set of from) {
       if (rest.length === 0) {
-        fieldsNamed(set, typeName, null, (name) => {
-          for (const c of fieldColumns(target, name) ?? []) found.add(c);
-        });
+        sets.push(set);
         continue;
       }
       const [head, ...tail] = rest as [string, ...string[]];
       const parent = info.schema.getType(parentName);
       const next = isObjectType(parent) ? getNamedType(parent.getFields()[head]?.type)?.name : undefined;
-      fieldsNamed(set, parentName, [head], (_name, node) => {
+      fieldsNamed(info, set, parentName, [head], (_name, node) => {
         // Under an abstract parent the field's type is read from the member that has it.
         const child = next ?? memberFieldType(parentName, head);
         if (child) walk([node], child, tail);
@@ -135,6 +206,6 @@ function walkColumns(info: GraphQLResolveInfo, path: readonly (readonly string[]
     return undefined;
   };
   const rootType = getNamedType(info.returnType).name;
-  for (const p of path) walk(info.fieldNodes.map((n) => n.selectionSet), rootType, p);
-  return [...found];
+  for (const p of paths) walk(info.fieldNodes.map((n) => n.selectionSet), rootType, p);
+  return sets;
 }

@@ -9,6 +9,7 @@ import { databaseAnswers, type Db } from '../db/client.js';
 import type { Context, SyncObserver } from '../graphql/context.js';
 import { createEventBus, SubscriptionEnd, type EventBus } from '../graphql/pubsub.js';
 import { schema } from '../graphql/schema.js';
+import { useRawJson } from '../graphql/raw-json.js';
 import { startRevocationSweep } from '../sync/tokens.js';
 import type { SyncEvent } from '../core/events.js';
 import { DEFAULT_HOLD_TIMEOUT_SECONDS, startBacklogFlusher, type Flusher } from '../sync/flush-backlog.js';
@@ -192,6 +193,7 @@ export function buildApp(opts: AppOptions): App {
       auth.plugin,
       ...hardeningPlugins(opts.hardening),
       subscriptionCaps,
+      useRawJson(),
       {
         // Refuse oversized bodies before they are parsed: a clear 413, not an out-of-memory.
         onRequest({ request, endResponse, fetchAPI }) {

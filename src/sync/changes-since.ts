@@ -59,7 +59,19 @@ export interface PullOptions {
 export type VersionColumn = keyof VersionRow;
 export const VERSION_COLUMNS = Object.keys(getColumns(entityVersions)) as VersionColumn[];
 
-/** A page: the versions and entered entities as rows of the columns asked for (and `seq`). */
+/**
+ * One member of a version's JSON as the database writes it (`JsonShape`): the key, and the column
+ * it copies, or a constant text (a `__typename`).
+ */
+export type JsonMember = { key: string; column: VersionColumn } | { key: string; text: string };
+export type JsonShape = readonly JsonMember[];
+
+/** A version written as JSON by the database, in the shape asked for. */
+export interface JsonRow {
+  json: string;
+}
+
+/** A page: the versions and entered entities as rows of the columns asked for (and `seq`), or as JSON rows. */
 export interface PulledPage<R = Partial<VersionRow>> {
   /** The versions to hand out, in commit order. */
   versions: R[];
@@ -92,7 +104,13 @@ export type ChangesPage = PulledPage<VersionRow>;
  * One statement reads the page (issue 22): the positions, each joined to its version's `columns`
  * and to the device's local id of its entity, so the page is read once, in one round trip.
  */
-export async function pullPage(db: Db, opts: PullOptions, columns: readonly VersionColumn[] = VERSION_COLUMNS): Promise<PulledPage> {
+export async function pullPage(db: Db, opts: PullOptions, columns?: readonly VersionColumn[]): Promise<PulledPage>;
+/**
+ * The same page with each version written as JSON by the database, in `shape` (the keys in order):
+ * no row is decoded into an object here, nor encoded again for the answer (src/graphql/raw-json.ts).
+ */
+export async function pullPage(db: Db, opts: PullOptions, columns: readonly VersionColumn[], shape: JsonShape): Promise<PulledPage<JsonRow>>;
+export async function pullPage(db: Db, opts: PullOptions, columns: readonly VersionColumn[] = VERSION_COLUMNS, shape?: JsonShape): Promise<PulledPage<Partial<VersionRow> | JsonRow>> {
   const limit = opts.limit ?? DEFAULT_PULL;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PULL) throw new DomainError('TOO_LARGE', `limit must be 1 to ${MAX_PULL}`);
   const from = opts.cursor != null ? decodeCursor(opts.cursor) : { txid: '0', seq: 0 };
@@ -123,7 +141,15 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
       txid: sql<string | null>`p.txid::text`,
       seq: sql<string | number | null>`p.seq`,
       versionSeq: sql<string | number | null>`p.version_seq`,
-      version: picked,
+      ...(shape
+        ? {
+            // Null where no version is joined (a LEFT row). Keys are parameters: a client names them.
+            json: sql<string | null>`case when ${entityVersions.seq} is null then null else (select row_to_json(r)::text from (select ${sql.join(
+              shape.map((m) => ('column' in m ? sql`${all[m.column]} as ${sql.identifier(m.key)}` : sql`${m.text}::text as ${sql.identifier(m.key)}`)),
+              sql`, `,
+            )}) r) end`,
+          }
+        : { version: picked }),
       // The device's local ids only when a device pulls (else no join at all).
       localId: device === null ? sql<string | null>`null::text` : sql<string | null>`${localIds.localId}`,
     })
@@ -136,7 +162,17 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
   // plan (~2 ms). Its text depends on whether a device pulls and on the columns asked for, which a
   // client chooses: only the first few shapes are prepared (each stays in every connection).
   const ordered = query.orderBy(sql`p.txid nulls first, p.seq`);
-  const rows = await (preparedShapes.admit(`${device !== null}:${Object.keys(picked).join(',')}`) ? ordered.prepare().execute() : ordered);
+  const statementShape = shape ? `json:${JSON.stringify(shape)}` : Object.keys(picked).join(',');
+  const rows = (await (preparedShapes.admit(`${device !== null}:${statementShape}`) ? ordered.prepare().execute() : ordered)) as {
+    kind: 'DATASET' | LogRow['kind'];
+    entityId: string | null;
+    txid: string | null;
+    seq: string | number | null;
+    versionSeq: string | number | null;
+    version?: Partial<VersionRow> | null;
+    json?: string | null;
+    localId: string | null;
+  }[];
   if (rows[0]?.kind !== 'DATASET') throw unknownDataset(opts.dataset);
   const found = rows.slice(1);
   // The devices view's "last pull", at most about once a minute per device. After the read, so its
@@ -145,7 +181,9 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
   const page = found.slice(0, limit);
   const last = page.at(-1);
   const { versionSeqs, enteredSeqs, left } = netOfPage(page.map((r) => ({ kind: r.kind as LogRow['kind'], entityId: r.entityId!, versionSeq: r.versionSeq === null ? null : Number(r.versionSeq) })));
-  const bySeq = new Map(page.flatMap((r) => (r.version ? [[r.version.seq!, r.version as Partial<VersionRow>] as const] : [])));
+  const bySeq = new Map<number, Partial<VersionRow> | JsonRow>(
+    page.flatMap((r): [number, Partial<VersionRow> | JsonRow][] => (r.version ? [[r.version.seq!, r.version]] : r.json != null ? [[Number(r.versionSeq), { json: r.json }]] : [])),
+  );
   const mapped = new Map(page.flatMap((r) => (r.localId !== null ? [[r.entityId!, r.localId] as const] : [])));
   return {
     versions: versionSeqs.map((s) => bySeq.get(s)!),

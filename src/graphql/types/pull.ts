@@ -1,6 +1,7 @@
-import { DEFAULT_PULL, MAX_PULL, pullPage, type PulledPage, type VersionColumn, type VersionRow } from '../../sync/changes-since.js';
+import { DEFAULT_PULL, MAX_PULL, pullPage, type JsonRow, type JsonShape, type PulledPage, type VersionColumn, type VersionRow } from '../../sync/changes-since.js';
 import { builder } from '../builder.js';
 import { columnsAt, plainRows } from '../plain-rows.js';
+import { rawList, rawShapeAt } from '../raw-json.js';
 import { reach } from '../reach.js';
 import { EntityVersion } from './entities.js';
 
@@ -12,7 +13,13 @@ const LocalIdMapping = builder.objectRef<{ localId: string; entityId: string }>(
   }),
 });
 
-const ChangesPageRef = builder.objectRef<PulledPage>('ChangesPage').implement({
+type Page = PulledPage<Partial<VersionRow> | JsonRow>;
+
+/** The page's rows as the executor takes them: plain rows, or JSON the database wrote (raw-json.ts). */
+const rows = (list: Page['versions'], ctx: object, info: Parameters<typeof rawList>[1]) =>
+  list.length > 0 && 'json' in list[0]! ? rawList(ctx, info, list as JsonRow[]) : plainRows(list as VersionRow[]);
+
+const ChangesPageRef = builder.objectRef<Page>('ChangesPage').implement({
   description:
     "A page of a dataset since a cursor. For a token with a subset: the versions of entities in its share, the entities that entered it when its rules were set or changed (`entered`) and the ids of those that left it (`left`). Apply `versions` and `entered` (each a full state: keep an entity's highest version), then drop `left`.",
   fields: (t) => ({
@@ -24,7 +31,7 @@ const ChangesPageRef = builder.objectRef<PulledPage>('ChangesPage').implement({
       // The page's rows, of the dataset changesSince was authorized for, read with the columns the
       // selection needs (changesSince below): plain rows, no per-row check or reload.
       ...reach('authorized-root'),
-      resolve: (p) => plainRows(p.versions as VersionRow[]),
+      resolve: (p, _args, ctx, info) => rows(p.versions, ctx, info),
     }),
     entered: t.field({
       type: [EntityVersion],
@@ -33,7 +40,7 @@ const ChangesPageRef = builder.objectRef<PulledPage>('ChangesPage').implement({
       complexity: { field: 1, multiplier: 1 },
       // The share's rows, of the dataset changesSince was authorized for.
       ...reach('authorized-root'),
-      resolve: (p) => plainRows(p.entered as VersionRow[]),
+      resolve: (p, _args, ctx, info) => rows(p.entered, ctx, info),
     }),
     left: t.field({
       type: ['ID'],
@@ -65,7 +72,13 @@ builder.queryFields((t) => ({
     // Page size: at most `limit` versions under this field (a limit out of range is refused anyway).
     complexity: (args) => ({ field: 1, multiplier: Math.min(Math.max(args.limit ?? DEFAULT_PULL, 1), MAX_PULL) }),
     authScopes: (_root, args) => (args.deviceId == null ? { dataset: args.dataset } : { $all: { dataset: args.dataset, device: args.deviceId } }),
-    // The page in one statement, with the columns its rows' selection reads.
-    resolve: (_root, args, ctx, info) => pullPage(ctx.db, { ...args, tokenId: ctx.principal.tokenId }, columnsAt(info, PAGE_ROWS, 'EntityVersion') as VersionColumn[]),
+    // The page in one statement, with the columns its rows' selection reads; written as JSON by the
+    // database when the rows select only stored columns (raw-json.ts).
+    resolve: (_root, args, ctx, info) => {
+      const shape = rawShapeAt(info, PAGE_ROWS, 'EntityVersion') as JsonShape | null;
+      const opts = { ...args, tokenId: ctx.principal.tokenId };
+      const columns = columnsAt(info, PAGE_ROWS, 'EntityVersion') as VersionColumn[];
+      return shape ? pullPage(ctx.db, opts, columns, shape) : pullPage(ctx.db, opts, columns);
+    },
   }),
 }));
