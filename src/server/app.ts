@@ -300,12 +300,18 @@ export function buildApp(opts: AppOptions): App {
     // can wait for every request: a mutation sent with accept: text/event-stream included.
     closing.abort();
     let timer: NodeJS.Timeout | undefined;
+    // Each kind of work by name, so a shutdown that has to cut work off says which.
+    const waits: [string, Promise<unknown> | undefined][] = [['requests', requests.drain()], ['socket operations', sockets.drain()], ['the backlog flush', flusher?.stop()], ['webhook deliveries', webhookWorker?.stop()]];
+    const late = new Set(waits.filter(([, p]) => p).map(([what]) => what));
     const drained = await Promise.race([
-      Promise.all([requests.drain(), sockets.drain(), flusher?.stop(), webhookWorker?.stop()]).then(() => true),
+      Promise.all(waits.map(([what, p]) => p?.then(() => late.delete(what)))).then(() => true),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), shutdownTimeoutMs))),
     ]);
     clearTimeout(timer);
-    if (!drained) (opts.logger ?? console).warn(`shutdown: work still in flight after ${shutdownTimeoutMs / 1000} s is cut off`);
+    if (!drained) {
+      const requestsLeft = late.has('requests') ? ` (${requests.pending().slice(0, 5).join(', ')})` : '';
+      (opts.logger ?? console).warn(`shutdown: work still in flight after ${shutdownTimeoutMs / 1000} s is cut off: ${[...late].join(', ')}${requestsLeft}`);
+    }
     await revocations.return?.();
     await reassignments.return?.();
     await sockets.close();

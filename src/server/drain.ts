@@ -15,6 +15,10 @@ export function requestTracker() {
     get draining(): boolean {
       return draining;
     },
+    /** The requests not answered yet, as `METHOD url` (for the shutdown's warning). */
+    pending(): string[] {
+      return [...inFlight].map((res) => `${res.req.method} ${res.req.url}`);
+    },
     add(res: ServerResponse): void {
       if (draining) res.setHeader('connection', 'close');
       inFlight.add(res);

@@ -343,7 +343,9 @@ describe('draining, in process', () => {
 
   it('the drain timeout bounds the wait: a request that never completes is cut off', async () => {
     const database = await freshDatabase();
-    const app = buildApp({ db: database.db, flushIntervalSeconds: 0, shutdownTimeoutSeconds: 0.3, auth: { anonymousRole: 'admin' } });
+    const warnings: string[] = [];
+    const logger = { debug: () => {}, info: () => {}, warn: (m: unknown) => void warnings.push(String(m)), error: () => {} };
+    const app = buildApp({ db: database.db, flushIntervalSeconds: 0, shutdownTimeoutSeconds: 0.3, auth: { anonymousRole: 'admin' }, logger });
     const url = await app.start(0, '127.0.0.1');
     const { hostname, port } = new URL(url);
     try {
@@ -355,6 +357,8 @@ describe('draining, in process', () => {
       await within(app.stop(), 5000, 'stop() past the timeout');
       expect(Date.now() - at).toBeGreaterThanOrEqual(250);
       expect(await within(cut, 2000, 'the stuck request to be cut')).toBe('ECONNRESET');
+      // The operator is told what was cut off: only the request (the webhook worker stopped in time).
+      expect(warnings).toEqual(['shutdown: work still in flight after 0.3 s is cut off: requests (POST /graphql)']);
     } finally {
       await app.stop();
       await database.close();
