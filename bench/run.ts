@@ -110,7 +110,7 @@ const n = (x: number) => x.toLocaleString('en-US');
 
 /** A child process driven over IPC: one command at a time, one reply each. */
 function startChild<C, R extends { ok: boolean; error?: string }>(file: string): { send(cmd: C): Promise<R>; child: ChildProcess } {
-  const child = fork(fileURLToPath(new URL(file, import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const child = fork(fileURLToPath(new URL(file, import.meta.url)), [], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_CHILD_PROF ? ['--cpu-prof', '--cpu-prof-dir=.tmp/child-prof'] : [])], stdio: 'inherit' });
   let pending: { resolve(r: R): void; reject(e: Error): void } | undefined;
   child.on('message', (reply: R) => {
     const p = pending;
