@@ -1,0 +1,54 @@
+import { sql } from 'drizzle-orm';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { rowsOf } from '../../src/sync/batch-store.js';
+import { dispatchEvents } from '../../src/sync/webhook-delivery.js';
+import { createWebhook } from '../../src/sync/webhooks.js';
+import { useSyncContext } from '../helpers/sync-context.js';
+
+/**
+ * Dispatching the outbox (src/sync/webhook-delivery.ts `dispatchEvents`): events in commit order
+ * become one delivery per webhook that wants them, a bounded number per statement, so that one
+ * dispatch of a long outbox to many webhooks is a short transaction (it holds back every pull's
+ * horizon while it runs, and a shutdown waits for it).
+ */
+const ctx = useSyncContext();
+
+async function outboxOf(dataset: string, n: number): Promise<void> {
+  await ctx.db.execute(sql`insert into webhook_events (type, dataset_name, entity_key, payload)
+    select 'entityChanged', ${dataset}, 'entity-' || i, '{}'::jsonb from generate_series(1, ${n}) as i`);
+}
+
+/** Each test starts with no webhook and an empty outbox (the file's tests share one database). */
+beforeEach(async () => {
+  await ctx.db.execute(sql`delete from webhooks`);
+  await ctx.db.execute(sql`delete from webhook_events`);
+});
+
+const count = async (query: ReturnType<typeof sql>) => Number(rowsOf<{ n: number }>(await ctx.db.execute(query))[0]!.n);
+
+describe('dispatchEvents', () => {
+  it('100 webhooks, 120 events: 50 events (5,000 deliveries) per call, in order, each delivery once, then nothing more', async () => {
+    const ds = await ctx.newDataset(['n']);
+    for (let i = 0; i < 100; i++) await createWebhook(ctx.db, { url: `https://hooks.example.org/${i}`, datasets: [ds], events: ['entityChanged'] });
+    await outboxOf(ds, 120);
+    expect(await dispatchEvents(ctx.db)).toEqual({ events: 50, more: true });
+    // The first 50 in commit order, each to every webhook.
+    expect(await count(sql`select count(*)::int as n from webhook_deliveries`)).toBe(5000);
+    expect(await count(sql`select max(substr(entity_key, 8)::int) as n from webhook_deliveries`)).toBe(50);
+    expect(await dispatchEvents(ctx.db)).toEqual({ events: 50, more: true });
+    expect(await dispatchEvents(ctx.db)).toEqual({ events: 20, more: false });
+    expect(await dispatchEvents(ctx.db)).toEqual({ events: 0, more: false });
+    expect(await count(sql`select count(*)::int as n from webhook_deliveries`)).toBe(12_000);
+    expect(await count(sql`select count(*)::int as n from (select event_seq, webhook_id from webhook_deliveries group by 1, 2 having count(*) > 1) twice`)).toBe(0);
+    expect(await count(sql`select count(*)::int as n from webhook_events where not dispatched`)).toBe(0);
+  });
+
+  it('events no webhook wants are marked without deliveries, 1,000 a call; a webhook made later gets none of them', async () => {
+    const [ds, other] = [await ctx.newDataset(['n']), await ctx.newDataset(['n'])];
+    await outboxOf(other, 1500);
+    await createWebhook(ctx.db, { url: 'https://hooks.example.org/late', datasets: [ds, other], events: ['entityChanged'] });
+    expect(await dispatchEvents(ctx.db)).toEqual({ events: 1000, more: true });
+    expect(await dispatchEvents(ctx.db)).toEqual({ events: 500, more: false });
+    expect(await count(sql`select count(*)::int as n from webhook_deliveries`)).toBe(0);
+  });
+});
