@@ -134,15 +134,21 @@ function shapeOf(info: GraphQLResolveInfo, set: SelectionSetNode | undefined, ty
   return [...fields].map(([key, field]) => ({ key, field }));
 }
 
-// The same document (yoga caches parsed documents) asks for the same things: walked once.
+// The same document (yoga caches parsed documents) asks for the same things: walked once per set
+// of field nodes. Not per first node alone: `@include(if: $v)` on a second field of the same
+// response key merges it in one request and not in the next, with the same first node.
 const walked = new WeakMap<FieldNode, Map<string, unknown>>();
 
 function once<T>(info: GraphQLResolveInfo, key: string, compute: () => T): T {
-  const byNode = walked.get(info.fieldNodes[0]!) ?? new Map<string, unknown>();
-  walked.set(info.fieldNodes[0]!, byNode);
-  if (byNode.has(key)) return byNode.get(key) as T;
+  const [first, ...rest] = info.fieldNodes;
+  const byNode = walked.get(first!) ?? new Map<string, unknown>();
+  walked.set(first!, byNode);
+  // Nodes without a location (a document built in code) are not told apart: walked each time.
+  if (rest.some((n) => !n.loc)) return compute();
+  const full = rest.length === 0 ? key : `${key}@${rest.map((n) => n.loc!.start).join(',')}`;
+  if (byNode.has(full)) return byNode.get(full) as T;
   const value = compute();
-  byNode.set(key, value);
+  byNode.set(full, value);
   return value;
 }
 

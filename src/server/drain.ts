@@ -15,9 +15,9 @@ export function requestTracker() {
     get draining(): boolean {
       return draining;
     },
-    /** The requests not answered yet, as `METHOD url` (for the shutdown's warning). */
+    /** The requests not answered yet, as `METHOD path` (for the shutdown's warning; no query string, which may hold a GET's variables). */
     pending(): string[] {
-      return [...inFlight].map((res) => `${res.req.method} ${res.req.url}`);
+      return [...inFlight].map((res) => `${res.req.method} ${(res.req.url ?? '').split('?')[0]!.slice(0, 100)}`);
     },
     add(res: ServerResponse): void {
       if (draining) res.setHeader('connection', 'close');

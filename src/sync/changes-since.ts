@@ -143,11 +143,13 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
       versionSeq: sql<string | number | null>`p.version_seq`,
       ...(shape
         ? {
-            // Null where no version is joined (a LEFT row). Keys are parameters: a client names them.
-            json: sql<string | null>`case when ${entityVersions.seq} is null then null else (select row_to_json(r)::text from (select ${sql.join(
-              shape.map((m) => ('column' in m ? sql`${all[m.column]} as ${sql.identifier(m.key)}` : sql`${m.text}::text as ${sql.identifier(m.key)}`)),
+            // Null where no version is joined (a LEFT row). The keys are parameters: a client names
+            // them (aliases), so they neither change the statement's text (its prepared shapes) nor
+            // meet an identifier's 63-byte limit, as column aliases of row_to_json would.
+            json: sql<string | null>`case when ${entityVersions.seq} is null then null else json_build_object(${sql.join(
+              shape.map((m) => ('column' in m ? sql`${m.key}::text, ${all[m.column]}` : sql`${m.key}::text, ${m.text}::text`)),
               sql`, `,
-            )}) r) end`,
+            )})::text end`,
           }
         : { version: picked }),
       // The device's local ids only when a device pulls (else no join at all).
@@ -162,7 +164,7 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
   // plan (~2 ms). Its text depends on whether a device pulls and on the columns asked for, which a
   // client chooses: only the first few shapes are prepared (each stays in every connection).
   const ordered = query.orderBy(sql`p.txid nulls first, p.seq`);
-  const statementShape = shape ? `json:${JSON.stringify(shape)}` : Object.keys(picked).join(',');
+  const statementShape = shape ? `json:${shape.map((m) => ('column' in m ? m.column : '=')).join(',')}` : Object.keys(picked).join(',');
   const rows = (await (preparedShapes.admit(`${device !== null}:${statementShape}`) ? ordered.prepare().execute() : ordered)) as {
     kind: 'DATASET' | LogRow['kind'];
     entityId: string | null;

@@ -13,15 +13,16 @@ import { pullable } from '../helpers/subset-device.js';
  * selections go both ways (a field the database cannot write, `createdAt`, sends a pull the
  * executor's way) and the answers are compared, keys in order, over random rows and selections.
  *
- * Which way an answer went shows in its text: Postgres writes a stored JSON object with a space
- * after each colon (`{"n": 1}`), JSON.stringify never puts one outside a string.
+ * Which way an answer went shows in its text: Postgres writes a JSON object with a space around
+ * or after each colon (`{"key" : 1}`, a stored `{"n": 1}`), JSON.stringify never puts one outside
+ * a string.
  */
 const t = useApp({ flushIntervalSeconds: 0, webhooks: { deliver: false } });
 const d = domain(t);
 
 /** The EntityVersion fields a stored column answers as it is: the database may write them. */
 const COPIED = ['action', 'appliedOn', 'authorViewUnavailable', 'baseVersion', 'changeId', 'changed', 'conflict', 'conflictingProperties', 'data', 'deleted', 'deviceId', 'entityId', 'label', 'resolved', 'source', 'trunkVersion', 'version'];
-const WRITTEN_BY_DATABASE = /[^\\]": /;
+const WRITTEN_BY_DATABASE = /[^\\]" ?: /;
 
 /** Property values as a device sends them: unicode, quotes, escapes, doubles at their edges, lists, nested objects. */
 const text = fc.oneof(fc.string({ maxLength: 10 }), fc.string({ unit: 'grapheme', maxLength: 6 }), fc.constantFrom('"', '\\', '\\"', '": ', '\n\t\b', '🌳', '\u007f\u2028'));
@@ -117,7 +118,7 @@ describe('a pull written by the database answers as the executor does', () => {
         await pullable(t.database.db);
         const rows = rowsOf(s);
         const fast = await pullAll(null, pullQuery(rows, s.fragment), ds, s.limit);
-        if (s.fields.includes('data')) for (const body of fast.texts) if (JSON.parse(body).data.changesSince.data.versions.length > 0) expect(body).toMatch(WRITTEN_BY_DATABASE);
+        for (const body of fast.texts) if (JSON.parse(body).data.changesSince.data.versions.length > 0) expect(body).toMatch(WRITTEN_BY_DATABASE);
         const general = await pullByExecutor(null, rows, s.fragment, ds, s.limit);
         // Cursors: the same positions either way.
         expect(JSON.stringify(fast.pages)).toBe(JSON.stringify(general));
@@ -188,6 +189,28 @@ describe('a pull written by the database answers as the executor does', () => {
     expect(body).not.toMatch(WRITTEN_BY_DATABASE);
     const rows = JSON.parse(body).data.changesSince.data.versions as { label: string; data: unknown }[];
     expect(rows.map((r) => r.data)).toEqual([{ n: 'e' }, { n: 'e', note: 'x' }, { n: 'e', note: 'other' }, { n: 'e', note: 'other', tags: ['t'] }]);
+  });
+
+  it('a second pull field merged in by @include(if: $v): its fields are written too, whichever request came first', async () => {
+    const ds = await datasetOf([{ n: 'i' }]);
+    await pullable(t.database.db);
+    const query = `query($ds: String!, $full: Boolean!) {
+      changesSince(dataset: $ds, limit: 100) { ... on QueryChangesSinceSuccess { data { versions { label } entered { label } } } }
+      changesSince(dataset: $ds, limit: 100) @include(if: $full) { ... on QueryChangesSinceSuccess { data { versions { version } entered { version } } } } }`;
+    const rowsOf = async (full: boolean) => JSON.parse(await rawPull(null, query, { ds, full })).data.changesSince.data.versions as unknown[];
+    expect(await rowsOf(false)).toEqual([{ label: 'Row 0 "quoted" \\ ünï' }, { label: 'Row 0 "quoted" \\ ünï' }, { label: 'Row 0 "quoted" \\ ünï' }, { label: 'Row 0 "quoted" \\ ünï' }]);
+    expect(await rowsOf(true)).toEqual([1, 2, 3, 4].map((version) => ({ label: 'Row 0 "quoted" \\ ünï', version })));
+    expect(await rowsOf(false)).toHaveLength(4);
+  });
+
+  it('an alias longer than a Postgres identifier (63 bytes) comes back whole', async () => {
+    const ds = await datasetOf([{ n: 'long' }]);
+    await pullable(t.database.db);
+    const alias = `a${'x'.repeat(70)}`;
+    const twin = `a${'x'.repeat(70)}y`;
+    const body = await rawPull(null, `query($ds: String!) { changesSince(dataset: $ds, limit: 1) { ... on QueryChangesSinceSuccess { data { versions { ${alias}: label ${twin}: version } } } } }`, { ds });
+    expect(body).toMatch(WRITTEN_BY_DATABASE);
+    expect(JSON.parse(body).data.changesSince.data.versions).toEqual([{ [alias]: 'Row 0 "quoted" \\ ünï', [twin]: 1 }]);
   });
 
   it('over graphql-ws the same pull answers the same rows (the socket encodes the result itself)', async () => {

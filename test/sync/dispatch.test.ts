@@ -13,9 +13,10 @@ import { useSyncContext } from '../helpers/sync-context.js';
  */
 const ctx = useSyncContext();
 
-async function outboxOf(dataset: string, n: number): Promise<void> {
-  await ctx.db.execute(sql`insert into webhook_events (type, dataset_name, entity_key, payload)
-    select 'entityChanged', ${dataset}, 'entity-' || i, '{}'::jsonb from generate_series(1, ${n}) as i`);
+/** `n` events of `dataset`, committed now or `secondsAgo` (a webhook made now is later then, whatever the clock's resolution). */
+async function outboxOf(dataset: string, n: number, secondsAgo = 0): Promise<void> {
+  await ctx.db.execute(sql`insert into webhook_events (type, dataset_name, entity_key, payload, created_at)
+    select 'entityChanged', ${dataset}, 'entity-' || i, '{}'::jsonb, now() - make_interval(secs => ${secondsAgo}) from generate_series(1, ${n}) as i`);
 }
 
 /** Each test starts with no webhook and an empty outbox (the file's tests share one database). */
@@ -45,7 +46,7 @@ describe('dispatchEvents', () => {
 
   it('events no webhook wants are marked without deliveries, 1,000 a call; a webhook made later gets none of them', async () => {
     const [ds, other] = [await ctx.newDataset(['n']), await ctx.newDataset(['n'])];
-    await outboxOf(other, 1500);
+    await outboxOf(other, 1500, 1);
     await createWebhook(ctx.db, { url: 'https://hooks.example.org/late', datasets: [ds, other], events: ['entityChanged'] });
     expect(await dispatchEvents(ctx.db)).toEqual({ events: 1000, more: true });
     expect(await dispatchEvents(ctx.db)).toEqual({ events: 500, more: false });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pullPage, type JsonShape, type VersionColumn } from '../../src/sync/changes-since.js';
+import { pullPage, type JsonRow, type JsonShape, type PulledPage, type PullOptions, type VersionColumn } from '../../src/sync/changes-since.js';
 import { setTokenSubset } from '../../src/sync/tokens.js';
 import { newDevice } from '../helpers/subset-device.js';
 import { useSyncContext } from '../helpers/sync-context.js';
@@ -39,9 +39,9 @@ describe('pullPage with a JSON shape', () => {
     let cursor: string | null = null;
     const seen: string[] = [];
     for (;;) {
-      const opts = { dataset: ds, cursor, limit: 2, deviceId: 'phone-1' };
+      const opts: PullOptions = { dataset: ds, cursor, limit: 2, deviceId: 'phone-1' };
       const plain = await pullPage(ctx.db, opts, COLUMNS);
-      const shaped = await pullPage(ctx.db, opts, COLUMNS, SHAPE);
+      const shaped: PulledPage<JsonRow> = await pullPage(ctx.db, opts, COLUMNS, SHAPE);
       expect(shaped.versions.every((r) => Object.keys(r).join() === 'json')).toBe(true);
       const texts = shaped.versions.map((r) => r.json);
       // Keys in the shape's order, the constant where it says.
