@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RawJson, stringifyResult } from '../../src/graphql/raw-json.js';
+import type { GraphQLObjectType } from 'graphql';
+import { copiedColumns, RawJson, stringifyResult } from '../../src/graphql/raw-json.js';
+import { schema } from '../../src/graphql/schema.js';
 import { useApp } from '../helpers/app.js';
 import { domain, ok } from '../helpers/domain.js';
 import { socketClient } from '../helpers/live.js';
@@ -227,6 +229,15 @@ describe('a pull written by the database answers as the executor does', () => {
     } finally {
       await socket.close();
     }
+  });
+});
+
+describe('which fields the database may write', () => {
+  it('exactly the fields the random test above covers: a field added to EntityVersion that qualifies must join COPIED there', () => {
+    // A new plain expose qualifies by its GraphQL type alone; whether the column's JSON is the
+    // field's answer (an ID from a bigint column would not be: GraphQL sends it as a string) is
+    // what the random test checks, so it must cover it.
+    expect([...copiedColumns(schema.getType('EntityVersion') as GraphQLObjectType).keys()].sort()).toEqual([...COPIED].sort());
   });
 });
 
