@@ -51,11 +51,11 @@ const DISPATCH_DELIVERIES = 5000;
  * unless another instance is dispatching now. A webhook gets the events committed after it was
  * made. Returns how many events it took, and whether more may be waiting.
  */
-export async function dispatchEvents(db: Db): Promise<{ events: number; more: boolean }> {
+export async function dispatchEvents(db: Db): Promise<{ events: number; deliveries: number; more: boolean }> {
   return db.transaction(async (tx) => {
     const [lock] = rowsOf<{ got: boolean }>(await tx.execute(sql`select /* dispatchLock */ pg_try_advisory_xact_lock(${LOCK.webhooks}, hashtext('dispatch')) as got`));
-    if (!lock?.got) return { events: 0, more: false };
-    const [r] = rowsOf<{ events: number; candidates: number }>(
+    if (!lock?.got) return { events: 0, deliveries: 0, more: false };
+    const [r] = rowsOf<{ events: number; deliveries: number; candidates: number }>(
       await tx.execute(sql`
         with candidates as (
           select seq, type, dataset_name, entity_key, created_at from webhook_events where not dispatched order by seq limit ${DISPATCH_BATCH}
@@ -80,8 +80,15 @@ export async function dispatchEvents(db: Db): Promise<{ events: number; more: bo
                (select count(*) from candidates)::int as candidates`),
     );
     const events = Number(r?.events ?? 0);
-    return { events, more: events > 0 && (events < Number(r?.candidates ?? 0) || events === DISPATCH_BATCH) };
+    return { events, deliveries: Number(r?.deliveries ?? 0), more: events > 0 && (events < Number(r?.candidates ?? 0) || events === DISPATCH_BATCH) };
   });
+}
+
+/** Refreshes the planner's statistics of `webhook_deliveries`; returns the rows it now counts. */
+async function analyzeDeliveries(db: Db): Promise<number> {
+  await db.execute(sql`analyze webhook_deliveries`);
+  const [r] = rowsOf<{ n: number }>(await db.execute(sql`select /* deliveriesAnalyzed */ greatest(reltuples, 0)::float8 as n from pg_class where oid = 'webhook_deliveries'::regclass`));
+  return Number(r?.n ?? 0);
 }
 
 /** Leases up to `n` due deliveries for this instance (none of the webhooks in `busy`). */
@@ -177,6 +184,8 @@ export interface WebhookWorkerOptions {
   /** A delivery that spent its retry time and is now FAILED (once per delivery). */
   onFailed?: (failed: { webhookId: string; deliveryId: number; eventId: string; attempts: number; error: string }) => void;
   random?: () => number;
+  /** Deliveries this instance dispatches before it analyzes their table (and at least as many as the table held then). */
+  analyzeAfter?: number;
 }
 
 export interface WebhookWorker {
@@ -198,6 +207,9 @@ export function startWebhookWorker(db: Db, opts: WebhookWorkerOptions): WebhookW
   let again = false;
   let lastPrune = 0;
   let failing = false;
+  const analyzeAfter = opts.analyzeAfter ?? 10_000;
+  let madeSinceAnalyze = 0;
+  let rowsAtAnalyze = 0;
 
   const run = async (job: Job) => {
     const started = Date.now();
@@ -222,9 +234,21 @@ export function startWebhookWorker(db: Db, opts: WebhookWorkerOptions): WebhookW
     // A few dispatches, then deliveries: a long outbox (an endpoint back after a day) is worked
     // off tick after tick while deliveries go on, not all of it first.
     let more = true;
-    for (let i = 0; i < 8 && more && !stopped; i++) more = (await dispatchEvents(db)).more;
+    for (let i = 0; i < 8 && more && !stopped; i++) {
+      const made = await dispatchEvents(db);
+      more = made.more;
+      madeSinceAnalyze += made.deliveries;
+    }
     if (more) again = true;
     if (stopped) return;
+    // The claim's plan rests on the table's statistics. Planned on those of a nearly empty table
+    // after a burst (a million deliveries), one claim ran for 160 s, and deliveries stalled until
+    // autovacuum came by; analyzed, it takes under a millisecond. So the instance that made them
+    // analyzes once the table has about doubled since it last did.
+    if (madeSinceAnalyze >= Math.max(analyzeAfter, rowsAtAnalyze)) {
+      madeSinceAnalyze = 0;
+      rowsAtAnalyze = await analyzeDeliveries(db);
+    }
     const busy = [...perHook].filter(([, n]) => n >= perWebhook).map(([id]) => id);
     const jobs = await claim(db, concurrency - inFlight.size, { perWebhook, leaseMs: opts.leaseMs, busy });
     for (const job of jobs) {
