@@ -12,6 +12,7 @@ import { openDatabase } from '../src/db/client.js';
 import { createToken } from '../src/sync/tokens.js';
 import { BATCH_DATASET, batchPhase } from './batches.js';
 import { useToken } from './lib.js';
+import { postgresCpuMs } from './pg-cpu.js';
 import { scratchDatabase } from './scratch-db.js';
 import { startEntitySync } from './live-server.js';
 
@@ -26,6 +27,8 @@ try {
   try {
     useToken((await createToken(database.db, { name: 'profile admin', role: 'admin' })).secret);
     const cpu = process.cpuUsage();
+    const dbName = new URL(scratch.url).pathname.slice(1);
+    const pg = postgresCpuMs(dbName);
     const figures = await batchPhase({
       setupUrl: server.url,
       server: { url: server.url, cpu: async () => process.cpuUsage(), memory: async () => ({ rssMb: process.memoryUsage().rss / 2 ** 20, heapMb: process.memoryUsage().heapUsed / 2 ** 20 }) },
@@ -38,7 +41,7 @@ try {
       log(`${what}: ${Math.round(r.rate)} changes/s, batch p50 ${r.p50.toFixed(1)} ms, CPU ${((r.cpuMs ?? NaN) / r.count).toFixed(3)} ms per change (server and clients)`);
     }
     const used = process.cpuUsage(cpu);
-    log(`this process over the phases (set-up included): ${(used.user / 1000).toFixed(0)} ms user, ${(used.system / 1000).toFixed(0)} ms system CPU`);
+    log(`this process over the phases (set-up included): ${(used.user / 1000).toFixed(0)} ms user, ${(used.system / 1000).toFixed(0)} ms system CPU; Postgres ${(postgresCpuMs(dbName) - pg).toFixed(0)} ms`);
   } finally {
     await server.stop();
     await sql.end({ timeout: 5 });

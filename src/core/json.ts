@@ -30,7 +30,26 @@ export function isJsonValue(v: unknown, depth = 0): v is JsonValue {
 
 /** Size in bytes of the UTF-8 JSON text of a value. */
 export function jsonBytes(v: unknown): number {
-  return new TextEncoder().encode(JSON.stringify(v) ?? '').length;
+  return utf8Length(JSON.stringify(v) ?? '');
+}
+
+/**
+ * Bytes of a string in UTF-8, as TextEncoder writes it (a lone surrogate as U+FFFD, 3 bytes),
+ * counted without writing them: every change is measured, and the encoded copy was garbage.
+ */
+export function utf8Length(s: string): number {
+  let bytes = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      // A pair: 2 units, 4 bytes.
+      bytes += 2;
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
 }
 
 /** U+0000, or a UTF-16 surrogate without its pair: text that Postgres text and jsonb refuse. */
@@ -81,4 +100,19 @@ export function nestsDeeperThan(v: unknown, limit: number): boolean {
 export function asStoredJson<T>(v: T): T {
   const text = JSON.stringify(v);
   return (text === undefined ? null : JSON.parse(text)) as T;
+}
+
+/** How JSON.stringify writes U+0000 and a lone surrogate: as a \u escape (a pair it writes as it is). */
+const UNSTORABLE_ESCAPE = /\\u(0000|d[89a-f])/i;
+
+/**
+ * `asStoredJson(scrubNul(v))`, in one JSON round trip when there is nothing to scrub, as in
+ * nearly every change: scrubNul copies the whole value to find that out. Without such an escape
+ * in the text there is nothing to scrub; with one (or a literal backslash-u text that looks like
+ * it) the long way decides.
+ */
+export function storedJson<T>(v: T): T {
+  const text = JSON.stringify(v);
+  if (text === undefined) return null as T;
+  return (UNSTORABLE_ESCAPE.test(text) ? asStoredJson(scrubNul(v)) : JSON.parse(text)) as T;
 }

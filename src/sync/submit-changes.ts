@@ -3,7 +3,7 @@ import { batchKeys, earlyNeeds, historyNeeds, originNeeds } from '../core/batch-
 import { planBatch } from '../core/batch-plan.js';
 import { changeError, DomainError } from '../core/errors.js';
 import type { SyncEvent } from '../core/events.js';
-import { asStoredJson, scrubNul } from '../core/json.js';
+import { scrubNul, storedJson } from '../core/json.js';
 import { changeResult, type ChangeResult } from '../core/results.js';
 import { DEFAULT_LIMITS, type ChangeInput, type Limits } from '../core/types.js';
 import { changeKey, deepestValue, isValidDeviceId, isValidLocalId, normalizeUuid, normalizePayload, validateChange, validateName, type Validation } from '../core/validate.js';
@@ -125,7 +125,7 @@ function recordOf(input: ChangeInput, validation: Validation | null) {
   // except for an oversized or absurdly nested one (its size is the point, and it cannot even
   // be serialised safely).
   const unstorable = validation === null || (!validation.ok && (validation.error.code === 'TOO_LARGE' || deepestValue(input) !== null));
-  const payload = asStoredJson(scrubNul(unstorable ? { ...normalizePayload({ ...input, data: null, operations: null }), label: null, truncated: true } : normalizePayload(input)));
+  const payload = storedJson(unstorable ? { ...normalizePayload({ ...input, data: null, operations: null }), label: null, truncated: true } : normalizePayload(input));
   // Scrubbed first: what is recorded can hold no NUL, so it always has a key.
   const key = changeKey(scrubNul(String(input.id)))!;
   const addressable = key.length > 0 && key.length <= MAX_CHANGE_KEY;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hasNul, isJsonValue, jsonBytes, sameJson, scrubNul } from '../../src/core/json.js';
+import { asStoredJson, hasNul, isJsonValue, jsonBytes, sameJson, scrubNul, storedJson, utf8Length } from '../../src/core/json.js';
 import type { JsonValue } from '../../src/core/types.js';
 
 /** JSON text with object keys sorted at every level: equal iff the values are equal as jsonb. */
@@ -362,6 +362,72 @@ describe('scrubNul', () => {
       fc.property(nulJson, (v) => {
         const before = JSON.stringify(v);
         scrubNul(deepFreeze(v));
+        expect(JSON.stringify(v)).toBe(before);
+      }),
+    );
+  });
+});
+
+describe('utf8Length', () => {
+  it.each<[string, string, number]>([
+    ['the empty string', '', 0],
+    ['ASCII', 'oak', 3],
+    ['the last one-byte character', '\u007f', 1],
+    ['the first two-byte character', '\u0080', 2],
+    ['the last two-byte character', '\u07ff', 2],
+    ['the first three-byte character', '\u0800', 3],
+    ['a pair (outside the BMP)', '😀', 4],
+    ['a lone high surrogate (U+FFFD)', '\ud800', 3],
+    ['a lone low surrogate', '\udc00', 3],
+    ['a high surrogate at the end, after a pair', '😀\ud83d', 7],
+    ['two high surrogates, then a low one', '\ud83d\ud83d\ude00', 7],
+    ['the last BMP character', '\uffff', 3],
+  ])('counts %s', (_, s, bytes) => {
+    expect(utf8Length(s)).toBe(bytes);
+    expect(new TextEncoder().encode(s).length).toBe(bytes);
+  });
+
+  it('is the length TextEncoder writes, for any UTF-16 text (lone surrogates included)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: fc.constantFrom('a', 'é', '€', '\ud83d', '\ude00', '😀'), maxLength: 12 }), (a, b) => {
+        for (const s of [a, b, a + b]) expect(utf8Length(s)).toBe(new TextEncoder().encode(s).length);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('storedJson', () => {
+  /** Strings of units that JSON.stringify escapes, that jsonb refuses, or that look like their escapes. */
+  const tricky = nulJsonOf(['a', 'é', '\u0000', '\ud83d', '\ude00', '😀', '\\', 'u', '0', 'd', '8', '\uFFFD']);
+
+  it.each<[string, unknown, unknown]>([
+    ['a clean object', { a: 'x', n: [1, null] }, { a: 'x', n: [1, null] }],
+    ['a NUL in a key and a value', { 'k\u0000': 'v\u0000' }, { 'k\uFFFD': 'v\uFFFD' }],
+    ['a lone surrogate', ['\ud800'], ['\uFFFD']],
+    ['a pair, kept', '😀', '😀'],
+    ['a literal backslash-u text, kept', '\\u0000', '\\u0000'],
+    ['undefined keys and Infinity, as jsonb keeps them', { a: undefined, b: Infinity }, { b: null }],
+    ['undefined', undefined, null],
+  ])('stores %s', (_, v, stored) => {
+    expect(storedJson(v)).toStrictEqual(stored);
+  });
+
+  it('is asStoredJson of scrubNul, for values with and without text to scrub', () => {
+    fc.assert(
+      fc.property(fc.oneof(tricky, json, nulJson), (v) => {
+        expect(storedJson(v)).toStrictEqual(asStoredJson(scrubNul(v)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('does not modify its input', () => {
+    fc.assert(
+      fc.property(tricky, (v) => {
+        // Frozen: a write would throw (ESM is strict); and the text is unchanged.
+        const before = JSON.stringify(v);
+        storedJson(deepFreeze(v));
         expect(JSON.stringify(v)).toBe(before);
       }),
     );
