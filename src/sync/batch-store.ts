@@ -236,6 +236,12 @@ interface Part<T> {
   rows: SQL;
   order: readonly string[];
   from(rows: Record<string, unknown>[]): T;
+  /**
+   * Nothing to ask for (no ids given, no held changes to follow): in a statement of several parts
+   * it is the constant empty array, so the statement plans only the parts that can find rows
+   * (planning all nine took 0.6 ms of a single change's 2.3 ms in Postgres).
+   */
+  none?: boolean;
 }
 
 const orderOf = (part: Part<unknown>, prefix: string) => (part.order.length === 0 ? sql`` : sql.raw(` order by ${part.order.map((c) => `${prefix}${c}`).join(', ')}`));
@@ -245,11 +251,13 @@ async function loadRows<T>(tx: Tx, part: Part<T>): Promise<T> {
 }
 
 function asJsonColumn(part: Part<unknown>): SQL {
+  if (part.none) return sql`'[]'::json`;
   return sql`(select coalesce(json_agg(x${orderOf(part, 'x.')}), '[]'::json) from (${part.rows}) x)`;
 }
 
 function subsetTokensPart(datasetNames: readonly string[], heldOf: SQL | null): Part<SubsetToken[]> {
   return {
+    none: datasetNames.length === 0 && !heldOf,
     rows: sql`
       select /* subsetTokens */ id, datasets, subset from api_tokens
        where subset is not null and revoked_at is null and datasets && array(${namesWithHeld(datasetNames, heldOf)})`,
@@ -271,6 +279,7 @@ async function loadSeen(tx: Tx, tokenId: string, entityIds: readonly string[]): 
 
 function priorsPart(keys: readonly string[]): Part<Map<string, PriorRecord>> {
   return {
+    none: keys.length === 0,
     rows: sql`
       select /* priorChanges */ c.change_id, c.outcome, c.entity_id, c.version, c.error_code, c.error_message, c.payload, v.conflict, v.conflicting_properties, h.waits_for
         from changes c
@@ -300,6 +309,7 @@ function priorsPart(keys: readonly string[]): Part<Map<string, PriorRecord>> {
 
 function entitiesPart(ids: readonly string[]): Part<Map<string, EntityRecord>> {
   return {
+    none: ids.length === 0,
     rows: sql`select /* batchEntities */ id, dataset_id, label, data, version, conflict, deleted from entities where id = any(${sql.param([...ids])}::uuid[])`,
     order: [],
     from: (rows) =>
@@ -315,6 +325,7 @@ function entitiesPart(ids: readonly string[]): Part<Map<string, EntityRecord>> {
 /** The datasets named, and those of the held changes selected. */
 function datasetsPart(names: readonly string[], heldOf: SQL | null): Part<Map<string, DatasetRecord>> {
   return {
+    none: names.length === 0 && !heldOf,
     rows: sql`select /* batchDatasets */ id, name, properties from datasets where name = any(array(${namesWithHeld(names, heldOf)}))`,
     order: [],
     from: (rows) => new Map(rows.map((r) => [r.name as string, { id: r.id as string, name: r.name as string, properties: pgArray(r.properties) }])),
@@ -323,6 +334,7 @@ function datasetsPart(names: readonly string[], heldOf: SQL | null): Part<Map<st
 
 function heldPart(heldOf: SQL | null): Part<HeldRecord[]> {
   return {
+    none: !heldOf,
     rows: sql`
       select /* batchHeld */ change_id, entity_id, dataset_name, device_id, branch_id, trunk_version, base_version, waits_for, change, held_since from held_changes
        where ${heldOf ?? sql`false`}`,
@@ -348,6 +360,7 @@ function runsPart(branchIds: readonly string[], heldOf: SQL | null): Part<Map<st
   const given = sql`select unnest(${sql.param([...branchIds])}::uuid[]) as branch_id`;
   const ids = heldOf ? sql`${given} union select branch_id from held_changes where ${heldOf}` : given;
   return {
+    none: branchIds.length === 0 && !heldOf,
     rows: sql`
       select /* runMembers */ v.branch_id, e.dataset_id, v.entity_id, v.version, v.base_version, v.trunk_version, v.conflict, v.source, v.changed, v.device_id
         from entity_versions v join entities e on e.id = v.entity_id
@@ -377,6 +390,7 @@ function runsPart(branchIds: readonly string[], heldOf: SQL | null): Part<Map<st
 
 function offlineRunsPart(entityIds: readonly string[]): Part<Map<string, string[]>> {
   return {
+    none: entityIds.length === 0,
     rows: sql`
       select /* offlineRuns */ entity_id, branch_id, min(version) as first from entity_versions
        where entity_id = any(${sql.param([...entityIds])}::uuid[]) and trunk_version is null and branch_id is not null
@@ -392,6 +406,7 @@ function offlineRunsPart(entityIds: readonly string[]): Part<Map<string, string[
 
 function originsPart(entityIds: readonly string[]): Part<Map<string, EntityOrigin>> {
   return {
+    none: entityIds.length === 0,
     rows: sql`
       select /* entityOrigins */ entity_id, version, action, source, branch_id, conflict, changed, device_id from entity_versions
        where entity_id = any(${sql.param([...entityIds])}::uuid[]) and version = 1`,
@@ -408,6 +423,7 @@ function originsPart(entityIds: readonly string[]): Part<Map<string, EntityOrigi
 
 function historyPart(from: ReadonlyMap<string, number>): Part<Map<string, HistoryRow[]>> {
   return {
+    none: from.size === 0,
     rows: sql`
       select /* versionsSince */ v.entity_id, v.version, v.branch_id, v.label, v.data, v.changed
         from unnest(${sql.param([...from.keys()])}::uuid[], ${sql.param([...from.values()])}::int[]) as n(entity_id, first)
