@@ -20,7 +20,8 @@ import { hardeningPlugins, type HardeningOptions } from './hardening.js';
 import { requestTracker } from './drain.js';
 import { createMetrics } from './metrics.js';
 import { authenticator, SOCKET_REFUSALS, type AuthOptions } from './auth.js';
-import { createMaskError, errorResponse, tooLarge } from './errors.js';
+import { bodyLimit } from './body-limit.js';
+import { maskError } from './errors.js';
 import { attachWebSocket, ORIGIN_REFUSAL, type SocketOptions } from './ws.js';
 import { graphiqlHeaders, staticAssets } from './static.js';
 import { DEFAULT_CONNECTION_LIMITS, limitConnections, serverTimeouts, type ConnectionLimits } from './connections.js';
@@ -160,7 +161,6 @@ export function buildApp(opts: AppOptions): App {
   const webhookOptions: WebhookOptions = { ...WEBHOOK_DEFAULTS, ...opts.webhooks, retry: { ...DEFAULT_RETRY, ...opts.webhooks?.retry } };
   let webhookWorker: WebhookWorker | null = null;
   const assets = staticAssets(opts.dashboardDir);
-  const maskError = createMaskError({ maxBodyBytes });
   const corsOrigins = new Set(opts.corsOrigins ?? []);
   const subscriptionCaps = subscriptionLimits({ ...DEFAULT_SUBSCRIPTION_LIMITS, ...opts.subscriptions });
   const yoga = createYoga<Record<string, unknown>, Context>({
@@ -172,8 +172,8 @@ export function buildApp(opts: AppOptions): App {
     // not cookies); yoga's default would echo every origin with Allow-Credentials.
     cors: corsOrigins.size === 0 ? false : (request) => (corsOrigins.has(request.headers.get('origin') ?? '') ? { credentials: false, methods: ['GET', 'POST'] } : false),
     landingPage: false,
-    // Yoga's own cap (25 MB) would cut a legal full batch short; ours below refuses larger ones first.
-    maxRequestBodySize: maxBodyBytes,
+    // Ours (bodyLimit, below): yoga's counts every body through a stream, even one whose length is declared.
+    maxRequestBodySize: false,
     logging: opts.logger ?? 'warn',
     // Masked as yoga masks, but a database that cannot be reached is SERVICE_UNAVAILABLE (503).
     maskedErrors: { maskError },
@@ -194,15 +194,8 @@ export function buildApp(opts: AppOptions): App {
       ...hardeningPlugins(opts.hardening),
       subscriptionCaps,
       useRawJson(),
-      {
-        // Refuse oversized bodies before they are parsed: a clear 413, not an out-of-memory.
-        onRequest({ request, endResponse, fetchAPI }) {
-          const length = Number(request.headers.get('content-length') ?? 0);
-          if (length > maxBodyBytes) {
-            endResponse(errorResponse(fetchAPI, 413, 'TOO_LARGE', tooLarge(maxBodyBytes, length).message));
-          }
-        },
-      },
+      // Last: yoga gives its onRequestParse the parser its own plugins chose.
+      bodyLimit(maxBodyBytes),
     ],
   });
   const requests = requestTracker();

@@ -25,22 +25,11 @@ export function tooLarge(maxBodyBytes: number, length?: number): GraphQLError {
  * Yoga's maskedErrors.maskError: an unexpected error stays masked ("Unexpected error.",
  * INTERNAL_SERVER_ERROR; yoga logs the original), but one that says the database cannot be
  * reached becomes SERVICE_UNAVAILABLE with HTTP 503, so the client knows to try again rather
- * than that its request was at fault; neither carries the SQL, its parameters or a stack. And
- * yoga's own refusal of a chunked body over the limit (REQUEST_ENTITY_TOO_LARGE) gets the code
- * a body with a content-length gets, TOO_LARGE, as the README documents.
+ * than that its request was at fault; neither carries the SQL, its parameters or a stack.
  */
-export function createMaskError(opts: { maxBodyBytes: number }) {
-  return (error: unknown, message: string, isDev?: boolean): Error => {
-    if (error instanceof GraphQLError && error.extensions.code === 'REQUEST_ENTITY_TOO_LARGE') {
-      // Recoded in place (yoga makes it afresh per request): a new error would be logged as a failure of ours.
-      const ours = tooLarge(opts.maxBodyBytes);
-      error.message = ours.message;
-      Object.assign(error.extensions, ours.extensions);
-      return error;
-    }
-    if (isDatabaseUnreachable(error)) return serviceUnavailable();
-    return yogaMaskError(error, message, isDev);
-  };
+export function maskError(error: unknown, message: string, isDev?: boolean): Error {
+  if (isDatabaseUnreachable(error)) return serviceUnavailable();
+  return yogaMaskError(error, message, isDev);
 }
 
 /** A refusal answered before yoga parses anything: the GraphQL envelope with one coded error. */
