@@ -12,7 +12,9 @@ export async function scratchDatabase(): Promise<{ url: string; drop: () => Prom
   return {
     url: url.toString(),
     drop: async () => {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      // BENCH_KEEP_DB=1: left for a look (its name is printed), e.g. at its plans with psql.
+      if (process.env.BENCH_KEEP_DB) console.log(`[scratch] kept database ${name}`);
+      else await admin.unsafe(`drop database if exists ${name} with (force)`);
       await admin.end();
     },
   };

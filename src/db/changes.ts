@@ -61,7 +61,8 @@ export const heldChanges = snakeCase.table(
     // One held change per position of a run, a run being seen from its dataset (a change naming an
     // entity of another dataset keeps a run of its own there); branch_id first for lookups by run.
     uniqueIndex('held_changes_run_position_uq').on(t.branchId, t.baseVersion, t.datasetName),
-    index('held_changes_held_since_idx').on(t.heldSince),
+    // The flush pages through the backlog by (held_since, change_id): a range of this index, not a sort of all that is held.
+    index('held_changes_due_idx').on(t.heldSince, t.changeId),
     index('held_changes_entity_idx').on(t.entityId),
     // Held changes per dataset and device (the devices view, the daily backlog).
     index('held_changes_dataset_device_idx').on(t.datasetName, t.deviceId),

@@ -76,6 +76,9 @@ export async function flushBacklog(db: Db, opts: FlushOptions): Promise<FlushRes
   };
   const stopped = () => opts.signal?.aborted === true;
   // Keyset pagination over (held_since, change_id): what stays held (skipped) is not listed again.
+  // The order names the table's columns: a bare held_since is the text column of the select list,
+  // and sorting by it sorted every held change for each page instead of reading a range of
+  // held_changes_due_idx (14 ms a page at 20,000 held).
   let after: { heldSince: string; changeId: string } | null = null;
   while (!stopped()) {
     const rows: { change_id: string; entity_id: string; held_since: string }[] = rowsOf(
@@ -85,7 +88,7 @@ export async function flushBacklog(db: Db, opts: FlushOptions): Promise<FlushRes
            ${opts.dataset === undefined ? sql`` : sql`and dataset_name = ${opts.dataset}`}
            ${opts.changeId === undefined ? sql`` : sql`and change_id = ${opts.changeId}`}
            ${after === null ? sql`` : sql`and (held_since, change_id) > (${after.heldSince}::timestamptz, ${after.changeId})`}
-         order by held_since, change_id limit ${FORCE_BATCH}`),
+         order by held_changes.held_since, held_changes.change_id limit ${FORCE_BATCH}`),
     );
     if (rows.length === 0) break;
     const last = rows[rows.length - 1]!;
