@@ -165,7 +165,9 @@ async function scaleSection(): Promise<string> {
     if (server.child.connected) await server.send({ cmd: 'exit' }).catch(() => server.child.kill());
     await database.close();
     await sql.end({ timeout: 5 });
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    // BENCH_KEEP_DB=1 (as bench/scratch-db.ts): kept for a look at its plans.
+    if (process.env.BENCH_KEEP_DB) log(`kept database ${name}`);
+    else await admin.unsafe(`drop database if exists ${name} with (force)`);
     await admin.end();
   }
 }
