@@ -62,8 +62,8 @@ export async function heldChangeFactory(db: Db, sql: postgres.Sql) {
   const held = await sql<Row[]>`select * from held_changes where entity_id = ${entityId}`;
   if (!entity || versions.length !== 1 || log.length !== 2 || held.length !== 1) throw new Error('fixture: unexpected held-change template');
   // The template itself is forced now, so the rounds see only clones (and it warms the code up).
-  const { forced } = await flushBacklog(db, { olderThanSeconds: 0 });
-  if (forced.length !== 1 || forced[0]?.outcome !== 'APPLIED') throw new Error(`fixture: forcing the template gave ${JSON.stringify(forced)}`);
+  const { forced, listed } = await flushBacklog(db, { olderThanSeconds: 0, listed: 1 });
+  if (forced !== 1 || listed[0]?.outcome !== 'APPLIED') throw new Error(`fixture: forcing the template gave ${JSON.stringify(listed)}`);
   const templateIds = [entityId, branchId, ...log.map((c) => c.change_id as string)];
 
   return async function make(count: number, prefix: string): Promise<string[]> {

@@ -239,8 +239,9 @@ const url = await app.start(port, host);
 // The owner of a PGlite folder takes the operator commands (its lock file tells the CLI where).
 const control = database.folder ? await startControlChannel((command) => answerCommand(command, { db: database.db, publish: app.publish, holdTimeoutSeconds })) : null;
 if (control) database.folder!.advertise(control.address);
-console.log(`entity-sync listening on ${url} (${database.kind === 'pglite' ? `PGlite in ${env.DATA_DIR ?? './data'}` : 'Postgres'})`);
-if (firstAdminSecret) console.log(`admin token (shown once, keep it; send as "Authorization: Bearer <token>"):\n${firstAdminSecret}`);
+// One write: whatever reads the output (a supervisor, a test) sees the URL and the first token together.
+const listening = `entity-sync listening on ${url} (${database.kind === 'pglite' ? `PGlite in ${env.DATA_DIR ?? './data'}` : 'Postgres'})`;
+console.log(firstAdminSecret ? `${listening}\nadmin token (shown once, keep it; send as "Authorization: Bearer <token>"):\n${firstAdminSecret}` : listening);
 // What starting left behind (on a new PGlite folder, initdb's closed WebAssembly instance: about
 // 430 MB) stays resident until V8's next full collection, which an idle service may not make for
 // hours. `npm start` runs node with --expose-gc so that one happens a moment after the start.

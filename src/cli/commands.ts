@@ -115,12 +115,11 @@ export async function runCommand(command: OperatorCommand, env: CommandEnv): Pro
     }
     case 'flush': {
       // Each batch's events go out as it commits, so listeners hear a long flush as it goes.
-      const { forced } = await flushBacklog(env.db, {
+      const { forced, released } = await flushBacklog(env.db, {
         olderThanSeconds: command.olderThanSeconds ?? env.holdTimeoutSeconds,
         ...(command.dataset === null ? {} : { dataset: command.dataset }),
         onBatch: (events) => env.publish(events) });
-      const released = forced.reduce((n, r) => n + r.released.length, 0);
-      return { lines: [`forced ${forced.length} held change(s), released ${released} successor(s)`] };
+      return { lines: [`forced ${forced} held change(s), released ${released} successor(s)`] };
     }
   }
 }

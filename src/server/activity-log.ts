@@ -22,10 +22,8 @@ export function activityLog(logger: InfoLogger, now: () => number = Date.now) {
   const refusals = new Map<string, { loggedAt: number; unlogged: number }>();
   return {
     /** One flush run: what it forced, the successors that released, what it refused. */
-    flushed(trigger: FlushTrigger, result: Pick<FlushResult, 'forced' | 'oneByOne'>, ms?: number): void {
-      const forced = count(result.forced, (r) => r.outcome === 'APPLIED');
-      const released = sum(result.forced, (r) => count(r.released, (s) => s.outcome === 'APPLIED'));
-      const refused = count(result.forced, (r) => r.outcome === 'REJECTED') + sum(result.forced, (r) => count(r.released, (s) => s.outcome === 'REJECTED'));
+    flushed(trigger: FlushTrigger, result: Pick<FlushResult, 'forcedApplied' | 'releasedApplied' | 'refused' | 'oneByOne'>, ms?: number): void {
+      const { forcedApplied: forced, releasedApplied: released, refused } = result;
       if (forced + refused === 0) return;
       logger.info(
         { event: 'backlogFlush', trigger, forced, released, refused, oneByOneBatches: result.oneByOne, ...(ms === undefined ? {} : { ms: Math.round(ms) }) },

@@ -348,7 +348,7 @@ export function buildApp(opts: AppOptions): App {
           publish,
           onError: (error) => onError('backlog flush failed', error),
           onRun: (result, ms) => {
-            metrics.flushed('periodic', result.events);
+            metrics.flushed('periodic', result.forcedApplied);
             activity?.flushed('periodic', result, ms);
           },
         });

@@ -20,8 +20,8 @@ export interface Metrics {
   observer: Pick<SyncObserver, 'submitted' | 'flushed'>;
   /** Every event this instance publishes passes here first (conflicts are counted from them). */
   published(events: readonly SyncEvent[]): void;
-  /** A periodic flush run ended, with the events it published. */
-  flushed(trigger: FlushTrigger, events: readonly SyncEvent[]): void;
+  /** A flush run ended, having forced and applied this many held changes. */
+  flushed(trigger: FlushTrigger, forcedApplied: number): void;
   /** Times the request from now until its response is done. */
   timeRequest(req: IncomingMessage, res: ServerResponse): void;
   /** Answers a scrape in the text exposition format. */
@@ -93,10 +93,9 @@ export function createMetrics(opts: { db: Db; openSockets: () => number; onError
     registers,
   });
 
-  const flushed = (trigger: FlushTrigger, events: readonly SyncEvent[]) => {
+  const flushed = (trigger: FlushTrigger, forcedApplied: number) => {
     flushRuns.inc({ trigger });
-    const n = events.reduce((sum, e) => sum + (e.type === 'backlogFlushed' && e.reason === 'FORCED' ? e.changes.length : 0), 0);
-    forced.inc({ trigger }, n);
+    forced.inc({ trigger }, forcedApplied);
   };
 
   return {
@@ -105,7 +104,7 @@ export function createMetrics(opts: { db: Db; openSockets: () => number; onError
       submitted: (results) => {
         for (const r of results) changes.inc(r.outcome === 'REJECTED' ? { outcome: r.outcome, code: r.error?.code ?? 'UNKNOWN' } : { outcome: r.outcome });
       },
-      flushed: (result) => flushed('mutation', result.events),
+      flushed: (result) => flushed('mutation', result.forcedApplied),
     },
     published: (events) => {
       for (const e of events) if (e.type === 'conflictDetected') conflicts.inc({ type: e.conflict });

@@ -9,11 +9,24 @@ import type { Db } from '../db/client.js';
 import { LOCK, loadFacts, lockAll, persist, rowsOf, tryLockEntities } from './batch-store.js';
 import { failureMessage, isTransient, withTransientRetry } from './retry.js';
 
+/**
+ * What a flush run did, in counts, and its first forced changes: a run over a backlog of a
+ * million held changes keeps a few numbers, not a million answers and their events (each batch's
+ * events go to `onBatch` as it commits, and are not kept).
+ */
 export interface FlushResult {
-  /** Each forced change, with the successors it released. */
-  forced: ChangeResult[];
-  /** Every event of the run, in order: each batch's already handed to `onBatch` when one was given. */
-  events: SyncEvent[];
+  /** Held changes it forced: applied, or refused when they could not be. */
+  forced: number;
+  /** Of those, applied. */
+  forcedApplied: number;
+  /** Held successors released right after the changes it forced. */
+  released: number;
+  /** Of those, applied. */
+  releasedApplied: number;
+  /** Forced or released, and refused. */
+  refused: number;
+  /** The first `FlushOptions.listed` forced changes, oldest first, each with the successors it released. */
+  listed: ChangeResult[];
   /**
    * Batches that failed as a whole and were forced change by change instead (the answers are the
    * same, the cost is not): 0 unless a held change cannot be forced.
@@ -46,6 +59,8 @@ export interface FlushOptions {
   onBatch?: (events: readonly SyncEvent[]) => void | Promise<void>;
   /** Aborted (a shutdown): the flush ends after the batch it is in; what is left stays held for the next run. */
   signal?: AbortSignal;
+  /** How many forced changes the result lists (the first ones); default none, only counts. */
+  listed?: number;
 }
 
 /**
@@ -59,14 +74,22 @@ export interface FlushOptions {
  */
 export async function flushBacklog(db: Db, opts: FlushOptions): Promise<FlushResult> {
   const cutoff = new Date(Date.now() - opts.olderThanSeconds * 1000);
-  const forced: ChangeResult[] = [];
-  const events: SyncEvent[] = [];
+  const result: FlushResult = { forced: 0, forcedApplied: 0, released: 0, releasedApplied: 0, refused: 0, listed: [], oneByOne: 0 };
+  const listed = opts.listed ?? 0;
   const skipped: Due[] = [];
-  let oneByOne = 0;
   const take = async (r: Forced) => {
-    forced.push(...r.forced);
-    events.push(...r.events);
-    if (r.oneByOne) oneByOne++;
+    for (const f of r.forced) {
+      result.forced++;
+      if (f.outcome === 'APPLIED') result.forcedApplied++;
+      if (f.outcome === 'REJECTED') result.refused++;
+      result.released += f.released.length;
+      for (const s of f.released) {
+        if (s.outcome === 'APPLIED') result.releasedApplied++;
+        if (s.outcome === 'REJECTED') result.refused++;
+      }
+      if (result.listed.length < listed) result.listed.push(f);
+    }
+    if (r.oneByOne) result.oneByOne++;
     // Committed: its events go out now, not after the whole backlog.
     if (r.events.length > 0) await opts.onBatch?.(r.events);
     // Then a turn of the event loop before the next batch, so what was published is sent and other
@@ -101,7 +124,7 @@ export async function flushBacklog(db: Db, opts: FlushOptions): Promise<FlushRes
   for (let i = 0; i < skipped.length && !stopped(); i += FORCE_BATCH) {
     await take(await forceBatch(db, skipped.slice(i, i + FORCE_BATCH), true));
   }
-  return { forced, events, oneByOne };
+  return result;
 }
 
 interface Forced {
@@ -199,6 +222,8 @@ export function startBacklogFlusher(
     onError: (error: unknown) => void;
     /** Told of each finished run, with how long it took (for the metrics and the logs); its events were published batch by batch. */
     onRun?: (result: FlushResult, ms: number) => void;
+    /** How many forced changes each run's result lists (FlushOptions.listed). */
+    listed?: number;
   },
 ): Flusher {
   let running: Promise<void> | null = null;
@@ -207,7 +232,7 @@ export function startBacklogFlusher(
     if (running || stopping.signal.aborted) return;
     const began = performance.now();
     // Each batch's events are published as soon as that batch commits, not when the run ends.
-    running = flushBacklog(db, { olderThanSeconds: opts.holdTimeoutSeconds, onBatch: opts.publish, signal: stopping.signal })
+    running = flushBacklog(db, { olderThanSeconds: opts.holdTimeoutSeconds, onBatch: opts.publish, signal: stopping.signal, listed: opts.listed ?? 0 })
       .then((r) => opts.onRun?.(r, performance.now() - began))
       .catch(opts.onError)
       .finally(() => {

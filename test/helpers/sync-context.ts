@@ -8,7 +8,7 @@ import { entities, entityVersions } from '../../src/db/entities.js';
 import { changesSince, decodeCursor, DEFAULT_PULL, PULL_HORIZON, type ChangesPage } from '../../src/sync/changes-since.js';
 import { createDataset } from '../../src/sync/datasets.js';
 import type { SyncEvent } from '../../src/core/events.js';
-import { flushBacklog } from '../../src/sync/flush-backlog.js';
+import { flushListingAll } from './flush.js';
 import type { ChangeResult } from '../../src/core/results.js';
 import { submitChanges } from '../../src/sync/submit-changes.js';
 import { backend, freshDatabase } from './database.js';
@@ -172,7 +172,7 @@ export async function openSyncContext(opts: { max?: number; limits?: Limits } = 
     submit: (...batch) => submitSent(batch.map(withId)),
     submitSent,
     flush: async (olderThanSeconds = 0) => {
-      const r = await flushBacklog(db, { olderThanSeconds });
+      const r = await flushListingAll(db, { olderThanSeconds });
       events.push(...r.events);
       ctx.oneByOne += r.oneByOne;
       return r.forced;

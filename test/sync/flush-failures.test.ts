@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SyncEvent } from '../../src/core/events.js';
-import { flushBacklog } from '../../src/sync/flush-backlog.js';
+import { flushListingAll } from '../helpers/flush.js';
 import { refuse } from '../helpers/refuse.js';
 import { useSyncContext } from '../helpers/sync-context.js';
 
@@ -35,9 +35,9 @@ describe('a flush batch that fails', () => {
     const [a, b, c] = await holdSome(ds, 3);
     const undo = await refuse(ctx, b!.changeId);
     const told: SyncEvent[][] = [];
-    let r: Awaited<ReturnType<typeof flushBacklog>>;
+    let r: Awaited<ReturnType<typeof flushListingAll>>;
     try {
-      r = await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds, onBatch: (events) => void told.push([...events]) });
+      r = await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds, onBatch: (events) => void told.push([...events]) });
     } finally {
       await undo();
     }
@@ -63,7 +63,7 @@ describe('a flush batch that fails', () => {
     expect(named(r.events)).not.toContain(b!.changeId);
     expect(named(r.events)).not.toContain(b!.entityId);
     // Nothing is left for the next run.
-    expect((await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds })).forced).toEqual([]);
+    expect((await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds })).forced).toEqual([]);
   });
 
   it('a transient failure that outlasts the retries ends the run: nothing of that batch is forced, all stay held for the next run', async () => {
@@ -71,13 +71,13 @@ describe('a flush batch that fails', () => {
     const held = await holdSome(ds, 3);
     const undo = await refuse(ctx, held[1]!.changeId, '40001');
     try {
-      await expect(flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds })).rejects.toThrow();
+      await expect(flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds })).rejects.toThrow();
       expect(await heldIds(held)).toEqual(held.map((h) => h.changeId));
       for (const h of held) expect(await ctx.logOf(h.changeId)).toMatchObject({ outcome: 'HELD', errorCode: null });
     } finally {
       await undo();
     }
-    const r = await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds });
+    const r = await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds });
     expect(r.forced.map((x) => [x.changeId, x.outcome])).toEqual(held.map((h) => [h.changeId, 'APPLIED']));
     expect(r.oneByOne).toBe(0);
   });
@@ -88,7 +88,7 @@ describe('a flush batch that fails', () => {
     const undoA = await refuse(ctx, a!.changeId);
     const undoB = await refuse(ctx, b!.changeId, '40001');
     try {
-      await expect(flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds })).rejects.toThrow();
+      await expect(flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds })).rejects.toThrow();
     } finally {
       await undoA();
       await undoB();
@@ -96,7 +96,7 @@ describe('a flush batch that fails', () => {
     expect(await ctx.logOf(a!.changeId)).toMatchObject({ outcome: 'REJECTED', errorCode: 'INTERNAL_ERROR' });
     expect(await ctx.logOf(b!.changeId)).toMatchObject({ outcome: 'HELD', errorCode: null });
     expect(await heldIds([a!, b!, c!])).toEqual([b!.changeId, c!.changeId]);
-    const r = await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds });
+    const r = await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds });
     expect(r.forced.map((x) => [x.changeId, x.outcome])).toEqual([
       [b!.changeId, 'APPLIED'],
       [c!.changeId, 'APPLIED'],

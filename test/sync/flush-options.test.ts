@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SyncEvent } from '../../src/core/events.js';
 import { flushBacklog } from '../../src/sync/flush-backlog.js';
+import { flushListingAll } from '../helpers/flush.js';
 import { useSyncContext } from '../helpers/sync-context.js';
 
 /**
@@ -24,33 +25,56 @@ async function heldIn(ds: string, label: string): Promise<{ entityId: string; ch
 const forcedIds = (r: { forced: { changeId: string; outcome: string }[] }) => r.forced.map((f) => [f.changeId, f.outcome]);
 
 describe('flushBacklog options', () => {
+  it('listed: the result counts every forced, released and refused change, and lists only the first N, oldest first', async () => {
+    const ds = await ctx.newDataset(['n']);
+    const chain = await ctx.newEntity(ds, 'Chain', { n: 0 });
+    const run = ctx.run(ds, chain, 1);
+    const [s2, s3] = [run.update(2, { n: 2 }), run.update(3, { n: 3 })];
+    expect(await ctx.submitSent([s2])).toMatchObject([{ outcome: 'HELD' }]);
+    expect(await ctx.submitSent([s3])).toMatchObject([{ outcome: 'HELD' }]);
+    const two = await heldIn(ds, 'Two');
+    const gone = await heldIn(ds, 'Gone');
+    expect(await ctx.submit({ dataset: ds, entityId: gone.entityId, action: 'DELETE', baseVersion: 1 })).toMatchObject([{ outcome: 'APPLIED' }]);
+    const r = await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds, listed: 2 });
+    // s2 applied releasing s3; Two applied; Gone's change refused (its entity was deleted).
+    expect(r).toMatchObject({ forced: 3, forcedApplied: 2, released: 1, releasedApplied: 1, refused: 1, oneByOne: 0 });
+    expect(r.listed.map((f) => [f.changeId, f.outcome, f.released.map((x) => [x.changeId, x.outcome])])).toEqual([
+      [s2.id, 'APPLIED', [[s3.id, 'APPLIED']]],
+      [two.changeId, 'APPLIED', []],
+    ]);
+    // By default only the counts.
+    const later = await heldIn(ds, 'Later');
+    expect(await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds })).toEqual({ forced: 1, forcedApplied: 1, released: 0, releasedApplied: 0, refused: 0, listed: [], oneByOne: 0 });
+    expect(await ctx.held({ entityId: later.entityId })).toEqual([]);
+  });
+
   it('dataset: forces that dataset’s held changes only; the other dataset’s stay held', async () => {
     const [a, b] = [await ctx.newDataset(['n']), await ctx.newDataset(['n'])];
     const inA = await heldIn(a, 'A1');
     const inB = await heldIn(b, 'B1');
-    const r = await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: a });
+    const r = await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: a });
     expect(forcedIds(r)).toEqual([[inA.changeId, 'APPLIED']]);
     expect((await ctx.held({ entityId: inB.entityId })).map((h) => h.changeId)).toEqual([inB.changeId]);
     expect(await ctx.held({ entityId: inA.entityId })).toEqual([]);
-    await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: b });
+    await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: b });
   });
 
   it('changeId: forces that held change only', async () => {
     const ds = await ctx.newDataset(['n']);
     const one = await heldIn(ds, 'One');
     const two = await heldIn(ds, 'Two');
-    const r = await flushBacklog(ctx.db, { olderThanSeconds: 0, changeId: two.changeId });
+    const r = await flushListingAll(ctx.db, { olderThanSeconds: 0, changeId: two.changeId });
     expect(forcedIds(r)).toEqual([[two.changeId, 'APPLIED']]);
     expect((await ctx.held({ entityId: one.entityId })).map((h) => h.changeId)).toEqual([one.changeId]);
-    await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds });
+    await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds });
   });
 
   it('olderThanSeconds: a change held a moment ago is not due under an hour, and is under 0', async () => {
     const ds = await ctx.newDataset(['n']);
     const h = await heldIn(ds, 'Young');
-    expect(forcedIds(await flushBacklog(ctx.db, { olderThanSeconds: 3600, dataset: ds }))).toEqual([]);
+    expect(forcedIds(await flushListingAll(ctx.db, { olderThanSeconds: 3600, dataset: ds }))).toEqual([]);
     expect((await ctx.held({ entityId: h.entityId })).map((x) => x.changeId)).toEqual([h.changeId]);
-    expect(forcedIds(await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds }))).toEqual([[h.changeId, 'APPLIED']]);
+    expect(forcedIds(await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds }))).toEqual([[h.changeId, 'APPLIED']]);
   });
 
   it('signal: aborted before it starts, nothing is forced; a signal not aborted changes nothing', async () => {
@@ -58,9 +82,9 @@ describe('flushBacklog options', () => {
     const h = await heldIn(ds, 'Waiting');
     const aborted = new AbortController();
     aborted.abort();
-    expect(await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds, signal: aborted.signal })).toEqual({ forced: [], events: [], oneByOne: 0 });
+    expect(await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds, signal: aborted.signal })).toEqual({ forced: [], count: 0, forcedApplied: 0, released: 0, releasedApplied: 0, refused: 0, listed: [], events: [], oneByOne: 0 });
     expect((await ctx.held({ entityId: h.entityId })).map((x) => x.changeId)).toEqual([h.changeId]);
-    const r = await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds, signal: new AbortController().signal });
+    const r = await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds, signal: new AbortController().signal });
     expect(forcedIds(r)).toEqual([[h.changeId, 'APPLIED']]);
   });
 
@@ -68,7 +92,7 @@ describe('flushBacklog options', () => {
     const ds = await ctx.newDataset(['n']);
     const h = await heldIn(ds, 'Told');
     const told: SyncEvent[][] = [];
-    const r = await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds, onBatch: (events) => void told.push([...events]) });
+    const r = await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds, onBatch: (events) => void told.push([...events]) });
     expect(told).toHaveLength(1);
     expect(told.flat()).toEqual(r.events);
     expect(r.events.map((e) => e.type)).toEqual(['entityChanged', 'conflictDetected', 'backlogFlushed']);
@@ -77,7 +101,7 @@ describe('flushBacklog options', () => {
 
     // Nothing due any more: the run forces nothing and tells nothing.
     const idle: SyncEvent[][] = [];
-    expect(await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds, onBatch: (events) => void idle.push([...events]) })).toEqual({ forced: [], events: [], oneByOne: 0 });
+    expect(await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds, onBatch: (events) => void idle.push([...events]) })).toEqual({ forced: [], count: 0, forcedApplied: 0, released: 0, releasedApplied: 0, refused: 0, listed: [], events: [], oneByOne: 0 });
     expect(idle).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/client.js';
 import { LOCK } from '../../src/sync/batch-store.js';
-import { flushBacklog } from '../../src/sync/flush-backlog.js';
+import { flushListingAll } from '../helpers/flush.js';
 import type { ChangeResult } from '../../src/core/results.js';
 import { backend } from '../helpers/database.js';
 import { appliedOf, useSyncContext, type Sent } from '../helpers/sync-context.js';
@@ -60,7 +60,7 @@ describe.runIf(backend === 'postgres')('a forced flush racing submissions to the
       });
       const flushing = flushers.map(async (f) => {
         while (submitting) {
-          const r = await flushBacklog(f.db, { olderThanSeconds: 0 });
+          const r = await flushListingAll(f.db, { olderThanSeconds: 0 });
           forced.push(...r.forced);
         }
       });
@@ -125,7 +125,7 @@ describe.runIf(backend === 'postgres')('a flush meeting an entity another transa
     });
     await isLocked;
     const told: string[][] = [];
-    const flush = flushBacklog(ctx.db, {
+    const flush = flushListingAll(ctx.db, {
       olderThanSeconds: 0,
       dataset: ds,
       onBatch: (events) => void told.push(events.flatMap((e) => (e.type === 'backlogFlushed' ? e.changes.map((c) => c.changeId) : []))),

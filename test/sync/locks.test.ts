@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK } from '../../src/sync/batch-store.js';
-import { flushBacklog } from '../../src/sync/flush-backlog.js';
+import { flushListingAll } from '../helpers/flush.js';
 import { appliedOf, useSyncContext } from '../helpers/sync-context.js';
 
 /**
@@ -92,7 +92,7 @@ describe('every row is written under its locks', () => {
     const lone = ctx.run(ds, id, 5).update(2, { a: 9 });
     const offline = ctx.run(ds, randomUUID(), null).update(1, { a: 7 });
     expect((await ctx.submitSent([lone, offline])).map((r) => r.outcome)).toEqual(['HELD', 'HELD']);
-    const forced = await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds });
+    const forced = await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds });
     expect(forced.forced.map((r) => [r.changeId, r.outcome])).toEqual([
       [lone.id, 'APPLIED'],
       [offline.id, 'APPLIED'],

@@ -3,7 +3,7 @@ import { mayUseDataset } from '../../core/auth.js';
 import { fromPgTimestamp, isPgTimestamp } from '../../core/pg-time.js';
 import { changeKey, normalizeUuid, validateName } from '../../core/validate.js';
 import { branchesById, branchesOfEntities, changesOfBranches, gapsOfBranches, type Branch, type BranchChange, type PositionRange } from '../../sync/branches.js';
-import { flushBacklog } from '../../sync/flush-backlog.js';
+import { flushBacklog, type FlushResult } from '../../sync/flush-backlog.js';
 import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
 import { reach } from '../reach.js';
@@ -198,10 +198,10 @@ interface FlushAnswer {
   changes: ChangeResult[];
 }
 
-const flushAnswer = (forced: readonly ChangeResult[]): FlushAnswer => ({
-  forced: forced.length,
-  released: forced.reduce((n, r) => n + r.released.length, 0),
-  changes: forced.slice(0, FLUSH_LISTED),
+const flushAnswer = (result: Pick<FlushResult, 'forced' | 'released' | 'listed'>): FlushAnswer => ({
+  forced: result.forced,
+  released: result.released,
+  changes: result.listed,
 });
 
 const BacklogFlushRef = builder.objectRef<FlushAnswer>('BacklogFlush').implement({
@@ -232,12 +232,12 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const changeId = args.changeId == null ? undefined : changeKey(args.changeId);
       // A filter that can name nothing (a malformed name or id) forces nothing.
-      if ((args.dataset != null && validateName(args.dataset)) || changeId === null) return flushAnswer([]);
+      if ((args.dataset != null && validateName(args.dataset)) || changeId === null) return flushAnswer({ forced: 0, released: 0, listed: [] });
       const olderThanSeconds = Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds);
       // Each batch is published as it commits; a shutdown ends the flush after the batch it is in.
-      const result = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId, onBatch: ctx.publish, signal: ctx.closing });
+      const result = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId, onBatch: ctx.publish, signal: ctx.closing, listed: FLUSH_LISTED });
       ctx.observer.flushed(result);
-      return flushAnswer(result.forced);
+      return flushAnswer(result);
     },
   }),
 }));
