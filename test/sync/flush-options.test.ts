@@ -27,20 +27,27 @@ const forcedIds = (r: { forced: { changeId: string; outcome: string }[] }) => r.
 describe('flushBacklog options', () => {
   it('listed: the result counts every forced, released and refused change, and lists only the first N, oldest first', async () => {
     const ds = await ctx.newDataset(['n']);
-    const chain = await ctx.newEntity(ds, 'Chain', { n: 0 });
-    const run = ctx.run(ds, chain, 1);
-    const [s2, s3] = [run.update(2, { n: 2 }), run.update(3, { n: 3 })];
-    expect(await ctx.submitSent([s2])).toMatchObject([{ outcome: 'HELD' }]);
-    expect(await ctx.submitSent([s3])).toMatchObject([{ outcome: 'HELD' }]);
+    const heldAll = async (...changes: Parameters<typeof ctx.submitSent>[0]) => {
+      for (const c of changes) expect(await ctx.submitSent([c])).toMatchObject([{ outcome: 'HELD' }]);
+    };
+    // A run whose second step releases its third.
+    const one = ctx.run(ds, await ctx.newEntity(ds, 'One', { n: 0 }), 1);
+    const [s2, s3] = [one.update(2, { n: 2 }), one.update(3, { n: 3 })];
+    await heldAll(s2, s3);
+    // A run whose second step releases a delete, and then an update of what it deleted.
+    const other = ctx.run(ds, await ctx.newEntity(ds, 'Other', { n: 0 }), 1);
+    const [t2, t3, t4] = [other.update(2, { n: 2 }), other.update(3, {}, { action: 'DELETE' }), other.update(4, { n: 4 })];
+    await heldAll(t2, t3, t4);
     const two = await heldIn(ds, 'Two');
     const gone = await heldIn(ds, 'Gone');
     expect(await ctx.submit({ dataset: ds, entityId: gone.entityId, action: 'DELETE', baseVersion: 1 })).toMatchObject([{ outcome: 'APPLIED' }]);
     const r = await flushBacklog(ctx.db, { olderThanSeconds: 0, dataset: ds, listed: 2 });
-    // s2 applied releasing s3; Two applied; Gone's change refused (its entity was deleted).
-    expect(r).toMatchObject({ forced: 3, forcedApplied: 2, released: 1, releasedApplied: 1, refused: 1, oneByOne: 0 });
+    // s2 applied releasing s3; t2 applied releasing t3 (applied) and t4 (refused); Two applied;
+    // Gone's change refused (its entity was deleted).
+    expect(r).toMatchObject({ forced: 4, forcedApplied: 3, released: 3, releasedApplied: 2, refused: 2, oneByOne: 0 });
     expect(r.listed.map((f) => [f.changeId, f.outcome, f.released.map((x) => [x.changeId, x.outcome])])).toEqual([
       [s2.id, 'APPLIED', [[s3.id, 'APPLIED']]],
-      [two.changeId, 'APPLIED', []],
+      [t2.id, 'APPLIED', [[t3.id, 'APPLIED'], [t4.id, 'REJECTED']]],
     ]);
     // By default only the counts.
     const later = await heldIn(ds, 'Later');
