@@ -17,5 +17,6 @@ export async function flushListingAll(db: Db, opts: FlushOptions) {
       events.push(...batch);
     },
   });
-  return { ...r, count: r.forced, forced: r.listed, events };
+  const { listed, ...counts } = r;
+  return { ...counts, forced: listed, events };
 }

@@ -89,7 +89,7 @@ describe('flushBacklog options', () => {
     const h = await heldIn(ds, 'Waiting');
     const aborted = new AbortController();
     aborted.abort();
-    expect(await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds, signal: aborted.signal })).toEqual({ forced: [], count: 0, forcedApplied: 0, released: 0, releasedApplied: 0, refused: 0, listed: [], events: [], oneByOne: 0 });
+    expect(await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds, signal: aborted.signal })).toEqual({ forced: [], forcedApplied: 0, released: 0, releasedApplied: 0, refused: 0, events: [], oneByOne: 0 });
     expect((await ctx.held({ entityId: h.entityId })).map((x) => x.changeId)).toEqual([h.changeId]);
     const r = await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds, signal: new AbortController().signal });
     expect(forcedIds(r)).toEqual([[h.changeId, 'APPLIED']]);
@@ -108,7 +108,7 @@ describe('flushBacklog options', () => {
 
     // Nothing due any more: the run forces nothing and tells nothing.
     const idle: SyncEvent[][] = [];
-    expect(await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds, onBatch: (events) => void idle.push([...events]) })).toEqual({ forced: [], count: 0, forcedApplied: 0, released: 0, releasedApplied: 0, refused: 0, listed: [], events: [], oneByOne: 0 });
+    expect(await flushListingAll(ctx.db, { olderThanSeconds: 0, dataset: ds, onBatch: (events) => void idle.push([...events]) })).toEqual({ forced: [], forcedApplied: 0, released: 0, releasedApplied: 0, refused: 0, events: [], oneByOne: 0 });
     expect(idle).toEqual([]);
   });
 });

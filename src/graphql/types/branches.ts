@@ -8,7 +8,6 @@ import { builder } from '../builder.js';
 import { knownDataset } from '../known-dataset.js';
 import { reach } from '../reach.js';
 import { connectionPrice, IN_HAND } from '../pricing.js';
-import type { ChangeResult } from '../../core/results.js';
 import { ChangeResultRef } from './changes.js';
 import { Entity } from './entities.js';
 
@@ -192,17 +191,8 @@ builder.queryFields((t) => ({
 /** A flush answers with what it forced: counted in full, listed up to this many. */
 export const FLUSH_LISTED = 500;
 
-interface FlushAnswer {
-  forced: number;
-  released: number;
-  changes: ChangeResult[];
-}
-
-const flushAnswer = (result: Pick<FlushResult, 'forced' | 'released' | 'listed'>): FlushAnswer => ({
-  forced: result.forced,
-  released: result.released,
-  changes: result.listed,
-});
+/** The part of a flush run's result its answer shows. */
+type FlushAnswer = Pick<FlushResult, 'forced' | 'released' | 'listed'>;
 
 const BacklogFlushRef = builder.objectRef<FlushAnswer>('BacklogFlush').implement({
   description: `What a forced flush did: how many held changes it forced and released, and the first ${FLUSH_LISTED} forced changes (every change is in the backlogFlushed events).`,
@@ -213,9 +203,9 @@ const BacklogFlushRef = builder.objectRef<FlushAnswer>('BacklogFlush').implement
       type: [ChangeResultRef],
       description: `The first ${FLUSH_LISTED} forced changes, oldest first, each with the successors it released.`,
       complexity: { field: IN_HAND, multiplier: FLUSH_LISTED },
-      resolve: (a) => a.changes,
+      resolve: (a) => a.listed,
     }),
-    truncated: t.boolean({ complexity: IN_HAND, description: `More than ${FLUSH_LISTED} were forced: \`changes\` lists the first ${FLUSH_LISTED}.`, resolve: (a) => a.forced > a.changes.length }),
+    truncated: t.boolean({ complexity: IN_HAND, description: `More than ${FLUSH_LISTED} were forced: \`changes\` lists the first ${FLUSH_LISTED}.`, resolve: (a) => a.forced > a.listed.length }),
   }),
 });
 
@@ -232,12 +222,12 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const changeId = args.changeId == null ? undefined : changeKey(args.changeId);
       // A filter that can name nothing (a malformed name or id) forces nothing.
-      if ((args.dataset != null && validateName(args.dataset)) || changeId === null) return flushAnswer({ forced: 0, released: 0, listed: [] });
+      if ((args.dataset != null && validateName(args.dataset)) || changeId === null) return { forced: 0, released: 0, listed: [] };
       const olderThanSeconds = Math.max(0, args.olderThanSeconds ?? ctx.holdTimeoutSeconds);
       // Each batch is published as it commits; a shutdown ends the flush after the batch it is in.
       const result = await flushBacklog(ctx.db, { olderThanSeconds, dataset: args.dataset ?? undefined, changeId, onBatch: ctx.publish, signal: ctx.closing, listed: FLUSH_LISTED });
       ctx.observer.flushed(result);
-      return flushAnswer(result);
+      return result;
     },
   }),
 }));
