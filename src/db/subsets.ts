@@ -1,4 +1,4 @@
-import { bigint, customType, index, primaryKey, snakeCase, text, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, customType, index, primaryKey, snakeCase, text, uuid } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
 
 /** Postgres xid8 (64-bit transaction id), read as text to keep its full range. */
@@ -30,6 +30,13 @@ export const subsetLog = snakeCase.table(
      * then); for a LEFT by a reassignment the version the device held, null for a LEFT by an edit.
      */
     versionSeq: bigint({ mode: 'number' }),
+    /**
+     * A move written when the token went from its whole datasets to a subset: an ENTERED row's
+     * version the device has already if it had pulled the dataset past it (it pulled every version
+     * up to its cursor), and is handed it only if not. Other ENTERED rows are entities the device
+     * never had.
+     */
+    fromWhole: boolean().notNull().default(false),
   },
   (t) => [
     primaryKey({ name: 'subset_log_pk', columns: [t.tokenId, t.datasetId, t.txid, t.seq] }),

@@ -4,6 +4,7 @@ import type { Db } from '../db/client.js';
 import type { SyncEvent } from '../core/events.js';
 import type { ChangeResult } from '../core/results.js';
 import type { FlushResult } from '../sync/flush-backlog.js';
+import type { ReadAhead } from '../sync/read-ahead.js';
 import type { EventBus } from './pubsub.js';
 
 /** Everything a resolver may use. The database comes from here, never from a module import. */
@@ -14,6 +15,8 @@ export interface Context {
   limits: Limits;
   /** How long a change is held before the flush forces it. */
   holdTimeoutSeconds: number;
+  /** Pulls go through it: the next page is read while this one is sent. */
+  readAhead: ReadAhead;
   /**
    * Publishes events; call only after the use-case's transaction committed. `outboxed`: whether
    * the use-case wrote webhook outbox rows, when it knows (absent: any webhook event may have).

@@ -17,6 +17,7 @@ import { startWebhookWorker, type Sender, type WebhookWorker } from '../sync/web
 import { DEFAULT_RETRY, isWebhookEvent, type RetryPolicy } from '../core/webhooks.js';
 import { webhookSender } from './webhook-sender.js';
 import { hardeningPlugins, type HardeningOptions } from './hardening.js';
+import { createReadAhead } from '../sync/read-ahead.js';
 import { requestTracker } from './drain.js';
 import { createMetrics } from './metrics.js';
 import { authenticator, SOCKET_REFUSALS, type AuthOptions } from './auth.js';
@@ -66,6 +67,8 @@ export interface AppOptions {
   subscriptions?: Partial<SubscriptionLimits>;
   /** Requests in flight per token, and the body limit of one (defaults in request-limits.ts). */
   requests?: Partial<RequestLimits>;
+  /** Pull pages read ahead and held at most (src/sync/read-ahead.ts; default 32, 0: none). */
+  readAheadPages?: number;
 }
 
 export interface WebhookOptions {
@@ -127,6 +130,7 @@ export function buildApp(opts: AppOptions): App {
   const maxBodyBytes = requestLimits.maxBodyBytes;
   const limiter = requestLimiter(requestLimits);
   const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? DEFAULT_HOLD_TIMEOUT_SECONDS;
+  const readAhead = createReadAhead({ max: opts.readAheadPages ?? 32 });
   const endpoint = '/graphql';
   const auth = authenticator(opts.db, { ...opts.auth, endpoint, onError: (error) => onError('authentication failed', error) });
   const closing = new AbortController();
@@ -183,6 +187,7 @@ export function buildApp(opts: AppOptions): App {
       principal: await auth.principal(initial),
       limits,
       holdTimeoutSeconds,
+      readAhead,
       publish,
       pubsub: bus.pubsub,
       closing: closing.signal,
@@ -294,7 +299,7 @@ export function buildApp(opts: AppOptions): App {
     closing.abort();
     let timer: NodeJS.Timeout | undefined;
     // Each kind of work by name, so a shutdown that has to cut work off says which.
-    const waits: [string, Promise<unknown> | undefined][] = [['requests', requests.drain()], ['socket operations', sockets.drain()], ['the backlog flush', flusher?.stop()], ['webhook deliveries', webhookWorker?.stop()]];
+    const waits: [string, Promise<unknown> | undefined][] = [['requests', requests.drain()], ['socket operations', sockets.drain()], ['the backlog flush', flusher?.stop()], ['webhook deliveries', webhookWorker?.stop()], ['pages read ahead', readAhead.drain()]];
     const late = new Set(waits.filter(([, p]) => p).map(([what]) => what));
     const drained = await Promise.race([
       Promise.all(waits.map(([what, p]) => p?.then(() => late.delete(what)))).then(() => true),

@@ -5,6 +5,7 @@ import { changes, heldChanges, isOriginal } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 import { datasets } from '../db/datasets.js';
 import { entities, entityVersions } from '../db/entities.js';
+import { rowsOf } from './batch-store.js';
 
 /**
  * Which dataset a record belongs to, for authorization by id. Null when the id is unknown:
@@ -55,11 +56,6 @@ export const versionDataOf = (v: typeof entityVersions): SQL<PropertyValues> => 
 /** The same for a version row: its entity's dataset. */
 export const versionDatasetNameOf = (v: typeof entityVersions): SQL<string> =>
   sql<string>`(select /* versionDataset */ ${datasets.name} from ${entities} join ${datasets} on ${datasets.id} = ${entities.datasetId} where ${entities.id} = ${v.entityId})`;
-
-/** postgres.js answers rows as an array, PGlite as `{ rows }`. */
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? [])) as T[];
-}
 
 export async function datasetOfChange(db: Db, id: string): Promise<{ dataset: string | null; deviceId: string | null } | null> {
   const key = changeKey(id);

@@ -6,6 +6,7 @@ import { isValidDeviceId } from '../core/validate.js';
 import { localIds } from '../db/changes.js';
 import type { Db } from '../db/client.js';
 import { entityVersions } from '../db/entities.js';
+import { jsonObjectText } from '../db/json-text.js';
 import { boundedSet } from '../db/prepared.js';
 import { recordPull } from './devices.js';
 
@@ -14,16 +15,30 @@ export type VersionRow = typeof entityVersions.$inferSelect;
 export const MAX_PULL = 1000;
 export const DEFAULT_PULL = 100;
 
-/** Cursor = position (transaction id, sequence) of the last version handed out. */
-export function encodeCursor(txid: string, seq: number): string {
-  return Buffer.from(`v1:${txid}:${seq}`).toString('base64url');
+/** A position in commit order: (transaction id, sequence). */
+export interface Position {
+  txid: string;
+  seq: number;
 }
 
-export function decodeCursor(cursor: string): { txid: string; seq: number } {
-  const m = /^v1:(\d{1,20}):(\d{1,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+/**
+ * Cursor = position (transaction id, sequence) of the last row handed out. Part way through the
+ * moves of a token that went from its whole datasets to a subset, it also carries `held`: the
+ * position up to which the device had pulled the whole dataset, which decides which entering
+ * entities it has already (subset-moves.ts).
+ */
+export function encodeCursor(txid: string, seq: number, held?: Position): string {
+  return Buffer.from(held ? `v2:${txid}:${seq}:${held.txid}:${held.seq}` : `v1:${txid}:${seq}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): Position & { held?: Position } {
+  const m = /^(?:v1:(\d{1,20}):(\d{1,18})|v2:(\d{1,20}):(\d{1,18}):(\d{1,20}):(\d{1,18}))$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  const refuse = () => new DomainError('INVALID_CURSOR', `"${cursor.slice(0, 60)}" is not a cursor this server handed out`);
+  if (!m) throw refuse();
+  const [txid, seq, heldTxid, heldSeq] = m[1] !== undefined ? [m[1], m[2]!] : [m[3]!, m[4]!, m[5]!, m[6]!];
   // Transaction ids stay far below 2^63; a larger one was never handed out (and would be clamped or refused by xid8).
-  if (!m || BigInt(m[1]!) >= 2n ** 63n) throw new DomainError('INVALID_CURSOR', `"${cursor.slice(0, 60)}" is not a cursor this server handed out`);
-  return { txid: m[1]!, seq: Number(m[2]) };
+  if (BigInt(txid) >= 2n ** 63n || (heldTxid !== undefined && BigInt(heldTxid) >= 2n ** 63n)) throw refuse();
+  return { txid, seq: Number(seq), ...(heldTxid !== undefined ? { held: { txid: heldTxid, seq: Number(heldSeq) } } : {}) };
 }
 
 /**
@@ -53,6 +68,17 @@ export interface PullOptions {
   deviceId?: string | null;
   /** The API token pulling: with a subset, its share is pulled from its subset log. */
   tokenId?: string | null;
+  /** false: do not note the device's pull (a page read ahead, noted when it is handed out). */
+  record?: boolean;
+}
+
+/** What a page was read against: a page read earlier is the same page now while these hold (read-ahead.ts). */
+export interface PageBasis {
+  datasetId: string;
+  /** The pull horizon of the statement that read it (xid8 as text): every row below it was visible. */
+  horizon: string;
+  /** Whether the token read its subset log (else the dataset's versions). */
+  logged: boolean;
 }
 
 /** The columns of a version a pull can hand out (its `seq`, the key, always comes with them). */
@@ -84,6 +110,7 @@ export interface PulledPage<R = Partial<VersionRow>> {
   hasMore: boolean;
   /** The calling device's local ids among the entities of this page. */
   localIds: { localId: string; entityId: string }[];
+  basis: PageBasis;
 }
 
 export type ChangesPage = PulledPage<VersionRow>;
@@ -119,17 +146,21 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
   const device = opts.deviceId && !hasNul(opts.deviceId) ? opts.deviceId : null;
   const logged = sql`coalesce((select subset is not null from api_tokens where id = ${token}::uuid), false)`;
   const after = sql`(${from.txid}::xid8, ${from.seq}::bigint)`;
+  // Every version of the dataset up to here the device has pulled (subset-moves.ts, from_whole).
+  const held = from.held ?? from;
   // The dataset (a first row, absent when there is no such dataset), the horizon, and the
   // positions of whichever of the two sources the token reads.
   const positions = sql`(
       with ds as (select id from datasets where name = ${opts.dataset}), horizon as (select ${sql.raw(PULL_HORIZON)} as x)
-      select 'DATASET' as kind, null::uuid as entity_id, null::xid8 as txid, null::bigint as seq, null::bigint as version_seq from ds
+      -- The dataset row carries what the page was read against (PageBasis): the dataset's id, the
+      -- horizon, and whether the token reads its subset log (1) or the versions (0).
+      select 'DATASET' as kind, ds.id as entity_id, (select x from horizon) as txid, (case when ${logged} then 1 else 0 end)::bigint as seq, null::bigint as version_seq, false as from_whole from ds
       union all
-      (select /* changesSince */ 'VERSION', v.entity_id, v.txid, v.seq, v.seq from entity_versions v
+      (select /* changesSince */ 'VERSION', v.entity_id, v.txid, v.seq, v.seq, false from entity_versions v
         where not ${logged} and v.dataset_id = (select id from ds) and (v.txid, v.seq) > ${after} and v.txid < (select x from horizon)
         order by v.txid, v.seq limit ${limit + 1})
       union all
-      (select /* subsetSince */ l.kind, l.entity_id, l.txid, l.seq, l.version_seq from subset_log l
+      (select /* subsetSince */ l.kind, l.entity_id, l.txid, l.seq, l.version_seq, l.from_whole from subset_log l
         where ${logged} and l.token_id = ${token}::uuid and l.dataset_id = (select id from ds) and (l.txid, l.seq) > ${after} and l.txid < (select x from horizon)
         order by l.txid, l.seq limit ${limit + 1})) as p`;
   const all = getColumns(entityVersions);
@@ -141,15 +172,14 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
       txid: sql<string | null>`p.txid::text`,
       seq: sql<string | number | null>`p.seq`,
       versionSeq: sql<string | number | null>`p.version_seq`,
+      // An entity that entered when the token went from its whole datasets to a subset, at a
+      // version this device pulled already (at or before its cursor): it has it (subset-moves.ts).
+      pulled: sql<boolean | null>`p.from_whole and (${entityVersions.txid}, ${entityVersions.seq}) <= (${held.txid}::xid8, ${held.seq}::bigint)`,
+      fromWhole: sql<boolean>`p.from_whole`,
       ...(shape
         ? {
-            // Null where no version is joined (a LEFT row). The keys are parameters: a client names
-            // them (aliases), so they neither change the statement's text (its prepared shapes) nor
-            // meet an identifier's 63-byte limit, as column aliases of row_to_json would.
-            json: sql<string | null>`case when ${entityVersions.seq} is null then null else json_build_object(${sql.join(
-              shape.map((m) => ('column' in m ? sql`${m.key}::text, ${all[m.column]}` : sql`${m.key}::text, ${m.text}::text`)),
-              sql`, `,
-            )})::text end`,
+            // Null where no version is joined (a LEFT row).
+            json: sql<string | null>`case when ${entityVersions.seq} is null then null else ${jsonObjectText(shape.map((m) => ('column' in m ? { key: m.key, column: all[m.column] } : m)))} end`,
           }
         : { version: picked }),
       // The device's local ids only when a device pulls (else no join at all).
@@ -163,7 +193,7 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
   // Prepared: sent unnamed, as Drizzle sends a builder's statement, each pull paid a parse and a
   // plan (~2 ms). Its text depends on whether a device pulls and on the columns asked for, which a
   // client chooses: only the first few shapes are prepared (each stays in every connection).
-  const ordered = query.orderBy(sql`p.txid nulls first, p.seq`);
+  const ordered = query.orderBy(sql`p.kind <> 'DATASET', p.txid, p.seq`);
   const statementShape = shape ? `json:${shape.map((m) => ('column' in m ? m.column : '=')).join(',')}` : Object.keys(picked).join(',');
   const rows = (await (preparedShapes.admit(`${device !== null}:${statementShape}`) ? ordered.prepare().execute() : ordered)) as {
     kind: 'DATASET' | LogRow['kind'];
@@ -171,18 +201,23 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
     txid: string | null;
     seq: string | number | null;
     versionSeq: string | number | null;
+    pulled: boolean | null;
+    fromWhole: boolean;
     version?: Partial<VersionRow> | null;
     json?: string | null;
     localId: string | null;
   }[];
-  if (rows[0]?.kind !== 'DATASET') throw unknownDataset(opts.dataset);
+  const head = rows[0];
+  if (head?.kind !== 'DATASET') throw unknownDataset(opts.dataset);
   const found = rows.slice(1);
   // The devices view's "last pull", at most about once a minute per device. After the read, so its
   // write is never a transaction in progress that holds back this pull's horizon.
-  if (opts.deviceId && isValidDeviceId(opts.deviceId)) await recordPull(db, opts.dataset, opts.deviceId);
+  if (opts.record !== false) await recordDevicePull(db, opts);
   const page = found.slice(0, limit);
   const last = page.at(-1);
-  const { versionSeqs, enteredSeqs, left } = netOfPage(page.map((r) => ({ kind: r.kind as LogRow['kind'], entityId: r.entityId!, versionSeq: r.versionSeq === null ? null : Number(r.versionSeq) })));
+  const { versionSeqs, enteredSeqs, left } = netOfPage(
+    page.flatMap((r) => (r.pulled ? [] : [{ kind: r.kind as LogRow['kind'], entityId: r.entityId!, versionSeq: r.versionSeq === null ? null : Number(r.versionSeq) }])),
+  );
   const bySeq = new Map<number, Partial<VersionRow> | JsonRow>(
     page.flatMap((r): [number, Partial<VersionRow> | JsonRow][] => (r.version ? [[r.version.seq!, r.version]] : r.json != null ? [[Number(r.versionSeq), { json: r.json }]] : [])),
   );
@@ -191,10 +226,17 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
     versions: versionSeqs.map((s) => bySeq.get(s)!),
     entered: enteredSeqs.map((s) => bySeq.get(s)!),
     left,
-    cursor: last ? encodeCursor(last.txid!, Number(last.seq)) : (opts.cursor ?? encodeCursor(from.txid, from.seq)),
+    // Within the moves from the whole datasets, the cursor keeps where the device had pulled to.
+    cursor: last ? encodeCursor(last.txid!, Number(last.seq), last.fromWhole ? held : undefined) : (opts.cursor ?? encodeCursor(from.txid, from.seq)),
     hasMore: found.length > limit,
     localIds: [...mapped].map(([entityId, localId]) => ({ localId, entityId })),
+    basis: { datasetId: head.entityId!, horizon: head.txid!, logged: Number(head.seq) === 1 },
   };
+}
+
+/** Notes a device's pull for the devices view (at most about once a minute per device). */
+export async function recordDevicePull(db: Db, opts: PullOptions): Promise<void> {
+  if (opts.deviceId && isValidDeviceId(opts.deviceId)) await recordPull(db, opts.dataset, opts.deviceId);
 }
 
 /** The pull statements' shapes that are prepared (docs/design.md, "Prepared statements"). */

@@ -51,17 +51,21 @@ export async function writeSubsetMoves<T extends { id: string }>(
   if (!checked.ok) throw new DomainError(checked.error.code, checked.error.message);
   const saved = await save(checked.subset);
   const was: SQL = held === null ? sql`false` : held === 'ALL' ? sql`true` : inSubsetSql(sql`e.data`, held);
+  const enters: SQL = held === 'ALL' ? sql`true` : sql`not (${was})`;
   const is = inSubsetSql(sql`e.data`, checked.subset);
   // The same rule as core movement(): LEFT when held and no longer matching; ENTERED when now
-  // matching, not held and not deleted. Both name the entity's version now: the state it enters
-  // with, or the one the device held when it left (a pull nets a LEFT and a later ENTERED of the
-  // same version out, see changes-since.ts netOfPage).
+  // matching, not held and not deleted. From the whole datasets, every entity is held only as far
+  // as the device has pulled: each one matching enters too, marked from_whole, and a pull hands it
+  // out only to a device whose cursor is before its version (changes-since.ts; its LEFT rows are
+  // marked too, so a cursor part way through these moves keeps that position). Both name the
+  // entity's version now: the state it enters with, or the one the device held when it left (a
+  // pull nets a LEFT and a later ENTERED of the same version out, see changes-since.ts netOfPage).
   await tx.execute(sql`
-    insert into subset_log /* subsetMoves */ (token_id, dataset_id, seq, entity_id, kind, version_seq)
+    insert into subset_log /* subsetMoves */ (token_id, dataset_id, seq, entity_id, kind, version_seq, from_whole)
     select ${saved.id}::uuid, m.dataset_id, nextval('entity_versions_seq_seq'::regclass), m.id, m.kind,
-           (select v.seq from entity_versions v where v.entity_id = m.id and v.version = m.version)
+           (select v.seq from entity_versions v where v.entity_id = m.id and v.version = m.version), ${held === 'ALL'}
       from (select e.id, e.dataset_id, e.version,
-                   case when (${was}) and not (${is}) then 'LEFT' when (${is}) and not (${was}) and not e.deleted then 'ENTERED' end as kind
+                   case when (${was}) and not (${is}) then 'LEFT' when (${is}) and (${enters}) and not e.deleted then 'ENTERED' end as kind
               from entities e where e.dataset_id = any(${sql.param(datasets.map((d) => d.id))}::uuid[])) m
      where m.kind is not null
      -- Positions in entity order, so a page of moves reads the same on every run.

@@ -15,9 +15,9 @@ import { pullable } from '../helpers/subset-device.js';
  * selections go both ways (a field the database cannot write, `createdAt`, sends a pull the
  * executor's way) and the answers are compared, keys in order, over random rows and selections.
  *
- * Which way an answer went shows in its text: Postgres writes a JSON object with a space around
- * or after each colon (`{"key" : 1}`, a stored `{"n": 1}`), JSON.stringify never puts one outside
- * a string.
+ * Which way an answer went shows in its text: the database writes a JSON object with a space after
+ * each colon (`{"key": 1}`, as jsonb writes a stored `{"n": 1}`), JSON.stringify never puts one
+ * outside a string.
  */
 const t = useApp({ flushIntervalSeconds: 0, webhooks: { deliver: false } });
 const d = domain(t);

@@ -156,6 +156,32 @@ describe('a device pulls its share over HTTP', () => {
     expect(moved.entered).toEqual([{ entityId: b, version: 2, data: { district: 'd2', n: 1 }, entity: { id: b, data: { district: 'd2', n: 1 } }, entity2: { versions: [{ version: 1, data: { district: 'd2' } }, { version: 2, data: { district: 'd2', n: 1 } }] } }]);
     expect(moved.left).toEqual([a]);
   });
+
+  it('a token of the whole dataset given a subset while its device is part way through: the share it has not pulled enters, what it has does not come again', async () => {
+    const ds = await d.createDataset(PROPS);
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await d.create(ds, `E${i}`, { district: i % 2 === 0 ? 'd1' : 'd2' }));
+    const tablet = await tokenFor(ds, null);
+    // The device has E0 and E1 (its cursor is past their versions), then E0 changes.
+    const first = await pullAs(tablet.secret, ds, null, 2);
+    expect(first.versions.map((v: { entityId: string }) => v.entityId)).toEqual([ids[0], ids[1]]);
+    await d.update(ds, ids[2]!, 1, { n: 2 });
+    ok(await t.gql(REASSIGN, { id: tablet.id, s: district('d1') }));
+    const rest = await pullAs(tablet.secret, ds, first.cursor);
+    // E2 at its version now, E4: neither pulled before. E0 the device has at its version now.
+    expect(rest.entered.map((v: { entityId: string; version: number }) => [v.entityId, v.version])).toEqual(
+      [
+        [ids[2], 2],
+        [ids[4], 1],
+      ].sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
+    );
+    expect(rest.versions).toEqual([]);
+    expect([...rest.left].sort()).toEqual([ids[1], ids[3], ids[5]].sort());
+    expect(rest.hasMore).toBe(false);
+    // A device starting now with this token gets the whole share, E0 included.
+    const fresh = await pullAs(tablet.secret, ds);
+    expect(fresh.entered.map((v: { entityId: string }) => v.entityId).sort()).toEqual([ids[0], ids[2], ids[4]].sort());
+  });
 });
 
 describe('answers never show an entity outside the share', () => {

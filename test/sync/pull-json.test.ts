@@ -47,7 +47,8 @@ describe('pullPage with a JSON shape', () => {
       // Keys in the shape's order, the constant where it says.
       for (const text of texts) expect(Object.keys(JSON.parse(text))).toEqual(['v', '__typename', 'id', 'data', 'conflictingProperties', 'deleted']);
       expect(texts.map((t) => JSON.parse(t))).toEqual(plain.versions.map(asShaped));
-      expect({ ...shaped, versions: [] }).toEqual({ ...plain, versions: [] });
+      // The horizon each read was below may move between the two reads (other tests' transactions).
+      expect({ ...shaped, versions: [], basis: { ...shaped.basis, horizon: '' } }).toEqual({ ...plain, versions: [], basis: { ...plain.basis, horizon: '' } });
       seen.push(...texts.map((t) => `${JSON.parse(t).id === oak ? 'oak' : 'elm'}@${JSON.parse(t).v}`));
       cursor = shaped.cursor;
       if (!shaped.hasMore) break;

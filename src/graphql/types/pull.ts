@@ -1,4 +1,4 @@
-import { DEFAULT_PULL, MAX_PULL, pullPage, type JsonRow, type JsonShape, type PulledPage, type VersionColumn, type VersionRow } from '../../sync/changes-since.js';
+import { DEFAULT_PULL, MAX_PULL, type JsonRow, type JsonShape, type PulledPage, type VersionColumn, type VersionRow } from '../../sync/changes-since.js';
 import { builder } from '../builder.js';
 import { columnsAt, plainRows } from '../plain-rows.js';
 import { rawList, rawShapeAt } from '../raw-json.js';
@@ -78,7 +78,7 @@ builder.queryFields((t) => ({
       const shape = rawShapeAt(info, PAGE_ROWS, 'EntityVersion') as JsonShape | null;
       const opts = { ...args, tokenId: ctx.principal.tokenId };
       const columns = columnsAt(info, PAGE_ROWS, 'EntityVersion') as VersionColumn[];
-      return shape ? pullPage(ctx.db, opts, columns, shape) : pullPage(ctx.db, opts, columns);
+      return ctx.readAhead.pull(ctx.db, opts, columns, shape);
     },
   }),
 }));

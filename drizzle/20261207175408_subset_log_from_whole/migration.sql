@@ -1,0 +1,1 @@
+ALTER TABLE "subset_log" ADD COLUMN "from_whole" boolean DEFAULT false NOT NULL;
