@@ -132,6 +132,13 @@ export type LogRow = { kind: 'VERSION' | 'ENTERED' | 'LEFT'; entityId: string; v
 export function netOfPage(rows: readonly LogRow[]): { versionSeqs: number[]; enteredSeqs: number[]; left: string[] } {
   // A page of versions only (every page without a subset): nothing to net.
   if (rows.every((r) => r.kind === 'VERSION')) return { versionSeqs: rows.map((r) => r.versionSeq!), enteredSeqs: [], left: [] };
+  // No LEFT (a first sync of a share: all ENTERED): nothing to net either, each row stands.
+  if (rows.every((r) => r.kind !== 'LEFT')) {
+    const versionSeqs: number[] = [];
+    const enteredSeqs: number[] = [];
+    for (const r of rows) (r.kind === 'VERSION' ? versionSeqs : enteredSeqs).push(r.versionSeq!);
+    return { versionSeqs, enteredSeqs, left: [] };
+  }
   const stand: (LogRow | null)[] = [];
   /** An entity whose latest row so far is a LEFT by a reassignment: where it stands. */
   const leftAt = new Map<string, number>();

@@ -49,9 +49,7 @@ export function stringifyResult(value: unknown): string {
 
 function write(value: unknown, out: string[]): void {
   if (value instanceof RawJson) {
-    out.push('[');
-    value.rows.forEach((row, i) => out.push(i === 0 ? row : `,${row}`));
-    out.push(']');
+    out.push('[', value.rows.join(','), ']');
   } else if (Array.isArray(value)) {
     out.push('[');
     value.forEach((v, i) => {

@@ -209,26 +209,31 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
   }[];
   const head = rows[0];
   if (head?.kind !== 'DATASET') throw unknownDataset(opts.dataset);
-  const found = rows.slice(1);
   // The devices view's "last pull", at most about once a minute per device. After the read, so its
   // write is never a transaction in progress that holds back this pull's horizon.
   if (opts.record !== false) await recordDevicePull(db, opts);
-  const page = found.slice(0, limit);
-  const last = page.at(-1);
-  const { versionSeqs, enteredSeqs, left } = netOfPage(
-    page.flatMap((r) => (r.pulled ? [] : [{ kind: r.kind as LogRow['kind'], entityId: r.entityId!, versionSeq: r.versionSeq === null ? null : Number(r.versionSeq) }])),
-  );
-  const bySeq = new Map<number, Partial<VersionRow> | JsonRow>(
-    page.flatMap((r): [number, Partial<VersionRow> | JsonRow][] => (r.version ? [[r.version.seq!, r.version]] : r.json != null ? [[Number(r.versionSeq), { json: r.json }]] : [])),
-  );
-  const mapped = new Map(page.flatMap((r) => (r.localId !== null ? [[r.entityId!, r.localId] as const] : [])));
+  // One pass over the page's rows (a page is up to 1,000 of them): its log, versions and local ids.
+  const end = Math.min(rows.length, limit + 1);
+  const log: LogRow[] = [];
+  const bySeq = new Map<number, Partial<VersionRow> | JsonRow>();
+  const mapped = new Map<string, string>();
+  for (let i = 1; i < end; i++) {
+    const r = rows[i]!;
+    const versionSeq = r.versionSeq === null ? null : Number(r.versionSeq);
+    if (!r.pulled) log.push({ kind: r.kind as LogRow['kind'], entityId: r.entityId!, versionSeq });
+    if (r.version) bySeq.set(r.version.seq!, r.version);
+    else if (r.json != null) bySeq.set(versionSeq!, { json: r.json });
+    if (r.localId !== null) mapped.set(r.entityId!, r.localId);
+  }
+  const last = end > 1 ? rows[end - 1]! : undefined;
+  const { versionSeqs, enteredSeqs, left } = netOfPage(log);
   return {
     versions: versionSeqs.map((s) => bySeq.get(s)!),
     entered: enteredSeqs.map((s) => bySeq.get(s)!),
     left,
     // Within the moves from the whole datasets, the cursor keeps where the device had pulled to.
     cursor: last ? encodeCursor(last.txid!, Number(last.seq), last.fromWhole ? held : undefined) : (opts.cursor ?? encodeCursor(from.txid, from.seq)),
-    hasMore: found.length > limit,
+    hasMore: rows.length - 1 > limit,
     localIds: [...mapped].map(([entityId, localId]) => ({ localId, entityId })),
     basis: { datasetId: head.entityId!, horizon: head.txid!, logged: Number(head.seq) === 1 },
   };

@@ -232,4 +232,17 @@ describe('netOfPage: what one page tells a device', () => {
   ])('%s', (_name, rows, expected) => {
     expect(netOfPage(rows)).toEqual(expected);
   });
+
+  it('a page with no LEFT (a first sync of a share) nets nothing: its versions and entered, each in page order', () => {
+    const row = fc.record({ kind: fc.constantFrom<'VERSION' | 'ENTERED'>('VERSION', 'ENTERED'), entityId: fc.constantFrom('a', 'b', 'c'), versionSeq: fc.nat() });
+    fc.assert(
+      fc.property(fc.array(row, { maxLength: 12 }), (rows) => {
+        expect(netOfPage(rows)).toEqual({
+          versionSeqs: rows.filter((r) => r.kind === 'VERSION').map((r) => r.versionSeq),
+          enteredSeqs: rows.filter((r) => r.kind === 'ENTERED').map((r) => r.versionSeq),
+          left: [],
+        });
+      }),
+    );
+  });
 });
