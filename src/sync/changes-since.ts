@@ -79,6 +79,12 @@ export interface PageBasis {
   horizon: string;
   /** Whether the token read its subset log (else the dataset's versions). */
   logged: boolean;
+  /**
+   * No version of the page has a conflict still open. A version row is written once, except that
+   * resolving a conflict marks it resolved in place (review-store.ts markResolved): a page
+   * holding an open one may read differently later.
+   */
+  settled: boolean;
 }
 
 /** The columns of a version a pull can hand out (its `seq`, the key, always comes with them). */
@@ -176,6 +182,11 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
       // version this device pulled already (at or before its cursor): it has it (subset-moves.ts).
       pulled: sql<boolean | null>`p.from_whole and (${entityVersions.txid}, ${entityVersions.seq}) <= (${held.txid}::xid8, ${held.seq}::bigint)`,
       fromWhole: sql<boolean>`p.from_whole`,
+      // A LEFT of those moves names the entity's version then, which the device holds only if it
+      // had pulled that far; if not, the LEFT names none (so a later ENTERED of it is not netted out).
+      leftHeld: sql<boolean | null>`p.from_whole and p.kind = 'LEFT' and exists (select from entity_versions hv where hv.seq = p.version_seq and (hv.txid, hv.seq) <= (${held.txid}::xid8, ${held.seq}::bigint))`,
+      // A version whose conflict is not resolved yet: a reviewer may still mark it resolved in place.
+      open: sql<boolean | null>`${entityVersions.conflict} is not null and not ${entityVersions.resolved}`,
       ...(shape
         ? {
             // Null where no version is joined (a LEFT row).
@@ -203,6 +214,8 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
     versionSeq: string | number | null;
     pulled: boolean | null;
     fromWhole: boolean;
+    leftHeld: boolean | null;
+    open: boolean | null;
     version?: Partial<VersionRow> | null;
     json?: string | null;
     localId: string | null;
@@ -217,10 +230,12 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
   const log: LogRow[] = [];
   const bySeq = new Map<number, Partial<VersionRow> | JsonRow>();
   const mapped = new Map<string, string>();
+  let settled = true;
   for (let i = 1; i < end; i++) {
     const r = rows[i]!;
     const versionSeq = r.versionSeq === null ? null : Number(r.versionSeq);
-    if (!r.pulled) log.push({ kind: r.kind as LogRow['kind'], entityId: r.entityId!, versionSeq });
+    if (r.open) settled = false;
+    if (!r.pulled) log.push({ kind: r.kind as LogRow['kind'], entityId: r.entityId!, versionSeq: r.fromWhole && r.kind === 'LEFT' && !r.leftHeld ? null : versionSeq });
     if (r.version) bySeq.set(r.version.seq!, r.version);
     else if (r.json != null) bySeq.set(versionSeq!, { json: r.json });
     if (r.localId !== null) mapped.set(r.entityId!, r.localId);
@@ -235,7 +250,7 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
     cursor: last ? encodeCursor(last.txid!, Number(last.seq), last.fromWhole ? held : undefined) : (opts.cursor ?? encodeCursor(from.txid, from.seq)),
     hasMore: rows.length - 1 > limit,
     localIds: [...mapped].map(([entityId, localId]) => ({ localId, entityId })),
-    basis: { datasetId: head.entityId!, horizon: head.txid!, logged: Number(head.seq) === 1 },
+    basis: { datasetId: head.entityId!, horizon: head.txid!, logged: Number(head.seq) === 1, settled },
   };
 }
 

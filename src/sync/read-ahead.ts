@@ -14,12 +14,15 @@ type Page = PulledPage<Partial<VersionRow> | JsonRow>;
  * A page read ahead is handed out only when it is the page a read now would return
  * (`stillCurrent`, one small statement): the same dataset by that name, the same source (the
  * token's subset log or the dataset's versions), and, unless it was full, no row of that source
- * committed at or above the horizon it was read below. A full page cannot have changed: every
- * row below its horizon was visible when it was read, later rows sort after them, and rows are
- * never deleted. So what a device is handed never depends on whether it was read ahead.
+ * committed at or above the horizon it was read below; and no version of it with a conflict still
+ * open (the one change a version row takes in place: a reviewer marks it resolved). A full page
+ * cannot have changed otherwise: every row below its horizon was visible when it was read, later
+ * rows sort after them, and rows are never deleted. So what a device is handed never depends on
+ * whether it was read ahead.
  *
- * Bounded: at most `max` pages held (one per device and cursor; none read ahead when full), each
- * for at most `ttlMs`, so the server's memory stays flat whatever devices do.
+ * Bounded: at most `max` pages held, at most PER_TOKEN of them for one token (one per cursor:
+ * none read ahead when full, or when that page is held already), each for at most `ttlMs`, so the
+ * server's memory and the database's extra reads stay flat whatever devices do.
  */
 export interface ReadAhead {
   /** A page for `opts` (read ahead, or read now), and the next one read ahead when there is more. */
@@ -32,8 +35,12 @@ export interface ReadAhead {
 
 interface Held {
   expires: number;
+  token: string | null;
   page: Promise<Page | null>;
 }
+
+/** Pages held at most for one token (a device syncs a dataset or two at a time). */
+const PER_TOKEN = 4;
 
 export function createReadAhead(opts: { max?: number; ttlMs?: number; now?: () => number } = {}): ReadAhead {
   const max = opts.max ?? 32;
@@ -54,13 +61,15 @@ export function createReadAhead(opts: { max?: number; ttlMs?: number; now?: () =
   function ahead(db: Db, o: PullOptions, columns: readonly VersionColumn[], shape: JsonShape | null, page: Page): void {
     if (!page.hasMore || max === 0 || closed) return;
     prune();
-    if (held.size >= max) return;
+    const token = o.tokenId ?? null;
     const next = { ...o, cursor: page.cursor, record: false };
+    const key = keyOf(next, columns, shape);
+    if (held.size >= max || held.has(key) || [...held.values()].filter((h) => h.token === token).length >= PER_TOKEN) return;
     // A read that fails is simply not used: the device's own request reads again and gets the error.
     const p = read(db, next, columns, shape).catch(() => null);
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
-    held.set(keyOf(next, columns, shape), { expires: now() + ttlMs, page: p });
+    held.set(key, { expires: now() + ttlMs, token, page: p });
   }
 
   return {
@@ -97,6 +106,7 @@ function keyOf(o: PullOptions, columns: readonly VersionColumn[], shape: JsonSha
 /** Whether a read now would return `page` (see ReadAhead). */
 async function stillCurrent(db: Db, o: PullOptions, page: Page): Promise<boolean> {
   const b: PageBasis = page.basis;
+  if (!b.settled) return false;
   const token = o.tokenId ?? null;
   const [row] = rowsOf<{ current: boolean }>(
     await db.execute(sql`

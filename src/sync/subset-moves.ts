@@ -50,9 +50,12 @@ export async function writeSubsetMoves<T extends { id: string }>(
   const checked = validateSubset(input, datasets.map((d) => d.properties));
   if (!checked.ok) throw new DomainError(checked.error.code, checked.error.message);
   const saved = await save(checked.subset);
+  const is = inSubsetSql(sql`e.data`, checked.subset);
   const was: SQL = held === null ? sql`false` : held === 'ALL' ? sql`true` : inSubsetSql(sql`e.data`, held);
   const enters: SQL = held === 'ALL' ? sql`true` : sql`not (${was})`;
-  const is = inSubsetSql(sql`e.data`, checked.subset);
+  // From the whole datasets a deleted entity leaves too: the device may hold it alive (its delete
+  // after the device's cursor); one that holds the delete already drops nothing.
+  const leaves: SQL = held === 'ALL' ? sql`(not (${is}) or e.deleted)` : sql`not (${is})`;
   // The same rule as core movement(): LEFT when held and no longer matching; ENTERED when now
   // matching, not held and not deleted. From the whole datasets, every entity is held only as far
   // as the device has pulled: each one matching enters too, marked from_whole, and a pull hands it
@@ -65,7 +68,7 @@ export async function writeSubsetMoves<T extends { id: string }>(
     select ${saved.id}::uuid, m.dataset_id, nextval('entity_versions_seq_seq'::regclass), m.id, m.kind,
            (select v.seq from entity_versions v where v.entity_id = m.id and v.version = m.version), ${held === 'ALL'}
       from (select e.id, e.dataset_id, e.version,
-                   case when (${was}) and not (${is}) then 'LEFT' when (${is}) and (${enters}) and not e.deleted then 'ENTERED' end as kind
+                   case when (${was}) and ${leaves} then 'LEFT' when (${is}) and (${enters}) and not e.deleted then 'ENTERED' end as kind
               from entities e where e.dataset_id = any(${sql.param(datasets.map((d) => d.id))}::uuid[])) m
      where m.kind is not null
      -- Positions in entity order, so a page of moves reads the same on every run.

@@ -27,7 +27,7 @@ afterAll(async () => {
   await plain.app.stop();
 });
 
-const FIELDS = 'entityId version label data deleted';
+const FIELDS = 'entityId version label data deleted conflict resolved';
 const PULL = `query($ds: String!, $c: String, $l: Int, $dev: String) { changesSince(dataset: $ds, cursor: $c, limit: $l, deviceId: $dev) {
   __typename ... on QueryChangesSinceSuccess { data { cursor hasMore left versions { ${FIELDS} } entered { ${FIELDS} } localIds { localId entityId } } } ... on DomainError { code message } } }`;
 
@@ -102,6 +102,27 @@ describe('pages read ahead', () => {
     expect([...second.left, ...rest.left]).toHaveLength(3);
     expect([...second.versions, ...rest.versions]).toEqual([]);
     expect(([...second.entered, ...rest.entered] as { label: string }[]).map((v) => v.label).sort()).toEqual(['e2', 'e4']);
+  });
+
+  it('a held page with a conflict still open is read again: a reviewer marking it resolved in place shows', async () => {
+    const ds = await d.createDataset(['region']);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push(await d.create(ds, `e${i}`, { region: 'a' }));
+    const e3 = ids[3]!;
+    await d.update(ds, e3, 1, { region: 'b' });
+    const conflicted = await d.update(ds, e3, 1, { region: 'c' });
+    expect([conflicted.version, conflicted.conflict]).toEqual([3, 'HARD']);
+    const dev = await device(ds);
+    const first = await pullBoth(dev.secret, { ds, c: null, l: 2, dev: dev.deviceId });
+    const second = await pullBoth(dev.secret, { ds, c: first.cursor, l: 2, dev: dev.deviceId });
+    // The last page (e3's versions 2 and 3, 3 in conflict) is held now; a reviewer resolves it.
+    const r = ok(await t.gql(`mutation($id: ID!, $v: Int!) { resolveConflict(entityId: $id, version: $v) { __typename } }`, { id: e3, v: 3 }));
+    expect(r.resolveConflict.__typename).toBe('MutationResolveConflictSuccess');
+    const third = await pullBoth(dev.secret, { ds, c: second.cursor, l: 2, dev: dev.deviceId });
+    expect(third.versions.map((v) => [(v as { version: number }).version, (v as { resolved: boolean }).resolved])).toEqual([
+      [2, false],
+      [3, true],
+    ]);
   });
 
   it('random writes, reassignments and pulls: every page equals a read at that moment', async () => {

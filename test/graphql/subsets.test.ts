@@ -162,25 +162,70 @@ describe('a device pulls its share over HTTP', () => {
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) ids.push(await d.create(ds, `E${i}`, { district: i % 2 === 0 ? 'd1' : 'd2' }));
     const tablet = await tokenFor(ds, null);
-    // The device has E0 and E1 (its cursor is past their versions), then E0 changes.
+    // The device has E0 and E1 at version 1 (its cursor is past them); then E0 changes.
     const first = await pullAs(tablet.secret, ds, null, 2);
     expect(first.versions.map((v: { entityId: string }) => v.entityId)).toEqual([ids[0], ids[1]]);
-    await d.update(ds, ids[2]!, 1, { n: 2 });
+    await d.update(ds, ids[0]!, 1, { n: 2 });
+    ok(await t.gql(REASSIGN, { id: tablet.id, s: district('d1') }));
+    // One row a page, so the cursor is part way through the moves between pages.
+    const pages = [];
+    for (let cursor = first.cursor, more = true; more; ) {
+      const page = await pullAs(tablet.secret, ds, cursor, 1);
+      pages.push(page);
+      cursor = page.cursor;
+      more = page.hasMore;
+    }
+    const entered = pages.flatMap((p) => p.entered.map((v: { entityId: string; version: number }) => [v.entityId, v.version]));
+    // E0 at its version now (the device has version 1), E2 and E4: never pulled. Not E0 at 1 again.
+    expect([...entered].sort()).toEqual(
+      [
+        [ids[0], 2],
+        [ids[2], 1],
+        [ids[4], 1],
+      ].sort(),
+    );
+    expect(pages.flatMap((p) => p.versions)).toEqual([]);
+    expect(pages.flatMap((p) => p.left).sort()).toEqual([ids[1], ids[3], ids[5]].sort());
+    // A device starting now with this token gets the whole share.
+    const fresh = await pullAs(tablet.secret, ds);
+    expect(fresh.entered.map((v: { entityId: string; version: number }) => [v.entityId, v.version]).sort()).toEqual(
+      [
+        [ids[0], 2],
+        [ids[2], 1],
+        [ids[4], 1],
+      ].sort(),
+    );
+  });
+
+  it('from the whole dataset, a subset and another before the device pulls: an entity made after its cursor, out and back in, still comes', async () => {
+    const ds = await d.createDataset(PROPS);
+    const a = await d.create(ds, 'A', { district: 'd1' });
+    const tablet = await tokenFor(ds, null);
+    const first = await pullAs(tablet.secret, ds);
+    const y = await d.create(ds, 'Y', { district: 'd2' });
+    ok(await t.gql(REASSIGN, { id: tablet.id, s: district('d1') }));
+    ok(await t.gql(REASSIGN, { id: tablet.id, s: district('d1', 'd2') }));
+    const rest = await pullAs(tablet.secret, ds, first.cursor);
+    // Y left (the device never had it) and entered again: it is handed out; A it has.
+    expect(rest.entered.map((v: { entityId: string }) => v.entityId)).toEqual([y]);
+    expect(rest.left).toEqual([]);
+    expect(rest.versions).toEqual([]);
+    expect(a).not.toBe(y);
+  });
+
+  it('from the whole dataset, an entity deleted after the device pulled it leaves, though its rules match', async () => {
+    const ds = await d.createDataset(PROPS);
+    const x = await d.create(ds, 'X', { district: 'd1' });
+    const keep = await d.create(ds, 'K', { district: 'd1' });
+    const tablet = await tokenFor(ds, null);
+    const first = await pullAs(tablet.secret, ds);
+    expect(first.versions).toHaveLength(2);
+    await d.remove(ds, x, 1);
     ok(await t.gql(REASSIGN, { id: tablet.id, s: district('d1') }));
     const rest = await pullAs(tablet.secret, ds, first.cursor);
-    // E2 at its version now, E4: neither pulled before. E0 the device has at its version now.
-    expect(rest.entered.map((v: { entityId: string; version: number }) => [v.entityId, v.version])).toEqual(
-      [
-        [ids[2], 2],
-        [ids[4], 1],
-      ].sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
-    );
-    expect(rest.versions).toEqual([]);
-    expect([...rest.left].sort()).toEqual([ids[1], ids[3], ids[5]].sort());
-    expect(rest.hasMore).toBe(false);
-    // A device starting now with this token gets the whole share, E0 included.
-    const fresh = await pullAs(tablet.secret, ds);
-    expect(fresh.entered.map((v: { entityId: string }) => v.entityId).sort()).toEqual([ids[0], ids[2], ids[4]].sort());
+    expect(rest.left).toEqual([x]);
+    expect([rest.entered, rest.versions]).toEqual([[], []]);
+    expect(keep).not.toBe(x);
   });
 });
 
