@@ -135,10 +135,14 @@ describe('pulls', () => {
     // The largest transaction id xid8 takes as a cursor: nothing after it (yet); the cursor stays.
     const last = encodeCursor('9223372036854775807', 0);
     expect(await changesSince(ctx.db, { dataset: ds, cursor: last })).toMatchObject({ versions: [], cursor: last, hasMore: false });
+    const lastV2 = encodeCursor('9223372036854775807', 0, { txid: '9223372036854775807', seq: 0 });
+    expect(await changesSince(ctx.db, { dataset: ds, cursor: lastV2 })).toMatchObject({ versions: [], cursor: lastV2, hasMore: false });
 
     const refusal = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => (e instanceof DomainError ? { code: e.code, message: e.message } : String(e)));
     const wrapped = (text: string) => Buffer.from(text).toString('base64url');
-    for (const cursor of [encodeCursor('9223372036854775808', 0), wrapped('xv1:1:1'), wrapped('v1:1:1x'), wrapped(`v1:1:1${' '.repeat(60)}`)]) {
+    // v2 (part way through a token's moves from its whole dataset) carries a second position, checked alike.
+    const v2 = [encodeCursor('1', 1, { txid: '9223372036854775808', seq: 0 }), wrapped('v2:1:1'), wrapped('v2:1:1:1'), wrapped('v1:1:1:1:1'), wrapped('v2:1:1:1:1x')];
+    for (const cursor of [encodeCursor('9223372036854775808', 0), wrapped('xv1:1:1'), wrapped('v1:1:1x'), wrapped(`v1:1:1${' '.repeat(60)}`), ...v2]) {
       expect(await refusal(changesSince(ctx.db, { dataset: ds, cursor })), cursor).toEqual({ code: 'INVALID_CURSOR', message: `"${cursor.slice(0, 60)}" is not a cursor this server handed out` });
     }
     expect((await refusal(changesSince(ctx.db, { dataset: ds, cursor: 'c'.repeat(100) })))).toEqual({ code: 'INVALID_CURSOR', message: `"${'c'.repeat(60)}" is not a cursor this server handed out` });
