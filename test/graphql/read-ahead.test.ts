@@ -189,6 +189,28 @@ describe('pages read ahead', () => {
   });
 });
 
+describe('one token', () => {
+  it('holds at most 4 pages read ahead: a device pulling five datasets gets the fifth read when asked', async () => {
+    const names: string[] = [];
+    for (let n = 0; n < 5; n++) {
+      const ds = await d.createDataset(['region']);
+      for (let i = 0; i < 2; i++) await d.create(ds, `e${i}`, { region: 'a' });
+      names.push(ds);
+    }
+    const deviceId = `tab-${randomUUID().slice(0, 8)}`;
+    const { secret } = await createToken(t.database.db, { name: 'tablet', role: 'collector', deviceId, datasets: names });
+    await pullable(t.database.db);
+    const recording = recordStatements(t.database);
+    const firsts = [];
+    for (const ds of names) firsts.push(await pullAt(t.url, secret, { ds, c: null, l: 1, dev: deviceId }));
+    const reads = recording.stop().filter((q) => q.includes('/* changesSince */'));
+    // Five first pages, and the second page of the first four datasets only.
+    expect(reads).toHaveLength(9);
+    // Each second page still answers as a read now would.
+    for (const [i, ds] of names.entries()) await pullBoth(secret, { ds, c: firsts[i]!.cursor, l: 1, dev: deviceId });
+  });
+});
+
 // A page read ahead must not outlive its server: stop() right after a pull that started one.
 describe('shutdown', () => {
   it('stop() right after a pull with more to come settles, and the database stays usable', async () => {

@@ -56,10 +56,11 @@ export interface Device {
   expectInSync(): Promise<void>;
 }
 
-/** A device-bound collector token with a subset of one dataset, and its device. */
-export async function newDevice(db: Db, dataset: string, subset: SubsetRuleInput[], name = 'tablet'): Promise<Device> {
+/** A device-bound collector token of one dataset, with a subset (or none), and its device. */
+export async function newDevice(db: Db, dataset: string, subset: SubsetRuleInput[] | null, name = 'tablet'): Promise<Device> {
   const deviceId = `${name}-${randomUUID().slice(0, 8)}`;
-  const { token } = await createToken(db, { name, role: 'collector', deviceId, datasets: [dataset], subset });
+  // null: a token of the whole dataset (until it is reassigned).
+  const { token } = await createToken(db, { name, role: 'collector', deviceId, datasets: [dataset], ...(subset ? { subset } : {}) });
   const device: Device = {
     tokenId: token.id,
     dataset,

@@ -21,6 +21,43 @@ const district = (...values: string[]) => [{ property: 'district', values }];
 const named = (p: ChangesPage) => new Set([...p.versions.map((v) => v.entityId), ...p.entered.map((v) => v.entityId), ...p.left]);
 const allNamed = (pages: ChangesPage[]) => new Set(pages.flatMap((p) => [...named(p)]));
 
+describe('a token of the whole dataset given its first subset', () => {
+  it('part way through a sync: the device ends with exactly its share; nothing it had comes again; one pulled and deleted since leaves', async () => {
+    const ds = await ctx.newDataset(PROPS);
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await ctx.newEntity(ds, `E${i}`, d(i % 2 === 0 ? 'd1' : 'd2')));
+    const tablet = await newDevice(ctx.db, ds, null);
+    await tablet.pullPage(3);
+    expect([...tablet.held.keys()]).toEqual(ids.slice(0, 3));
+    // After the device's cursor: E0 changes, E2 (held alive) is deleted, Y is made outside d1.
+    await ctx.submit({ dataset: ds, entityId: ids[0]!, action: 'UPDATE', baseVersion: 1, data: { n: 1 } });
+    await ctx.submit({ dataset: ds, entityId: ids[2]!, action: 'DELETE', baseVersion: 1 });
+    const y = await ctx.newEntity(ds, 'Y', d('d2'));
+    await tablet.reassign(district('d1'));
+    // One row a page: the cursor is part way through the moves between pages.
+    await tablet.sync(1);
+    await tablet.expectInSync();
+    expectNoRepeats(tablet);
+    expect([...tablet.held.keys()].sort()).toEqual([ids[0]!, ids[4]!].sort());
+    expect(tablet.held.get(ids[0]!)).toMatchObject({ version: 2 });
+    expect(allNamed(tablet.pages.slice(1)).has(y)).toBe(true);
+  });
+
+  it('reassigned twice before the device pulls: an entity made after its cursor, out and back in, arrives', async () => {
+    const ds = await ctx.newDataset(PROPS);
+    await ctx.newEntity(ds, 'A', d('d1'));
+    const tablet = await newDevice(ctx.db, ds, null);
+    await tablet.sync();
+    const y = await ctx.newEntity(ds, 'Y', d('d2'));
+    await tablet.reassign(district('d1'));
+    await tablet.reassign(district('d1', 'd2'));
+    await tablet.sync();
+    await tablet.expectInSync();
+    expectNoRepeats(tablet);
+    expect(tablet.held.get(y)).toMatchObject({ version: 1 });
+  });
+});
+
 describe('what a device with a subset pulls', () => {
   it('by one property: its first sync is its share at the current versions, nothing of the rest', async () => {
     const ds = await ctx.newDataset(PROPS);
