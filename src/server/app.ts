@@ -130,7 +130,7 @@ export function buildApp(opts: AppOptions): App {
   const maxBodyBytes = requestLimits.maxBodyBytes;
   const limiter = requestLimiter(requestLimits);
   const holdTimeoutSeconds = opts.holdTimeoutSeconds ?? DEFAULT_HOLD_TIMEOUT_SECONDS;
-  const readAhead = createReadAhead({ max: opts.readAheadPages ?? 32 });
+  const readAhead = createReadAhead(opts.readAheadPages ?? 32);
   const endpoint = '/graphql';
   const auth = authenticator(opts.db, { ...opts.auth, endpoint, onError: (error) => onError('authentication failed', error) });
   const closing = new AbortController();

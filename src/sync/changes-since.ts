@@ -205,7 +205,8 @@ export async function pullPage(db: Db, opts: PullOptions, columns: readonly Vers
   // plan (~2 ms). Its text depends on whether a device pulls and on the columns asked for, which a
   // client chooses: only the first few shapes are prepared (each stays in every connection).
   const ordered = query.orderBy(sql`p.kind <> 'DATASET', p.txid, p.seq`);
-  const statementShape = shape ? `json:${shape.map((m) => ('column' in m ? m.column : '=')).join(',')}` : Object.keys(picked).join(',');
+  // Keys and constants are parameters (json-text.ts): the statement's text depends on the columns alone.
+  const statementShape = shape ? `json:${shape.flatMap((m) => ('column' in m ? [m.column] : [])).join(',')}` : Object.keys(picked).join(',');
   const rows = (await (preparedShapes.admit(`${device !== null}:${statementShape}`) ? ordered.prepare().execute() : ordered)) as {
     kind: 'DATASET' | LogRow['kind'];
     entityId: string | null;

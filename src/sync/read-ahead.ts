@@ -21,7 +21,7 @@ type Page = PulledPage<Partial<VersionRow> | JsonRow>;
  * whether it was read ahead.
  *
  * Bounded: at most `max` pages held, at most PER_TOKEN of them for one token (one per cursor:
- * none read ahead when full, or when that page is held already), each for at most `ttlMs`, so the
+ * none read ahead when full, or when that page is held already), each for at most TTL_MS, so the
  * server's memory and the database's extra reads stay flat whatever devices do.
  */
 export interface ReadAhead {
@@ -29,8 +29,6 @@ export interface ReadAhead {
   pull(db: Db, opts: PullOptions, columns: readonly VersionColumn[], shape: JsonShape | null): Promise<Page>;
   /** Reads nothing ahead from now on, and settles once no read ahead is in flight (shutdown, before the database closes). */
   drain(): Promise<void>;
-  /** Pages held now (tests, metrics). */
-  size(): number;
 }
 
 interface Held {
@@ -41,11 +39,11 @@ interface Held {
 
 /** Pages held at most for one token (a device syncs a dataset or two at a time). */
 const PER_TOKEN = 4;
+/** How long a page is held for the device's next request. */
+const TTL_MS = 10_000;
 
-export function createReadAhead(opts: { max?: number; ttlMs?: number; now?: () => number } = {}): ReadAhead {
-  const max = opts.max ?? 32;
-  const ttlMs = opts.ttlMs ?? 10_000;
-  const now = opts.now ?? (() => Date.now());
+/** `max`: pages held at most (0: nothing is read ahead). */
+export function createReadAhead(max: number): ReadAhead {
   const held = new Map<string, Held>();
   const inFlight = new Set<Promise<unknown>>();
   let closed = false;
@@ -54,7 +52,7 @@ export function createReadAhead(opts: { max?: number; ttlMs?: number; now?: () =
     shape ? pullPage(db, o, columns, shape) : pullPage(db, o, columns);
 
   function prune(): void {
-    const t = now();
+    const t = Date.now();
     for (const [key, h] of held) if (h.expires <= t) held.delete(key);
   }
 
@@ -69,7 +67,7 @@ export function createReadAhead(opts: { max?: number; ttlMs?: number; now?: () =
     const p = read(db, next, columns, shape).catch(() => null);
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
-    held.set(key, { expires: now() + ttlMs, token, page: p });
+    held.set(key, { expires: Date.now() + TTL_MS, token, page: p });
   }
 
   return {
@@ -78,7 +76,7 @@ export function createReadAhead(opts: { max?: number; ttlMs?: number; now?: () =
       const h = held.get(key);
       held.delete(key);
       let page: Page | null = null;
-      if (h && h.expires > now()) {
+      if (h && h.expires > Date.now()) {
         const early = await h.page;
         if (early && (await stillCurrent(db, o, early))) {
           page = early;
@@ -94,7 +92,6 @@ export function createReadAhead(opts: { max?: number; ttlMs?: number; now?: () =
       held.clear();
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
-    size: () => held.size,
   };
 }
 
