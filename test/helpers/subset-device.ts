@@ -33,6 +33,31 @@ export async function pullable(db: Db): Promise<void> {
   }
 }
 
+/** The newest transaction id written so far (versions and subset log alike), as text; '0' when none. */
+async function written(db: Db): Promise<bigint> {
+  const [row] = rowsOf<{ x: string | null }>(
+    await db.execute(sql`select greatest((select max(txid) from entity_versions), (select max(txid) from subset_log))::text as x`),
+  );
+  return BigInt(row?.x ?? '0');
+}
+
+/**
+ * Reads a page until its own horizon has passed everything written before the read began, bounded.
+ * Waiting once and then pulling is not enough: each statement computes its horizon anew, and a
+ * transaction of another database that ends between its snapshot and its pg_stat_activity read
+ * counts as ours for that statement (held back, never wrong: the page is short, and read again).
+ */
+async function settledRead(db: Db, read: () => Promise<ChangesPage>): Promise<ChangesPage> {
+  const target = await written(db);
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const page = await read();
+    if (BigInt(page.basis.horizon) > target) return page;
+    if (Date.now() > until) throw new Error('a transaction older than the rows written is still running');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export interface Held {
   version: number;
   data: Record<string, unknown>;
@@ -47,7 +72,7 @@ export interface Device {
   held: Map<string, Held>;
   /** Every page pulled, for tests that look at what came when. */
   pages: ChangesPage[];
-  /** One page (after waiting until everything written is pullable, unless `settle` is false). */
+  /** One page, read until its horizon passed everything written before it (unless `settle` is false). */
   pullPage(limit?: number, settle?: boolean): Promise<ChangesPage>;
   /** Pages until there is no more; the pages of this sync. */
   sync(limit?: number): Promise<ChangesPage[]>;
@@ -68,8 +93,8 @@ export async function newDevice(db: Db, dataset: string, subset: SubsetRuleInput
     held: new Map(),
     pages: [],
     async pullPage(limit, settle = true) {
-      if (settle) await pullable(db);
-      const page = await changesSince(db, { dataset, cursor: device.cursor, limit: limit ?? null, deviceId, tokenId: token.id });
+      const read = () => changesSince(db, { dataset, cursor: device.cursor, limit: limit ?? null, deviceId, tokenId: token.id });
+      const page = settle ? await settledRead(db, read) : await read();
       for (const v of [...page.versions, ...page.entered]) {
         const known = device.held.get(v.entityId);
         if (!known || known.version < v.version) device.held.set(v.entityId, { version: v.version, data: v.data, deleted: v.deleted, label: v.label });
