@@ -266,13 +266,17 @@ function subsetTokensPart(datasetNames: readonly string[], heldOf: SQL | null): 
   };
 }
 
-/** Which of these entities a token's subset log ever handed out. */
+/**
+ * Which of these entities a token's subset log ever handed out, or marks as left when the token got
+ * its first rules (from_whole: it could see its whole datasets until then, so its offline edits of
+ * any entity it had are not lost to that reassignment).
+ */
 async function loadSeen(tx: Tx, tokenId: string, entityIds: readonly string[]): Promise<Set<string>> {
   if (entityIds.length === 0) return new Set();
   const rows = rowsOf<{ entity_id: string }>(
     await tx.execute(sql`
       select /* subsetSeen */ distinct entity_id from subset_log
-       where token_id = ${tokenId}::uuid and entity_id = any(${sql.param([...entityIds])}::uuid[]) and kind <> 'LEFT'`),
+       where token_id = ${tokenId}::uuid and entity_id = any(${sql.param([...entityIds])}::uuid[]) and (kind <> 'LEFT' or from_whole)`),
   );
   return new Set(rows.map((r) => r.entity_id));
 }

@@ -311,6 +311,36 @@ describe('what a device with a subset may write', () => {
     expect(late!.outcome).toBe('APPLIED');
   });
 
+  it('a device of the whole dataset given its first rules while offline: its edits of what it had land; of what came after, not', async () => {
+    const ds = await ctx.newDataset(PROPS);
+    const e = await ctx.newEntity(ds, 'Tree', d('d1'));
+    const gone = await ctx.newEntity(ds, 'Gone', d('d1'));
+    await ctx.submit({ dataset: ds, entityId: gone, action: 'DELETE', baseVersion: 1 });
+    const tablet = await newDevice(ctx.db, ds, null);
+    await tablet.sync();
+    expect([...tablet.held.keys()].sort()).toEqual([e, gone].sort());
+    // Offline, it edits the tree; meanwhile the supervisor gives it the district d2, and someone
+    // makes an entity in d1 it never had.
+    await tablet.reassign(district('d2'));
+    const later = await ctx.newEntity(ds, 'Later', d('d1'));
+    const results = await tablet.submit(
+      { entityId: e, action: 'UPDATE', baseVersion: 1, data: { n: 1 } },
+      { entityId: gone, action: 'UPDATE', baseVersion: 2, data: { n: 1 } },
+      { entityId: later, action: 'UPDATE', baseVersion: 1, data: { n: 1 } },
+    );
+    expect(results.map((r) => [r.outcome, r.error?.code ?? null])).toEqual([
+      ['APPLIED', null],
+      ['REJECTED', 'ENTITY_DELETED'],
+      ['REJECTED', 'OUTSIDE_SUBSET'],
+    ]);
+    expect(await ctx.entity(e)).toMatchObject({ version: 2, data: { district: 'd1', n: 1 } });
+    // Its next pull drops both it had, and hands nothing of them.
+    const pages = await tablet.sync();
+    expect(pages.flatMap((p) => p.left).sort()).toEqual([e, gone].sort());
+    expect(pages.flatMap((p) => [...p.versions, ...p.entered])).toEqual([]);
+    await tablet.expectInSync();
+  });
+
   it('an offline device reassigned mid-run: its run on an entity it held lands whole, in any order; nothing it never saw does', async () => {
     const ds = await ctx.newDataset(PROPS);
     const e = await ctx.newEntity(ds, 'Tree', d('d1'));
