@@ -25,14 +25,14 @@ afterAll(async () => {
 
 const district = (...values: string[]) => [{ property: 'district', values }];
 
-/** A collector token bound to a device with a subset of `ds`, and a client of it (HTTP only when `fetchImpl` stands in). */
-async function tablet(ds: string, values: string[], opts: { fetchImpl?: FetchLike } = {}) {
+/** A collector token bound to a device with a subset of `ds` (null: the whole dataset), and a client of it (HTTP only when `fetchImpl` stands in). */
+async function tablet(ds: string, values: string[] | null, opts: { fetchImpl?: FetchLike } = {}) {
   const deviceId = `tablet-${Math.random().toString(16).slice(2, 8)}`;
   const made = ok(
     await t.gql(
       `mutation($ds: [String!], $d: String, $s: [SubsetRuleInput!]) { createApiToken(name: "tablet", role: COLLECTOR, deviceId: $d, datasets: $ds, subset: $s) {
         ... on MutationCreateApiTokenSuccess { data { secret token { id } } } } }`,
-      { ds: [ds], d: deviceId, s: district(...values) },
+      { ds: [ds], d: deviceId, s: values && district(...values) },
     ),
   ).createApiToken.data;
   const client = await newClient(t.url, { deviceId, token: made.secret, datasets: [ds], ...(opts.fetchImpl ? { fetchImpl: opts.fetchImpl, webSocketImpl: null } : {}) });
@@ -131,6 +131,28 @@ describe('a device with a subset', () => {
     await client.sync();
     expect(shown(client, ds)).toEqual({ A: { id: a, data: { district: 'd1', n: 1 } }, C: { id: c, data: { district: 'd1' } } });
     expect(client.view(a)).toMatchObject({ serverVersion: 2, pending: 0 });
+  });
+
+  it('a device of the whole dataset given its first rules while offline: its pending edit is sent and accepted, then the entity is dropped', async () => {
+    const ds = await createDataset(t, ['district', 'n']);
+    const d = domain(t);
+    const a = await d.create(ds, 'A', { district: 'd1' });
+    const b = await d.create(ds, 'B', { district: 'd2' });
+    const { client, events, tokenId } = await tablet(ds, null);
+    await client.sync();
+    expect(Object.keys(shown(client, ds))).toEqual(['A', 'B']);
+    // Offline: an edit of A; meanwhile a supervisor gives the tablet the district d2.
+    const edit = await client.update(a, { n: 1 });
+    await reassign(tokenId, ['d2']);
+    await client.sync();
+    // It could see A (it had the whole dataset): the edit lands, then A is dropped.
+    expect(events.applied).toEqual([{ changeId: edit, entityId: a, version: 2, duplicate: false }]);
+    expect(events.rejected).toEqual([]);
+    expect((await serverEntity(t, a))!.data).toEqual({ district: 'd1', n: 1 });
+    expect(shown(client, ds)).toEqual({ B: { id: b, data: { district: 'd2' } } });
+    expect(client.view(a)).toBeNull();
+    expect(client.pending()).toEqual([]);
+    expect(leftOf(events)).toEqual([[a, 1]]);
   });
 
   it('an edit made while the pull that says its entity left is under way: kept and not shown, then sent, answered and dropped', async () => {
