@@ -223,6 +223,9 @@ const app = buildApp({
   hardening,
   limits,
   holdTimeoutSeconds,
+  // PGlite runs one statement at a time: a page read ahead overlaps nothing there, it only queues
+  // before other requests' statements.
+  ...(database.kind === 'pglite' ? { readAheadPages: 0 } : {}),
   ...(flushIntervalSeconds !== undefined ? { flushIntervalSeconds } : {}),
   ...(shutdownTimeoutSeconds !== undefined ? { shutdownTimeoutSeconds } : {}),
   auth: { anonymousRole },
