@@ -120,9 +120,11 @@ export interface BatchFacts {
    */
   subsetTokens: readonly SubsetToken[];
   /**
-   * The token that sent the batch, when it has a subset, and the entities of the batch its subset
-   * log ever handed out: a change to one of those is processed as usual (no offline edit is lost
-   * to a reassignment); to any other entity outside its subset it is refused OUTSIDE_SUBSET.
+   * The token that sent the batch, when it has a subset, and the entities of the batch it could
+   * ever see (its subset log handed them out, or, for a token that had no rules before its first,
+   * they were in its datasets then): a change to one of those is processed as usual (no offline
+   * edit is lost to a reassignment); to any other entity outside its subset it is refused
+   * OUTSIDE_SUBSET.
    */
   submitter: { tokenId: string; seen: ReadonlySet<string> } | null;
   /** By name. */
