@@ -34,7 +34,8 @@ export const subsetLog = snakeCase.table(
      * A move written when the token went from its whole datasets to a subset: an ENTERED row's
      * version the device has already if it had pulled the dataset past it (it pulled every version
      * up to its cursor), and is handed it only if not. Other ENTERED rows are entities the device
-     * never had.
+     * never had. A LEFT row of that move names an entity the token could see until then: its
+     * device may still change it (batch-store.ts loadSeen).
      */
     fromWhole: boolean().notNull().default(false),
   },

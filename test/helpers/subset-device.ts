@@ -33,7 +33,7 @@ export async function pullable(db: Db): Promise<void> {
   }
 }
 
-/** The newest transaction id written so far (versions and subset log alike), as text; '0' when none. */
+/** The newest transaction id written so far (versions and subset log alike); 0 when none. */
 async function written(db: Db): Promise<bigint> {
   const [row] = rowsOf<{ x: string | null }>(
     await db.execute(sql`select greatest((select max(txid) from entity_versions), (select max(txid) from subset_log))::text as x`),

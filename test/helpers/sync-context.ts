@@ -95,7 +95,7 @@ export interface SyncContext {
    * pull horizon cannot tell apart from ours (pg_stat_activity lags) holds pulls back for a while.
    */
   pullable(): Promise<void>;
-  /** changesSince once everything committed so far is pullable. */
+  /** changesSince, read until its horizon passed everything committed before it. */
   pull(dataset: string, cursor?: string | null, opts?: { limit?: number; deviceId?: string | null }): Promise<ChangesPage>;
   /** Every page from `cursor` to the end: the versions and the last cursor. */
   pullAll(dataset: string, cursor?: string | null, opts?: { limit?: number; deviceId?: string | null }): Promise<{ versions: VersionRow[]; cursor: string; pages: number }>;
@@ -147,9 +147,21 @@ export async function openSyncContext(opts: { max?: number; limits?: Limits } = 
     return row?.behind === true;
   }
 
+  /**
+   * A page read again until its own horizon passed every version written before the read began:
+   * each statement computes its horizon anew, so waiting once (pullable) and then reading could
+   * still meet a horizon held back by another database's transaction ending in between.
+   */
   async function pull(dataset: string, cursor: string | null = null, o: { limit?: number; deviceId?: string | null } = {}): Promise<ChangesPage> {
-    await pullable();
-    return changesSince(db, { dataset, cursor, limit: o.limit ?? null, deviceId: o.deviceId ?? null });
+    const [row] = rowsOf<{ x: string | null }>(await db.execute(sql`select max(txid)::text as x from entity_versions`));
+    const written = BigInt(row?.x ?? '0');
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const page = await changesSince(db, { dataset, cursor, limit: o.limit ?? null, deviceId: o.deviceId ?? null });
+      if (BigInt(page.basis.horizon) > written) return page;
+      if (Date.now() > until) throw new Error('a transaction older than the versions written is still running');
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   async function history(entityId: string): Promise<VersionRow[]> {
