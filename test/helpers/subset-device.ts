@@ -4,9 +4,11 @@ import { expect } from 'vitest';
 import { inSubset, type Subset, type SubsetRuleInput } from '../../src/core/subsets.js';
 import type { ChangeInput } from '../../src/core/types.js';
 import type { Db } from '../../src/db/client.js';
-import { changesSince, PULL_HORIZON, type ChangesPage } from '../../src/sync/changes-since.js';
+import { rowsOf } from '../../src/sync/batch-store.js';
+import { changesSince, type ChangesPage } from '../../src/sync/changes-since.js';
 import { submitChanges } from '../../src/sync/submit-changes.js';
 import { createToken, setTokenSubset } from '../../src/sync/tokens.js';
+import { pullable, settledRead } from './horizon.js';
 
 /**
  * A field device with a subset token, over src/sync: it pulls pages as a client library would
@@ -14,49 +16,8 @@ import { createToken, setTokenSubset } from '../../src/sync/tokens.js';
  * submits as its token. `expectInSync` compares what it holds with the server's share.
  */
 
-function rowsOf<T>(result: unknown): T[] {
-  return Array.isArray(result) ? (result as T[]) : ((result as { rows: T[] }).rows ?? []);
-}
-
-/** Pulls hand out rows once every older transaction has ended: waits for that (versions and subset log alike), bounded. */
-export async function pullable(db: Db): Promise<void> {
-  const until = Date.now() + 30_000;
-  for (;;) {
-    const [row] = rowsOf<{ ok: boolean }>(
-      await db.execute(
-        sql`select coalesce(${sql.raw(PULL_HORIZON)} > greatest((select max(txid) from entity_versions), (select max(txid) from subset_log)), true) as ok`,
-      ),
-    );
-    if (row?.ok) return;
-    if (Date.now() > until) throw new Error('a transaction older than the rows written is still running');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** The newest transaction id written so far (versions and subset log alike); 0 when none. */
-async function written(db: Db): Promise<bigint> {
-  const [row] = rowsOf<{ x: string | null }>(
-    await db.execute(sql`select greatest((select max(txid) from entity_versions), (select max(txid) from subset_log))::text as x`),
-  );
-  return BigInt(row?.x ?? '0');
-}
-
-/**
- * Reads a page until its own horizon has passed everything written before the read began, bounded.
- * Waiting once and then pulling is not enough: each statement computes its horizon anew, and a
- * transaction of another database that ends between its snapshot and its pg_stat_activity read
- * counts as ours for that statement (held back, never wrong: the page is short, and read again).
- */
-async function settledRead(db: Db, read: () => Promise<ChangesPage>): Promise<ChangesPage> {
-  const target = await written(db);
-  const until = Date.now() + 30_000;
-  for (;;) {
-    const page = await read();
-    if (BigInt(page.basis.horizon) > target) return page;
-    if (Date.now() > until) throw new Error('a transaction older than the rows written is still running');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+// Tests import pullable from here, beside the device that uses it.
+export { pullable };
 
 export interface Held {
   version: number;

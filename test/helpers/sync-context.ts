@@ -5,13 +5,15 @@ import { DEFAULT_LIMITS, type ChangeInput, type Limits } from '../../src/core/ty
 import { changes, heldChanges } from '../../src/db/changes.js';
 import type { Database, Db } from '../../src/db/client.js';
 import { entities, entityVersions } from '../../src/db/entities.js';
-import { changesSince, decodeCursor, DEFAULT_PULL, PULL_HORIZON, type ChangesPage } from '../../src/sync/changes-since.js';
+import { rowsOf } from '../../src/sync/batch-store.js';
+import { changesSince, decodeCursor, DEFAULT_PULL, type ChangesPage } from '../../src/sync/changes-since.js';
 import { createDataset } from '../../src/sync/datasets.js';
 import type { SyncEvent } from '../../src/core/events.js';
 import { flushListingAll } from './flush.js';
 import type { ChangeResult } from '../../src/core/results.js';
 import { submitChanges } from '../../src/sync/submit-changes.js';
 import { backend, freshDatabase } from './database.js';
+import { pullable, settledRead } from './horizon.js';
 
 /**
  * The medium test layer (STYLE.md, Immich's `test/medium`): the sync rules through the use-cases
@@ -68,11 +70,6 @@ export function appliedOf(results: readonly ChangeResult[]): ChangeResult[] {
   return results.flatMap((r) => [...(r.outcome === 'APPLIED' ? [r] : []), ...appliedOf(r.released)]);
 }
 
-/** postgres.js answers rows as an array, PGlite as `{ rows }`. */
-function rowsOf<T>(result: unknown): T[] {
-  return Array.isArray(result) ? (result as T[]) : ((result as { rows: T[] }).rows ?? []);
-}
-
 export interface SyncContext {
   db: Db;
   database: Database & { url?: string };
@@ -126,17 +123,6 @@ export async function openSyncContext(opts: { max?: number; limits?: Limits } = 
     return r.results;
   }
 
-  /** Pulls hand out a version once every older transaction of this database has ended; waits for that, bounded. */
-  async function pullable(): Promise<void> {
-    const until = Date.now() + 30_000;
-    for (;;) {
-      const [row] = rowsOf<{ ok: boolean }>(await db.execute(sql`select coalesce(${sql.raw(PULL_HORIZON)} > (select max(txid) from entity_versions), true) as ok`));
-      if (row?.ok) return;
-      if (Date.now() > until) throw new Error('a transaction older than the versions written is still running');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
   /** Whether some version of `dataset` lies after `cursor` (all of them are committed when a test pulls them all). */
   async function behind(dataset: string, cursor: string): Promise<boolean> {
     const { txid, seq } = decodeCursor(cursor);
@@ -147,21 +133,8 @@ export async function openSyncContext(opts: { max?: number; limits?: Limits } = 
     return row?.behind === true;
   }
 
-  /**
-   * A page read again until its own horizon passed every version written before the read began:
-   * each statement computes its horizon anew, so waiting once (pullable) and then reading could
-   * still meet a horizon held back by another database's transaction ending in between.
-   */
   async function pull(dataset: string, cursor: string | null = null, o: { limit?: number; deviceId?: string | null } = {}): Promise<ChangesPage> {
-    const [row] = rowsOf<{ x: string | null }>(await db.execute(sql`select max(txid)::text as x from entity_versions`));
-    const written = BigInt(row?.x ?? '0');
-    const until = Date.now() + 30_000;
-    for (;;) {
-      const page = await changesSince(db, { dataset, cursor, limit: o.limit ?? null, deviceId: o.deviceId ?? null });
-      if (BigInt(page.basis.horizon) > written) return page;
-      if (Date.now() > until) throw new Error('a transaction older than the versions written is still running');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    return settledRead(db, () => changesSince(db, { dataset, cursor, limit: o.limit ?? null, deviceId: o.deviceId ?? null }));
   }
 
   async function history(entityId: string): Promise<VersionRow[]> {
@@ -189,7 +162,7 @@ export async function openSyncContext(opts: { max?: number; limits?: Limits } = 
       ctx.oneByOne += r.oneByOne;
       return r.forced;
     },
-    pullable,
+    pullable: () => pullable(db),
     pull,
     pullAll: async (dataset, cursor = null, o = {}) => {
       const versions: VersionRow[] = [];
